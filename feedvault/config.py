@@ -1,0 +1,258 @@
+"""The one configuration model: settings plus the feed registry, loaded from one YAML file.
+
+Strings may reference the environment as ``${NAME}`` or ``${NAME:-default}`` so that one registry
+works on a laptop, in CI and in production (endpoints, demo ports) without copies.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+FEED_ID_RE = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+BUNDLED_REGISTRY = Path(__file__).parent / "demo" / "feeds.yaml"
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class ConfigError(Exception):
+    """The registry file is unreadable or invalid; the message names the file, field and problem."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FeedKind(StrEnum):
+    AUTO = "auto"
+    RSS = "rss"  # RSS 0.9x / 2.0
+    RDF = "rdf"  # RSS 1.0
+    ATOM = "atom"
+    JSON_FEED = "jsonfeed"
+    SITEMAP = "sitemap"
+    NEWS_SITEMAP = "news-sitemap"
+
+
+class PermissionBasis(StrEnum):
+    WRITTEN_PERMISSION = "written-permission"
+    LICENCE = "licence"
+    PUBLIC_FEED_TERMS = "public-feed-terms"
+    OWN_CONTENT = "own-content"
+
+
+class Signal(StrEnum):
+    """Machine-readable or plain-language opt-out signals a permission record may explicitly override."""
+
+    ROBOTS_TXT = "robots-txt"
+    TDMREP = "tdmrep"
+    NOARCHIVE = "noarchive"
+    NOAI = "noai"
+    RIGHTS_NOTICE = "rights-notice"
+
+
+class PermissionRecord(_Model):
+    basis: PermissionBasis
+    reference: str = Field(min_length=1, description="Where the permission is documented (URL, letter id, ...)")
+    granted_by: str = Field(min_length=1)
+    granted_on: dt.date
+    expires_on: dt.date | None = None
+    scope: frozenset[Literal["raw", "clean"]] = frozenset({"raw", "clean"})
+    licence: str | None = Field(default=None, description="SPDX or other licence id; required for basis=licence")
+    overrides: frozenset[Signal] = Field(
+        default=frozenset(), description="Signals this written permission explicitly covers (needs a reference)"
+    )
+
+    @model_validator(mode="after")
+    def _coherent(self) -> PermissionRecord:
+        if self.basis is PermissionBasis.LICENCE and not self.licence:
+            raise ValueError("basis 'licence' needs the licence id in 'licence'")
+        if self.expires_on and self.expires_on < self.granted_on:
+            raise ValueError("expires_on is before granted_on")
+        if self.overrides and self.basis is not PermissionBasis.WRITTEN_PERMISSION:
+            raise ValueError("only basis 'written-permission' may override publisher signals")
+        return self
+
+    def status(self, today: dt.date) -> Literal["valid", "expired", "not-yet-valid"]:
+        if today < self.granted_on:
+            return "not-yet-valid"
+        if self.expires_on is not None and today > self.expires_on:
+            return "expired"
+        return "valid"
+
+
+class Politeness(_Model):
+    """Crawl manners. Registry-level defaults; a feed may override any field."""
+
+    download_delay: float = Field(default=1.0, ge=0)
+    concurrency_per_domain: int = Field(default=2, ge=1, le=16)
+    autothrottle: bool = True
+    timeout_seconds: float = Field(default=30, gt=0)
+    max_response_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    retry_times: int = Field(default=2, ge=0)
+    retry_after_cap_seconds: float = Field(default=300, ge=0)
+    crawl_delay_cap_seconds: float = Field(default=30, ge=0)
+    max_redirects: int = Field(default=5, ge=0)
+
+
+class CleaningRules(_Model):
+    """Extra per-feed line rules applied after trafilatura; built-in rules always apply unless disabled."""
+
+    drop_patterns: tuple[str, ...] = ()  # regexes; a matching line is removed
+    rights_patterns: tuple[str, ...] = ()  # regexes; a matching line is removed and recorded as a reservation
+    builtin: bool = True
+
+    @field_validator("drop_patterns", "rights_patterns")
+    @classmethod
+    def _compiles(cls, patterns: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from exc
+        return patterns
+
+
+class FeedConfig(_Model):
+    id: Annotated[str, Field(pattern=FEED_ID_RE)]
+    publisher: str = Field(min_length=1)
+    urls: tuple[str, ...] = Field(min_length=1)
+    kind: FeedKind = FeedKind.AUTO
+    language: str | None = None
+    permission: PermissionRecord | None = None
+    politeness: dict[str, Any] = Field(default_factory=dict)  # overrides of Settings.politeness fields
+    cleaning: CleaningRules = CleaningRules()
+    allow_private_network: bool = Field(
+        default=False, description="Allow loopback/private addresses (only for local demos and tests)"
+    )
+    enabled: bool = True
+
+    @field_validator("urls")
+    @classmethod
+    def _http_only(cls, urls: tuple[str, ...]) -> tuple[str, ...]:
+        for url in urls:
+            if not re.match(r"^https?://[^/\s]+", url):
+                raise ValueError(f"feed URL must be http(s): {url!r}")
+        return urls
+
+    @field_validator("politeness")
+    @classmethod
+    def _known_politeness(cls, overrides: dict[str, Any]) -> dict[str, Any]:
+        Politeness(**overrides)  # raises with the field name on unknown keys or bad values
+        return overrides
+
+    def effective_politeness(self, defaults: Politeness) -> Politeness:
+        return defaults.model_copy(update=Politeness(**self.politeness).model_dump(include=set(self.politeness)))
+
+
+class StorageSettings(_Model):
+    """Where the archive lives. ``s3://bucket/prefix`` or ``file:///path``.
+
+    ``embedded: true`` starts a local SeaweedFS (``weed mini``) in ``data_dir`` and points the S3 client at it.
+    Credentials come from the standard AWS environment (or Airflow's connection), never from this file.
+    """
+
+    uri: str = "s3://feedvault/archive"
+    endpoint_url: str | None = None
+    region: str = "us-east-1"
+    embedded: bool = False
+    data_dir: str = ".feedvault"
+    max_attempts: int = Field(default=5, ge=1)
+    warc_max_bytes: int = Field(default=100 * 1024 * 1024, ge=64 * 1024)
+
+    @field_validator("uri")
+    @classmethod
+    def _scheme(cls, uri: str) -> str:
+        if not re.match(r"^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?|file:///.*)$", uri):
+            raise ValueError(f"storage uri must be s3://bucket[/prefix] or file:///path, got {uri!r}")
+        return uri.rstrip("/") if uri.startswith("s3://") else uri
+
+
+class Settings(_Model):
+    contact_url: str = "https://github.com/feedvault/feedvault#contact"
+    user_agent: str = "feedvault/{version} (+{contact_url})"
+    storage: StorageSettings = StorageSettings()
+    politeness: Politeness = Politeness()
+    entry_window_days: int = Field(default=7, ge=1, description="Feed entries older than this are skipped")
+    revisit_days: float = Field(
+        default=2, ge=0, description="Seen articles younger than this are re-fetched (conditionally)"
+    )
+    extract_workers: int = Field(default=0, ge=0, description="Extraction processes; 0 = one per core")
+    schedule: str = "0 2 * * *"
+    timezone: str = "UTC"
+
+
+class Registry(_Model):
+    settings: Settings = Settings()
+    feeds: tuple[FeedConfig, ...] = ()
+
+    @field_validator("feeds")
+    @classmethod
+    def _unique_ids(cls, feeds: tuple[FeedConfig, ...]) -> tuple[FeedConfig, ...]:
+        seen: set[str] = set()
+        for feed in feeds:
+            if feed.id in seen:
+                raise ValueError(f"duplicate feed id {feed.id!r}")
+            seen.add(feed.id)
+        return feeds
+
+    def feed(self, feed_id: str) -> FeedConfig:
+        for feed in self.feeds:
+            if feed.id == feed_id:
+                return feed
+        known = ", ".join(f.id for f in self.feeds) or "(none)"
+        raise ConfigError(f"unknown feed {feed_id!r}; the registry has: {known}")
+
+    def config_hash(self) -> str:
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _expand_env(value: Any, env: dict[str, str]) -> Any:
+    if isinstance(value, str):
+        return _ENV_REF.sub(lambda m: env.get(m.group(1), m.group(2) if m.group(2) is not None else ""), value)
+    if isinstance(value, list):
+        return [_expand_env(v, env) for v in value]
+    if isinstance(value, dict):
+        return {k: _expand_env(v, env) for k, v in value.items()}
+    return value
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        where = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        lines.append(f"  {where}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def parse_registry(data: Any, source: str = "<registry>", env: dict[str, str] | None = None) -> Registry:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping with 'settings' and 'feeds', got {type(data).__name__}")
+    try:
+        return Registry.model_validate(_expand_env(data, dict(os.environ) if env is None else env))
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: invalid configuration\n{_describe(exc)}") from None
+
+
+def load_registry(path: str | os.PathLike[str] | None = None) -> Registry:
+    """Load and validate a registry file; ``None`` means $FEEDVAULT_REGISTRY or the bundled demo registry."""
+    path = Path(path or os.environ.get("FEEDVAULT_REGISTRY") or BUNDLED_REGISTRY)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read registry: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    return parse_registry(data, source=str(path))

@@ -1,0 +1,124 @@
+"""The one key layout of the archive. Every object name is built here and nowhere else.
+
+Layout (relative to the store's prefix)::
+
+    raw/<feed>/<yyyy>/<mm>/<dd>/<run-id>-<nnnnn>.warc.gz          WARC/1.1, one gzip member per record
+    clean/<feed>/<yyyy>/<mm>/<dd>/<run-id>/<url-key>.json         one clean snapshot of one URL
+    runs/<yyyy>/<mm>/<dd>/<run-id>/feeds/<feed>.json              per-feed manifest of a run
+    runs/<yyyy>/<mm>/<dd>/<run-id>/manifest.json                  run manifest, written last (commit marker)
+    state/<feed>.json                                             seen state of a feed (revisit decisions)
+
+A run owns its partition (``<yyyy>/<mm>/<dd>/<run-id>``): a retry of the same run id first deletes what an
+earlier attempt left there, so re-running a logical date replaces its partition instead of adding to it.
+URLs never appear in keys: a URL is represented by :func:`url_key`, a hash of its normalised form.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+from feedvault.config import FEED_ID_RE
+
+RUN_ID_RE = re.compile(r"^(\d{8}T\d{6}Z)(?:-([a-z0-9][a-z0-9-]{0,40}))?$")
+_FEED_ID = re.compile(FEED_ID_RE)
+
+
+class UnsafeKeyError(ValueError):
+    """A value that would produce an unsafe or ambiguous key."""
+
+
+def normalize_url(url: str) -> str:
+    """Canonical form used for identity: lower-case scheme and host, no fragment, default ports dropped."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    port = parts.port
+    if port and not ((scheme == "http" and port == 80) or (scheme == "https" and port == 443)):
+        host = f"{host}:{port}"
+    if parts.username or parts.password:
+        raise UnsafeKeyError(f"URLs with credentials are not archived: {url!r}")
+    return urlunsplit((scheme, host, parts.path or "/", parts.query, ""))
+
+
+def url_key(url: str) -> str:
+    """Stable, safe key segment for a URL: 32 hex chars of sha256 of its normalised form."""
+    return hashlib.sha256(normalize_url(url).encode("utf-8")).hexdigest()[:32]
+
+
+def check_feed_id(feed_id: str) -> str:
+    if not _FEED_ID.match(feed_id):
+        raise UnsafeKeyError(f"invalid feed id {feed_id!r} (expected {FEED_ID_RE})")
+    return feed_id
+
+
+@dataclass(frozen=True)
+class RunId:
+    """A run id is ``<UTC timestamp>[-<label>]``; its timestamp fixes the run's partition date."""
+
+    value: str
+
+    def __post_init__(self) -> None:
+        if not RUN_ID_RE.match(self.value):
+            raise UnsafeKeyError(f"invalid run id {self.value!r} (expected YYYYMMDDTHHMMSSZ[-label])")
+
+    @classmethod
+    def new(cls, at: dt.datetime | None = None, label: str | None = None) -> RunId:
+        at = (at or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+        stamp = at.strftime("%Y%m%dT%H%M%SZ")
+        if label:
+            label = re.sub(r"[^a-z0-9-]+", "-", label.lower()).strip("-")[:40]
+        return cls(f"{stamp}-{label}" if label else stamp)
+
+    @property
+    def started(self) -> dt.datetime:
+        stamp = RUN_ID_RE.match(self.value).group(1)  # type: ignore[union-attr]
+        return dt.datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
+
+    @property
+    def day(self) -> str:
+        return self.started.strftime("%Y/%m/%d")
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def raw_warc_key(feed_id: str, run: RunId, serial: int) -> str:
+    return f"{raw_prefix(feed_id, run)}{serial:05d}.warc.gz"
+
+
+def raw_prefix(feed_id: str, run: RunId) -> str:
+    """Prefix of every WARC a run writes for a feed (note: ends with ``<run-id>-``)."""
+    return f"raw/{check_feed_id(feed_id)}/{run.day}/{run.value}-"
+
+
+def clean_key(feed_id: str, run: RunId, url: str) -> str:
+    return f"{clean_prefix(feed_id, run)}{url_key(url)}.json"
+
+
+def clean_prefix(feed_id: str, run: RunId) -> str:
+    return f"clean/{check_feed_id(feed_id)}/{run.day}/{run.value}/"
+
+
+def feed_manifest_key(run: RunId, feed_id: str) -> str:
+    return f"{run_prefix(run)}feeds/{check_feed_id(feed_id)}.json"
+
+
+def run_manifest_key(run: RunId) -> str:
+    return f"{run_prefix(run)}manifest.json"
+
+
+def run_prefix(run: RunId) -> str:
+    return f"runs/{run.day}/{run.value}/"
+
+
+def state_key(feed_id: str) -> str:
+    return f"state/{check_feed_id(feed_id)}.json"
+
+
+def partition_prefixes(feed_id: str, run: RunId) -> list[str]:
+    """Everything one run writes for one feed: what a retry of that run deletes before it starts."""
+    return [raw_prefix(feed_id, run), clean_prefix(feed_id, run), feed_manifest_key(run, feed_id)]
