@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import ipaddress
 import json
 import os
 import re
@@ -129,8 +130,9 @@ class FeedConfig(_Model):
     permission: PermissionRecord | None = None
     politeness: dict[str, Any] = Field(default_factory=dict)  # overrides of Settings.politeness fields
     cleaning: CleaningRules = CleaningRules()
-    allow_private_network: bool = Field(
-        default=False, description="Allow loopback/private addresses (only for local demos and tests)"
+    allow_private_network: bool | tuple[str, ...] = Field(
+        default=False,
+        description="Allow loopback/private addresses (local demos and tests): true, or a list of CIDR networks",
     )
     enabled: bool = True
 
@@ -141,6 +143,17 @@ class FeedConfig(_Model):
             if not re.match(r"^https?://[^/\s]+", url):
                 raise ValueError(f"feed URL must be http(s): {url!r}")
         return urls
+
+    @field_validator("allow_private_network")
+    @classmethod
+    def _networks(cls, value: bool | tuple[str, ...]) -> bool | tuple[str, ...]:
+        if isinstance(value, tuple):
+            for network in value:
+                try:
+                    ipaddress.ip_network(network, strict=False)
+                except ValueError as exc:
+                    raise ValueError(f"not an IP network: {network!r}") from exc
+        return value
 
     @field_validator("politeness")
     @classmethod

@@ -1,0 +1,55 @@
+"""Open the archive a registry points at: the one place that turns StorageSettings into a live Store.
+
+With ``storage.embedded`` it reuses a running embedded SeaweedFS for ``data_dir`` or starts one (and stops
+it again on exit if it started it). Otherwise credentials come from the standard AWS chain, or from the
+caller (Airflow passes the ones from its connection).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+from feedvault.config import StorageSettings
+from feedvault.s3 import Credentials
+from feedvault.storage import S3Store, Store, open_store
+
+logger = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def open_archive(
+    storage: StorageSettings,
+    credentials: Credentials | None = None,
+    endpoint_url: str | None = None,
+) -> Iterator[Store]:
+    """Yield the Store for ``storage``; ``endpoint_url``/``credentials`` override the settings' own."""
+    with contextlib.ExitStack() as stack:
+        if storage.embedded and not endpoint_url:
+            endpoint_url, credentials = stack.enter_context(embedded_s3(Path(storage.data_dir)))
+        if endpoint_url:
+            storage = storage.model_copy(update={"endpoint_url": endpoint_url})
+        store = open_store(storage, credentials)
+        if storage.embedded and isinstance(store, S3Store):
+            store.ensure_bucket()
+        yield store
+
+
+@contextlib.contextmanager
+def embedded_s3(data_dir: Path) -> Iterator[tuple[str, Credentials]]:
+    """(endpoint, credentials) of the embedded SeaweedFS in ``data_dir``: reuse a running one or start one."""
+    from feedvault.seaweed import EmbeddedS3
+
+    running = EmbeddedS3.running(data_dir)
+    if running is not None:
+        yield running.endpoint_url, running.credentials
+        return
+    server = EmbeddedS3(data_dir)
+    logger.info("starting embedded S3 (SeaweedFS) in %s", data_dir)
+    server.start()
+    try:
+        yield server.endpoint_url, server.credentials
+    finally:
+        server.stop()

@@ -1,0 +1,298 @@
+"""The ``feedvault`` command line.
+
+Exit codes: 0 success; 1 the run finished but a feed failed; 2 bad configuration or arguments; 3 storage
+unreachable or refusing; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from feedvault.config import ConfigError, Registry, load_registry
+from feedvault.storage import StorageError
+
+console = Console(stderr=True)
+out = Console()
+
+EXIT_OK, EXIT_FAILED_FEED, EXIT_CONFIG, EXIT_STORAGE = 0, 1, 2, 3
+
+
+def _date(text: str) -> dt.datetime:
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO date or datetime: {text!r} (e.g. 2026-11-20)") from None
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="feedvault", description="Archive permitted news feeds to S3.")
+    parser.add_argument("--registry", help="registry YAML (default: $FEEDVAULT_REGISTRY or the bundled demo)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show crawler logs")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="crawl feeds and archive what changed")
+    run.add_argument("--feed", action="append", dest="feeds", metavar="ID", help="only this feed (repeatable)")
+    run.add_argument("--since", type=_date, help="take entries published since this date (replaces the window)")
+    run.add_argument("--dry-run", action="store_true", help="fetch and clean, write nothing, report what would be")
+    run.add_argument("--force", action="store_true", help="re-fetch everything and write new snapshots")
+    run.add_argument("--run-id", help="run id (YYYYMMDDTHHMMSSZ[-label]); re-using one replaces its partition")
+    run.add_argument("--demo", action="store_true", help="serve the bundled demo publisher on 127.0.0.1 meanwhile")
+    run.add_argument("--json", action="store_true", help="print the run manifest as JSON on stdout")
+
+    clean = sub.add_parser("clean", help="clean an HTML page from stdin and print its text")
+    clean.add_argument("--url", help="the page's URL (helps metadata and relative links)")
+    clean.add_argument("--feed", metavar="ID", help="apply this feed's cleaning rules from the registry")
+    clean.add_argument("--json", action="store_true", help="print the whole clean record as JSON")
+
+    sub.add_parser("feeds", help="list feeds with their permission status")
+
+    runs = sub.add_parser("runs", help="list recent runs from their manifests")
+    runs.add_argument("--limit", type=int, default=10)
+    runs.add_argument("--show", metavar="RUN_ID", help="print one run manifest as JSON")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    handlers = {"run": cmd_run, "clean": cmd_clean, "feeds": cmd_feeds, "runs": cmd_runs}
+    try:
+        return handlers[args.command](args)
+    except ConfigError as exc:
+        console.print(f"[red]configuration error[/red]: {exc}")
+        console.print("Fix the registry file named above; `feedvault feeds` checks it without crawling.")
+        return EXIT_CONFIG
+    except StorageError as exc:
+        console.print(f"[red]storage error[/red]: {exc}")
+        return EXIT_STORAGE
+    except KeyboardInterrupt:
+        console.print("interrupted; nothing of an unfinished run is published (no run manifest). Re-run it.")
+        return 130
+
+
+# -- run -------------------------------------------------------------------------------------------------
+DEMO_URL = "http://127.0.0.1:8765"  # fixed, so that URLs (and so the archive's identities) are stable
+
+
+@contextlib.contextmanager
+def _demo_publisher() -> Iterator[str]:
+    from urllib.parse import urlsplit
+
+    from feedvault.demo import DEMO_SITE
+    from feedvault.demo.server import SiteServer
+
+    port = urlsplit(os.environ.get("FEEDVAULT_DEMO_URL", DEMO_URL)).port or 8765
+    try:
+        server = SiteServer(DEMO_SITE, port=port).start()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot serve the demo publisher on 127.0.0.1:{port} ({exc.strerror}); "
+            "set FEEDVAULT_DEMO_URL=http://127.0.0.1:<free port>"
+        ) from None
+    with server:
+        os.environ["FEEDVAULT_DEMO_URL"] = server.base_url
+        console.print(f"demo publisher serving on {server.base_url}")
+        yield server.base_url
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from feedvault.archive import open_archive
+    from feedvault.keys import RunId
+    from feedvault.runner import RunOptions, run_feeds
+
+    with contextlib.ExitStack() as stack:
+        if args.demo:
+            stack.enter_context(_demo_publisher())
+        registry = load_registry(args.registry)
+        options = RunOptions(
+            feed_ids=tuple(args.feeds) if args.feeds else None,
+            since=args.since,
+            dry_run=args.dry_run,
+            force=args.force,
+            run_id=RunId(args.run_id) if args.run_id else None,
+            trigger="cli",
+        )
+        store = stack.enter_context(open_archive(registry.settings.storage))
+        console.print(f"archive: {store.uri}")
+        with _Progress() as progress:
+            result = run_feeds(
+                registry, store, options, log_level="INFO" if args.verbose else "WARNING", on_progress=progress.update
+            )
+    if args.json:
+        out.print_json(data=result.manifest)
+    _print_summary(result, store.uri, dry_run=args.dry_run)
+    return result.exit_code
+
+
+class _Progress:
+    """One live line per feed with its counts so far; updated from the crawler thread, redrawn at 4 Hz."""
+
+    def __init__(self) -> None:
+        from rich.live import Live
+
+        self._lines: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._live = Live(console=console, refresh_per_second=4, transient=True, get_renderable=self._render)
+        self._last = 0.0
+
+    def __enter__(self) -> _Progress:
+        if console.is_terminal:
+            self._live.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if console.is_terminal:
+            self._live.stop()
+
+    def update(self, log: Any) -> None:
+        counts = log.counts()
+        line = ", ".join(f"{n} {k}" for k, n in counts.items() if n) or "starting"
+        with self._lock:
+            self._lines[log.feed_id] = line
+        now = time.monotonic()
+        if not console.is_terminal and now - self._last > 10:  # logs and CI: a line every 10 s
+            self._last = now
+            console.print(f"progress: {log.feed_id}: {line}")
+
+    def _render(self) -> Table:
+        table = Table.grid(padding=(0, 2))
+        with self._lock:
+            for feed_id, line in self._lines.items():
+                table.add_row(f"[bold]{feed_id}[/bold]", line)
+        return table
+
+
+def _print_summary(result: Any, uri: str, dry_run: bool) -> None:
+    manifest = result.manifest
+    table = Table(title=f"run {result.run_id}" + (" (dry run: nothing written)" if dry_run else ""))
+    for column in ("feed", "status", "new", "changed", "unchanged", "refused", "failed", "skipped", "bytes"):
+        table.add_column(column, justify="left" if column in ("feed", "status") else "right")
+    for feed in manifest["feeds"]:
+        c = feed["counts"]
+        style = {"ok": "green", "failed": "red", "refused": "yellow"}.get(feed["status"], "")
+        table.add_row(
+            feed["feed"],
+            f"[{style}]{feed['status']}[/{style}]" if style else feed["status"],
+            *(str(c[k]) for k in ("new", "changed", "unchanged", "refused", "failed", "skipped")),
+            f"{feed['bytes_written']:,}",
+        )
+    out.print(table)
+    for feed in manifest["feeds"]:
+        if feed.get("error"):
+            out.print(f"[red]{feed['feed']} failed[/red]: {feed['error']}")
+        for warning in feed.get("warnings", [])[:5]:
+            out.print(f"[yellow]{feed['feed']}[/yellow]: {warning}")
+    if result.manifest_key:
+        out.print(f"run manifest: {uri}/{result.manifest_key}")
+        out.print("look at it: `feedvault runs`, `feedvault runs --show " + result.run_id.value + "`")
+    if result.failed_feeds:
+        out.print(
+            "some feeds failed: see their manifests above; fix the cause and re-run with the same "
+            f"--run-id {result.run_id} to replace this run's partition."
+        )
+
+
+# -- clean -----------------------------------------------------------------------------------------------
+def cmd_clean(args: argparse.Namespace) -> int:
+    from feedvault.cleaning import CleanOptions, clean_html
+
+    options = CleanOptions()
+    if args.feed:
+        feed = load_registry(args.registry).feed(args.feed)
+        options = CleanOptions(rules=feed.cleaning, target_language=feed.language)
+    html = sys.stdin.buffer.read()
+    if not html.strip():
+        console.print("no input: pipe an HTML page in, e.g. `feedvault clean --url URL < page.html`")
+        return EXIT_CONFIG
+    result = clean_html(html, url=args.url, options=options)
+    if args.json:
+        sys.stdout.write(json.dumps(result.to_dict(), ensure_ascii=False, indent=1) + "\n")
+    else:
+        sys.stdout.write(result.text + ("\n" if result.text else ""))
+    return EXIT_OK
+
+
+# -- feeds -----------------------------------------------------------------------------------------------
+def cmd_feeds(args: argparse.Namespace) -> int:
+    from feedvault.permissions import feed_permission
+
+    registry: Registry = load_registry(args.registry)
+    today = dt.datetime.now(dt.UTC).date()
+    table = Table(title=f"{len(registry.feeds)} feeds")
+    for column in ("id", "publisher", "kind", "permission", "basis", "expires", "urls"):
+        table.add_column(column)
+    for feed in registry.feeds:
+        decision = feed_permission(feed, today)
+        if decision["decision"] == "archive":
+            status = "[yellow]expiring soon[/yellow]" if decision.get("warning") else "[green]valid[/green]"
+        else:
+            status = f"[red]{decision['reason']}[/red]"
+        table.add_row(
+            feed.id + ("" if feed.enabled else " (disabled)"),
+            feed.publisher,
+            str(feed.kind),
+            status,
+            decision.get("basis") or "-",
+            decision.get("expires_on") or "-",
+            "\n".join(feed.urls),
+        )
+    out.print(table)
+    return EXIT_OK
+
+
+# -- runs ------------------------------------------------------------------------------------------------
+def cmd_runs(args: argparse.Namespace) -> int:
+    from feedvault.archive import open_archive
+
+    registry = load_registry(args.registry)
+    with open_archive(registry.settings.storage) as store:
+        manifests = sorted(
+            (obj.key for obj in store.list("runs/") if obj.key.endswith("/manifest.json")),
+            key=lambda key: key.split("/")[-2],
+            reverse=True,
+        )
+        if args.show:
+            match = [k for k in manifests if k.split("/")[-2] == args.show]
+            if not match:
+                console.print(f"no run {args.show!r} in {store.uri}; `feedvault runs` lists them")
+                return EXIT_CONFIG
+            out.print_json(store.get_bytes(match[0]).decode())
+            return EXIT_OK
+        table = Table(title=f"recent runs in {store.uri}")
+        for column in ("run", "status", "feeds", "new", "changed", "unchanged", "refused", "failed", "seconds"):
+            table.add_column(column)
+        for key in manifests[: args.limit]:
+            m = json.loads(store.get_bytes(key))
+            t = m["totals"]
+            table.add_row(
+                m["run_id"],
+                m["status"],
+                str(len(m["feeds"])),
+                *(str(t[k]) for k in ("new", "changed", "unchanged", "refused", "failed")),
+                str(m["seconds"]),
+            )
+    out.print(table)
+    if not manifests:
+        out.print("no runs yet: `feedvault run` archives the registry's feeds")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,45 @@
+"""Everything one feed's crawl needs, in one object handed to the spider and its components."""
+
+from __future__ import annotations
+
+import datetime as dt
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from feedvault.config import FeedConfig, Politeness, Settings
+from feedvault.keys import RunId
+from feedvault.manifest import FeedRunLog
+from feedvault.state import SeenState
+from feedvault.storage import Store
+
+
+@dataclass
+class FeedCrawl:
+    feed: FeedConfig
+    settings: Settings
+    run_id: RunId
+    store: Store
+    state: SeenState
+    log: FeedRunLog
+    extractor: Executor
+    spool_dir: Path
+    permission: dict[str, Any]
+    now: dt.datetime
+    dry_run: bool = False
+    force: bool = False
+    since: dt.datetime | None = None
+
+    @property
+    def politeness(self) -> Politeness:
+        return self.feed.effective_politeness(self.settings.politeness)
+
+    @property
+    def oldest_entry(self) -> dt.datetime:
+        window_start = self.now - dt.timedelta(days=self.settings.entry_window_days)
+        return self.since if self.since else window_start  # --since replaces the window
+
+    @property
+    def revisit(self) -> dt.timedelta:
+        return dt.timedelta(days=self.settings.revisit_days)

@@ -1,0 +1,165 @@
+"""What a run did: one outcome per URL seen, per-feed manifests and the run manifest (the commit marker)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+FEED_MANIFEST_SCHEMA = "feedvault.feed-run/1"
+RUN_MANIFEST_SCHEMA = "feedvault.run/1"
+
+
+class Outcome(StrEnum):
+    NEW = "new"  # first snapshot of this URL archived
+    CHANGED = "changed"  # payload differs from the baseline: a new snapshot archived
+    UNCHANGED = "unchanged"  # same payload, 304, or not due for a revisit: nothing written
+    REFUSED = "refused"  # not permitted (robots.txt, opt-out, private address, scheme...): nothing stored
+    FAILED = "failed"  # could not be fetched or processed
+    SKIPPED = "skipped"  # not attempted: entry too old, duplicate entry, dry run
+
+
+COUNTED = tuple(Outcome)
+
+
+@dataclass
+class UrlOutcome:
+    url: str
+    outcome: Outcome
+    reason: str | None = None
+    detail: str | None = None
+    role: str = "article"  # article | feed | robots
+    http_status: int | None = None
+    sha256: str | None = None
+    clean_key: str | None = None
+    warc_key: str | None = None
+    bytes_written: int = 0
+    evidence: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {k: v for k, v in asdict(self).items() if v not in (None, 0) or k in ("url", "outcome")}
+        data["outcome"] = str(self.outcome)
+        return data
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass
+class FeedRunLog:
+    """Collects outcomes during one feed's crawl; thread-safe (pipelines finish work in worker threads)."""
+
+    feed_id: str
+    run_id: str
+    started_at: dt.datetime = field(default_factory=utcnow)
+    finished_at: dt.datetime | None = None
+    outcomes: list[UrlOutcome] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    robots: dict[str, dict[str, Any]] = field(default_factory=dict)  # robots.txt URL -> evidence
+    feeds: dict[str, dict[str, Any]] = field(default_factory=dict)  # feed document URL -> status, entries
+    error: str | None = None
+    permission: dict[str, Any] | None = None
+    on_change: Callable[[FeedRunLog], None] | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, url: str, outcome: Outcome, **details: Any) -> UrlOutcome:
+        record = UrlOutcome(url=url, outcome=outcome, **details)
+        with self._lock:
+            self.outcomes.append(record)
+        if self.on_change:
+            self.on_change(self)
+        return record
+
+    def warn(self, message: str) -> None:
+        with self._lock:
+            self.warnings.append(message)
+
+    def counts(self) -> dict[str, int]:
+        tally = Counter(str(o.outcome) for o in self.outcomes if o.role == "article")
+        return {str(k): tally.get(str(k), 0) for k in COUNTED}
+
+    def bytes_written(self) -> int:
+        return sum(o.bytes_written for o in self.outcomes)
+
+    @property
+    def status(self) -> str:
+        if self.error:
+            return "failed"
+        if self.permission and self.permission.get("decision") == "refused":
+            return "refused"
+        return "ok"
+
+    def to_manifest(self) -> dict[str, Any]:
+        finished = self.finished_at or utcnow()
+        return {
+            "schema": FEED_MANIFEST_SCHEMA,
+            "run_id": self.run_id,
+            "feed": self.feed_id,
+            "status": self.status,
+            "error": self.error,
+            "permission": self.permission,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": finished.isoformat(),
+            "seconds": round((finished - self.started_at).total_seconds(), 3),
+            "counts": self.counts(),
+            "bytes_written": self.bytes_written(),
+            "warnings": self.warnings,
+            "feed_documents": self.feeds,
+            "robots": self.robots,
+            "urls": [o.to_dict() for o in self.outcomes],
+        }
+
+
+def summarize_feed(manifest: dict[str, Any], manifest_key: str | None) -> dict[str, Any]:
+    """The small per-feed summary that goes into the run manifest, XCom and the CLI table."""
+    return {
+        "feed": manifest["feed"],
+        "status": manifest["status"],
+        "error": manifest.get("error"),
+        "counts": manifest["counts"],
+        "bytes_written": manifest["bytes_written"],
+        "seconds": manifest["seconds"],
+        "warnings": manifest.get("warnings", [])[:20],
+        "manifest_key": manifest_key,
+    }
+
+
+def build_run_manifest(
+    *,
+    run_id: str,
+    started_at: dt.datetime,
+    feeds: list[dict[str, Any]],
+    config_hash: str,
+    versions: dict[str, str],
+    trigger: str,
+    options: dict[str, Any],
+) -> dict[str, Any]:
+    totals: Counter[str] = Counter()
+    for summary in feeds:
+        totals.update(summary["counts"])
+    finished = utcnow()
+    return {
+        "schema": RUN_MANIFEST_SCHEMA,
+        "run_id": run_id,
+        "trigger": trigger,
+        "options": options,
+        "started_at": started_at.isoformat(),
+        "finished_at": finished.isoformat(),
+        "seconds": round((finished - started_at).total_seconds(), 3),
+        "status": "ok" if all(f["status"] == "ok" for f in feeds) else "partial",
+        "config_hash": config_hash,
+        "versions": versions,
+        "totals": {str(k): totals.get(str(k), 0) for k in COUNTED},
+        "bytes_written": sum(f["bytes_written"] for f in feeds),
+        "feeds": feeds,
+    }
+
+
+def dumps(document: dict[str, Any]) -> bytes:
+    return json.dumps(document, ensure_ascii=False, indent=1, sort_keys=False).encode("utf-8")

@@ -1,0 +1,50 @@
+"""The clean snapshot record: one JSON document per archived article snapshot (schema ``feedvault.clean/1``).
+
+It carries the cleaned text and metadata, what the rules removed, the permission decision, and a pointer to
+the raw capture (WARC key, offset and length of the response record) so one ranged GET returns the raw page.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+CLEAN_SCHEMA = "feedvault.clean/1"
+
+
+def build_clean_record(
+    *,
+    url: str,
+    feed_id: str,
+    run_id: str,
+    fetched_at: str,
+    entry: dict[str, Any],
+    cleaned: dict[str, Any] | None,
+    clean_error: str | None,
+    permission: dict[str, Any],
+    raw: dict[str, Any],
+    versions: dict[str, str],
+) -> dict[str, Any]:
+    cleaned = cleaned or {}
+    return {
+        "schema": CLEAN_SCHEMA,
+        "url": url,
+        "feed": feed_id,
+        "run_id": run_id,
+        "fetched_at": fetched_at,
+        "entry": entry,
+        "text": cleaned.get("text", ""),
+        "metadata": cleaned.get("metadata", {}),
+        "removed": cleaned.get("removed", []),
+        "rights_reservations": cleaned.get("rights_reservations", []),
+        "extractor": cleaned.get("extractor", {}),
+        "encoding": cleaned.get("encoding"),
+        "error": clean_error,
+        "permission": permission,
+        "raw": raw,
+        "versions": versions,
+    }
+
+
+def dumps_record(record: dict[str, Any]) -> bytes:
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

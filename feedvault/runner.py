@@ -1,0 +1,273 @@
+"""Run feeds: the one entry point the CLI, Airflow and the benchmarks share.
+
+``run_feeds`` crawls the selected feeds in this process (one Twisted reactor, so once per process).
+``python -m feedvault.runner`` runs it in a fresh process and prints a JSON summary on stdout, which is how
+Airflow tasks call it (Scrapy's reactor cannot be restarted inside one process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import multiprocessing
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from feedvault import keys
+from feedvault.config import ConfigError, FeedConfig, Registry, load_registry
+from feedvault.crawl import FeedCrawl
+from feedvault.keys import RunId
+from feedvault.manifest import FeedRunLog, build_run_manifest, dumps, summarize_feed, utcnow
+from feedvault.permissions import feed_permission
+from feedvault.state import SeenState
+from feedvault.storage import Store
+from feedvault.versions import versions
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    feed_ids: tuple[str, ...] | None = None
+    since: dt.datetime | None = None
+    dry_run: bool = False
+    force: bool = False
+    run_id: RunId | None = None
+    trigger: str = "manual"
+    write_run_manifest: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "feeds": list(self.feed_ids) if self.feed_ids else None,
+            "since": self.since.isoformat() if self.since else None,
+            "dry_run": self.dry_run,
+            "force": self.force,
+        }
+
+
+@dataclass
+class RunResult:
+    run_id: RunId
+    manifest: dict[str, Any]
+    manifest_key: str | None
+    feed_manifests: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def failed_feeds(self) -> list[str]:
+        return [f["feed"] for f in self.manifest["feeds"] if f["status"] == "failed"]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed_feeds else 0
+
+
+def select_feeds(registry: Registry, feed_ids: Sequence[str] | None) -> list[FeedConfig]:
+    if not feed_ids:
+        return [f for f in registry.feeds if f.enabled]
+    return [registry.feed(feed_id) for feed_id in feed_ids]  # ConfigError names unknown ids
+
+
+def scrapy_settings(crawl: FeedCrawl, log_level: str) -> dict[str, Any]:
+    polite = crawl.politeness
+    settings = crawl.settings
+    return {
+        "BOT_NAME": "feedvault",
+        "USER_AGENT": settings.user_agent.format(version=versions()["feedvault"], contact_url=settings.contact_url),
+        "ROBOTSTXT_OBEY": False,  # RobotsPolicyMiddleware implements RFC 9309 instead
+        "DOWNLOADER_MIDDLEWARES": {
+            "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+            "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+            "spiders.middlewares.NetworkGuardMiddleware": 40,
+            "spiders.middlewares.RobotsPolicyMiddleware": 100,
+            "spiders.middlewares.RetryAfterMiddleware": 550,
+            "spiders.middlewares.RawCaptureMiddleware": 950,
+        },
+        "ITEM_PIPELINES": {"pipelines.archive.ArchivePipeline": 300},
+        "DOWNLOAD_DELAY": polite.download_delay,
+        "RANDOMIZE_DOWNLOAD_DELAY": polite.download_delay > 0,
+        "CONCURRENT_REQUESTS": max(16, polite.concurrency_per_domain),
+        "CONCURRENT_REQUESTS_PER_DOMAIN": polite.concurrency_per_domain,
+        "AUTOTHROTTLE_ENABLED": polite.autothrottle,
+        "AUTOTHROTTLE_TARGET_CONCURRENCY": float(polite.concurrency_per_domain),
+        "DOWNLOAD_TIMEOUT": polite.timeout_seconds,
+        "DOWNLOAD_MAXSIZE": polite.max_response_bytes,
+        "DOWNLOAD_WARNSIZE": 0,
+        "RETRY_TIMES": polite.retry_times,
+        "RETRY_HTTP_CODES": [500, 502, 503, 504, 522, 524, 408, 429],
+        "REDIRECT_MAX_TIMES": polite.max_redirects,
+        "COOKIES_ENABLED": False,
+        "TELNETCONSOLE_ENABLED": False,
+        "LOG_LEVEL": log_level,
+        "LOG_ENABLED": True,
+        "LOGSTATS_INTERVAL": 30.0,
+        "SCRAPER_SLOT_MAX_ACTIVE_SIZE": 32 * 1024 * 1024,
+    }
+
+
+def _extractor_pool(workers: int) -> ProcessPoolExecutor:
+    # forkserver: never fork a process that runs a reactor and threads.
+    return ProcessPoolExecutor(
+        max_workers=workers or os.cpu_count() or 1,
+        mp_context=multiprocessing.get_context("forkserver"),
+        initializer=_warm_worker,
+    )
+
+
+def _warm_worker() -> None:
+    import trafilatura  # noqa: F401  (import once per worker, not per page)
+
+
+def _crawl_all(crawls: list[FeedCrawl], log_level: str) -> None:
+    from scrapy.crawler import Crawler, CrawlerProcess
+
+    from spiders.feeds import FeedSpider
+
+    process = CrawlerProcess(settings={"LOG_LEVEL": log_level}, install_root_handler=False)
+    for crawl in crawls:
+        crawler = Crawler(FeedSpider, scrapy_settings(crawl, log_level))
+        process.crawl(crawler, crawl=crawl)
+    process.start(stop_after_crawl=True, install_signal_handlers=True)
+    for crawler in process.crawlers:
+        reason = crawler.stats.get_value("finish_reason") if crawler.stats else None
+        crawl = crawler.spider.crawl if crawler.spider else None  # type: ignore[union-attr]
+        if crawl is not None and reason not in ("finished", None) and not crawl.log.error:
+            crawl.log.error = f"crawl ended early: {reason}"
+
+
+def _clear_partition(store: Store, feed_id: str, run_id: RunId) -> int:
+    """Delete what an earlier attempt of this run left for this feed (the run owns its partition)."""
+    stale = [obj.key for prefix in keys.partition_prefixes(feed_id, run_id) for obj in store.list(prefix)]
+    return store.delete(stale) if stale else 0
+
+
+def run_feeds(
+    registry: Registry,
+    store: Store,
+    options: RunOptions,
+    *,
+    log_level: str = "WARNING",
+    on_progress: Callable[[FeedRunLog], None] | None = None,
+) -> RunResult:
+    run_id = options.run_id or RunId.new(label=options.trigger)
+    started = utcnow()
+    today = started.date()
+    feeds = select_feeds(registry, options.feed_ids)
+    logs: list[FeedRunLog] = []
+    crawls: list[FeedCrawl] = []
+    spool = Path(tempfile.mkdtemp(prefix=f"feedvault-{run_id}-"))
+    extractor = _extractor_pool(registry.settings.extract_workers)
+    try:
+        for feed in feeds:
+            log = FeedRunLog(feed.id, run_id.value, on_change=on_progress)
+            logs.append(log)
+            log.permission = feed_permission(feed, today)
+            if log.permission["decision"] != "archive":
+                log.warn(log.permission["detail"] + "; not crawled")
+                continue
+            if log.permission.get("warning"):
+                log.warn(log.permission["warning"])
+            state = SeenState.load(store, feed.id)
+            if not options.dry_run:
+                removed = _clear_partition(store, feed.id, run_id)
+                if removed:
+                    log.warn(f"re-running {run_id}: replaced {removed} objects of an earlier attempt")
+                state.forget_run(run_id.value)
+            crawls.append(
+                FeedCrawl(
+                    feed=feed,
+                    settings=registry.settings,
+                    run_id=run_id,
+                    store=store,
+                    state=state,
+                    log=log,
+                    extractor=extractor,
+                    spool_dir=spool,
+                    permission=log.permission,
+                    now=started,
+                    dry_run=options.dry_run,
+                    force=options.force,
+                    since=options.since,
+                )
+            )
+        if crawls:
+            _crawl_all(crawls, log_level)
+    finally:
+        extractor.shutdown(wait=True, cancel_futures=True)
+        shutil.rmtree(spool, ignore_errors=True)
+
+    summaries, feed_manifests = [], {}
+    for log in logs:
+        log.finished_at = utcnow()
+        manifest = log.to_manifest()
+        feed_manifests[log.feed_id] = manifest
+        key = None if options.dry_run else keys.feed_manifest_key(run_id, log.feed_id)
+        if key:
+            store.put_bytes(key, dumps(manifest), content_type="application/json")
+        summaries.append(summarize_feed(manifest, key))
+    run_manifest = build_run_manifest(
+        run_id=run_id.value,
+        started_at=started,
+        feeds=summaries,
+        config_hash=registry.config_hash(),
+        versions=versions(),
+        trigger=options.trigger,
+        options=options.to_dict(),
+    )
+    manifest_key = None
+    if options.write_run_manifest and not options.dry_run:
+        manifest_key = keys.run_manifest_key(run_id)
+        store.put_bytes(manifest_key, dumps(run_manifest), content_type="application/json")
+    return RunResult(run_id, run_manifest, manifest_key, feed_manifests)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Subprocess entry: run feeds, print the run summary as one JSON line on stdout."""
+    from feedvault.archive import open_archive
+
+    parser = argparse.ArgumentParser(prog="python -m feedvault.runner")
+    parser.add_argument("--registry")
+    parser.add_argument("--feed", action="append", dest="feeds")
+    parser.add_argument("--run-id")
+    parser.add_argument("--trigger", default="manual")
+    parser.add_argument("--since", type=dt.datetime.fromisoformat)
+    parser.add_argument("--dry-run", action="store_true")
+    parser.add_argument("--force", action="store_true")
+    parser.add_argument("--no-run-manifest", action="store_true")
+    parser.add_argument("--log-level", default="INFO")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        registry = load_registry(args.registry)
+        options = RunOptions(
+            feed_ids=tuple(args.feeds) if args.feeds else None,
+            since=args.since.replace(tzinfo=args.since.tzinfo or dt.UTC) if args.since else None,
+            dry_run=args.dry_run,
+            force=args.force,
+            run_id=RunId(args.run_id) if args.run_id else None,
+            trigger=args.trigger,
+            write_run_manifest=not args.no_run_manifest,
+        )
+        with open_archive(registry.settings.storage) as store:
+            result = run_feeds(registry, store, options, log_level=args.log_level)
+    except (ConfigError, ValueError) as exc:
+        print(json.dumps({"error": str(exc)}), flush=True)
+        return 2
+    print(
+        json.dumps({"run_id": result.run_id.value, "manifest_key": result.manifest_key, **result.manifest}), flush=True
+    )
+    return result.exit_code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,156 @@
+"""Seen state of a feed: which URLs were archived, with what payload, so unchanged pages cost nothing.
+
+It lives in the archive (``state/<feed>.json``), so any worker can run any feed. It is read once at the start
+of a feed's crawl and written once at the end, only if something changed.
+
+Decisions are made against the *baseline*: the newest snapshot taken by a run older than the current one. So
+a retried or re-run partition ignores what it wrote itself and produces the same partition again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from feedvault import keys
+from feedvault.storage import NotFound, Store
+
+STATE_SCHEMA = "feedvault.state/1"
+SNAPSHOTS_KEPT = 5
+
+
+@dataclass
+class Snapshot:
+    run_id: str
+    sha256: str
+    clean_key: str | None
+    warc_key: str | None
+    fetched_at: str
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass
+class UrlState:
+    url: str
+    entry_updated: str | None = None
+    published: str | None = None
+    last_seen: str | None = None
+    snapshots: list[Snapshot] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FetchPlan:
+    fetch: bool
+    reason: str  # new | entry-updated | revisit | force | fresh-enough
+    baseline: Snapshot | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.astimezone(dt.UTC).isoformat() if value else None
+
+
+class SeenState:
+    def __init__(self, feed_id: str, urls: dict[str, UrlState] | None = None) -> None:
+        self.feed_id = feed_id
+        self.urls: dict[str, UrlState] = urls or {}
+        self.dirty = False
+
+    @classmethod
+    def load(cls, store: Store, feed_id: str) -> SeenState:
+        try:
+            data = json.loads(store.get_bytes(keys.state_key(feed_id)))
+        except NotFound:
+            return cls(feed_id)
+        if data.get("schema") != STATE_SCHEMA:
+            raise ValueError(f"state/{feed_id}.json has schema {data.get('schema')!r}, expected {STATE_SCHEMA}")
+        urls = {}
+        for key, raw in data["urls"].items():
+            snaps = [Snapshot(**s) for s in raw.pop("snapshots", [])]
+            urls[key] = UrlState(**raw, snapshots=snaps)
+        return cls(feed_id, urls)
+
+    def to_json(self) -> bytes:
+        body = {"schema": STATE_SCHEMA, "feed": self.feed_id, "urls": {k: asdict(v) for k, v in self.urls.items()}}
+        return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
+
+    def save(self, store: Store) -> bool:
+        """Write the state if it changed; returns whether a write happened."""
+        if not self.dirty:
+            return False
+        store.put_bytes(keys.state_key(self.feed_id), self.to_json(), content_type="application/json")
+        self.dirty = False
+        return True
+
+    def baseline(self, url: str, run_id: str) -> Snapshot | None:
+        entry = self.urls.get(keys.url_key(url))
+        if entry is None:
+            return None
+        older = [s for s in entry.snapshots if s.run_id < run_id]
+        return older[-1] if older else None
+
+    def plan(
+        self,
+        url: str,
+        *,
+        run_id: str,
+        now: dt.datetime,
+        entry_updated: dt.datetime | None,
+        published: dt.datetime | None,
+        revisit: dt.timedelta,
+        force: bool = False,
+    ) -> FetchPlan:
+        baseline = self.baseline(url, run_id)
+        if force:
+            return FetchPlan(True, "force", baseline)
+        if baseline is None:
+            return FetchPlan(True, "new")
+        entry = self.urls[keys.url_key(url)]
+        headers = {}
+        if baseline.etag:
+            headers["If-None-Match"] = baseline.etag
+        if baseline.last_modified:
+            headers["If-Modified-Since"] = baseline.last_modified
+        if entry_updated is not None and _iso(entry_updated) != entry.entry_updated:
+            return FetchPlan(True, "entry-updated", baseline, headers)
+        born = published or dt.datetime.fromisoformat(baseline.fetched_at)
+        if now - born < revisit:
+            return FetchPlan(True, "revisit", baseline, headers)
+        return FetchPlan(False, "fresh-enough", baseline)
+
+    def record(
+        self,
+        url: str,
+        *,
+        now: dt.datetime,
+        entry_updated: dt.datetime | None,
+        published: dt.datetime | None,
+        snapshot: Snapshot | None = None,
+    ) -> None:
+        """Remember a URL after a run looked at it; ``snapshot`` when a new one was archived."""
+        key = keys.url_key(url)
+        entry = self.urls.setdefault(key, UrlState(url=url))
+        updated = _iso(entry_updated)
+        if entry.entry_updated != updated or entry.published != _iso(published):
+            entry.entry_updated, entry.published = updated, _iso(published)
+            self.dirty = True
+        if snapshot is not None:
+            entry.snapshots = [s for s in entry.snapshots if s.run_id != snapshot.run_id] + [snapshot]
+            entry.snapshots.sort(key=lambda s: s.run_id)
+            entry.snapshots = entry.snapshots[-SNAPSHOTS_KEPT:]
+            entry.last_seen = _iso(now)
+            self.dirty = True
+
+    def forget_run(self, run_id: str) -> None:
+        """Drop snapshots of ``run_id`` (its partition is being rewritten)."""
+        for entry in self.urls.values():
+            kept = [s for s in entry.snapshots if s.run_id != run_id]
+            if len(kept) != len(entry.snapshots):
+                entry.snapshots = kept
+                self.dirty = True
+
+    def stats(self) -> dict[str, Any]:
+        return {"urls": len(self.urls), "snapshots": sum(len(e.snapshots) for e in self.urls.values())}

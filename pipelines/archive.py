@@ -1,0 +1,208 @@
+"""Item pipeline: archive each fetched article as a raw WARC capture and a clean JSON snapshot.
+
+Per capture: hash the payload; if it equals the baseline snapshot's, write nothing. Otherwise append request,
+response and metadata records to the rolling WARC (reactor thread; cheap), clean the page in the extraction
+process pool (never on the reactor thread: trafilatura is the CPU cost of the pipeline), then PUT the clean
+JSON from a worker thread. Finished WARC files are uploaded in the background; ``close_spider`` waits for
+them and saves the feed's seen state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import http
+import logging
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from feedvault.warc import Capture, RecordLocation, WarcRoller
+
+from feedvault import keys
+from feedvault.cleaning import CleanOptions, clean_payload
+from feedvault.crawl import FeedCrawl
+from feedvault.manifest import Outcome
+from feedvault.records import build_clean_record, dumps_record
+from feedvault.state import Snapshot
+from feedvault.versions import versions
+from spiders.feeds import ArticleCapture
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+
+logger = logging.getLogger(__name__)
+
+
+def _header(headers: list[tuple[str, str]], name: str) -> str | None:
+    lowered = name.lower()
+    return next((value for key, value in headers if key.lower() == lowered), None)
+
+
+class ArchivePipeline:
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self._uploads: set[asyncio.Task[None]] = set()
+        self._upload_errors: list[str] = []
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> ArchivePipeline:
+        return cls(crawler)
+
+    def open_spider(self) -> None:
+        self.crawl: FeedCrawl = self.crawler.spider.crawl  # type: ignore[union-attr]
+        crawl = self.crawl
+        spool = crawl.spool_dir / crawl.feed.id
+        spool.mkdir(parents=True, exist_ok=True)
+        self.roller = WarcRoller(
+            key_for_serial=partial(keys.raw_warc_key, crawl.feed.id, crawl.run_id),
+            spool_dir=spool,
+            max_bytes=crawl.settings.storage.warc_max_bytes,
+            on_complete=self._warc_complete,
+            warcinfo={
+                "software": f"feedvault/{versions()['feedvault']} (scrapy/{versions()['scrapy']})",
+                "format": "WARC File Format 1.1",
+                "conformsTo": "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/",
+                "isPartOf": f"{crawl.feed.id}/{crawl.run_id}",
+                "description": f"feedvault capture of feed {crawl.feed.id} ({crawl.feed.publisher})",
+            },
+        )
+        self.clean_options = CleanOptions(rules=crawl.feed.cleaning, target_language=crawl.feed.language)
+
+    async def process_item(self, item: ArticleCapture) -> dict[str, Any]:
+        crawl, log = self.crawl, self.crawl.log
+        raw = item.raw
+        payload_sha256 = hashlib.sha256(raw["body"]).hexdigest()
+        baseline = item.plan.baseline
+        if baseline is not None and baseline.sha256 == payload_sha256 and not crawl.force:
+            log.add(
+                item.url, Outcome.UNCHANGED, reason="same-payload", http_status=raw["status"], sha256=payload_sha256
+            )
+            crawl.state.record(
+                item.url, now=crawl.now, entry_updated=item.entry.updated, published=item.entry.published
+            )
+            return {"url": item.url, "outcome": "unchanged"}
+
+        location = self._write_raw(item) if "raw" in crawl.permission["scope"] else None
+        cleaned, clean_error = await self._clean(item)
+        record = build_clean_record(
+            url=item.url,
+            feed_id=crawl.feed.id,
+            run_id=crawl.run_id.value,
+            fetched_at=item.fetched_at.isoformat(),
+            entry=item.entry.to_dict(),
+            cleaned=cleaned,
+            clean_error=clean_error,
+            permission={**crawl.permission, "robots": item.robots},
+            raw={
+                "sha256": payload_sha256,
+                "status": raw["status"],
+                "content_type": _header(raw["headers"], "Content-Type"),
+                "warc_key": location.warc_key if location else None,
+                "offset": location.offset if location else None,
+                "length": location.length if location else None,
+                "record_id": location.record_id if location else None,
+                "requested_url": item.requested_url,
+                "redirects": item.redirects,
+            },
+            versions=versions(),
+        )
+        clean_key = keys.clean_key(crawl.feed.id, crawl.run_id, item.url)
+        data = dumps_record(record)
+        if "clean" in crawl.permission["scope"] and not crawl.dry_run:
+            await asyncio.to_thread(crawl.store.put_bytes, clean_key, data, "application/json")
+        crawl.state.record(
+            item.url,
+            now=crawl.now,
+            entry_updated=item.entry.updated,
+            published=item.entry.published,
+            snapshot=Snapshot(
+                run_id=crawl.run_id.value,
+                sha256=payload_sha256,
+                clean_key=clean_key,
+                warc_key=location.warc_key if location else None,
+                fetched_at=item.fetched_at.isoformat(),
+                etag=_header(raw["headers"], "ETag"),
+                last_modified=_header(raw["headers"], "Last-Modified"),
+            ),
+        )
+        log.add(
+            item.url,
+            Outcome.CHANGED if baseline is not None else Outcome.NEW,
+            reason=item.plan.reason,
+            detail=f"clean failed: {clean_error}" if clean_error else None,
+            http_status=raw["status"],
+            sha256=payload_sha256,
+            clean_key=clean_key,
+            warc_key=location.warc_key if location else None,
+            bytes_written=len(data) + (location.length if location else 0),
+        )
+        return {"url": item.url, "outcome": "archived"}
+
+    def _write_raw(self, item: ArticleCapture) -> RecordLocation:
+        raw = item.raw
+        try:
+            reason = http.HTTPStatus(raw["status"]).phrase
+        except ValueError:
+            reason = ""
+        capture = Capture(
+            url=item.url,
+            request_method="GET",
+            request_headers=[("Host", urlsplit(item.url).netloc), *raw["request_headers"]],
+            status=raw["status"],
+            reason=reason,
+            protocol=raw["protocol"],
+            response_headers=raw["headers"],
+            body=raw["body"],
+            fetched_at=item.fetched_at,
+            ip_address=raw["ip_address"],
+            metadata={
+                "feed": self.crawl.feed.id,
+                "run_id": self.crawl.run_id.value,
+                "entry": item.entry.to_dict(),
+                "fetch_reason": item.plan.reason,
+                "requested_url": item.requested_url,
+                "redirects": item.redirects,
+                "robots": item.robots,
+                "permission": self.crawl.permission,
+            },
+        )
+        return self.roller.write_capture(capture)
+
+    async def _clean(self, item: ArticleCapture) -> tuple[dict[str, Any] | None, str | None]:
+        future = self.crawl.extractor.submit(
+            clean_payload, item.body, item.url, item.declared_encoding, self.clean_options
+        )
+        try:
+            return await asyncio.wrap_future(future), None
+        except Exception as exc:  # a page that breaks the extractor must not stop the crawl
+            logger.warning("cleaning %s failed: %s", item.url, exc)
+            return None, f"{type(exc).__name__}: {exc}"
+
+    def _warc_complete(self, key: str, path: Path) -> None:
+        if self.crawl.dry_run:
+            path.unlink(missing_ok=True)
+            return
+        task = asyncio.get_running_loop().create_task(self._upload_warc(key, path))
+        self._uploads.add(task)
+        task.add_done_callback(self._uploads.discard)
+
+    async def _upload_warc(self, key: str, path: Path) -> None:
+        try:
+            await asyncio.to_thread(self.crawl.store.put_file, key, path, "application/warc")
+        except Exception as exc:
+            logger.error("uploading %s failed: %s", key, exc)
+            self._upload_errors.append(f"{key}: {exc}")
+        else:
+            path.unlink(missing_ok=True)
+
+    async def close_spider(self) -> None:
+        self.roller.close()
+        while self._uploads:
+            await asyncio.gather(*list(self._uploads))
+        if self._upload_errors:
+            self.crawl.log.error = "WARC upload failed: " + "; ".join(self._upload_errors)
+            return  # keep the old state: the next run fetches these articles again
+        if not self.crawl.dry_run:
+            await asyncio.to_thread(self.crawl.state.save, self.crawl.store)

@@ -1,0 +1,219 @@
+"""The feed spider: reads a feed's documents, decides per entry, fetches due articles, yields captures.
+
+Every URL it meets ends as exactly one outcome in the feed's run log: refused, skipped and unchanged here;
+failed in the errback; new/changed/unchanged in the archive pipeline.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import scrapy
+from scrapy.http import Request, Response
+from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.internet.error import DNSLookupError, TCPTimedOutError, TimeoutError
+from twisted.python.failure import Failure
+
+from feedvault.crawl import FeedCrawl
+from feedvault.feeds import FeedEntry, FeedParseError, parse_feed
+from feedvault.keys import UnsafeKeyError, normalize_url
+from feedvault.manifest import Outcome
+from feedvault.state import FetchPlan
+from spiders.middlewares import RAW_META, RefusedRequest
+
+MAX_SITEMAP_DEPTH = 2
+
+
+@dataclass
+class ArticleCapture:
+    """One fetched article: the exchange as transferred (for WARC) and the decoded body (for cleaning)."""
+
+    url: str
+    requested_url: str
+    entry: FeedEntry
+    plan: FetchPlan
+    raw: dict[str, Any]
+    body: bytes
+    declared_encoding: str | None
+    fetched_at: dt.datetime
+    redirects: list[str] = field(default_factory=list)
+    robots: dict[str, Any] | None = None
+
+
+class FeedSpider(scrapy.Spider):
+    name = "feedvault"
+
+    def __init__(self, crawl: FeedCrawl, **kwargs: Any) -> None:
+        super().__init__(name=f"feed-{crawl.feed.id}", **kwargs)
+        self.crawl = crawl
+        self._seen_guids: set[str] = set()
+        self._seen_links: set[str] = set()
+        self._feeds_ok = 0
+        self._feeds_failed: list[str] = []
+
+    async def start(self) -> AsyncIterator[Request]:
+        for url in self.crawl.feed.urls:
+            yield self._feed_request(url, depth=0)
+
+    def _feed_request(self, url: str, depth: int) -> Request:
+        return Request(
+            url,
+            callback=self.parse_feed,
+            errback=self.feed_failed,
+            dont_filter=True,
+            meta={"feedvault_role": "feed", "sitemap_depth": depth},
+        )
+
+    # -- feed documents ---------------------------------------------------------------------------------
+    def parse_feed(self, response: Response) -> Iterator[Request]:
+        log = self.crawl.log
+        try:
+            parsed = parse_feed(response.body, response.url, self.crawl.feed.kind)
+        except FeedParseError as exc:
+            self._feed_error(response.url, f"unparseable feed: {exc}")
+            return
+        self._feeds_ok += 1
+        for warning in parsed.warnings:
+            log.warn(f"{response.url}: {warning}")
+        log.feeds[response.url] = {"status": response.status, "kind": str(parsed.kind), "entries": len(parsed.entries)}
+        depth = response.meta.get("sitemap_depth", 0)
+        for child in parsed.child_sitemaps:
+            if depth < MAX_SITEMAP_DEPTH:
+                yield self._feed_request(response.urljoin(child), depth + 1)
+        for entry in parsed.entries:
+            request = self._entry_request(response, entry)
+            if request is not None:
+                yield request
+
+    def _entry_request(self, response: Response, entry: FeedEntry) -> Request | None:
+        crawl, log = self.crawl, self.crawl.log
+        if not entry.link:
+            log.add(entry.guid or response.url, Outcome.SKIPPED, reason="no-link", detail=entry.title)
+            return None
+        link = entry.link if ":" in entry.link.split("/")[0] else response.urljoin(entry.link)
+        scheme = link.split(":", 1)[0].lower()
+        if scheme not in ("http", "https"):
+            log.add(link[:200], Outcome.REFUSED, reason="unsupported-scheme", detail=scheme)
+            return None
+        try:
+            identity = normalize_url(link)
+        except UnsafeKeyError as exc:
+            log.add(link, Outcome.REFUSED, reason="unsafe-url", detail=str(exc))
+            return None
+        if identity in self._seen_links or (entry.guid and entry.guid in self._seen_guids):
+            log.add(link, Outcome.SKIPPED, reason="duplicate-entry", detail=entry.guid)
+            return None
+        self._seen_links.add(identity)
+        if entry.guid:
+            self._seen_guids.add(entry.guid)
+        dated = entry.published or entry.updated
+        if dated is not None and dated < crawl.oldest_entry:
+            log.add(link, Outcome.SKIPPED, reason="outside-window", detail=dated.isoformat())
+            return None
+        plan = crawl.state.plan(
+            link,
+            run_id=crawl.run_id.value,
+            now=crawl.now,
+            entry_updated=entry.updated,
+            published=entry.published,
+            revisit=crawl.revisit,
+            force=crawl.force,
+        )
+        if not plan.fetch:
+            log.add(link, Outcome.UNCHANGED, reason="not-due", sha256=plan.baseline.sha256 if plan.baseline else None)
+            return None
+        return Request(
+            link,
+            callback=self.parse_article,
+            errback=self.article_failed,
+            headers=plan.headers,
+            dont_filter=True,
+            meta={"feedvault_role": "article", "entry": entry, "plan": plan, "handle_httpstatus_list": [304]},
+        )
+
+    def feed_failed(self, failure: Failure) -> None:
+        request = failure.request  # type: ignore[attr-defined]
+        reason, detail, _evidence = describe_failure(failure)
+        self._feed_error(request.url, f"{reason}: {detail}" if detail else reason)
+
+    def _feed_error(self, url: str, message: str) -> None:
+        self._feeds_failed.append(url)
+        self.crawl.log.feeds[url] = {"error": message}
+        self.crawl.log.warn(f"feed {url}: {message}")
+
+    # -- articles -------------------------------------------------------------------------------------
+    def parse_article(self, response: Response) -> Iterator[ArticleCapture]:
+        entry: FeedEntry = response.meta["entry"]
+        plan: FetchPlan = response.meta["plan"]
+        if response.status == 304:
+            self.crawl.log.add(
+                response.url,
+                Outcome.UNCHANGED,
+                reason="not-modified",
+                http_status=304,
+                sha256=plan.baseline.sha256 if plan.baseline else None,
+            )
+            self.crawl.state.record(
+                response.url, now=self.crawl.now, entry_updated=entry.updated, published=entry.published
+            )
+            return
+        raw = response.meta[RAW_META]
+        yield ArticleCapture(
+            url=response.url,
+            requested_url=response.request.meta.get("redirect_urls", [response.url])[0],
+            entry=entry,
+            plan=plan,
+            raw=raw,
+            body=response.body,
+            declared_encoding=_declared_charset(response),
+            fetched_at=dt.datetime.now(dt.UTC),
+            redirects=list(response.meta.get("redirect_urls", [])),
+            robots=response.meta.get("feedvault_robots"),
+        )
+
+    def article_failed(self, failure: Failure) -> None:
+        request = failure.request  # type: ignore[attr-defined]
+        reason, detail, evidence = describe_failure(failure)
+        outcome = Outcome.REFUSED if failure.check(RefusedRequest) else Outcome.FAILED
+        status = failure.value.response.status if failure.check(HttpError) else None
+        self.crawl.log.add(request.url, outcome, reason=reason, detail=detail, http_status=status, evidence=evidence)
+
+    def closed(self, reason: str) -> None:
+        if self._feeds_ok == 0 and self._feeds_failed:
+            self.crawl.log.error = "no feed document could be read: " + "; ".join(
+                str(self.crawl.log.feeds[u].get("error")) for u in self._feeds_failed
+            )
+
+
+def _declared_charset(response: Response) -> str | None:
+    content_type = response.headers.get(b"Content-Type", b"").decode("latin-1").lower()
+    for part in content_type.split(";")[1:]:
+        name, _, value = part.strip().partition("=")
+        if name == "charset" and value:
+            return value.strip("\"' ")
+    return None
+
+
+def describe_failure(failure: Failure) -> tuple[str, str, dict[str, Any] | None]:
+    """(reason code, human detail, evidence) for a failed or refused request."""
+    exc = failure.value
+    if isinstance(exc, RefusedRequest):
+        return exc.reason, exc.detail, exc.evidence
+    if isinstance(exc, HttpError):
+        return f"http-{exc.response.status}", f"HTTP {exc.response.status}", None
+    if isinstance(exc, DNSLookupError):
+        return "dns", str(exc), None
+    if isinstance(exc, TimeoutError | TCPTimedOutError):
+        return "timeout", str(exc), None
+    message = str(exc) or type(exc).__name__
+    lowered = message.lower()
+    if "redirect" in lowered:
+        return "redirect-loop", message, None
+    if "max size" in lowered or "maxsize" in lowered or "larger than" in lowered or "exceeded" in lowered:
+        return "too-large", message, None
+    if "retry-after" in lowered:
+        return "retry-after", message, None
+    return type(exc).__name__, message[:500], None

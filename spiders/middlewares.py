@@ -1,0 +1,225 @@
+"""Downloader middlewares that make a crawl safe and polite.
+
+Order (lower runs first on the way out, last on the way back)::
+
+    40  NetworkGuardMiddleware   every request, redirects and robots.txt included, passes the SSRF guard
+    100 RobotsPolicyMiddleware   robots.txt as RFC 9309 says (replaces Scrapy's RobotsTxtMiddleware)
+    550 RetryAfterMiddleware     Scrapy's retries, plus waiting out Retry-After on 429/503 (capped)
+    950 RawCaptureMiddleware     keeps the response exactly as transferred (before decompression) for WARC
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import email.utils
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from protego import Protego
+from scrapy import Request
+from scrapy.downloadermiddlewares.retry import RetryMiddleware
+from scrapy.exceptions import IgnoreRequest
+from scrapy.http import Response
+from scrapy.http.request import NO_CALLBACK
+from scrapy.utils.httpobj import urlparse_cached
+
+from feedvault.netguard import NetworkPolicy, RefusedURL
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+
+logger = logging.getLogger(__name__)
+
+RAW_META = "feedvault_raw"
+ROBOTS_TOKEN = "feedvault"
+
+
+class RefusedRequest(IgnoreRequest):
+    """A request we must not make; becomes a ``refused`` outcome with its reason and evidence."""
+
+    def __init__(self, reason: str, detail: str = "", evidence: dict[str, Any] | None = None) -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+        self.evidence = evidence or {}
+
+
+def _crawl(crawler: Crawler) -> Any:
+    return crawler.spider.crawl  # type: ignore[union-attr]
+
+
+class NetworkGuardMiddleware:
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self._policy: NetworkPolicy | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> NetworkGuardMiddleware:
+        return cls(crawler)
+
+    def process_request(self, request: Request) -> None:
+        if self._policy is None:
+            self._policy = NetworkPolicy.from_setting(_crawl(self.crawler).feed.allow_private_network)
+        try:
+            addresses = self._policy.check(request.url)
+        except RefusedURL as exc:
+            raise RefusedRequest(exc.reason, exc.detail, {"url": request.url}) from None
+        request.meta.setdefault("feedvault_addresses", addresses)
+
+
+@dataclass
+class RobotsVerdict:
+    """What robots.txt says for a host, with the evidence kept in manifests and clean records."""
+
+    rule: str  # rules | allow-all | disallow-all
+    evidence: dict[str, Any]
+    parser: Protego | None = None
+    crawl_delay: float | None = None
+
+    def allowed(self, url: str) -> bool:
+        if self.rule == "rules" and self.parser is not None:
+            return self.parser.can_fetch(url, ROBOTS_TOKEN)
+        return self.rule == "allow-all"
+
+
+@dataclass
+class RobotsPolicyMiddleware:
+    """robots.txt per RFC 9309: 2xx rules apply; 4xx allows all; 5xx or unreachable disallows all.
+
+    Fetched once per host per crawl (no retries: a 5xx is tried again next run). Crawl-delay is honoured up to
+    the feed's cap by raising the host's download-slot delay.
+    """
+
+    crawler: Crawler
+    _verdicts: dict[str, asyncio.Future[RobotsVerdict]] = field(default_factory=dict)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> RobotsPolicyMiddleware:
+        return cls(crawler)
+
+    async def process_request(self, request: Request) -> None:
+        if request.meta.get("dont_obey_robotstxt"):
+            return
+        verdict = await self.verdict(request)
+        request.meta["feedvault_robots"] = verdict.evidence
+        if not verdict.allowed(request.url):
+            raise RefusedRequest("robots-txt", f"robots.txt {verdict.rule}", verdict.evidence)
+
+    async def verdict(self, request: Request) -> RobotsVerdict:
+        parts = urlparse_cached(request)
+        netloc = parts.netloc
+        if netloc not in self._verdicts:
+            future: asyncio.Future[RobotsVerdict] = asyncio.get_running_loop().create_future()
+            self._verdicts[netloc] = future
+            verdict = await self._fetch(f"{parts.scheme}://{netloc}/robots.txt")
+            self._apply_crawl_delay(request, verdict)
+            future.set_result(verdict)
+        return await asyncio.shield(self._verdicts[netloc])
+
+    async def _fetch(self, robots_url: str) -> RobotsVerdict:
+        crawl = _crawl(self.crawler)
+        fetched_at = dt.datetime.now(dt.UTC).isoformat()
+        robots_request = Request(
+            robots_url,
+            callback=NO_CALLBACK,
+            priority=1000,
+            dont_filter=True,
+            meta={"dont_obey_robotstxt": True, "dont_retry": True, "handle_httpstatus_all": True},
+        )
+        evidence: dict[str, Any] = {"robots_url": robots_url, "fetched_at": fetched_at}
+        try:
+            response = await self.crawler.engine.download_async(robots_request)  # type: ignore[union-attr]
+        except Exception as exc:  # unreachable: RFC 9309 section 2.3.1.4
+            evidence.update(status=None, error=f"{type(exc).__name__}: {exc}")
+            verdict = RobotsVerdict("disallow-all", evidence)
+        else:
+            evidence.update(status=response.status, sha256=hashlib.sha256(response.body).hexdigest())
+            if 200 <= response.status < 300:
+                parser = Protego.parse(response.body.decode("utf-8", errors="replace"))
+                delay = parser.crawl_delay(ROBOTS_TOKEN)
+                verdict = RobotsVerdict("rules", evidence, parser, float(delay) if delay else None)
+            elif 400 <= response.status < 500:
+                verdict = RobotsVerdict("allow-all", evidence)
+            else:
+                verdict = RobotsVerdict("disallow-all", evidence)
+        evidence["verdict"] = verdict.rule
+        crawl.log.robots[robots_url] = evidence
+        return verdict
+
+    def _apply_crawl_delay(self, request: Request, verdict: RobotsVerdict) -> None:
+        if not verdict.crawl_delay:
+            return
+        cap = _crawl(self.crawler).politeness.crawl_delay_cap_seconds
+        delay = min(verdict.crawl_delay, cap)
+        downloader = self.crawler.engine.downloader  # type: ignore[union-attr]
+        _key, slot = downloader._get_slot(request)
+        slot.delay = max(slot.delay, delay)
+        verdict.evidence["crawl_delay_applied"] = delay
+        logger.info("robots.txt Crawl-delay %.1fs applied to %s (cap %.1fs)", delay, request.url, cap)
+
+
+def retry_after_seconds(value: bytes | str | None, now: dt.datetime | None = None) -> float | None:
+    """Parse Retry-After: delta-seconds or an HTTP-date. None when absent or unparseable."""
+    if not value:
+        return None
+    text = value.decode("latin-1") if isinstance(value, bytes) else value
+    text = text.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return max(0.0, (when - (now or dt.datetime.now(dt.UTC))).total_seconds())
+
+
+class RetryAfterMiddleware(RetryMiddleware):
+    """Scrapy's RetryMiddleware, but a 429/503 with Retry-After waits that long (up to a cap) first.
+
+    A Retry-After beyond the cap gives up on the request for this run (it fails with the reason) rather than
+    hammering the server sooner than asked.
+    """
+
+    async def process_response(self, request: Request, response: Response) -> Request | Response:  # type: ignore[override]
+        if response.status in (429, 503) and not request.meta.get("dont_retry"):
+            delay = retry_after_seconds(response.headers.get(b"Retry-After"))
+            if delay is not None:
+                cap = _crawl(self.crawler).politeness.retry_after_cap_seconds
+                if delay > cap:
+                    raise IgnoreRequest(f"retry-after {delay:.0f}s exceeds the cap of {cap:.0f}s")
+                retry = self._retry(request, f"{response.status} Retry-After {delay:g}s")
+                if retry is None:
+                    return response
+                logger.info("%s answered %s; waiting %.1fs as asked", request.url, response.status, delay)
+                await asyncio.sleep(delay)
+                return retry
+        return super().process_response(request, response)
+
+
+class RawCaptureMiddleware:
+    """Keeps status, headers and body exactly as transferred, before decompression, for the WARC record."""
+
+    def process_response(self, request: Request, response: Response) -> Response:
+        headers = [
+            (name.decode("latin-1"), value.decode("latin-1"))
+            for name, values in response.headers.items()
+            for value in values
+        ]
+        request.meta[RAW_META] = {
+            "status": response.status,
+            "headers": headers,
+            "body": response.body,
+            "protocol": response.protocol or "HTTP/1.1",
+            "ip_address": str(response.ip_address) if response.ip_address else None,
+            "request_headers": [
+                (name.decode("latin-1"), value.decode("latin-1"))
+                for name, values in request.headers.items()
+                for value in values
+            ],
+        }
+        return response

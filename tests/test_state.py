@@ -1,0 +1,69 @@
+import datetime as dt
+
+from feedvault.state import SeenState, Snapshot
+from feedvault.storage import FileStore
+
+NOW = dt.datetime(2026, 11, 26, 2, 0, tzinfo=dt.UTC)
+URL = "http://127.0.0.1/a.html"
+
+
+def snap(run_id, sha="s1", etag='"e1"'):
+    return Snapshot(
+        run_id=run_id,
+        sha256=sha,
+        clean_key="c",
+        warc_key="w",
+        fetched_at=NOW.isoformat(),
+        etag=etag,
+        last_modified="Wed, 25 Nov 2026 10:00:00 GMT",
+    )
+
+
+def plan(state, run_id, **kw):
+    args = {
+        "run_id": run_id,
+        "now": NOW,
+        "entry_updated": None,
+        "published": NOW - dt.timedelta(days=10),
+        "revisit": dt.timedelta(days=2),
+    }
+    return state.plan(URL, **{**args, **kw})
+
+
+def test_new_url_is_fetched_unconditionally():
+    p = plan(SeenState("f"), "20261126T020000Z")
+    assert p.fetch and p.reason == "new" and not p.headers
+
+
+def test_old_unchanged_entry_is_not_fetched_and_young_one_is_revisited_conditionally():
+    state = SeenState("f")
+    state.record(URL, now=NOW, entry_updated=None, published=None, snapshot=snap("20261125T020000Z"))
+    assert plan(state, "20261126T020000Z").reason == "fresh-enough"
+    young = plan(state, "20261126T020000Z", published=NOW - dt.timedelta(hours=5))
+    assert young.fetch and young.reason == "revisit"
+    assert young.headers == {"If-None-Match": '"e1"', "If-Modified-Since": "Wed, 25 Nov 2026 10:00:00 GMT"}
+    updated = plan(state, "20261126T020000Z", entry_updated=NOW)
+    assert updated.fetch and updated.reason == "entry-updated"
+    assert plan(state, "20261126T020000Z", force=True).reason == "force"
+
+
+def test_a_rerun_ignores_its_own_and_later_snapshots():
+    state = SeenState("f")
+    state.record(URL, now=NOW, entry_updated=None, published=None, snapshot=snap("20261124T020000Z", "old"))
+    state.record(URL, now=NOW, entry_updated=None, published=None, snapshot=snap("20261125T020000Z", "mine"))
+    state.record(URL, now=NOW, entry_updated=None, published=None, snapshot=snap("20261126T020000Z", "later"))
+    assert state.baseline(URL, "20261125T020000Z").sha256 == "old"
+    assert state.baseline(URL, "20261124T020000Z") is None
+    state.forget_run("20261125T020000Z")
+    assert [s.sha256 for s in state.urls[next(iter(state.urls))].snapshots] == ["old", "later"]
+
+
+def test_state_round_trips_through_a_store_and_saves_only_when_dirty(tmp_path):
+    store = FileStore(tmp_path)
+    state = SeenState("f")
+    assert not state.save(store)
+    state.record(URL, now=NOW, entry_updated=NOW, published=NOW, snapshot=snap("20261125T020000Z"))
+    assert state.save(store) and not state.save(store)
+    loaded = SeenState.load(store, "f")
+    assert loaded.baseline(URL, "20261126T000000Z").sha256 == "s1"
+    assert loaded.to_json() == state.to_json()
