@@ -1,0 +1,57 @@
+"""Pytest plugin: a real SeaweedFS on 127.0.0.1 for the whole session, and a fresh bucket per test.
+
+Register with ``pytest_plugins = ["tests.support.s3"]``. Fixtures:
+
+- ``seaweed``: the session's :class:`EmbeddedS3` (``.endpoint_url``, ``.credentials``, ``.env()`` for
+  subprocesses).
+- ``s3_storage``: ``(StorageSettings, Credentials)`` for ``s3://<fresh bucket>/archive``, bucket created.
+- ``s3_store``: an :class:`S3Store` opened on that bucket.
+- ``any_store``: parametrized over an ``S3Store`` and a ``FileStore`` (contract tests).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from feedvault.config import StorageSettings
+from feedvault.s3 import Credentials
+from feedvault.seaweed import EmbeddedS3
+from feedvault.storage import FileStore, S3Store, Store, open_store
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedS3]:
+    with EmbeddedS3(tmp_path_factory.mktemp("seaweed")) as server:
+        yield server
+
+
+def fresh_bucket() -> str:
+    return f"test-{uuid.uuid4().hex[:24]}"
+
+
+@pytest.fixture
+def s3_storage(seaweed: EmbeddedS3) -> tuple[StorageSettings, Credentials]:
+    settings = StorageSettings(uri=f"s3://{fresh_bucket()}/archive", endpoint_url=seaweed.endpoint_url, max_attempts=2)
+    store = open_store(settings, seaweed.credentials)
+    assert isinstance(store, S3Store)
+    store.ensure_bucket()
+    return settings, seaweed.credentials
+
+
+@pytest.fixture
+def s3_store(s3_storage: tuple[StorageSettings, Credentials]) -> S3Store:
+    store = open_store(*s3_storage)
+    assert isinstance(store, S3Store)
+    return store
+
+
+@pytest.fixture(params=["s3", "file"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    """Each store implementation in turn, for contract tests."""
+    if request.param == "s3":
+        return request.getfixturevalue("s3_store")
+    return FileStore(tmp_path / "store")
