@@ -1,0 +1,268 @@
+"""Article-extraction quality bench on the shared benchmark (``../shared/eval/extraction``).
+
+The scorer reproduces the benchmark's own metric (see SOURCE.md there): ``\\w+`` tokens, multisets of token
+4-grams, per-page tp/fp/fn normalised by their sum, precision averaged over non-empty outputs, recall over all
+pages, F1 from the two means, exact-token accuracy, and bootstrap standard deviations.
+
+Run: ``.venv/bin/python bench/extraction_quality.py [--data DIR] [--workers N]``. Exits 1 if the feedvault
+cleaner's F1 is below the target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import random
+import re
+import statistics
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:  # run as a script: make ``feedvault`` importable without installing
+    sys.path.insert(0, str(REPO_ROOT))
+
+DEFAULT_DATA = REPO_ROOT.parent / "shared" / "eval" / "extraction"
+TARGET_F1 = 0.955
+PUBLISHED_REFERENCE = {"f1": 0.958, "f1_std": 0.006, "precision": 0.938, "recall": 0.978, "accuracy": 0.293}
+BOOTSTRAP_SEED = 20200101
+
+_TOKEN_RE = re.compile(r"\w+")
+
+Counts = tuple[float, float, float]  # tp, fp, fn, normalised by their sum
+
+
+# ---------------------------------------------------------------------------------------------- the metric
+
+
+def tokenize(text: str | None) -> list[str]:
+    return _TOKEN_RE.findall(text or "")
+
+
+def shingles(text: str | None, n: int = 4) -> Counter[tuple[str, ...]]:
+    """Multiset of token n-grams; 1..n-1 tokens give one shorter shingle, no tokens none."""
+    toks = tokenize(text)
+    if len(toks) < n:
+        return Counter([tuple(toks)] if toks else [])
+    return Counter(tuple(toks[i : i + n]) for i in range(len(toks) - n + 1))
+
+
+def page_counts(gold: str | None, pred: str | None) -> Counts:
+    """Shared (tp), surplus predicted (fp) and missing gold (fn) shingles, divided by their sum."""
+    true, guess = shingles(gold), shingles(pred)
+    tp = float(sum((true & guess).values()))
+    fp = float(sum((guess - true).values()))
+    fn = float(sum((true - guess).values()))
+    total = tp + fp + fn
+    return (tp / total, fp / total, fn / total) if total else (0.0, 0.0, 0.0)
+
+
+def _precision(tp: float, fp: float, fn: float) -> float:
+    return 1.0 if fp == fn == 0 else tp / (tp + fp)
+
+
+def _recall(tp: float, fp: float, fn: float) -> float:
+    return 1.0 if fp == fn == 0 else tp / (tp + fn)
+
+
+def aggregate(counts: Sequence[Counts]) -> dict[str, float]:
+    """Precision over pages with output, recall over pages with gold text, F1 of the two means."""
+    precisions = [_precision(*c) for c in counts if c[0] + c[1] > 0]
+    recalls = [_recall(*c) for c in counts if c[0] + c[2] > 0]
+    precision = statistics.fmean(precisions) if precisions else 0.0
+    recall = statistics.fmean(recalls) if recalls else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"f1": f1, "precision": precision, "recall": recall}
+
+
+@dataclass(frozen=True)
+class Score:
+    f1: float
+    precision: float
+    recall: float
+    accuracy: float
+    std: dict[str, float] = field(default_factory=dict)  # bootstrap standard deviation per metric
+
+
+def score(
+    gold: Mapping[str, str], predicted: Mapping[str, str], n_bootstrap: int = 1000, seed: int = BOOTSTRAP_SEED
+) -> Score:
+    """Score predictions against gold texts (same keys); a missing prediction counts as empty output."""
+    keys = sorted(gold)
+    counts = [page_counts(gold[k], predicted.get(k, "")) for k in keys]
+    exact = [float(tokenize(gold[k]) == tokenize(predicted.get(k, ""))) for k in keys]
+    metrics = aggregate(counts)
+    samples: dict[str, list[float]] = {}
+    rng = random.Random(seed)
+    for _ in range(n_bootstrap if len(keys) > 1 else 0):
+        idx = [rng.randrange(len(keys)) for _ in keys]
+        resampled = aggregate([counts[i] for i in idx])
+        resampled["accuracy"] = statistics.fmean(exact[i] for i in idx)
+        for name, value in resampled.items():
+            samples.setdefault(name, []).append(value)
+    std = {name: statistics.stdev(values) for name, values in samples.items()}
+    return Score(accuracy=statistics.fmean(exact) if exact else 0.0, std=std, **metrics)
+
+
+# ------------------------------------------------------------------------------------------- extractors
+
+
+def _trafilatura(html: str, **options: Any) -> str:
+    import trafilatura
+
+    return trafilatura.extract(html, **options) or ""
+
+
+def _run_trafilatura_defaults(key: str, url: str, body: bytes) -> dict[str, Any]:
+    return {"text": _trafilatura(body.decode("utf-8"))}
+
+
+def _run_trafilatura_precision(key: str, url: str, body: bytes) -> dict[str, Any]:
+    return {"text": _trafilatura(body.decode("utf-8"), favor_precision=True)}
+
+
+def _run_feedvault(key: str, url: str, body: bytes, builtin: bool = True) -> dict[str, Any]:
+    from feedvault.cleaning import CleanOptions, clean_payload
+    from feedvault.config import CleaningRules
+
+    return clean_payload(body, url, "utf-8", CleanOptions(rules=CleaningRules(builtin=builtin)))
+
+
+def _run_feedvault_without_rules(key: str, url: str, body: bytes) -> dict[str, Any]:
+    return _run_feedvault(key, url, body, builtin=False)
+
+
+RUNNERS: dict[str, Callable[[str, str, bytes], dict[str, Any]]] = {
+    "trafilatura defaults": _run_trafilatura_defaults,
+    "trafilatura favor_precision": _run_trafilatura_precision,
+    "feedvault, built-in rules off": _run_feedvault_without_rules,
+    "feedvault clean_html": _run_feedvault,
+}
+
+
+def _timed(job: tuple[str, str, str, bytes]) -> tuple[str, dict[str, Any], float]:
+    runner, key, url, body = job
+    start = time.perf_counter()
+    result = RUNNERS[runner](key, url, body)
+    return key, result, time.perf_counter() - start
+
+
+@dataclass
+class Run:
+    name: str
+    outputs: dict[str, dict[str, Any]]
+    wall_seconds: float
+    cpu_seconds: float
+
+
+def run_extractor(name: str, pages: Mapping[str, tuple[str, bytes]], workers: int) -> Run:
+    jobs = [(name, key, url, body) for key, (url, body) in sorted(pages.items())]
+    start = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        results = list(pool.map(_timed, jobs, chunksize=4))
+    wall = time.perf_counter() - start
+    return Run(name, {k: r for k, r, _ in results}, wall, sum(t for _, _, t in results))
+
+
+# ---------------------------------------------------------------------------------------------- the bench
+
+
+def load_benchmark(data: Path) -> tuple[dict[str, str], dict[str, tuple[str, bytes]]]:
+    truth = json.loads((data / "ground-truth.json").read_text(encoding="utf-8"))
+    gold = {key: item.get("articleBody", "") for key, item in truth.items()}
+    pages = {
+        key: (item.get("url", ""), gzip.decompress((data / "html" / f"{key}.html.gz").read_bytes()))
+        for key, item in truth.items()
+    }
+    return gold, pages
+
+
+def check_reference(data: Path, gold: Mapping[str, str]) -> bool:
+    """Score the benchmark's published trafilatura output and compare with its published line."""
+    reference = json.loads((data / "reference-output" / "trafilatura.json").read_text(encoding="utf-8"))
+    outputs = reference.get("output", reference)
+    result = score(gold, {k: v.get("articleBody", "") for k, v in outputs.items()})
+    got = {
+        "f1": result.f1,
+        "f1_std": result.std.get("f1", 0.0),
+        "precision": result.precision,
+        "recall": result.recall,
+        "accuracy": result.accuracy,
+    }
+    # Point estimates must match to the published 3 decimals; the bootstrap spread depends on the resampling.
+    ok = all(
+        abs(got[name] - want) <= (0.002 if name.endswith("_std") else 0.0005)
+        for name, want in PUBLISHED_REFERENCE.items()
+    )
+    shown = "  ".join(f"{name}={got[name]:.3f} (published {want:.3f})" for name, want in PUBLISHED_REFERENCE.items())
+    print(f"scorer check on reference-output/trafilatura.json: {shown}  -> {'OK' if ok else 'MISMATCH'}")
+    return ok
+
+
+def _in_gold(line: str, gold_text: str) -> bool:
+    toks = tokenize(line)
+    return bool(toks) and f" {' '.join(toks)} " in f" {' '.join(tokenize(gold_text))} "
+
+
+def report_rules(run: Run, gold: Mapping[str, str], samples_per_rule: int = 3) -> None:
+    fired: Counter[str] = Counter()
+    samples: dict[str, list[str]] = {}
+    in_gold = 0
+    for key, output in sorted(run.outputs.items()):
+        for removed in output.get("removed", []):
+            fired[removed["rule"]] += 1
+            found = _in_gold(removed["line"], gold[key])
+            in_gold += found
+            if len(samples.setdefault(removed["rule"], [])) < samples_per_rule:
+                samples[removed["rule"]].append(("[in gold] " if found else "") + removed["line"])
+    total = sum(fired.values())
+    print(f"\nrules removed {total} lines across {len(run.outputs)} pages; {in_gold} of them are in the gold text")
+    for rule, count in fired.most_common():
+        print(f"  {rule:<28} {count:>4}")
+        for line in samples[rule]:
+            print(f"      | {line[:110]}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="benchmark directory")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: one per core)")
+    parser.add_argument("--only", choices=sorted(RUNNERS), action="append", help="run only these extractors")
+    args = parser.parse_args(argv)
+
+    gold, pages = load_benchmark(args.data)
+    print(f"{len(pages)} pages from {args.data}, {args.workers} worker processes")
+    reference_ok = check_reference(args.data, gold)
+
+    header = f"{'extractor':<30} {'F1':>13} {'precision':>10} {'recall':>8} {'accuracy':>9} {'pages/s':>8} {'/core':>6}"
+    print("\n" + header + "\n" + "-" * len(header))
+    runs: dict[str, Run] = {}
+    scores: dict[str, Score] = {}
+    for name in args.only or list(RUNNERS):
+        run = runs[name] = run_extractor(name, pages, args.workers)
+        result = scores[name] = score(gold, {k: v.get("text", "") for k, v in run.outputs.items()})
+        print(
+            f"{name:<30} {result.f1:.3f} ± {result.std['f1']:.3f} {result.precision:>10.3f} {result.recall:>8.3f}"
+            f" {result.accuracy:>9.3f} {len(pages) / run.wall_seconds:>8.1f} {len(pages) / run.cpu_seconds:>6.1f}"
+        )
+    print("(pages/s: wall clock with all workers; /core: pages per second of one worker's busy time)")
+
+    cleaner = "feedvault clean_html"
+    if cleaner not in scores:
+        return 0 if reference_ok else 1
+    passed = scores[cleaner].f1 >= TARGET_F1
+    print(f"\nfeedvault cleaner: F1 >= {TARGET_F1}: {'PASS' if passed else 'FAIL'} ({scores[cleaner].f1:.4f})")
+    report_rules(runs[cleaner], gold)
+    return 0 if passed and reference_ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,238 @@
+"""HTML -> clean article text and metadata: trafilatura, then line rules for the boilerplate it keeps.
+
+Functional API, no global state besides caches of compiled rules::
+
+    result = clean_html(html, url, CleanOptions(rules=feed.cleaning))
+    payload = clean_payload(body, url, "utf-8", options)  # picklable, for a process pool
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import trafilatura
+from lxml.html import HtmlElement
+
+from feedvault.cleaning.encoding import decode_html
+from feedvault.cleaning.rules import (
+    RemovedLine,
+    RightsKind,
+    RightsReservation,
+    apply_rules,
+    compile_rules,
+)
+from feedvault.config import CleaningRules
+
+__all__ = [
+    "CleanOptions",
+    "CleanResult",
+    "RemovedLine",
+    "RightsKind",
+    "RightsReservation",
+    "clean_html",
+    "clean_payload",
+    "decode_html",
+]
+
+METADATA_FIELDS = (
+    "title",
+    "author",
+    "date",
+    "modified",
+    "sitename",
+    "language",
+    "tags",
+    "categories",
+    "canonical_url",
+    "hostname",
+    "description",
+    "image",
+    "pagetype",
+    "license",
+    "word_count",
+)
+_MODIFIED_KEYS = frozenset({"article:modified_time", "og:updated_time", "datemodified", "last-modified", "modified"})
+_ISO_DATE = re.compile(r"^\s*(\d{4}-\d{2}-\d{2})")
+_LANG_CODE = re.compile(r"^\s*([A-Za-z]{2,3})(?:[-_]|\s*$)")
+
+
+@dataclass(frozen=True)
+class CleanOptions:
+    favor_precision: bool = True
+    include_comments: bool = False
+    rules: CleaningRules = field(default_factory=CleaningRules)  # no feed rules, built-ins on
+    target_language: str | None = None  # ISO 639-1; pages in another language give an empty text
+
+
+@dataclass
+class CleanResult:
+    text: str
+    metadata: dict[str, Any]
+    removed: list[RemovedLine] = field(default_factory=list)
+    rights_reservations: list[RightsReservation] = field(default_factory=list)
+    extractor: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CleanResult:
+        return cls(
+            text=data["text"],
+            metadata=dict(data["metadata"]),
+            removed=[RemovedLine(**item) for item in data.get("removed", ())],
+            rights_reservations=[RightsReservation(**item) for item in data.get("rights_reservations", ())],
+            extractor=dict(data.get("extractor", {})),
+        )
+
+
+@lru_cache(maxsize=256)
+def _rules_digest(rules: CleaningRules) -> str:
+    """Identifies the exact rule set (built-ins included) a result was cleaned with."""
+    spec = [(rule.id, rule.pattern.pattern) for rule in compile_rules(rules)]
+    return hashlib.sha256(json.dumps(spec).encode()).hexdigest()[:16]
+
+
+def _extractor_info(options: CleanOptions) -> dict[str, Any]:
+    return {
+        "name": "trafilatura",
+        "version": trafilatura.__version__,
+        "options": {
+            "favor_precision": options.favor_precision,
+            "include_comments": options.include_comments,
+            "with_metadata": True,
+            "target_language": options.target_language,
+        },
+        "rules": {
+            "builtin": options.rules.builtin,
+            "feed_patterns": len(options.rules.drop_patterns) + len(options.rules.rights_patterns),
+            "digest": _rules_digest(options.rules),
+        },
+    }
+
+
+def _first_date(values: list[Any]) -> str | None:
+    for value in values:
+        if isinstance(value, str) and (match := _ISO_DATE.match(value)):
+            return match.group(1)
+    return None
+
+
+def _json_ld_values(node: Any, key: str) -> list[Any]:
+    if isinstance(node, list):
+        return [v for item in node for v in _json_ld_values(item, key)]
+    if not isinstance(node, dict):
+        return []
+    found = [node[key]] if key in node else []
+    return found + [v for child in node.values() if isinstance(child, list | dict) for v in _json_ld_values(child, key)]
+
+
+def _modified_date(tree: HtmlElement) -> str | None:
+    """Last-modified date from meta tags or JSON-LD (trafilatura only reports the publication date)."""
+    metas = [
+        meta.get("content")
+        for meta in tree.iter("meta")
+        if (meta.get("property") or meta.get("name") or meta.get("itemprop") or "").lower() in _MODIFIED_KEYS
+    ]
+    if date := _first_date(metas):
+        return date
+    for script in tree.xpath('//script[@type="application/ld+json"]'):
+        try:
+            data = json.loads(script.text or "")
+        except ValueError:
+            continue
+        if date := _first_date(_json_ld_values(data, "dateModified")):
+            return date
+    return None
+
+
+def _page_language(tree: HtmlElement) -> str | None:
+    """Primary language subtag declared by the page (<html lang>, Content-Language, og:locale)."""
+    declared = [tree.get("lang"), tree.get("xml:lang")]
+    declared += tree.xpath(
+        "//meta[translate(@http-equiv,'CONTENT-LANGUAGE','content-language')='content-language']/@content"
+        " | //meta[@property='og:locale']/@content"
+    )
+    for value in declared:
+        if value and (match := _LANG_CODE.match(value)):
+            return match.group(1).lower()
+    return None
+
+
+def _terms(values: list[str] | None) -> list[str]:
+    """Tags/categories split on commas, '#' stripped, duplicates removed."""
+    terms = (t.strip().lstrip("#").strip() for value in values or () for t in value.split(","))
+    return list(dict.fromkeys(t for t in terms if t))
+
+
+def _metadata(
+    doc: Any, tree: HtmlElement | None, text: str, url: str | None, language: str | None = None
+) -> dict[str, Any]:
+    def get(name: str) -> Any:
+        return getattr(doc, name, None) if doc is not None else None
+
+    return {
+        "title": get("title"),
+        "author": get("author"),
+        "date": get("date"),
+        "modified": _modified_date(tree) if tree is not None else None,
+        "sitename": get("sitename"),
+        "language": get("language") or language,
+        "tags": _terms(get("tags")),
+        "categories": _terms(get("categories")),
+        "canonical_url": get("url") or url,
+        "hostname": get("hostname"),
+        "description": get("description"),
+        "image": get("image"),
+        "pagetype": get("pagetype"),
+        "license": get("license"),
+        "word_count": len(text.split()),
+    }
+
+
+def clean_html(html: str | bytes, url: str | None = None, options: CleanOptions | None = None) -> CleanResult:
+    """Extract the article text and metadata of one page and apply the cleaning rules.
+
+    Input that is empty, not HTML or has no article gives a result with empty text (never an exception),
+    and so does a page that declares a language other than ``options.target_language``. (trafilatura's own
+    language filter needs py3langid, which is not installed, and ignores ``<html lang>`` without it.)
+    """
+    options = options or CleanOptions()
+    if isinstance(html, bytes):
+        html, _ = decode_html(html, None)
+    tree = trafilatura.load_html(html) if html.strip() else None
+    if tree is None:
+        return CleanResult(text="", metadata=_metadata(None, None, "", url), extractor=_extractor_info(options))
+    language = _page_language(tree)
+    wanted = options.target_language
+    doc = None
+    if not (wanted and language and language != wanted.lower()):
+        doc = trafilatura.bare_extraction(  # works on a copy of the tree
+            tree,
+            url=url,
+            favor_precision=options.favor_precision,
+            include_comments=options.include_comments,
+            with_metadata=True,
+        )
+    raw_text = (doc.text or "") if doc is not None else ""
+    if doc is None:  # no article text, but the page may still describe itself
+        doc = trafilatura.extract_metadata(tree, default_url=url)
+    text, removed, reservations = apply_rules(raw_text.strip(), compile_rules(options.rules, language))
+    return CleanResult(
+        text=text,
+        metadata=_metadata(doc, tree, text, url, language),
+        removed=removed,
+        rights_reservations=reservations,
+        extractor=_extractor_info(options),
+    )
+
+
+def clean_payload(body: bytes, url: str, declared_encoding: str | None, options: CleanOptions) -> dict[str, Any]:
+    """Decode and clean one fetched page; top-level and self-contained so it can run in a process pool."""
+    html, encoding = decode_html(body, declared_encoding)
+    return clean_html(html, url, options).to_dict() | {"encoding": encoding}

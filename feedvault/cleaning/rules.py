@@ -1,0 +1,124 @@
+"""Line rules applied to trafilatura's text: drop boilerplate lines, record rights reservations.
+
+Built-in rules are data (``feedvault/rules/<language>.yaml``); per-feed rules come from ``CleaningRules``.
+Rules see one stripped line at a time and the first matching rule wins: per-feed rules first, then the
+built-in rules of the page's language, then the other built-in rule sets.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import yaml
+
+from feedvault.config import CleaningRules
+
+RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
+
+Action = Literal["drop", "rights"]
+RightsKind = Literal["ai-reservation", "rights-notice", "copyright"]
+
+# Where a rule with ``tail: true`` may start inside a line: after a sentence end.
+_SENTENCE_END = re.compile(r"(?<=[.!?…\"”’)\]])\s+")
+# Classifies lines caught by per-feed rights patterns, which carry no kind of their own.
+_AI_HINT = re.compile(
+    r"(?i)\b(?:AI|artificial\s+intelligence|kecerdasan\s+buatan|machine\s+learning|crawl\w*|scrap\w*"
+    r"|pengindeksan\s+otomatis|(?:text\s+and\s+)?data\s+mining|penambangan\s+(?:teks|data)|LLMs?)\b"
+)
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    pattern: re.Pattern[str]
+    action: Action
+    kind: RightsKind | None = None  # for action "rights"; None: classify the matched line
+    tail: bool = False  # may also match the end of a line, after a sentence end
+
+
+@dataclass(frozen=True)
+class RemovedLine:
+    line: str
+    rule: str
+
+
+@dataclass(frozen=True)
+class RightsReservation:
+    kind: RightsKind
+    text: str
+    rule: str
+
+
+def _parse_rule(raw: Any, source: Path) -> Rule:
+    if not isinstance(raw, dict) or not {"id", "action", "pattern"} <= raw.keys():
+        raise ValueError(f"{source}: each rule needs id, action and pattern: {raw!r}")
+    rule_id, action, kind = raw["id"], raw["action"], raw.get("kind")
+    if action not in get_args(Action):
+        raise ValueError(f"{source}: {rule_id}: unknown action {action!r}")
+    if (action == "rights") != (kind is not None) or (kind is not None and kind not in get_args(RightsKind)):
+        raise ValueError(f"{source}: {rule_id}: action 'rights' needs a kind from {get_args(RightsKind)}")
+    try:
+        pattern = re.compile(raw["pattern"])
+    except re.error as exc:
+        raise ValueError(f"{source}: {rule_id}: invalid pattern: {exc}") from exc
+    return Rule(rule_id, pattern, action, kind, bool(raw.get("tail", False)))
+
+
+@lru_cache(maxsize=4)
+def builtin_rules(rules_dir: Path = RULES_DIR) -> dict[str, tuple[Rule, ...]]:
+    """Built-in rule sets by language, loaded once per process."""
+    sets: dict[str, tuple[Rule, ...]] = {}
+    for path in sorted(rules_dir.glob("*.yaml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        sets[str(data.get("language") or path.stem)] = tuple(_parse_rule(r, path) for r in data.get("rules", ()))
+    return sets
+
+
+@lru_cache(maxsize=256)
+def compile_rules(rules: CleaningRules, language: str | None = None) -> tuple[Rule, ...]:
+    """The ordered rules for one feed configuration and page language (cached: both are hashable)."""
+    compiled = [Rule(f"feed.drop.{i}", re.compile(p), "drop") for i, p in enumerate(rules.drop_patterns, 1)]
+    compiled += [Rule(f"feed.rights.{i}", re.compile(p), "rights") for i, p in enumerate(rules.rights_patterns, 1)]
+    if rules.builtin:
+        sets = builtin_rules()
+        for lang in sorted(sets, key=lambda lang: (lang != language, lang)):
+            compiled += sets[lang]
+    return tuple(compiled)
+
+
+def _match(line: str, rules: Sequence[Rule]) -> tuple[Rule, str, str] | None:
+    """First rule matching the whole line, else the first ``tail`` rule matching its end: (rule, kept, removed)."""
+    for rule in rules:
+        if rule.pattern.search(line):
+            return rule, "", line
+    for cut in _SENTENCE_END.finditer(line):
+        for rule in rules:
+            if rule.tail and rule.pattern.search(line[cut.end() :]):
+                return rule, line[: cut.start()], line[cut.end() :]
+    return None
+
+
+def apply_rules(text: str, rules: Sequence[Rule]) -> tuple[str, list[RemovedLine], list[RightsReservation]]:
+    """Remove matching lines (or line ends); returns the kept text, removed lines and rights reservations."""
+    kept: list[str] = []
+    removed: list[RemovedLine] = []
+    reservations: list[RightsReservation] = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        found = _match(stripped, rules) if stripped else None
+        if found is None:
+            kept.append(line)
+            continue
+        rule, rest, cut = found
+        if rest:
+            kept.append(rest)
+        removed.append(RemovedLine(cut, rule.id))
+        if rule.action == "rights":
+            kind = rule.kind or ("ai-reservation" if _AI_HINT.search(cut) else "rights-notice")
+            reservations.append(RightsReservation(kind, cut, rule.id))
+    return "\n".join(kept), removed, reservations
