@@ -131,6 +131,24 @@ def test_inline_read_also_and_combined_credits() -> None:
     assert result.metadata["tags"] == ["garam", "petani"]
 
 
+def test_br_separated_layout() -> None:
+    """Body as text nodes split by <br><br>, "Baca juga" in a span, credits in one <p> with <br>."""
+    first = "Jakarta (KABARNUSA) - Pedagang ikan di dermaga lama mulai berjualan sebelum matahari terbit setiap pagi."
+    second = (
+        "Pemerintah kota berencana merenovasi pasar itu tahun depan dengan atap baru dan saluran air yang lebih baik."
+    )
+    html = (
+        "<html lang='id'><head><title>Pasar ikan</title></head><body><nav><a href='/'>Beranda</a></nav>"
+        f"<article><h1>Pasar ikan</h1><div class='post-content'>{first}<br><br>"
+        "<span class='baca-juga'><b>Baca juga:</b> <a href='/x'>Harga ikan naik menjelang libur</a></span><br><br>"
+        f"{second}<br><br><p class='small'>Pewarta: Nadia Kusuma<br>Editor: Hendra Wijaya<br>COPYRIGHT © KABARNUSA"
+        " 2026</p></div></article><footer>Kabarnusa</footer></body></html>"
+    )
+    result = clean_html(html)
+    assert result.text.splitlines() == [first, second]
+    assert [r.rule for r in result.removed] == ["id.read-also", "id.credits", "id.credits", "id.copyright"]
+
+
 def test_en_portal_article() -> None:
     html = page("en_portal_article")
     result = clean_html(html, "https://harborledger.example/x")
