@@ -39,23 +39,6 @@ __all__ = [
     "decode_html",
 ]
 
-METADATA_FIELDS = (
-    "title",
-    "author",
-    "date",
-    "modified",
-    "sitename",
-    "language",
-    "tags",
-    "categories",
-    "canonical_url",
-    "hostname",
-    "description",
-    "image",
-    "pagetype",
-    "license",
-    "word_count",
-)
 _MODIFIED_KEYS = frozenset({"article:modified_time", "og:updated_time", "datemodified", "last-modified", "modified"})
 _ISO_DATE = re.compile(r"^\s*(\d{4}-\d{2}-\d{2})")
 _LANG_CODE = re.compile(r"^\s*([A-Za-z]{2,3})(?:[-_]|\s*$)")
