@@ -1,0 +1,201 @@
+"""WARC writing, rolling and single-GET reads, checked with warcio's own parser."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import hashlib
+import io
+import itertools
+import json
+import zlib
+from pathlib import Path
+
+import pytest
+from warcio.archiveiterator import ArchiveIterator
+
+from feedvault.storage import Store
+from feedvault.warc import Capture, RecordLocation, WarcRoller, iter_records, read_record
+
+FETCHED = dt.datetime(2026, 3, 4, 5, 6, 7, 123456, tzinfo=dt.UTC)
+
+
+def capture(n: int, *, gzipped: bool = False, size: int = 2000) -> Capture:
+    text = (f"<html><body>article {n} " + "lorem ipsum " * (size // 12) + "</body></html>").encode()
+    headers = [("Content-Type", "text/html; charset=utf-8"), ("Transfer-Encoding", "chunked")]
+    if gzipped:
+        headers.append(("Content-Encoding", "gzip"))
+    return Capture(
+        url=f"https://news.example/a/{n}?x=1",
+        request_method="GET",
+        request_headers=[("Host", "news.example"), ("User-Agent", "feedvault-test")],
+        status=200,
+        reason="OK",
+        response_headers=headers,
+        body=gzip.compress(text) if gzipped else text,
+        fetched_at=FETCHED,
+        ip_address="127.0.0.1",
+        metadata={"feed": "demo", "n": n},
+    )
+
+
+class Uploads:
+    """``on_complete`` that uploads to a store and deletes the spool file, like the pipeline does."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.keys: list[str] = []
+
+    def __call__(self, key: str, path: Path) -> None:
+        self.store.put_file(key, path, "application/warc")
+        path.unlink()
+        self.keys.append(key)
+
+
+def write_all(store: Store, spool: Path, captures: list[Capture], max_bytes: int) -> tuple[Uploads, list]:
+    uploads = Uploads(store)
+    with WarcRoller(lambda n: f"raw/demo/run-{n:05d}.warc.gz", spool, max_bytes, uploads, {"isPartOf": "t"}) as w:
+        locations = [w.write_capture(c) for c in captures]
+    return uploads, locations
+
+
+def test_rolls_by_size_and_every_file_is_valid_warc(any_store: Store, tmp_path: Path) -> None:
+    captures = [capture(n, gzipped=n % 2 == 1) for n in range(7)]
+    uploads, locations = write_all(any_store, tmp_path / "spool", captures, max_bytes=3000)
+
+    assert uploads.keys == [f"raw/demo/run-{n:05d}.warc.gz" for n in range(len(uploads.keys))]
+    assert len(uploads.keys) > 2  # rolled
+    assert list((tmp_path / "spool").iterdir()) == []  # every spool file was handed over
+    assert {loc.warc_key for loc in locations} == set(uploads.keys)
+
+    seen_ids = []
+    for key in uploads.keys:
+        data = any_store.get_bytes(key)
+        types, versions = [], set()
+        for record in ArchiveIterator(io.BytesIO(data), check_digests="raise"):
+            types.append(record.rec_type)
+            versions.add(record.rec_headers.protocol)
+            record.content_stream().read()  # digests are checked while reading
+            if record.rec_type == "response":
+                seen_ids.append(record.rec_headers.get_header("WARC-Record-ID"))
+        assert versions == {"WARC/1.1"}
+        assert types[0] == "warcinfo"
+        assert types[1:] == ["request", "response", "metadata"] * ((len(types) - 1) // 3)
+    assert seen_ids == [loc.record_id for loc in locations]
+
+
+def test_each_record_is_its_own_gzip_member(tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    done: list[Path] = []
+    with WarcRoller(lambda n: f"w-{n}.warc.gz", spool, 10**9, lambda _k, p: done.append(p), {}) as roller:
+        location = roller.write_capture(capture(1))
+    data = done[0].read_bytes()
+    member = data[location.offset : location.offset + location.length]
+    decompressor = zlib.decompressobj(zlib.MAX_WBITS | 16)
+    assert decompressor.decompress(member).startswith(b"WARC/1.1\r\n")
+    assert decompressor.eof and decompressor.unused_data == b""
+
+    offsets = [(offset, length) for offset, length, _ in iter_records(done[0])]
+    assert offsets[0][0] == 0
+    assert all(a + la == b for (a, la), (b, _) in itertools.pairwise(offsets))
+    assert offsets[-1][0] + offsets[-1][1] == len(data)
+    assert (location.offset, location.length) in offsets
+
+
+@pytest.mark.parametrize("gzipped", [False, True])
+def test_read_record_is_one_ranged_get_of_the_response(any_store: Store, tmp_path: Path, gzipped: bool) -> None:
+    captures = [capture(n, gzipped=gzipped) for n in range(3)]
+    _uploads, locations = write_all(any_store, tmp_path / "spool", captures, max_bytes=10**9)
+    for cap, location in zip(captures, locations, strict=True):
+        before = dict(any_store.stats.by_operation)
+        reads = any_store.stats.read_requests
+        view = read_record(any_store, location)
+        assert any_store.stats.read_requests - reads == 1
+        assert any_store.stats.by_operation["GetObject"] - before.get("GetObject", 0) == 1
+
+        assert view.rec_type == "response"
+        assert view.warc_headers["WARC-Record-ID"] == location.record_id
+        assert view.warc_headers["WARC-Target-URI"] == cap.url
+        assert view.warc_headers["WARC-IP-Address"] == "127.0.0.1"
+        assert view.warc_headers["WARC-Date"] == "2026-03-04T05:06:07.123456Z"
+        assert view.warc_headers["WARC-Payload-Digest"].startswith("sha1:")
+        assert view.status == 200
+        assert view.raw_payload == cap.body
+        assert view.payload == (gzip.decompress(cap.body) if gzipped else cap.body)
+        assert location.payload_sha256 == hashlib.sha256(cap.body).hexdigest()
+
+        names = [name.lower() for name, _ in view.http_headers]
+        assert "transfer-encoding" not in names
+        assert ("Content-Length", str(len(cap.body))) in view.http_headers
+
+
+def test_request_and_metadata_records_point_at_the_response(tmp_path: Path) -> None:
+    done: list[Path] = []
+    cap = capture(5)
+    with WarcRoller(lambda n: f"w-{n}.warc.gz", tmp_path, 10**9, lambda _k, p: done.append(p), {}) as roller:
+        location = roller.write_capture(cap)
+    records = {view.rec_type: view for _, _, view in iter_records(done[0])}
+
+    request = records["request"]
+    assert request.warc_headers["WARC-Concurrent-To"] == location.record_id
+    assert ("User-Agent", "feedvault-test") in request.http_headers
+    raw_request = gzip.decompress(done[0].read_bytes())
+    assert b"GET /a/5?x=1 HTTP/1.1\r\nHost: news.example\r\n" in raw_request
+
+    metadata = records["metadata"]
+    assert metadata.warc_headers["WARC-Concurrent-To"] == location.record_id
+    assert metadata.warc_headers["Content-Type"] == "application/json"
+    assert json.loads(metadata.payload) == {
+        "feed": "demo",
+        "n": 5,
+        "original_response_headers": [["Transfer-Encoding", "chunked"]],
+    }
+    info = records["warcinfo"]
+    assert info.warc_headers["WARC-Filename"] == "w-0.warc.gz"
+    assert b"software: feedvault" in info.payload
+
+
+def test_wrong_content_length_is_corrected_and_kept(tmp_path: Path) -> None:
+    done: list[Path] = []
+    cap = Capture(
+        url="http://127.0.0.1:8000/x",
+        request_method="GET",
+        request_headers=[],
+        status=200,
+        reason="OK",
+        response_headers=[("Content-Length", "999")],
+        body=b"truncated",
+        fetched_at=FETCHED,
+    )
+    with WarcRoller(lambda n: f"w-{n}.warc.gz", tmp_path, 10**9, lambda _k, p: done.append(p), {}) as roller:
+        roller.write_capture(cap)
+    records = {view.rec_type: view for _, _, view in iter_records(done[0])}
+    assert records["response"].http_headers == [("Content-Length", "9")]
+    assert "WARC-IP-Address" not in records["response"].warc_headers
+    assert json.loads(records["metadata"].payload)["original_response_headers"] == [["Content-Length", "999"]]
+
+
+def test_nothing_written_means_no_file(tmp_path: Path) -> None:
+    calls: list[str] = []
+    roller = WarcRoller(lambda n: f"w-{n}", tmp_path / "spool", 10**6, lambda k, _p: calls.append(k), {})
+    roller.close()
+    assert calls == []
+    assert not (tmp_path / "spool").exists() or list((tmp_path / "spool").iterdir()) == []
+
+
+def test_a_bad_capture_does_not_corrupt_the_file(tmp_path: Path) -> None:
+    done: list[Path] = []
+    with WarcRoller(lambda n: f"w-{n}", tmp_path, 10**9, lambda _k, p: done.append(p), {}) as roller:
+        roller.write_capture(capture(1))
+        bad = Capture(**{**capture(2).__dict__, "metadata": {"not-json": object()}})
+        with pytest.raises(TypeError):
+            roller.write_capture(bad)
+        last = roller.write_capture(capture(3))
+    types = [view.rec_type for _, _, view in iter_records(done[0])]
+    assert types == ["warcinfo"] + ["request", "response", "metadata"] * 2
+    assert isinstance(last, RecordLocation)
+
+
+def test_naive_fetch_time_is_rejected() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        Capture(**{**capture(1).__dict__, "fetched_at": dt.datetime(2026, 1, 1)})
