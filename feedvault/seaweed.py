@@ -4,6 +4,7 @@ Layout of ``data_dir``::
 
     s3-credentials.json   generated once (mode 0600), reused so data stays reachable across restarts
     s3-config.json        the identity file given to weed (mode 0600)
+    s3.lock               flock held while starting, so two processes never run weed on one directory
     s3/                   SeaweedFS data (master, volumes, filer metadata)
     s3/endpoint.json      pid + endpoint of the running instance, so another process can reuse it
     logs/                 weed's own logs and its stdout/stderr
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import fcntl
 import json
 import os
 import random
@@ -22,9 +24,11 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -112,14 +116,28 @@ def _answers(endpoint_url: str) -> bool:
 
 
 def _write_private(path: Path, data: dict) -> None:
-    """Write JSON readable by the owner only, atomically."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with contextlib.suppress(FileNotFoundError):
-        tmp.unlink()
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh, indent=2)
-    os.replace(tmp, path)
+    """Write JSON readable by the owner only (mkstemp creates files 0600), atomically."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh, indent=2)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def _exclusive(lock_file: Path) -> Iterator[None]:
+    """Serialise starts on one data_dir across processes (two weeds on one directory would corrupt it)."""
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_file, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 class EmbeddedS3:
@@ -193,12 +211,18 @@ class EmbeddedS3:
     def start(self) -> EmbeddedS3:
         if self._proc is not None and self._proc.poll() is None:
             return self
-        other = self.running(self.data_dir)
-        if other is not None:
-            raise EmbeddedS3Error(
-                f"SeaweedFS already runs on {self.data_dir} (pid {other.pid}, {other.endpoint_url}); "
-                "reuse it via EmbeddedS3.running()"
-            )
+        with _exclusive(self.data_dir / "s3.lock"):
+            other = self.running(self.data_dir)
+            if other is not None:
+                raise EmbeddedS3Error(
+                    f"SeaweedFS already runs on {self.data_dir} (pid {other.pid}, {other.endpoint_url}); "
+                    "reuse it via EmbeddedS3.running()"
+                )
+            self._start_locked()
+        atexit.register(self.stop)
+        return self
+
+    def _start_locked(self) -> None:
         self.s3_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._endpoint_file(self.data_dir).unlink(missing_ok=True)  # stale: its pid is gone
@@ -223,8 +247,6 @@ class EmbeddedS3:
             self._endpoint_file(self.data_dir),
             {"pid": self.pid, "endpoint_url": self.endpoint_url, "started_at": time.time()},
         )
-        atexit.register(self.stop)
-        return self
 
     def stop(self, timeout: float = 15.0) -> None:
         """Terminate weed's process group; kill it if it does not exit within ``timeout`` seconds."""

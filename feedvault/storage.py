@@ -17,7 +17,7 @@ import os
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import IO, Any, ClassVar, Protocol, runtime_checkable
@@ -37,6 +37,7 @@ from feedvault.s3 import Credentials, make_s3_client
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
 PART_SIZE = 16 * 1024 * 1024
 MIN_PART_SIZE = 5 * 1024 * 1024  # S3 (and SeaweedFS) refuse smaller parts except the last: EntityTooSmall
+MAX_PARTS = 10_000
 PAGE_SIZE = 1000  # S3's maximum for ListObjectsV2 and DeleteObjects
 MAX_SEGMENT_BYTES = 255
 COPY_CHUNK = 1024 * 1024
@@ -58,7 +59,9 @@ class StoreStats:
     read_requests: int = 0  # GET, HEAD, LIST
     bytes_written: int = 0
     by_operation: dict[str, int] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()  # not a field: asdict()/copy of the counters stay possible
 
     def count(self, operation: str, *, write: bool, nbytes: int = 0) -> None:
         with self._lock:
@@ -68,6 +71,11 @@ class StoreStats:
                 self.read_requests += 1
             self.bytes_written += nbytes
             self.by_operation[operation] = self.by_operation.get(operation, 0) + 1
+
+    def snapshot(self) -> dict[str, Any]:
+        """A consistent copy of the counters (for summaries written while requests may still run)."""
+        with self._lock:
+            return asdict(self)
 
 
 @runtime_checkable
@@ -286,9 +294,10 @@ class S3Store:
         upload_id = upload["UploadId"]
         try:
             parts = []
+            part_size = max(self.part_size, MIN_PART_SIZE, -(-size // MAX_PARTS))
             remaining = size
             while remaining > 0:
-                chunk = _read_exactly(fileobj, min(max(self.part_size, MIN_PART_SIZE), remaining))
+                chunk = _read_exactly(fileobj, min(part_size, remaining))
                 number = len(parts) + 1
                 done = self._call(
                     "UploadPart",

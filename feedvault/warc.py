@@ -34,7 +34,7 @@ Headers = Sequence[tuple[str, str]]
 _NO_BODY_STATUSES = {204, 304}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Capture:
     """One HTTP exchange as fetched. ``body`` is the payload as transferred (Content-Encoding intact)."""
 
@@ -43,12 +43,12 @@ class Capture:
     request_headers: Headers
     status: int
     reason: str
+    protocol: str = "HTTP/1.1"
     response_headers: Headers
     body: bytes
     fetched_at: dt.datetime
-    protocol: str = "HTTP/1.1"
     ip_address: str | None = None
-    metadata: Mapping[str, Any] = field(default_factory=dict)
+    metadata: Mapping[str, Any] = field(default_factory=dict)  # JSON-serialisable fetch context
 
     def __post_init__(self) -> None:
         if self.fetched_at.tzinfo is None:
