@@ -236,6 +236,7 @@ def test_gzip_bomb(site_server):
         data = inflater.unconsumed_tail
     assert expanded == 200 * MIB and head == b"<!DOCTYPE html>"
     assert fetch(server, "/articles/bomb.html").body == reply.body  # built once, served identically
+    assert fetch(server, "/articles/bomb.html", headers={"If-None-Match": reply.headers["ETag"]}).status == 304
 
 
 def test_repeat_body_is_generated_on_the_fly(site_server):

@@ -2,7 +2,8 @@
 
 It serves a directory. Text files (``.xml .html .json .txt``) have the placeholder ``{{BASE_URL}}`` replaced by
 the server's own base URL, so committed files never hold a port. Every file gets an ``ETag`` (hash of the
-served bytes) and ``Last-Modified``; conditional GETs answer 304.
+served bytes) and ``Last-Modified``; conditional GETs answer 304. (``repeat_mb`` bodies are streamed, never
+held: their ETag hashes the spec, and they are always sent in full.)
 
 Per-path behaviours come from ``_routes.json`` in the site root (``{"/path": spec}``) or from
 :meth:`SiteServer.set_route` at runtime. Spec keys:
@@ -421,6 +422,8 @@ class SiteServer:
         if route.gzip_bomb_mb is not None:
             body = gzip_bomb(int(route.gzip_bomb_mb * MIB))
             content_type = route.content_type or "text/html; charset=utf-8"
+            if _not_modified(request_headers, _etag(body), modified):
+                return self._not_modified_response(body, modified)
             headers = {"Content-Encoding": "gzip", **self._validators(body, modified)}
             return self._content(status, body, content_type, headers)
         if route.repeat_mb is not None:
