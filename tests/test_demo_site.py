@@ -7,6 +7,7 @@ import hashlib
 import http.client
 import json
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -149,6 +150,10 @@ def test_head_has_the_headers_of_get_and_no_body(demo_site):
     for name in ("Content-Type", "Content-Length", "ETag", "Last-Modified"):
         assert head.headers[name] == get.headers[name], name
     assert int(head.headers["Content-Length"]) == len(get.body)
+    with socket.create_connection((demo_site.host, demo_site.port), timeout=10) as raw:
+        raw.sendall(b"HEAD /id/rss.xml HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n")
+        answer = b"".join(iter(lambda: raw.recv(65536), b""))
+    assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"\r\n\r\n")  # nothing after the headers
 
 
 def test_missing_files_traversal_and_routes_file_are_404(tmp_path):
@@ -638,3 +643,12 @@ def test_synthetic_site_dates_and_speed(tmp_path):
     assert max(stamps) == published and min(stamps) > published - dt.timedelta(days=2)
     with pytest.raises(ValueError):
         synthetic_site(tmp_path / "naive", 3, published=dt.datetime(2026, 11, 26))
+
+
+def test_route_headers_override_case_insensitively(tmp_path):
+    routes = {"/a.html": {"headers": {"content-type": "text/plain; charset=iso-8859-1", "X-Fixture": "yes"}}}
+    root = make_site(tmp_path, {"a.html": "<p>a</p>"}, routes=routes)
+    with SiteServer(root) as server:
+        reply = fetch(server, "/a.html")
+    assert reply.headers.get_all("Content-Type") == ["text/plain; charset=iso-8859-1"]
+    assert reply.headers["X-Fixture"] == "yes" and reply.body == b"<p>a</p>" and reply.headers["ETag"]
