@@ -216,7 +216,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
     options = CleanOptions()
     if args.feed:
         feed = load_registry(args.registry).feed(args.feed)
-        options = CleanOptions(rules=feed.cleaning, target_language=feed.language)
+        options = CleanOptions(rules=feed.cleaning)
     html = sys.stdin.buffer.read()
     if not html.strip():
         console.print("no input: pipe an HTML page in, e.g. `feedvault clean --url URL < page.html`")

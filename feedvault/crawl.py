@@ -30,6 +30,7 @@ class FeedCrawl:
     dry_run: bool = False
     force: bool = False
     since: dt.datetime | None = None
+    finished: bool = False  # set when the spider closed normally
 
     @property
     def politeness(self) -> Politeness:

@@ -104,8 +104,9 @@ def _parse_syndication(body: bytes, url: str, kind: FeedKind) -> ParsedFeed:
     warnings = []
     if parsed.bozo:
         warnings.append(f"feed is not well-formed: {parsed.get('bozo_exception')}")
-    if not parsed.version and not parsed.entries:
-        raise FeedParseError(f"not an RSS or Atom feed ({parsed.get('bozo_exception') or 'unknown format'})")
+    if not parsed.entries and (parsed.bozo or not parsed.version):
+        # nothing recoverable: broken beyond repair, or not a feed at all (an empty, well-formed feed is fine)
+        raise FeedParseError(f"not a readable RSS or Atom feed ({parsed.get('bozo_exception') or 'unknown format'})")
     entries = []
     for raw in parsed.entries:
         link = raw.get("link") or ""

@@ -106,6 +106,7 @@ def scrapy_settings(crawl: FeedCrawl, log_level: str) -> dict[str, Any]:
         "REDIRECT_MAX_TIMES": polite.max_redirects,
         "COOKIES_ENABLED": False,
         "TELNETCONSOLE_ENABLED": False,
+        "REMOTE_CONTROL_ENABLED": False,  # no listening sockets in a crawler
         "LOG_LEVEL": log_level,
         "LOG_ENABLED": True,
         "LOGSTATS_INTERVAL": 30.0,
@@ -128,19 +129,25 @@ def _warm_worker() -> None:
 
 def _crawl_all(crawls: list[FeedCrawl], log_level: str) -> None:
     from scrapy.crawler import Crawler, CrawlerProcess
+    from scrapy.utils.reactor import install_reactor
 
     from spiders.feeds import FeedSpider
 
-    process = CrawlerProcess(settings={"LOG_LEVEL": log_level}, install_root_handler=False)
+    install_reactor("twisted.internet.asyncioreactor.AsyncioSelectorReactor")
+    process = CrawlerProcess(settings={"LOG_LEVEL": log_level, "LOG_INSTALL_ROOT_HANDLER": False})
     for crawl in crawls:
         crawler = Crawler(FeedSpider, scrapy_settings(crawl, log_level))
-        process.crawl(crawler, crawl=crawl)
+        done = process.crawl(crawler, crawl=crawl)
+        done.addErrback(_record_crawl_failure, crawl)
     process.start(stop_after_crawl=True, install_signal_handlers=True)
-    for crawler in process.crawlers:
-        reason = crawler.stats.get_value("finish_reason") if crawler.stats else None
-        crawl = crawler.spider.crawl if crawler.spider else None  # type: ignore[union-attr]
-        if crawl is not None and reason not in ("finished", None) and not crawl.log.error:
-            crawl.log.error = f"crawl ended early: {reason}"
+    for crawl in crawls:
+        if not crawl.finished and not crawl.log.error:
+            crawl.log.error = "the crawl did not finish (see the log above)"
+
+
+def _record_crawl_failure(failure: Any, crawl: FeedCrawl) -> None:
+    logger.error("crawl of %s failed: %s", crawl.feed.id, failure.getTraceback())
+    crawl.log.error = f"crawl failed: {failure.getErrorMessage()}"
 
 
 def _clear_partition(store: Store, feed_id: str, run_id: RunId) -> int:

@@ -18,8 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from feedvault.warc import Capture, RecordLocation, WarcRoller
-
 from feedvault import keys
 from feedvault.cleaning import CleanOptions, clean_payload
 from feedvault.crawl import FeedCrawl
@@ -27,6 +25,7 @@ from feedvault.manifest import Outcome
 from feedvault.records import build_clean_record, dumps_record
 from feedvault.state import Snapshot
 from feedvault.versions import versions
+from feedvault.warc import Capture, RecordLocation, WarcRoller
 from spiders.feeds import ArticleCapture
 
 if TYPE_CHECKING:
@@ -68,7 +67,7 @@ class ArchivePipeline:
                 "description": f"feedvault capture of feed {crawl.feed.id} ({crawl.feed.publisher})",
             },
         )
-        self.clean_options = CleanOptions(rules=crawl.feed.cleaning, target_language=crawl.feed.language)
+        self.clean_options = CleanOptions(rules=crawl.feed.cleaning)  # language is metadata, not a filter
 
     async def process_item(self, item: ArticleCapture) -> dict[str, Any]:
         crawl, log = self.crawl, self.crawl.log

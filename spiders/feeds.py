@@ -182,6 +182,9 @@ class FeedSpider(scrapy.Spider):
         self.crawl.log.add(request.url, outcome, reason=reason, detail=detail, http_status=status, evidence=evidence)
 
     def closed(self, reason: str) -> None:
+        self.crawl.finished = reason == "finished"
+        if not self.crawl.finished and not self.crawl.log.error:
+            self.crawl.log.error = f"crawl ended early: {reason}"
         if self._feeds_ok == 0 and self._feeds_failed:
             self.crawl.log.error = "no feed document could be read: " + "; ".join(
                 str(self.crawl.log.feeds[u].get("error")) for u in self._feeds_failed

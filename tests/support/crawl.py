@@ -1,0 +1,87 @@
+"""Run real crawls from tests: a registry file on disk, the runner in a subprocess, its JSON summary back.
+
+Crawls always run in a subprocess: Scrapy's reactor can start only once per process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from feedvault.config import StorageSettings
+from feedvault.s3 import Credentials
+
+REPO = Path(__file__).resolve().parents[2]
+PERMISSION = {
+    "basis": "own-content",
+    "reference": "tests/fixtures/sites/README.md",
+    "granted_by": "feedvault tests",
+    "granted_on": "2026-01-01",
+}
+# Fixture sites carry fixed dates: a wide window keeps the tests true in later years.
+TEST_SETTINGS = {
+    "contact_url": "https://feedvault.test/contact",
+    "entry_window_days": 36500,
+    "revisit_days": 36500,
+    "extract_workers": 2,
+    "politeness": {"download_delay": 0, "autothrottle": False, "concurrency_per_domain": 8, "retry_times": 1},
+}
+
+
+def feed(feed_id: str, url: str, **overrides: Any) -> dict[str, Any]:
+    return {
+        "id": feed_id,
+        "publisher": f"Fixture {feed_id}",
+        "urls": [url],
+        "allow_private_network": ["127.0.0.1/32"],
+        "permission": PERMISSION,
+        **overrides,
+    }
+
+
+def write_registry(path: Path, storage: StorageSettings, feeds: list[dict[str, Any]], **settings: Any) -> Path:
+    data = {
+        "settings": {**TEST_SETTINGS, **settings, "storage": storage.model_dump(mode="json")},
+        "feeds": feeds,
+    }
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def crawl_env(credentials: Credentials | None, **extra: str) -> dict[str, str]:
+    env = {**os.environ, "FEEDVAULT_LOOPBACK_ONLY": "1", "PYTHONPATH": str(REPO), **extra}
+    if credentials is not None:
+        env.update(AWS_ACCESS_KEY_ID=credentials.access_key_id, AWS_SECRET_ACCESS_KEY=credentials.secret_access_key)
+    return env
+
+
+def run_crawl(
+    registry: Path, credentials: Credentials | None, *args: str, expect_exit: int | None = 0, timeout: float = 300
+) -> dict[str, Any]:
+    """Run ``python -m feedvault.runner`` and return its JSON summary (the run manifest plus keys)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "feedvault.runner", "--registry", str(registry), "--log-level", "INFO", *args],
+        env=crawl_env(credentials),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    context = f"exit {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-6000:]}"
+    assert lines, f"runner printed no summary\n{context}"
+    if expect_exit is not None:
+        assert proc.returncode == expect_exit, context
+    summary = json.loads(lines[-1])
+    summary["_stderr"] = proc.stderr
+    return summary
+
+
+def feed_summary(summary: dict[str, Any], feed_id: str) -> dict[str, Any]:
+    return next(f for f in summary["feeds"] if f["feed"] == feed_id)

@@ -1,0 +1,128 @@
+"""End to end: crawl the demo publisher into a real SeaweedFS over HTTP and check every object."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import urllib.request
+from urllib.parse import urlsplit
+
+import pytest
+from warcio.archiveiterator import ArchiveIterator
+
+from feedvault.config import BUNDLED_REGISTRY, load_registry
+from feedvault.demo import ARTICLE_SENTINELS, BOILERPLATE_MARKERS
+from tests.support.crawl import feed_summary, run_crawl, write_registry
+
+RUN_1, RUN_2, RUN_3 = "20261126T020000Z-first", "20261127T020000Z-second", "20261128T020000Z-third"
+
+
+@pytest.fixture
+def demo_registry(tmp_path, site_server, s3_storage, monkeypatch):
+    server = site_server("demo")
+    monkeypatch.setenv("FEEDVAULT_DEMO_URL", server.base_url)
+    feeds = [f.model_dump(mode="json", exclude_defaults=True) for f in load_registry(BUNDLED_REGISTRY).feeds]
+    storage, credentials = s3_storage
+    return server, write_registry(tmp_path / "feeds.yaml", storage, feeds), credentials
+
+
+def keys_under(store, *prefixes):
+    return {obj.key for prefix in prefixes for obj in store.list(prefix)}
+
+
+def served(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=10) as response:  # loopback fixture server only
+        return response.read()
+
+
+def test_demo_publisher_archive_round_trip(demo_registry, s3_store):
+    server, registry, credentials = demo_registry
+    first = run_crawl(registry, credentials, "--run-id", RUN_1)
+    assert first["status"] == "ok", first["feeds"]
+    for summary in first["feeds"]:
+        counts = summary["counts"]
+        assert counts["new"] > 0 and counts["failed"] == 0 and counts["refused"] == 0, summary
+
+    # Manifests: the run's and one per feed; every entry of every feed document has exactly one outcome.
+    run_manifest = json.loads(s3_store.get_bytes(first["manifest_key"]))
+    assert run_manifest["run_id"] == RUN_1 and run_manifest["config_hash"]
+    assert {"feedvault", "scrapy", "trafilatura"} <= set(run_manifest["versions"])
+    for summary in run_manifest["feeds"]:
+        manifest = json.loads(s3_store.get_bytes(summary["manifest_key"]))
+        entries = sum(doc["entries"] for doc in manifest["feed_documents"].values())
+        assert entries == len(manifest["urls"]) == summary["counts"]["new"]
+        assert all(o["outcome"] == "new" and o["clean_key"] and o["warc_key"] for o in manifest["urls"])
+        assert all(ev["verdict"] == "rules" and ev["sha256"] for ev in manifest["robots"].values())
+
+    # Every WARC parses; records come as warcinfo, then request/response/metadata triples.
+    warc_keys = keys_under(s3_store, "raw/")
+    assert warc_keys and all(k.endswith(".warc.gz") for k in warc_keys)
+    for key in warc_keys:
+        types = []
+        for record in ArchiveIterator(io.BytesIO(s3_store.get_bytes(key))):  # records stream: read in the loop
+            types.append(record.rec_type)
+            if record.rec_type == "response":
+                url = record.rec_headers.get_header("WARC-Target-URI")
+                assert record.content_stream().read() == served(url), url
+                assert record.rec_headers.get_header("WARC-IP-Address") == "127.0.0.1"
+        assert types[0] == "warcinfo" and types[1:] == ["request", "response", "metadata"] * ((len(types) - 1) // 3)
+
+    # Each clean JSON points at exactly its response record: one ranged GET returns that record.
+    clean_keys = keys_under(s3_store, "clean/")
+    assert len(clean_keys) == run_manifest["totals"]["new"]
+    for key in clean_keys:
+        record = json.loads(s3_store.get_bytes(key))
+        raw = record["raw"]
+        chunk = s3_store.get_bytes(raw["warc_key"], start=raw["offset"], length=raw["length"])
+        in_chunk = [
+            (
+                r.rec_type,
+                r.rec_headers.get_header("WARC-Target-URI"),
+                hashlib.sha256(r.content_stream().read()).hexdigest(),
+            )
+            for r in ArchiveIterator(io.BytesIO(chunk))
+        ]
+        assert in_chunk == [("response", record["url"], raw["sha256"])]
+        assert record["permission"]["decision"] == "archive" and record["permission"]["basis"] == "own-content"
+        path = urlsplit(record["url"]).path
+        assert ARTICLE_SENTINELS[path] in record["text"], path
+        for marker in BOILERPLATE_MARKERS:
+            assert marker not in record["text"], (path, marker)
+        assert record["removed"], "the rules removed nothing from a demo page"
+        assert record["metadata"]["title"]
+
+    # A second run fetches conditionally, gets 304s, and writes nothing but its manifests.
+    objects_before = keys_under(s3_store, "raw/", "clean/", "state/")
+    second = run_crawl(registry, credentials, "--run-id", RUN_2)
+    assert second["totals"]["new"] == second["totals"]["changed"] == 0
+    assert second["totals"]["unchanged"] == first["totals"]["new"]
+    assert keys_under(s3_store, "raw/", "clean/", "state/") == objects_before
+    assert keys_under(s3_store, "runs/2026/11/27/")  # only the new run's manifests
+
+    # A changed article becomes a second snapshot of the same URL, in the new run's partition only.
+    changed_path = next(p for p in ARTICLE_SENTINELS if p.startswith("/id/"))
+    original = served(server.url(changed_path)).decode()
+    server.set_route(changed_path, {"body": original.replace(ARTICLE_SENTINELS[changed_path], "Kalimat koreksi baru.")})
+    third = run_crawl(registry, credentials, "--run-id", RUN_3)
+    assert third["totals"]["changed"] >= 1 and third["totals"]["new"] == 0
+    new_clean = keys_under(s3_store, "clean/") - objects_before
+    assert new_clean and all(RUN_3 in k for k in new_clean)
+    for key in new_clean:
+        snapshot = json.loads(s3_store.get_bytes(key))
+        assert snapshot["url"].endswith(changed_path) and "Kalimat koreksi baru." in snapshot["text"]
+
+    # Retrying the same run id replaces its partition: identical object set, no duplicates.
+    after_third = keys_under(s3_store, "raw/", "clean/")
+    retry = run_crawl(registry, credentials, "--run-id", RUN_3)
+    assert keys_under(s3_store, "raw/", "clean/") == after_third
+    assert retry["totals"]["changed"] == third["totals"]["changed"]
+
+
+def test_dry_run_writes_nothing_but_reports(demo_registry, s3_store):
+    _server, registry, credentials = demo_registry
+    summary = run_crawl(registry, credentials, "--dry-run", "--feed", "demo-en")
+    assert summary["manifest_key"] is None
+    assert feed_summary(summary, "demo-en")["counts"]["new"] > 0
+    assert [f["feed"] for f in summary["feeds"]] == ["demo-en"]
+    assert keys_under(s3_store, "") == set()
