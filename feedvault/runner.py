@@ -220,20 +220,49 @@ def run_feeds(
         if key:
             store.put_bytes(key, dumps(manifest), content_type="application/json")
         summaries.append(summarize_feed(manifest, key))
-    run_manifest = build_run_manifest(
-        run_id=run_id.value,
+    run_manifest, manifest_key = finalize_run(
+        store,
+        registry,
+        run_id=run_id,
         started_at=started,
-        feeds=summaries,
-        config_hash=registry.config_hash(),
-        versions=versions(),
+        feed_summaries=summaries,
         trigger=options.trigger,
         options=options.to_dict(),
+        write=options.write_run_manifest and not options.dry_run,
     )
-    manifest_key = None
-    if options.write_run_manifest and not options.dry_run:
-        manifest_key = keys.run_manifest_key(run_id)
-        store.put_bytes(manifest_key, dumps(run_manifest), content_type="application/json")
     return RunResult(run_id, run_manifest, manifest_key, feed_manifests)
+
+
+def finalize_run(
+    store: Store,
+    registry: Registry,
+    *,
+    run_id: RunId,
+    started_at: dt.datetime,
+    feed_summaries: list[dict[str, Any]],
+    trigger: str,
+    options: dict[str, Any],
+    write: bool = True,
+) -> tuple[dict[str, Any], str | None]:
+    """Write the run manifest (the run's commit marker) from per-feed summaries; the one way a run ends.
+
+    The CLI calls it at the end of ``run_feeds``; Airflow calls it in its final task with the summaries the
+    mapped per-feed tasks returned through XCom.
+    """
+    run_manifest = build_run_manifest(
+        run_id=run_id.value,
+        started_at=started_at,
+        feeds=feed_summaries,
+        config_hash=registry.config_hash(),
+        versions=versions(),
+        trigger=trigger,
+        options=options,
+    )
+    if not write:
+        return run_manifest, None
+    manifest_key = keys.run_manifest_key(run_id)
+    store.put_bytes(manifest_key, dumps(run_manifest), content_type="application/json")
+    return run_manifest, manifest_key
 
 
 def main(argv: Sequence[str] | None = None) -> int:
