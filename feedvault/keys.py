@@ -7,6 +7,9 @@ Layout (relative to the store's prefix)::
     runs/<yyyy>/<mm>/<dd>/<run-id>/feeds/<feed>.json              per-feed manifest of a run
     runs/<yyyy>/<mm>/<dd>/<run-id>/manifest.json                  run manifest, written last (commit marker)
     state/<feed>.json                                             seen state of a feed (revisit decisions)
+    tombstones/<url-key>.json                                     a taken-down URL: reason, date, what was removed
+    audit/<yyyy>/<mm>/<dd>/<timestamp>-<action>.json              audit trail of takedowns and other admin acts
+    catalog/catalog.sqlite                                        the browse catalog (derived; rebuildable)
 
 A run owns its partition (``<yyyy>/<mm>/<dd>/<run-id>``): a retry of the same run id first deletes what an
 earlier attempt left there, so re-running a logical date replaces its partition instead of adding to it.
@@ -122,3 +125,16 @@ def state_key(feed_id: str) -> str:
 def partition_prefixes(feed_id: str, run: RunId) -> list[str]:
     """Everything one run writes for one feed: what a retry of that run deletes before it starts."""
     return [raw_prefix(feed_id, run), clean_prefix(feed_id, run), feed_manifest_key(run, feed_id)]
+
+
+def tombstone_key(url: str) -> str:
+    return f"tombstones/{url_key(url)}.json"
+
+
+def audit_key(at: dt.datetime, action: str) -> str:
+    at = at.astimezone(dt.UTC)
+    safe = re.sub(r"[^a-z0-9-]+", "-", action.lower()).strip("-")[:40] or "action"
+    return f"audit/{at:%Y/%m/%d}/{at:%Y%m%dT%H%M%S%fZ}-{safe}.json"
+
+
+CATALOG_KEY = "catalog/catalog.sqlite"
