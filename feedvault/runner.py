@@ -296,12 +296,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         with open_archive(registry.settings.storage) as store:
             result = run_feeds(registry, store, options, log_level=args.log_level)
+            requests = store.stats.snapshot()
     except (ConfigError, ValueError) as exc:
         print(json.dumps({"error": str(exc)}), flush=True)
         return 2
-    print(
-        json.dumps({"run_id": result.run_id.value, "manifest_key": result.manifest_key, **result.manifest}), flush=True
-    )
+    summary = {"run_id": result.run_id.value, "manifest_key": result.manifest_key, **result.manifest}
+    print(json.dumps({**summary, "storage_requests": requests}), flush=True)
     return result.exit_code
 
 
