@@ -262,7 +262,19 @@ def finalize_run(
         return run_manifest, None
     manifest_key = keys.run_manifest_key(run_id)
     store.put_bytes(manifest_key, dumps(run_manifest), content_type="application/json")
+    _update_catalog(store, registry, manifest_key)
     return run_manifest, manifest_key
+
+
+def _update_catalog(store: Store, registry: Registry, manifest_key: str) -> None:
+    """Index the committed run into the browse catalog and publish it; the catalog is derived, so a failure
+    only warns (`feedvault reindex` rebuilds it from the archive)."""
+    from feedvault.catalog import update_after_run
+
+    try:
+        update_after_run(store, registry.settings.storage.data_dir, manifest_key)
+    except Exception as exc:
+        logger.warning("browse catalog not updated (the run is committed; `feedvault reindex` repairs it): %s", exc)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

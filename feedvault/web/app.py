@@ -1,0 +1,198 @@
+"""The browse app: the JSON API (``/api/v1``, OpenAPI at ``/docs``) and the pages, behind one access control.
+
+Access control: a bearer token (``Authorization: Bearer <token>``, ``?token=<token>`` which also sets an
+HttpOnly cookie, or that cookie) or HTTP basic auth. It is required whenever the app listens beyond loopback
+(:func:`check_listen` refuses otherwise) and for the Airflow plugin, since Airflow does not authenticate plugin
+apps. Every response carries security headers; raw captures set their own, stricter sandboxing policy.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import ipaddress
+import socket
+from collections.abc import Awaitable, Callable, MutableMapping
+from http.cookies import CookieError, SimpleCookie
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from feedvault.catalog import Catalog
+from feedvault.storage import Store
+from feedvault.web.service import ArchiveService
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+TOKEN_COOKIE = "feedvault_token"
+APP_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-src 'self'; "
+    "frame-ancestors 'self'; base-uri 'none'; form-action 'self'; object-src 'none'"
+)
+DOCS_CSP = (  # Swagger UI: inline bootstrap script and its assets from jsDelivr
+    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
+    "frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+SECURITY_HEADERS = {
+    b"x-content-type-options": b"nosniff",
+    b"referrer-policy": b"no-referrer",
+    b"x-frame-options": b"SAMEORIGIN",
+    b"cross-origin-opener-policy": b"same-origin",
+    b"cross-origin-resource-policy": b"same-origin",
+    b"permissions-policy": b"camera=(), microphone=(), geolocation=(), payment=(), usb=()",
+}
+
+
+class InsecureListenError(ValueError):
+    """The app would listen beyond loopback without access control."""
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or address to bind) is loopback only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        try:
+            return all(ipaddress.ip_address(info[4][0]).is_loopback for info in socket.getaddrinfo(host, None))
+        except (OSError, ValueError):
+            return False
+
+
+def check_listen(host: str, *, auth_token: str | None, basic_auth: tuple[str, str] | None) -> None:
+    """Refuse to serve beyond loopback without a token or basic auth."""
+    if not is_loopback(host) and not (auth_token or basic_auth):
+        raise InsecureListenError(
+            f"refusing to listen on {host} without access control: give a token (--token or "
+            "$FEEDVAULT_BROWSE_TOKEN) or basic auth, or listen on 127.0.0.1"
+        )
+
+
+class AccessControl:
+    """ASGI middleware: authenticate (if configured) and add security headers to every response."""
+
+    def __init__(
+        self, app: ASGIApp, *, auth_token: str | None = None, basic_auth: tuple[str, str] | None = None
+    ) -> None:
+        self.app = app
+        self.token = auth_token
+        self.basic = basic_auth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        query_token = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token", [None])[0]
+        set_cookie = None
+        if self.token or self.basic:
+            if not self._allowed(headers, query_token):
+                await self._deny(scope, send)
+                return
+            if self.token and query_token and _same(query_token, self.token):
+                path = (scope.get("root_path") or "") + "/"
+                set_cookie = f"{TOKEN_COOKIE}={self.token}; Path={path}; HttpOnly; SameSite=Strict"
+        docs = scope["path"].endswith(("/docs", "/redoc")) or "/docs/" in scope["path"]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                raw = list(message.get("headers", []))
+                present = {name.lower() for name, _ in raw}
+                for name, value in SECURITY_HEADERS.items():
+                    if name not in present:
+                        raw.append((name, value))
+                if b"content-security-policy" not in present:
+                    raw.append((b"content-security-policy", (DOCS_CSP if docs else APP_CSP).encode()))
+                if b"cache-control" not in present:
+                    raw.append((b"cache-control", b"no-store" if (self.token or self.basic) else b"no-cache"))
+                if set_cookie:
+                    raw.append((b"set-cookie", set_cookie.encode("latin-1")))
+                message["headers"] = raw
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+    def _allowed(self, headers: dict[str, str], query_token: str | None) -> bool:
+        authorization = headers.get("authorization", "")
+        scheme, _, value = authorization.partition(" ")
+        if self.token:
+            cookie = SimpleCookie()
+            try:
+                cookie.load(headers.get("cookie", ""))
+            except CookieError:
+                cookie = SimpleCookie()
+            candidates = [query_token, cookie[TOKEN_COOKIE].value if TOKEN_COOKIE in cookie else None]
+            if scheme.lower() == "bearer":
+                candidates.append(value.strip())
+            if any(c and _same(c, self.token) for c in candidates):
+                return True
+        if self.basic and scheme.lower() == "basic":
+            try:
+                user, _, password = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
+            except (binascii.Error, UnicodeDecodeError):
+                return False
+            return _same(user, self.basic[0]) & _same(password, self.basic[1])
+        return False
+
+    async def _deny(self, scope: Scope, send: Send) -> None:
+        challenge = 'Basic realm="feedvault", charset="UTF-8"' if self.basic else 'Bearer realm="feedvault"'
+        response = JSONResponse(
+            {"detail": "authentication required: a token (Bearer, ?token=) or basic auth"},
+            status_code=401,
+            headers={"WWW-Authenticate": challenge, "Cache-Control": "no-store"},
+        )
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS.items()]
+                message["headers"].append((b"content-security-policy", APP_CSP.encode()))
+            await send(message)
+
+        await response(scope, _no_body, send_with_headers)
+
+
+async def _no_body() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+def _same(given: str, expected: str) -> bool:
+    return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
+
+
+def create_app(
+    store: Store,
+    catalog: Catalog,
+    *,
+    auth_token: str | None = None,
+    basic_auth: tuple[str, str] | None = None,
+    root_path: str = "",
+) -> FastAPI:
+    """The browse app over ``store`` and ``catalog``: JSON API under ``/api/v1`` and the pages router."""
+    from feedvault.web import api, pages
+
+    if basic_auth is not None and not (basic_auth[0] and basic_auth[1]):
+        raise ValueError("basic auth needs a user name and a password")
+    app = FastAPI(
+        title="feedvault archive",
+        summary="Browse archived news feeds: feeds, days, snapshots, history, diffs, search, runs, downloads.",
+        version="1",
+        root_path=root_path,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.store = store
+    app.state.catalog = catalog
+    app.state.service = ArchiveService(store, catalog)
+    app.include_router(api.router, prefix="/api/v1")
+    app.include_router(pages.router)
+    app.add_middleware(AccessControl, auth_token=auth_token, basic_auth=basic_auth)
+    return app

@@ -1,0 +1,147 @@
+"""The one place the JSON API, the pages and the CLI get archive data from: the catalog plus S3 reads.
+
+Listings, search and snapshot text come from the :class:`~feedvault.catalog.Catalog`; clean JSON, raw captures
+and manifests come from the store (a raw capture with exactly one ranged GET). Unknown ids raise
+:class:`NotFoundError`, which the web layer maps to 404.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+
+from feedvault import keys
+from feedvault.catalog import Catalog, Snapshot, SnapshotSummary, is_snapshot_id
+from feedvault.diffing import TextDiff, diff_lines
+from feedvault.storage import NotFound, Store
+from feedvault.warc import RecordLocation, read_record
+
+
+class NotFoundError(LookupError):
+    """No such snapshot, URL, feed, day or run in the archive (or it was taken down)."""
+
+
+@dataclass(frozen=True)
+class RawCapture:
+    """A raw capture as archived: the WARC response record's headers, the HTTP response, the payload."""
+
+    snapshot_id: str
+    url: str
+    warc_headers: dict[str, str]
+    status: int | None
+    http_headers: list[tuple[str, str]]
+    payload: bytes  # decoded of Content-Encoding
+    location: RecordLocation
+
+    @property
+    def content_type(self) -> str:
+        value = next((v for n, v in self.http_headers if n.lower() == "content-type"), "")
+        return value or "application/octet-stream"
+
+
+@dataclass(frozen=True)
+class SnapshotDiff:
+    a: SnapshotSummary
+    b: SnapshotSummary
+    diff: TextDiff
+
+
+class ArchiveService:
+    """Read access to the archive for the API, the pages and the CLI."""
+
+    def __init__(self, store: Store, catalog: Catalog) -> None:
+        self.store = store
+        self.catalog = catalog
+
+    def snapshot(self, snapshot_id: str) -> Snapshot:
+        found = self.catalog.snapshot(snapshot_id)
+        if found is None:
+            raise NotFoundError(f"no snapshot {snapshot_id!r}")
+        return found
+
+    def resolve(self, url_or_id: str) -> Snapshot:
+        """A snapshot by id, or the latest snapshot of a URL."""
+        if is_snapshot_id(url_or_id):
+            return self.snapshot(url_or_id)
+        history = self.history(url_or_id)
+        return self.snapshot(history[-1].id)
+
+    def history(self, url: str) -> list[SnapshotSummary]:
+        """Every snapshot of ``url``, oldest first; NotFoundError if there is none."""
+        found = self.catalog.history(url)
+        if not found:
+            raise NotFoundError(f"no snapshot of {url!r}")
+        return found
+
+    def clean_record(self, snapshot_id: str) -> dict[str, Any]:
+        return json.loads(self.clean_record_bytes(snapshot_id))
+
+    def clean_record_bytes(self, snapshot_id: str) -> bytes:
+        """The clean JSON exactly as stored in the archive."""
+        return self._get(self.snapshot(snapshot_id).clean_key)
+
+    def _location(self, snapshot: Snapshot) -> RecordLocation:
+        raw = snapshot.raw
+        if not raw.get("warc_key") or raw.get("offset") is None or not raw.get("length"):
+            raise NotFoundError(f"snapshot {snapshot.id} has no raw capture (the permission scope excluded it)")
+        return RecordLocation(raw["warc_key"], raw["offset"], raw["length"], raw.get("record_id") or "", raw["sha256"])
+
+    def raw_record(self, snapshot_id: str) -> RawCapture:
+        """The raw capture of a snapshot, read with one ranged GET of its WARC response record."""
+        snapshot = self.snapshot(snapshot_id)
+        location = self._location(snapshot)
+        try:
+            view = read_record(self.store, location)
+        except NotFound:
+            raise NotFoundError(f"the WARC of snapshot {snapshot_id} is missing: {location.warc_key}") from None
+        return RawCapture(
+            snapshot_id, snapshot.url, view.warc_headers, view.status, view.http_headers, view.payload, location
+        )
+
+    def warc_record_bytes(self, snapshot_id: str) -> bytes:
+        """The response record's gzip member as stored (a valid one-record ``.warc.gz``)."""
+        location = self._location(self.snapshot(snapshot_id))
+        return self._get(location.warc_key, start=location.offset, length=location.length)
+
+    def diff(self, snapshot_a: str, snapshot_b: str) -> SnapshotDiff:
+        """Line diff of the clean text of two snapshots (any two, usually of one URL)."""
+        a, b = self.snapshot(snapshot_a), self.snapshot(snapshot_b)
+        return SnapshotDiff(a.summary, b.summary, diff_lines(a.text, b.text))
+
+    def day_jsonl(self, feed: str, day: str | dt.date) -> Iterator[bytes]:
+        """A feed's day as JSON Lines: each clean record as stored, one per line. NotFoundError if empty."""
+        entries = self.catalog.day_snapshots(feed, day)
+        if not entries:
+            raise NotFoundError(f"no snapshots of feed {feed!r} on {day}")
+        return self._jsonl(entries)
+
+    def _jsonl(self, entries: list[tuple[str, str]]) -> Iterator[bytes]:
+        for _sid, clean_key in entries:
+            try:
+                record = json.loads(self.store.get_bytes(clean_key))
+            except NotFound:
+                continue  # taken down since the listing was read
+            yield json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+
+    def run_manifest(self, run_id: str) -> dict[str, Any]:
+        run = self.catalog.run(run_id) if keys.RUN_ID_RE.match(run_id) else None
+        if run is None:
+            raise NotFoundError(f"no committed run {run_id!r}")
+        return json.loads(self._get(run.manifest_key))
+
+    def _get(self, key: str, start: int | None = None, length: int | None = None) -> bytes:
+        try:
+            return self.store.get_bytes(key, start=start, length=length)
+        except NotFound:
+            raise NotFoundError(f"{key} is missing from the archive (reindex the catalog)") from None
+
+
+def get_service(request: Request) -> ArchiveService:
+    """FastAPI dependency: the app's :class:`ArchiveService` (``Depends(get_service)``)."""
+    service: ArchiveService = request.app.state.service
+    return service
