@@ -50,13 +50,19 @@ class PermissionBasis(StrEnum):
 
 
 class Signal(StrEnum):
-    """Machine-readable or plain-language opt-out signals a permission record may explicitly override."""
+    """Publisher signals the permission decision looks at; a written permission may explicitly override them.
 
-    ROBOTS_TXT = "robots-txt"
-    TDMREP = "tdmrep"
-    NOARCHIVE = "noarchive"
-    NOAI = "noai"
-    RIGHTS_NOTICE = "rights-notice"
+    What each one means and what it does to a capture is in ``feedvault.permissions.DECISION_TABLE``.
+    """
+
+    ROBOTS_TXT = "robots-txt"  # robots.txt disallows the URL for our token (or 5xx/unreachable: all)
+    TDMREP = "tdmrep"  # TDMRep tdm-reservation: 1 (file, header or meta)
+    NOARCHIVE = "noarchive"  # robots directive noarchive (or Bing's nocache)
+    NOAI = "noai"  # robots directive noai
+    NOIMAGEAI = "noimageai"  # robots directive noimageai
+    NOINDEX = "noindex"  # robots directive noindex (or none = noindex, nofollow)
+    RIGHTS_NOTICE = "rights-notice"  # plain-language reservation against crawling/AI/TDM
+    COPYRIGHT_NOTICE = "copyright-notice"  # plain-language copyright line ("(c) 2026", "All rights reserved")
 
 
 class PermissionRecord(_Model):

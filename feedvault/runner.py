@@ -88,6 +88,7 @@ def scrapy_settings(crawl: FeedCrawl, log_level: str) -> dict[str, Any]:
             "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
             "spiders.middlewares.NetworkGuardMiddleware": 40,
             "spiders.middlewares.RobotsPolicyMiddleware": 100,
+            "spiders.middlewares.TdmRepMiddleware": 110,
             "spiders.middlewares.RetryAfterMiddleware": 550,
             "spiders.middlewares.RawCaptureMiddleware": 950,
         },
@@ -179,9 +180,11 @@ def run_feeds(
             log.permission = feed_permission(feed, today)
             if log.permission["decision"] != "archive":
                 log.warn(log.permission["detail"] + "; not crawled")
+                logger.warning("feed %s skipped: %s", feed.id, log.permission["detail"])  # Airflow's task log
                 continue
             if log.permission.get("warning"):
                 log.warn(log.permission["warning"])
+                logger.warning("feed %s: %s", feed.id, log.permission["warning"])
             state = SeenState.load(store, feed.id)
             if not options.dry_run:
                 removed = _clear_partition(store, feed.id, run_id)

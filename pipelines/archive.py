@@ -1,10 +1,13 @@
-"""Item pipeline: archive each fetched article as a raw WARC capture and a clean JSON snapshot.
+"""Item pipeline: archive each fetched article as a raw WARC capture and a clean JSON snapshot, if permitted.
 
-Per capture: hash the payload; if it equals the baseline snapshot's, write nothing. Otherwise append request,
-response and metadata records to the rolling WARC (reactor thread; cheap), clean the page in the extraction
-process pool (never on the reactor thread: trafilatura is the CPU cost of the pipeline), then PUT the clean
-JSON from a worker thread. Finished WARC files are uploaded in the background; ``close_spider`` waits for
-them and saves the feed's seen state.
+Per capture: hash the payload; if it equals the baseline snapshot's, write nothing. Otherwise clean the page
+and scan it for publisher signals in the extraction process pool (never on the reactor thread: trafilatura
+is the CPU cost of the pipeline), then decide with the permission decision table (feedvault.permissions)
+before anything is written: refused pages are only logged (reason and evidence in the manifest); permitted
+ones get request, response and metadata records appended to the rolling WARC (if the decision keeps the raw
+page) and their clean JSON PUT from a worker thread (if it keeps the clean text). Both carry the decision and
+its evidence. Finished WARC files are uploaded in the background; ``close_spider`` waits for them and saves
+the feed's seen state.
 """
 
 from __future__ import annotations
@@ -19,14 +22,17 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from feedvault import keys
-from feedvault.cleaning import CleanOptions, clean_payload
+from feedvault.cleaning import CleanOptions
+from feedvault.config import Signal
 from feedvault.crawl import FeedCrawl
 from feedvault.manifest import Outcome
+from feedvault.permissions import Finding, PageDecision, decide
 from feedvault.records import build_clean_record, dumps_record
+from feedvault.signals import examine_payload, page_findings
 from feedvault.state import Snapshot
 from feedvault.versions import versions
 from feedvault.warc import Capture, RecordLocation, WarcRoller
-from spiders.feeds import ArticleCapture
+from spiders.feeds import ArticleCapture, takedown_evidence
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -72,9 +78,15 @@ class ArchivePipeline:
     async def process_item(self, item: ArticleCapture) -> dict[str, Any]:
         crawl, log = self.crawl, self.crawl.log
         raw = item.raw
+        if self.crawler.spider.taken_down(item.url):  # type: ignore[union-attr]  (redirected to a tombstone)
+            log.add(
+                item.url, Outcome.REFUSED, reason="takedown", detail="taken down", evidence=takedown_evidence(item.url)
+            )
+            return {"url": item.url, "outcome": "refused"}
         payload_sha256 = hashlib.sha256(raw["body"]).hexdigest()
         baseline = item.plan.baseline
         if baseline is not None and baseline.sha256 == payload_sha256 and not crawl.force:
+            # Nothing is written for an unchanged page, so it is not judged again.
             log.add(
                 item.url, Outcome.UNCHANGED, reason="same-payload", http_status=raw["status"], sha256=payload_sha256
             )
@@ -83,8 +95,29 @@ class ArchivePipeline:
             )
             return {"url": item.url, "outcome": "unchanged"}
 
-        location = self._write_raw(item) if "raw" in crawl.permission["scope"] else None
-        cleaned, clean_error = await self._clean(item)
+        try:
+            examined = await asyncio.wrap_future(
+                crawl.extractor.submit(examine_payload, item.body, item.url, item.declared_encoding, self.clean_options)
+            )
+        except Exception as exc:  # without the page's signals there is no decision: nothing is written
+            logger.warning("examining %s failed: %s", item.url, exc)
+            log.add(item.url, Outcome.FAILED, reason="examine-failed", detail=f"{type(exc).__name__}: {exc}")
+            return {"url": item.url, "outcome": "failed"}
+        cleaned, clean_error = examined["cleaned"], examined["clean_error"]
+        verdict, permission = self._decide(item, examined)
+        if verdict.refused:
+            log.add(
+                item.url,
+                Outcome.REFUSED,
+                reason=verdict.reason,
+                detail=verdict.detail,
+                http_status=raw["status"],
+                sha256=payload_sha256,
+                evidence=permission,
+            )
+            return {"url": item.url, "outcome": "refused"}
+
+        location = self._write_raw(item, permission) if "raw" in verdict.stored else None
         record = build_clean_record(
             url=item.url,
             feed_id=crawl.feed.id,
@@ -93,7 +126,7 @@ class ArchivePipeline:
             entry=item.entry.to_dict(),
             cleaned=cleaned,
             clean_error=clean_error,
-            permission={**crawl.permission, "robots": item.robots},
+            permission=permission,
             raw={
                 "sha256": payload_sha256,
                 "status": raw["status"],
@@ -107,9 +140,10 @@ class ArchivePipeline:
             },
             versions=versions(),
         )
-        clean_key = keys.clean_key(crawl.feed.id, crawl.run_id, item.url)
-        data = dumps_record(record)
-        if "clean" in crawl.permission["scope"] and not crawl.dry_run:
+        stores_clean = "clean" in verdict.stored
+        clean_key = keys.clean_key(crawl.feed.id, crawl.run_id, item.url) if stores_clean else None
+        data = dumps_record(record) if stores_clean else b""
+        if clean_key and not crawl.dry_run:
             await asyncio.to_thread(crawl.store.put_bytes, clean_key, data, "application/json")
         crawl.state.record(
             item.url,
@@ -139,7 +173,24 @@ class ArchivePipeline:
         )
         return {"url": item.url, "outcome": "archived"}
 
-    def _write_raw(self, item: ArticleCapture) -> RecordLocation:
+    def _decide(self, item: ArticleCapture, examined: dict[str, Any]) -> tuple[PageDecision, dict[str, Any]]:
+        """The page's decision, and the permission evidence every snapshot (or refusal) carries."""
+        findings, tdm = page_findings(
+            headers=item.raw["headers"],
+            page=examined["page"],
+            article_notices=(examined["cleaned"] or {}).get("rights_reservations", []),
+            tdmrep_file=item.tdmrep,
+        )
+        if item.robots and item.robots.get("disallowed"):  # fetched only because a written permission overrides
+            findings.insert(
+                0, Finding(Signal.ROBOTS_TXT, "robots", item.robots["robots_url"], item.robots.get("verdict"))
+            )
+        record = self.crawl.feed.permission
+        assert record is not None  # feeds without a valid record are never crawled
+        verdict = decide(record, findings)
+        return verdict, {**self.crawl.permission, **verdict.to_dict(), "robots": item.robots, "tdmrep": tdm}
+
+    def _write_raw(self, item: ArticleCapture, permission: dict[str, Any]) -> RecordLocation:
         raw = item.raw
         try:
             reason = http.HTTPStatus(raw["status"]).phrase
@@ -164,20 +215,10 @@ class ArchivePipeline:
                 "requested_url": item.requested_url,
                 "redirects": item.redirects,
                 "robots": item.robots,
-                "permission": self.crawl.permission,
+                "permission": permission,
             },
         )
         return self.roller.write_capture(capture)
-
-    async def _clean(self, item: ArticleCapture) -> tuple[dict[str, Any] | None, str | None]:
-        future = self.crawl.extractor.submit(
-            clean_payload, item.body, item.url, item.declared_encoding, self.clean_options
-        )
-        try:
-            return await asyncio.wrap_future(future), None
-        except Exception as exc:  # a page that breaks the extractor must not stop the crawl
-            logger.warning("cleaning %s failed: %s", item.url, exc)
-            return None, f"{type(exc).__name__}: {exc}"
 
     def _warc_complete(self, key: str, path: Path) -> None:
         if self.crawl.dry_run:

@@ -6,6 +6,7 @@ failed in the errback; new/changed/unchanged in the archive pipeline.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -19,10 +20,10 @@ from twisted.python.failure import Failure
 
 from feedvault.crawl import FeedCrawl
 from feedvault.feeds import FeedEntry, FeedParseError, parse_feed
-from feedvault.keys import UnsafeKeyError, normalize_url
+from feedvault.keys import UnsafeKeyError, normalize_url, tombstone_key, url_key
 from feedvault.manifest import Outcome
 from feedvault.state import FetchPlan
-from spiders.middlewares import RAW_META, RefusedRequest
+from spiders.middlewares import RAW_META, ROBOTS_META, TDMREP_META, RefusedRequest
 
 MAX_SITEMAP_DEPTH = 2
 
@@ -41,6 +42,7 @@ class ArticleCapture:
     fetched_at: dt.datetime
     redirects: list[str] = field(default_factory=list)
     robots: dict[str, Any] | None = None
+    tdmrep: dict[str, Any] | None = None  # the host's tdmrep.json and the rule matching this URL
 
 
 class FeedSpider(scrapy.Spider):
@@ -53,8 +55,10 @@ class FeedSpider(scrapy.Spider):
         self._seen_links: set[str] = set()
         self._feeds_ok = 0
         self._feeds_failed: list[str] = []
+        self.tombstones: frozenset[str] = frozenset()
 
     async def start(self) -> AsyncIterator[Request]:
+        self.tombstones = await asyncio.to_thread(load_tombstones, self.crawl.store)
         for url in self.crawl.feed.urls:
             yield self._feed_request(url, depth=0)
 
@@ -102,6 +106,9 @@ class FeedSpider(scrapy.Spider):
             identity = normalize_url(link)
         except UnsafeKeyError as exc:
             log.add(link, Outcome.REFUSED, reason="unsafe-url", detail=str(exc))
+            return None
+        if self.taken_down(link):
+            log.add(link, Outcome.REFUSED, reason="takedown", detail="taken down", evidence=takedown_evidence(link))
             return None
         if identity in self._seen_links or (entry.guid and entry.guid in self._seen_guids):
             log.add(link, Outcome.SKIPPED, reason="duplicate-entry", detail=entry.guid)
@@ -171,8 +178,13 @@ class FeedSpider(scrapy.Spider):
             declared_encoding=_declared_charset(response),
             fetched_at=dt.datetime.now(dt.UTC),
             redirects=list(response.meta.get("redirect_urls", [])),
-            robots=response.meta.get("feedvault_robots"),
+            robots=response.meta.get(ROBOTS_META),
+            tdmrep=response.meta.get(TDMREP_META),
         )
+
+    def taken_down(self, url: str) -> bool:
+        """Whether ``url`` has a tombstone (listed once at crawl start): it is never fetched or archived again."""
+        return url_key(url) in self.tombstones
 
     def article_failed(self, failure: Failure) -> None:
         request = failure.request  # type: ignore[attr-defined]
@@ -189,6 +201,15 @@ class FeedSpider(scrapy.Spider):
             self.crawl.log.error = "no feed document could be read: " + "; ".join(
                 str(self.crawl.log.feeds[u].get("error")) for u in self._feeds_failed
             )
+
+
+def load_tombstones(store: Any) -> frozenset[str]:
+    """URL keys of every taken-down URL: one listing of ``tombstones/``."""
+    return frozenset(obj.key.rsplit("/", 1)[-1].removesuffix(".json") for obj in store.list("tombstones/"))
+
+
+def takedown_evidence(url: str) -> dict[str, Any]:
+    return {"signal": "takedown", "source": "tombstone", "where": tombstone_key(url)}
 
 
 def _declared_charset(response: Response) -> str | None:

@@ -4,6 +4,7 @@ Order (lower runs first on the way out, last on the way back)::
 
     40  NetworkGuardMiddleware   every request, redirects and robots.txt included, passes the SSRF guard
     100 RobotsPolicyMiddleware   robots.txt as RFC 9309 says (replaces Scrapy's RobotsTxtMiddleware)
+    110 TdmRepMiddleware         the host's /.well-known/tdmrep.json, matched against each article URL
     550 RetryAfterMiddleware     Scrapy's retries, plus waiting out Retry-After on 429/503 (capped)
     950 RawCaptureMiddleware     keeps the response exactly as transferred (before decompression) for WARC
 """
@@ -15,8 +16,9 @@ import datetime as dt
 import email.utils
 import hashlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from protego import Protego
 from scrapy import Request
@@ -26,7 +28,11 @@ from scrapy.http import Response
 from scrapy.http.request import NO_CALLBACK
 from scrapy.utils.httpobj import urlparse_cached
 
+from feedvault import tdmrep
+from feedvault.config import Signal
 from feedvault.netguard import NetworkPolicy, RefusedURL
+from feedvault.permissions import Decision, signal_decision
+from feedvault.signals import ROBOTS_TOKEN
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -34,7 +40,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 RAW_META = "feedvault_raw"
-ROBOTS_TOKEN = "feedvault"
+ROBOTS_META = "feedvault_robots"
+TDMREP_META = "feedvault_tdmrep"
+T = TypeVar("T")
 
 
 class RefusedRequest(IgnoreRequest):
@@ -70,6 +78,43 @@ class NetworkGuardMiddleware:
         request.meta.setdefault("feedvault_addresses", addresses)
 
 
+class PerHost(Generic[T]):
+    """A value computed once per host per crawl; concurrent requests for the host wait for the first one."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, asyncio.Future[T]] = {}
+
+    async def get(self, netloc: str, compute: Callable[[], Awaitable[T]]) -> T:
+        if netloc not in self._values:
+            future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+            self._values[netloc] = future
+            try:
+                future.set_result(await compute())
+            except BaseException as exc:
+                future.set_exception(exc)
+                raise
+        return await asyncio.shield(self._values[netloc])
+
+
+async def fetch_policy_file(crawler: Crawler, url: str) -> tuple[Response | None, dict[str, Any]]:
+    """GET a site policy file (robots.txt, tdmrep.json) once, no retries; (response or None, evidence)."""
+    request = Request(
+        url,
+        callback=NO_CALLBACK,
+        priority=1000,
+        dont_filter=True,
+        meta={"dont_obey_robotstxt": True, "dont_retry": True, "handle_httpstatus_all": True},
+    )
+    evidence: dict[str, Any] = {"fetched_at": dt.datetime.now(dt.UTC).isoformat()}
+    try:
+        response = await crawler.engine.download_async(request)  # type: ignore[union-attr]
+    except Exception as exc:
+        evidence.update(status=None, error=f"{type(exc).__name__}: {exc}")
+        return None, evidence
+    evidence.update(status=response.status, sha256=hashlib.sha256(response.body).hexdigest())
+    return response, evidence
+
+
 @dataclass
 class RobotsVerdict:
     """What robots.txt says for a host, with the evidence kept in manifests and clean records."""
@@ -90,11 +135,13 @@ class RobotsPolicyMiddleware:
     """robots.txt per RFC 9309: 2xx rules apply; 4xx allows all; 5xx or unreachable disallows all.
 
     Fetched once per host per crawl (no retries: a 5xx is tried again next run). Crawl-delay is honoured up to
-    the feed's cap by raising the host's download-slot delay.
+    the feed's cap by raising the host's download-slot delay. A disallowed URL is refused unless the decision
+    table says otherwise for the feed's permission (a written permission that overrides ``robots-txt``, with
+    its reference); then it is fetched and the override is part of its evidence.
     """
 
     crawler: Crawler
-    _verdicts: dict[str, asyncio.Future[RobotsVerdict]] = field(default_factory=dict)
+    _verdicts: PerHost[RobotsVerdict] = field(default_factory=PerHost)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> RobotsPolicyMiddleware:
@@ -104,49 +151,42 @@ class RobotsPolicyMiddleware:
         if request.meta.get("dont_obey_robotstxt"):
             return
         verdict = await self.verdict(request)
-        request.meta["feedvault_robots"] = verdict.evidence
+        evidence = verdict.evidence
         if not verdict.allowed(request.url):
-            raise RefusedRequest("robots-txt", f"robots.txt {verdict.rule}", verdict.evidence)
+            record = _crawl(self.crawler).feed.permission
+            if record is None or signal_decision(record, Signal.ROBOTS_TXT) is Decision.REFUSE:
+                raise RefusedRequest("robots-txt", f"robots.txt {verdict.rule}", evidence)
+            evidence = {**evidence, "disallowed": True, "overridden_by": record.reference}
+            logger.warning(
+                "robots.txt disallows %s; fetched under written permission %s", request.url, record.reference
+            )
+        request.meta[ROBOTS_META] = evidence
 
     async def verdict(self, request: Request) -> RobotsVerdict:
         parts = urlparse_cached(request)
-        netloc = parts.netloc
-        if netloc not in self._verdicts:
-            future: asyncio.Future[RobotsVerdict] = asyncio.get_running_loop().create_future()
-            self._verdicts[netloc] = future
-            verdict = await self._fetch(f"{parts.scheme}://{netloc}/robots.txt")
+
+        async def fetch() -> RobotsVerdict:
+            verdict = await self._fetch(f"{parts.scheme}://{parts.netloc}/robots.txt")
             self._apply_crawl_delay(request, verdict)
-            future.set_result(verdict)
-        return await asyncio.shield(self._verdicts[netloc])
+            return verdict
+
+        return await self._verdicts.get(parts.netloc, fetch)
 
     async def _fetch(self, robots_url: str) -> RobotsVerdict:
-        crawl = _crawl(self.crawler)
-        fetched_at = dt.datetime.now(dt.UTC).isoformat()
-        robots_request = Request(
-            robots_url,
-            callback=NO_CALLBACK,
-            priority=1000,
-            dont_filter=True,
-            meta={"dont_obey_robotstxt": True, "dont_retry": True, "handle_httpstatus_all": True},
-        )
-        evidence: dict[str, Any] = {"robots_url": robots_url, "fetched_at": fetched_at}
-        try:
-            response = await self.crawler.engine.download_async(robots_request)  # type: ignore[union-attr]
-        except Exception as exc:  # unreachable: RFC 9309 section 2.3.1.4
-            evidence.update(status=None, error=f"{type(exc).__name__}: {exc}")
+        response, evidence = await fetch_policy_file(self.crawler, robots_url)
+        evidence = {"robots_url": robots_url, **evidence}
+        if response is None:  # unreachable: RFC 9309 section 2.3.1.4
             verdict = RobotsVerdict("disallow-all", evidence)
+        elif 200 <= response.status < 300:
+            parser = Protego.parse(response.body.decode("utf-8", errors="replace"))
+            delay = parser.crawl_delay(ROBOTS_TOKEN)
+            verdict = RobotsVerdict("rules", evidence, parser, float(delay) if delay else None)
+        elif 400 <= response.status < 500:
+            verdict = RobotsVerdict("allow-all", evidence)
         else:
-            evidence.update(status=response.status, sha256=hashlib.sha256(response.body).hexdigest())
-            if 200 <= response.status < 300:
-                parser = Protego.parse(response.body.decode("utf-8", errors="replace"))
-                delay = parser.crawl_delay(ROBOTS_TOKEN)
-                verdict = RobotsVerdict("rules", evidence, parser, float(delay) if delay else None)
-            elif 400 <= response.status < 500:
-                verdict = RobotsVerdict("allow-all", evidence)
-            else:
-                verdict = RobotsVerdict("disallow-all", evidence)
+            verdict = RobotsVerdict("disallow-all", evidence)
         evidence["verdict"] = verdict.rule
-        crawl.log.robots[robots_url] = evidence
+        _crawl(self.crawler).log.robots[robots_url] = evidence
         return verdict
 
     def _apply_crawl_delay(self, request: Request, verdict: RobotsVerdict) -> None:
@@ -159,6 +199,51 @@ class RobotsPolicyMiddleware:
         slot.delay = max(slot.delay, delay)
         verdict.evidence["crawl_delay_applied"] = delay
         logger.info("robots.txt Crawl-delay %.1fs applied to %s (cap %.1fs)", delay, request.url, cap)
+
+
+@dataclass
+class TdmRepSite:
+    """A host's tdmrep.json: its rules (none when absent or invalid: the protocol is then *unset*) and evidence."""
+
+    rules: tuple[tdmrep.TdmRule, ...]
+    evidence: dict[str, Any]
+
+
+@dataclass
+class TdmRepMiddleware:
+    """Fetch ``/.well-known/tdmrep.json`` once per host per crawl; attach the rule matching each article URL.
+
+    Only the evidence travels (``request.meta["feedvault_tdmrep"]``): the file is the lowest-precedence layer,
+    superseded by the page's headers and meta, so the archive pipeline decides once the page is fetched.
+    """
+
+    crawler: Crawler
+    _sites: PerHost[TdmRepSite] = field(default_factory=PerHost)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> TdmRepMiddleware:
+        return cls(crawler)
+
+    async def process_request(self, request: Request) -> None:
+        if request.meta.get("dont_obey_robotstxt") or request.meta.get("feedvault_role") != "article":
+            return
+        parts = urlparse_cached(request)
+        site = await self._sites.get(parts.netloc, lambda: self._fetch(f"{parts.scheme}://{parts.netloc}"))
+        rule = tdmrep.match(site.rules, request.url)
+        request.meta[TDMREP_META] = {**site.evidence, "match": rule.to_dict() if rule else None}
+
+    async def _fetch(self, origin: str) -> TdmRepSite:
+        url = origin + tdmrep.WELL_KNOWN_PATH
+        response, evidence = await fetch_policy_file(self.crawler, url)
+        evidence = {"tdmrep_url": url, **evidence}
+        rules: tuple[tdmrep.TdmRule, ...] = ()
+        if response is not None and 200 <= response.status < 300:
+            try:
+                rules = tdmrep.parse_file(response.body)
+            except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+                evidence["error"] = f"not a tdmrep.json rule array: {exc}"
+        evidence["rules"] = len(rules)
+        return TdmRepSite(rules, evidence)
 
 
 def retry_after_seconds(value: bytes | str | None, now: dt.datetime | None = None) -> float | None:

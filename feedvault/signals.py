@@ -1,0 +1,183 @@
+"""Page-level publisher signals: robots directives, TDMRep headers and meta, plain-language notices.
+
+Two halves. :func:`examine_payload` runs in the extraction process pool: it cleans the page and scans the
+whole HTML (meta elements, and the text of the entire page, footer included, for rights notices; trafilatura
+drops footers before the cleaner's rules see them). :func:`page_findings` runs on the reactor: it combines
+that scan with the response headers and the host's tdmrep.json into :class:`~feedvault.permissions.Finding`
+objects for :func:`~feedvault.permissions.decide`.
+
+Robots directives (``X-Robots-Tag`` header, ``<meta name="robots">`` and ``<meta name="feedvault">``) apply
+when unscoped or scoped to our token (``X-Robots-Tag: feedvault: noarchive``); directives scoped to other
+crawlers (``googlebot: noarchive``) are ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import trafilatura
+from lxml.html import HtmlElement
+
+from feedvault import tdmrep
+from feedvault.cleaning import CleanOptions, clean_html, decode_html
+from feedvault.cleaning.rules import apply_rules, compile_rules
+from feedvault.config import CleaningRules, Signal
+from feedvault.permissions import Finding
+
+ROBOTS_TOKEN = "feedvault"
+ROBOTS_META_NAMES = ("robots", ROBOTS_TOKEN)
+TDM_META_NAMES = ("tdm-reservation", "tdm-policy")
+
+#: robots directive -> signal. ``nocache`` is Bing's synonym of noarchive; ``none`` means noindex, nofollow.
+DIRECTIVE_SIGNALS = {
+    "noarchive": Signal.NOARCHIVE,
+    "nocache": Signal.NOARCHIVE,
+    "noai": Signal.NOAI,
+    "noimageai": Signal.NOIMAGEAI,
+    "noindex": Signal.NOINDEX,
+    "none": Signal.NOINDEX,
+}
+# Notice kinds (the cleaner's rule files) -> signal: an AI/crawling reservation restricts; copyright lines do not.
+NOTICE_SIGNALS = {
+    "ai-reservation": Signal.RIGHTS_NOTICE,
+    "rights-notice": Signal.COPYRIGHT_NOTICE,
+    "copyright": Signal.COPYRIGHT_NOTICE,
+}
+_VALUED_DIRECTIVES = frozenset({"unavailable_after", "max-snippet", "max-image-preview", "max-video-preview"})
+_BOT_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+_SKIPPED = ("script", "style", "noscript", "template", "svg")
+_BLOCKS = (
+    "p", "div", "br", "li", "ul", "ol", "dd", "dt", "tr", "td", "th", "table", "section", "article", "aside",
+    "header", "footer", "nav", "main", "blockquote", "pre", "address", "figure", "figcaption", "form",
+    "h1", "h2", "h3", "h4", "h5", "h6", "hr",
+)  # fmt: skip
+
+
+# -- robots directives ----------------------------------------------------------------------------------
+def robots_directives(value: str, token: str = ROBOTS_TOKEN) -> list[str]:
+    """Directives of one X-Robots-Tag value (or meta content) that apply to ``token``, lower-cased.
+
+    A ``<bot>:`` prefix scopes the directives after it (until the next prefix) to that crawler.
+    """
+    scope: str | None = None
+    found = []
+    for part in value.split(","):
+        text = part.strip()
+        name, colon, rest = text.partition(":")
+        name = name.strip().lower()
+        if colon and name not in _VALUED_DIRECTIVES and _BOT_NAME.match(name):
+            scope, text = name, rest.strip()
+        if text and scope in (None, token):
+            found.append(text.split(":", 1)[0].strip().lower())
+    return found
+
+
+def _directive_findings(values: Iterable[str], source: str, where: str) -> list[Finding]:
+    findings = []
+    for value in values:
+        for directive in dict.fromkeys(robots_directives(value)):
+            if directive in DIRECTIVE_SIGNALS:
+                findings.append(Finding(DIRECTIVE_SIGNALS[directive], source, where, value, {"directive": directive}))
+    return findings
+
+
+# -- the worker half ------------------------------------------------------------------------------------
+def _page_lines(tree: HtmlElement) -> list[str]:
+    """The visible text of the whole page, one line per block element (header, nav and footer included)."""
+    body = next(iter(tree.xpath("//body")), tree)
+    for element in list(body.iter(*_SKIPPED)):
+        element.drop_tree()
+    for element in body.iter(*_BLOCKS):
+        element.text = "\n" + (element.text or "")
+        element.tail = "\n" + (element.tail or "")
+    lines = (" ".join(line.split()) for line in body.text_content().splitlines())
+    return [line for line in lines if line]
+
+
+def scan_page(html: str, rules: CleaningRules) -> dict[str, Any]:
+    """Meta elements and rights notices of a decoded page (JSON-ready, for the process pool)."""
+    tree = trafilatura.load_html(html) if html.strip() else None
+    meta: dict[str, list[str]] = {name: [] for name in (*ROBOTS_META_NAMES, *TDM_META_NAMES)}
+    if tree is None:
+        return {"meta": meta, "notices": []}
+    for element in tree.xpath("//meta[@name]"):
+        name = (element.get("name") or "").strip().lower()
+        if name in meta:
+            meta[name].append(element.get("content") or "")
+    rights_rules = [rule for rule in compile_rules(rules) if rule.action == "rights"]
+    _, _, reservations = apply_rules("\n".join(_page_lines(tree)), rights_rules)
+    notices = [{"kind": r.kind, "text": r.text, "rule": r.rule} for r in reservations]
+    return {"meta": meta, "notices": notices}
+
+
+def examine_payload(body: bytes, url: str, declared_encoding: str | None, options: CleanOptions) -> dict[str, Any]:
+    """Decode once; clean the page and scan it for signals. Top-level and self-contained for a process pool.
+
+    A page that breaks the cleaner still gets scanned (``clean_error`` says why it has no text).
+    """
+    html, encoding = decode_html(body, declared_encoding)
+    cleaned, clean_error = None, None
+    try:
+        cleaned = clean_html(html, url, options).to_dict() | {"encoding": encoding}
+    except Exception as exc:  # a page that breaks the extractor must not stop the crawl
+        clean_error = f"{type(exc).__name__}: {exc}"
+    return {"cleaned": cleaned, "clean_error": clean_error, "page": scan_page(html, options.rules)}
+
+
+# -- the reactor half -----------------------------------------------------------------------------------
+def _header_values(headers: Sequence[tuple[str, str]], name: str) -> list[str]:
+    lowered = name.lower()
+    return [value for key, value in headers if key.lower() == lowered]
+
+
+def _notice_findings(notices: Iterable[dict[str, Any]], where: str) -> list[Finding]:
+    return [
+        Finding(NOTICE_SIGNALS[n["kind"]], "notice", where, n["text"], {"kind": n["kind"], "rule": n["rule"]})
+        for n in notices
+        if n.get("kind") in NOTICE_SIGNALS
+    ]
+
+
+def page_findings(
+    *,
+    headers: Sequence[tuple[str, str]],
+    page: dict[str, Any] | None,
+    article_notices: Sequence[dict[str, Any]] = (),
+    tdmrep_file: dict[str, Any] | None = None,
+) -> tuple[list[Finding], dict[str, Any]]:
+    """Every signal of one fetched page, and the TDMRep evaluation (file, header and meta layers) as evidence."""
+    meta = (page or {}).get("meta", {})
+    findings = _directive_findings(_header_values(headers, "X-Robots-Tag"), "header", "X-Robots-Tag header")
+    for name in ROBOTS_META_NAMES:
+        findings += _directive_findings(meta.get(name, []), "meta", f'<meta name="{name}">')
+
+    policies = _header_values(headers, "tdm-policy")
+    meta_policies = meta.get("tdm-policy", [])
+    evaluation = tdmrep.resolve(
+        (tdmrep_file or {}).get("match"),
+        _header_values(headers, "tdm-reservation"),
+        policies[0] if policies else None,
+        meta.get("tdm-reservation", []),
+        meta_policies[0] if meta_policies else None,
+    )
+    if tdmrep_file is not None:
+        evaluation["file"] = {k: v for k, v in tdmrep_file.items() if k != "match"}
+    if evaluation["reservation"] == 1:
+        source = evaluation["source"]
+        if source == "file":
+            assert tdmrep_file is not None
+            where = f"{tdmrep_file['tdmrep_url']} location {tdmrep_file['match']['location']!r}"
+        else:
+            where = "tdm-reservation header" if source == "header" else '<meta name="tdm-reservation">'
+        findings.append(Finding(Signal.TDMREP, source, where, "1", {"tdm-policy": evaluation["policy"]}))
+
+    seen: set[tuple[Signal, str]] = set()
+    for finding in _notice_findings(article_notices, "article text") + _notice_findings(
+        (page or {}).get("notices", []), "page text"
+    ):
+        if (finding.signal, finding.value or "") not in seen:
+            seen.add((finding.signal, finding.value or ""))
+            findings.append(finding)
+    return findings, evaluation
