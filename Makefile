@@ -5,14 +5,14 @@ BIN := $(VENV)/bin
 PYTHON ?= python3
 UV := $(PYTHON) -m uv
 
-.PHONY: run test venv lint lock bench clean-data
+.PHONY: run test venv lint lock bench clean-data pywb pywb-lock
 
 # Archive the bundled demo publisher into the embedded S3 store (.feedvault/).
 run: venv
 	$(BIN)/feedvault run --demo
 
 # The whole test suite (starts its own SeaweedFS, fixture sites and Airflow as needed).
-test: venv
+test: venv pywb
 	$(BIN)/pytest
 
 venv: $(VENV)/.installed
@@ -31,6 +31,19 @@ lint: venv
 # Re-resolve pins after editing pyproject.toml dependencies (give the patch version: see ../shared/FACTS.md).
 lock:
 	$(UV) pip compile pyproject.toml --extra dev --python-version 3.11.7 --generate-hashes -o requirements.lock
+
+# pywb (replay of the archive's WARCs + CDXJ) in its own venv: its pins conflict with Airflow's.
+PYWB := .feedvault/tools/pywb
+pywb: $(PYWB)/.installed
+
+$(PYWB)/.installed: requirements-pywb.lock
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --require-hashes -r requirements-bootstrap.txt
+	$(UV) venv --quiet --allow-existing --python "$$(command -v $(PYTHON))" $(PYWB)
+	$(UV) pip sync --quiet --python $(PYWB)/bin/python --require-hashes requirements-pywb.lock
+	@touch $@
+
+pywb-lock:
+	echo "pywb==2.10.0" | $(UV) pip compile - --generate-hashes --python-version 3.11.7 --custom-compile-command "make pywb-lock" -o requirements-pywb.lock
 
 bench: venv
 	$(BIN)/python bench/throughput.py

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from feedvault import keys
-from feedvault.storage import NotFound, Store
+from feedvault.storage import NotFound, ObjectInfo, StorageError, Store
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ Progress = Callable[[int, int, str], None]
 """``progress(done, total, what)`` during :meth:`Catalog.reindex`."""
 
 
-class CatalogError(RuntimeError):
+class CatalogError(StorageError):
     """The catalog cannot be used or updated (corrupt file, wrong schema, missing run manifest)."""
 
 
@@ -628,6 +628,15 @@ class Catalog:
         )
         return [(r["id"], r["clean_key"]) for r in rows]
 
+    def warc_keys(self, run_id: str | None = None) -> list[str]:
+        """The WARCs holding indexed snapshots (of one run, or all): committed runs only."""
+        rows = self._all(
+            "SELECT DISTINCT json_extract(details, '$.raw.warc_key') AS k FROM snapshots"
+            " WHERE k IS NOT NULL AND (?1 IS NULL OR run_id = ?1) ORDER BY k",
+            (run_id,),
+        )
+        return [r["k"] for r in rows]
+
     def days(self, feed: str, page: int = 1, per_page: int = 31) -> Page[DaySummary]:
         """The days a feed has snapshots on, newest first."""
         page, per_page = check_paging(page, per_page)
@@ -782,7 +791,7 @@ class Catalog:
             Path(name).unlink(missing_ok=True)
         info = store.head(keys.CATALOG_KEY)
         self.set_meta("store_uri", store.uri)
-        self.set_meta("synced_etag", (info.etag if info else None) or "")
+        self.set_meta("synced_etag", _version(info))
 
 
 def _fetch_records(store: Store, clean_keys: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -824,16 +833,23 @@ def open_catalog(store: Store, local_dir: str | Path, progress: Progress | None 
     if catalog is not None and catalog.get_meta("store_uri") not in (None, store.uri):
         catalog.close()
         catalog = None  # a catalog of another archive (e.g. a different bucket with the same data dir)
-    if remote is not None and (catalog is None or catalog.get_meta("synced_etag") != (remote.etag or "")):
+    if remote is not None and (catalog is None or catalog.get_meta("synced_etag") != _version(remote)):
         if catalog is not None:
             catalog.close()
-        catalog = _download(store, path, remote.etag or "")
+        catalog = _download(store, path, _version(remote))
     if catalog is None:
         _remove_db(path)
         catalog = Catalog(path)
         catalog.set_meta("store_uri", store.uri)
         catalog.reindex(store, progress)
     return catalog
+
+
+def _version(info: ObjectInfo | None) -> str:
+    """What identifies a published catalog's version: its ETag (or size and time where there is none)."""
+    if info is None:
+        return ""
+    return info.etag or f"{info.size}@{info.last_modified}"
 
 
 def _remove_db(path: Path) -> None:

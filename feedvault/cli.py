@@ -1,7 +1,7 @@
 """The ``feedvault`` command line.
 
 Exit codes: 0 success; 1 the run finished but a feed failed; 2 bad configuration or arguments; 3 storage
-unreachable or refusing; 130 interrupted.
+unreachable or refusing; 4 no such snapshot, URL, feed or day (browsing commands); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -63,6 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     runs = sub.add_parser("runs", help="list recent runs from their manifests")
     runs.add_argument("--limit", type=int, default=10)
     runs.add_argument("--show", metavar="RUN_ID", help="print one run manifest as JSON")
+
+    from feedvault.browse_cli import add_parsers  # ls, show, history, diff, search, export, reindex, cdxj, browse
+
+    for name, handler in add_parsers(sub).items():
+        sub.choices[name].set_defaults(handler=handler)
     return parser
 
 
@@ -74,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     handlers = {"run": cmd_run, "clean": cmd_clean, "feeds": cmd_feeds, "runs": cmd_runs}
     try:
-        return handlers[args.command](args)
+        return (getattr(args, "handler", None) or handlers[args.command])(args)
     except ConfigError as exc:
         console.print(f"[red]configuration error[/red]: {exc}")
         console.print("Fix the registry file named above; `feedvault feeds` checks it without crawling.")

@@ -21,7 +21,7 @@ from feedvault.demo import ARTICLE_SENTINELS, DEMO_SITE
 from feedvault.demo.server import SiteServer
 from feedvault.s3 import Credentials
 from feedvault.seaweed import EmbeddedS3
-from feedvault.storage import S3Store, open_store
+from feedvault.storage import S3Store, Store, open_store
 from tests.support.crawl import run_crawl, write_registry
 from tests.support.s3 import fresh_bucket
 
@@ -87,3 +87,12 @@ def archived_demo(seaweed: EmbeddedS3, tmp_path_factory: pytest.TempPathFactory)
         catalog.close()
     finally:
         server.stop()
+
+
+def copy_archive(source: Store, target: Store, prefix: str = "") -> int:
+    """Copy every object under ``prefix`` (for tests that change an archive: never touch the shared one)."""
+    count = 0
+    for obj in source.list(prefix):
+        target.put_bytes(obj.key, source.get_bytes(obj.key))
+        count += 1
+    return count

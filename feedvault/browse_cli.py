@@ -1,0 +1,408 @@
+"""The browsing subcommands of ``feedvault``: ls, show, history, diff, search, export, reindex, cdxj, browse.
+
+They read the local catalog (``<data_dir>/catalog.sqlite``, synced from ``catalog/catalog.sqlite`` when that
+changed) and fetch records from the archive. Exit codes as the rest of the CLI, plus 4: no such snapshot,
+URL, feed or day.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import secrets
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from rich.markup import escape
+from rich.table import Table
+
+from feedvault.catalog import HIGHLIGHT_END, HIGHLIGHT_START, Catalog, Page, open_catalog, parse_day
+from feedvault.cli import EXIT_CONFIG, EXIT_OK, console, out
+from feedvault.config import load_registry
+from feedvault.storage import Store
+from feedvault.web.service import ArchiveService, NotFoundError
+
+EXIT_NOT_FOUND = 4
+TOKEN_ENV, BASIC_ENV = "FEEDVAULT_BROWSE_TOKEN", "FEEDVAULT_BROWSE_BASIC_AUTH"
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _day_arg(text: str) -> str:
+    try:
+        return parse_day(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{exc} (e.g. 2026-11-26)") from None
+
+
+def add_parsers(sub: Any) -> dict[str, Handler]:
+    """Add the browsing subcommands to ``feedvault``'s subparsers; returns their handlers by name."""
+    ls = sub.add_parser("ls", help="list feeds; a feed's days (--feed); a day's articles (--feed --day)")
+    ls.add_argument("--feed", metavar="ID")
+    ls.add_argument("--day", type=_day_arg, metavar="DATE", help="YYYY-MM-DD (needs --feed)")
+    _paging(ls)
+
+    show = sub.add_parser("show", help="print a snapshot's clean text and metadata (a URL: its latest snapshot)")
+    show.add_argument("target", metavar="URL|ID")
+    mode = show.add_mutually_exclusive_group()
+    mode.add_argument("--raw", action="store_true", help="write the raw captured payload to stdout instead")
+    mode.add_argument("--json", action="store_true", help="print the clean JSON record as archived")
+
+    history = sub.add_parser("history", help="list every snapshot of a URL, oldest first")
+    history.add_argument("url")
+
+    diff = sub.add_parser("diff", help="diff the clean text of two snapshots of a URL (default: the last two)")
+    diff.add_argument("url")
+    diff.add_argument("ids", nargs="*", metavar="A B", help="two snapshot ids (from `feedvault history URL`)")
+
+    search = sub.add_parser("search", help="full-text search of the archive")
+    search.add_argument("query")
+    search.add_argument("--feed", metavar="ID")
+    search.add_argument("--from", dest="date_from", type=_day_arg, metavar="DATE")
+    search.add_argument("--to", dest="date_to", type=_day_arg, metavar="DATE")
+    search.add_argument("--lang", metavar="CODE", help="language, e.g. id or en")
+    _paging(search, per_page=20)
+
+    export = sub.add_parser("export", help="write a day's clean records to stdout")
+    export.add_argument("--day", type=_day_arg, required=True, metavar="DATE")
+    export.add_argument("--feed", metavar="ID", help="only this feed (default: every feed)")
+    export.add_argument("--format", choices=["jsonl"], required=True)
+
+    reindex = sub.add_parser("reindex", help="rebuild the browse catalog from the archive and publish it")
+    reindex.add_argument("--cdxj", action="store_true", help="also write missing CDXJ indexes of the WARCs")
+
+    cdxj = sub.add_parser("cdxj", help="write CDXJ indexes next to the WARCs of committed runs (for pywb)")
+    cdxj.add_argument("--run", metavar="RUN_ID", help="only this run's WARCs")
+    cdxj.add_argument("--force", action="store_true", help="rewrite existing indexes")
+
+    browse = sub.add_parser("browse", help="serve the archive browser and JSON API (127.0.0.1 by default)")
+    browse.add_argument("--host", default="127.0.0.1")
+    browse.add_argument("--port", type=int, default=8080)
+    browse.add_argument("--token", nargs="?", const="generate", help=f"require this token (default ${TOKEN_ENV})")
+    browse.add_argument("--basic-auth", metavar="USER:PASSWORD", help=f"require basic auth (default ${BASIC_ENV})")
+    browse.add_argument("--root-path", default="", help="URL prefix when served behind a proxy")
+    return {
+        "ls": cmd_ls,
+        "show": cmd_show,
+        "history": cmd_history,
+        "diff": cmd_diff,
+        "search": cmd_search,
+        "export": cmd_export,
+        "reindex": cmd_reindex,
+        "cdxj": cmd_cdxj,
+        "browse": cmd_browse,
+    }
+
+
+def _paging(parser: argparse.ArgumentParser, per_page: int = 50) -> None:
+    parser.add_argument("--page", type=int, default=1)
+    parser.add_argument("--per-page", type=int, default=per_page)
+
+
+@contextlib.contextmanager
+def _archive(args: argparse.Namespace) -> Iterator[tuple[Store, Catalog]]:
+    """The archive's store and its (synced) local catalog."""
+    from feedvault.archive import open_archive
+
+    registry = load_registry(args.registry)
+    storage = registry.settings.storage
+    with open_archive(storage) as store, open_catalog(store, storage.data_dir, _reindex_progress()) as catalog:
+        yield store, catalog
+
+
+def _not_found(exc: Exception) -> int:
+    console.print(f"[red]not found[/red]: {exc}")
+    return EXIT_NOT_FOUND
+
+
+def _bad(message: str) -> int:
+    console.print(f"[red]error[/red]: {message}")
+    return EXIT_CONFIG
+
+
+def _page_note(page: Page[Any], what: str) -> None:
+    if page.total > len(page.items):
+        console.print(f"{what}: page {page.page} of {page.pages} ({page.total} in all); --page N for more")
+
+
+# -- ls --
+def cmd_ls(args: argparse.Namespace) -> int:
+    if args.day and not args.feed:
+        return _bad("--day needs --feed (`feedvault ls` lists the feeds)")
+    with _archive(args) as (_store, catalog):
+        try:
+            if not args.feed:
+                return _ls_feeds(catalog)
+            if catalog.feed(args.feed) is None:
+                return _not_found(LookupError(f"no feed {args.feed!r} in the archive; `feedvault ls` lists them"))
+            if not args.day:
+                days = catalog.days(args.feed, args.page, args.per_page)
+                table = Table(title=f"days of {args.feed}")
+                for column in ("day", "snapshots", "runs"):
+                    table.add_column(column)
+                for d in days.items:
+                    table.add_row(d.day, str(d.snapshot_count), ", ".join(d.run_ids))
+                out.print(table)
+                _page_note(days, "days")
+                return EXIT_OK
+            articles = catalog.articles(args.feed, args.day, args.page, args.per_page)
+        except ValueError as exc:
+            return _bad(str(exc))
+        table = Table(title=f"{args.feed} on {args.day}: {articles.total} snapshots")
+        for column in ("id", "title", "url", "fetched"):
+            table.add_column(column, overflow="fold")
+        for a in articles.items:
+            table.add_row(a.id, escape(a.title or "-"), a.url, a.fetched_at[:19])
+        out.print(table)
+        _page_note(articles, "snapshots")
+    return EXIT_OK
+
+
+def _ls_feeds(catalog: Catalog) -> int:
+    feeds = catalog.feeds()
+    table = Table(title=f"{len(feeds)} feeds in the archive")
+    for column in ("feed", "last run", "status", "new", "changed", "unchanged", "failed", "snapshots", "permission"):
+        table.add_column(column)
+    for f in feeds:
+        c = f.last_counts
+        table.add_row(
+            f.id,
+            f.last_run_id,
+            f.last_status,
+            *(str(c.get(k, 0)) for k in ("new", "changed", "unchanged", "failed")),
+            str(f.snapshot_count),
+            f.permission_status,
+        )
+    out.print(table)
+    if not feeds:
+        out.print("nothing archived yet: `feedvault run` archives the registry's feeds")
+    return EXIT_OK
+
+
+# -- show / history / diff --
+def cmd_show(args: argparse.Namespace) -> int:
+    with _archive(args) as (store, catalog):
+        service = ArchiveService(store, catalog)
+        try:
+            snapshot = service.resolve(args.target)
+            if args.raw:
+                raw = service.raw_record(snapshot.id)
+                console.print(
+                    f"HTTP {raw.status} {raw.content_type} from {raw.location.warc_key}@{raw.location.offset}"
+                )
+                sys.stdout.buffer.write(raw.payload)
+                sys.stdout.flush()
+                return EXIT_OK
+            if args.json:
+                sys.stdout.buffer.write(service.clean_record_bytes(snapshot.id) + b"\n")
+                sys.stdout.flush()
+                return EXIT_OK
+        except NotFoundError as exc:
+            return _not_found(exc)
+    meta = snapshot.metadata
+    header = Table.grid(padding=(0, 2))
+    rows = [
+        ("id", snapshot.id),
+        ("url", snapshot.url),
+        ("title", snapshot.title or "-"),
+        ("feed / run", f"{snapshot.feed} / {snapshot.run_id}"),
+        ("fetched", snapshot.fetched_at),
+        ("published", snapshot.published or "-"),
+        ("author", meta.get("author") or "-"),
+        ("language", snapshot.language or "-"),
+        ("permission", f"{snapshot.permission.get('decision')} ({snapshot.permission.get('basis')})"),
+        ("raw", f"{snapshot.raw.get('warc_key')} @ {snapshot.raw.get('offset')} (+{snapshot.raw.get('length')})"),
+        ("sha256", snapshot.sha256 or "-"),
+    ]
+    for name, value in rows:
+        header.add_row(f"[bold]{name}[/bold]", escape(str(value)))
+    console.print(header)
+    out.print(escape(snapshot.text), highlight=False)
+    return EXIT_OK
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    with _archive(args) as (store, catalog):
+        try:
+            snapshots = ArchiveService(store, catalog).history(args.url)
+        except NotFoundError as exc:
+            return _not_found(exc)
+    table = Table(title=f"{len(snapshots)} snapshots of {args.url}")
+    for column in ("id", "run", "feed", "fetched", "sha256", "words", "title"):
+        table.add_column(column, overflow="fold")
+    for s in snapshots:
+        table.add_row(
+            s.id,
+            s.run_id,
+            s.feed,
+            s.fetched_at[:19],
+            (s.sha256 or "-")[:12],
+            str(s.word_count or "-"),
+            escape(s.title or "-"),
+        )
+    out.print(table)
+    return EXIT_OK
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from feedvault.diffing import unified
+
+    if len(args.ids) not in (0, 2):
+        return _bad("give two snapshot ids, or none for the last two snapshots of the URL")
+    with _archive(args) as (store, catalog):
+        service = ArchiveService(store, catalog)
+        try:
+            if args.ids:
+                a, b = (service.snapshot(i) for i in args.ids)
+            else:
+                history = service.history(args.url)
+                distinct = _last_two_distinct(history)
+                if distinct is None:
+                    console.print(f"only one version of {args.url} is archived: nothing to diff")
+                    return EXIT_OK
+                a, b = (service.snapshot(i) for i in distinct)
+        except NotFoundError as exc:
+            return _not_found(exc)
+    text = unified(a.text, b.text, f"{a.id} ({a.run_id})", f"{b.id} ({b.run_id})")
+    if not text:
+        console.print(f"{a.id} and {b.id}: the clean text is identical")
+        return EXIT_OK
+    for line in text.splitlines():
+        style = (
+            "green" if line.startswith("+") else "red" if line.startswith("-") else "cyan" if line[:2] == "@@" else ""
+        )
+        out.print(f"[{style}]{escape(line)}[/{style}]" if style else escape(line), highlight=False)
+    return EXIT_OK
+
+
+def _last_two_distinct(history: list[Any]) -> tuple[str, str] | None:
+    """The ids of the newest snapshot and the newest one before it with a different payload."""
+    newest = history[-1]
+    older = next((s for s in reversed(history[:-1]) if s.sha256 != newest.sha256), None)
+    return (older.id, newest.id) if older else None
+
+
+# -- search / export --
+def cmd_search(args: argparse.Namespace) -> int:
+    with _archive(args) as (_store, catalog):
+        try:
+            hits = catalog.search(
+                args.query,
+                feed=args.feed,
+                date_from=args.date_from,
+                date_to=args.date_to,
+                language=args.lang,
+                page=args.page,
+                per_page=args.per_page,
+            )
+        except ValueError as exc:
+            return _bad(str(exc))
+    table = Table(title=f"{hits.total} matches for {args.query!r}")
+    for column in ("id", "day", "feed", "title / snippet"):
+        table.add_column(column, overflow="fold")
+    for hit in hits.items:
+        snippet = escape(hit.snippet).replace(HIGHLIGHT_START, "[bold yellow]").replace(HIGHLIGHT_END, "[/bold yellow]")
+        s = hit.snapshot
+        table.add_row(s.id, s.day, s.feed, f"[bold]{escape(s.title or s.url)}[/bold]\n{snippet}")
+    out.print(table)
+    _page_note(hits, "matches")
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    with _archive(args) as (store, catalog):
+        service = ArchiveService(store, catalog)
+        feeds = [args.feed] if args.feed else [f.id for f in catalog.feeds()]
+        written = 0
+        for feed in feeds:
+            with contextlib.suppress(NotFoundError):
+                for line in service.day_jsonl(feed, args.day):
+                    sys.stdout.buffer.write(line)
+                    written += 1
+        sys.stdout.flush()
+    if not written:
+        return _not_found(LookupError(f"no snapshots on {args.day}" + (f" in feed {args.feed!r}" if args.feed else "")))
+    console.print(f"{written} records")
+    return EXIT_OK
+
+
+# -- reindex / cdxj --
+def _reindex_progress() -> Callable[[int, int, str], None]:
+    from rich.progress import Progress
+
+    state: dict[str, Any] = {}
+
+    def update(done: int, total: int, run_id: str) -> None:
+        if "bar" not in state:
+            bar = Progress(console=console, transient=False)
+            bar.start()
+            state["bar"], state["task"] = bar, bar.add_task("indexing runs", total=total)
+        state["bar"].update(state["task"], completed=done, description=f"indexed {run_id}")
+        if done >= total:
+            state.pop("bar").stop()
+
+    return update
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    from feedvault.archive import open_archive
+    from feedvault.catalog import CATALOG_FILE
+
+    registry = load_registry(args.registry)
+    storage = registry.settings.storage
+    with open_archive(storage) as store, Catalog(os.path.join(storage.data_dir, CATALOG_FILE)) as catalog:
+        catalog.set_meta("store_uri", store.uri)
+        count = catalog.reindex(store, _reindex_progress())
+        catalog.publish(store)
+        console.print(
+            f"catalog rebuilt from {store.uri}: {count} snapshots, {catalog.counts()['runs']} runs; published"
+        )
+        if args.cdxj:
+            _write_cdxj(store, catalog, None, force=False)
+    return EXIT_OK
+
+
+def cmd_cdxj(args: argparse.Namespace) -> int:
+    with _archive(args) as (store, catalog):
+        return _write_cdxj(store, catalog, args.run, force=args.force)
+
+
+def _write_cdxj(store: Store, catalog: Catalog, run_id: str | None, *, force: bool) -> int:
+    from feedvault.cdxj import write_cdxj
+
+    warcs = catalog.warc_keys(run_id)
+    if run_id and not warcs:
+        return _not_found(LookupError(f"no WARCs of a committed run {run_id!r}"))
+    written = write_cdxj(store, warcs, force=force, progress=lambda key: console.print(f"wrote {key}"))
+    console.print(f"{len(written)} CDXJ indexes written, {len(warcs) - len(written)} already there")
+    return EXIT_OK
+
+
+# -- browse --
+def cmd_browse(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from feedvault.web.app import InsecureListenError, check_listen, create_app
+
+    token = args.token or os.environ.get(TOKEN_ENV) or None
+    if token == "generate":
+        token = secrets.token_urlsafe(24)
+    basic = args.basic_auth or os.environ.get(BASIC_ENV) or None
+    basic_auth = None
+    if basic:
+        user, sep, password = basic.partition(":")
+        if not (sep and user and password):
+            return _bad("--basic-auth needs USER:PASSWORD")
+        basic_auth = (user, password)
+    try:
+        check_listen(args.host, auth_token=token, basic_auth=basic_auth)
+    except InsecureListenError as exc:
+        return _bad(str(exc))
+    with _archive(args) as (store, catalog):
+        app = create_app(store, catalog, auth_token=token, basic_auth=basic_auth, root_path=args.root_path)
+        host = f"[{args.host}]" if ":" in args.host else args.host
+        url = f"http://{host}:{args.port}{args.root_path}/"
+        console.print(f"browsing {store.uri} at {url}" + (f"?token={token}" if token else ""))
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", proxy_headers=False)
+    return EXIT_OK

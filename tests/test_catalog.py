@@ -1,0 +1,249 @@
+"""The browse catalog over a real archive of the demo publisher (two runs, one article changed)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from feedvault import keys
+from feedvault.catalog import (
+    MAX_PAGE,
+    MAX_PER_PAGE,
+    MAX_QUERY_CHARS,
+    Catalog,
+    fts_query,
+    open_catalog,
+    snapshot_id,
+)
+from feedvault.storage import FileStore
+from tests.support.archive import CHANGED_SENTENCE, ArchivedDemo, copy_archive
+
+
+@pytest.fixture
+def archive_copy(archived_demo: ArchivedDemo, tmp_path: Path) -> FileStore:
+    """A private FileStore copy of the demo archive, free to change."""
+    store = FileStore(tmp_path / "archive")
+    copy_archive(archived_demo.store, store)
+    return store
+
+
+def run_keys(store) -> list[str]:
+    return sorted(o.key for o in store.list("runs/") if o.key.endswith("/manifest.json"))
+
+
+def test_feeds_days_and_articles(archived_demo: ArchivedDemo):
+    catalog = archived_demo.catalog
+    feeds = {f.id: f for f in catalog.feeds()}
+    assert set(feeds) == {"demo-id", "demo-en", "demo-news"}
+    run_1, run_2 = archived_demo.run_ids
+    for feed in feeds.values():
+        assert feed.last_run_id == run_2 and feed.last_status == "ok"
+        assert feed.permission_status == "valid" and feed.permission["basis"] == "own-content"
+        assert feed.snapshot_count > 0
+    assert feeds["demo-id"].last_counts["changed"] == 1
+
+    days = catalog.days("demo-id")
+    assert [d.day for d in days.items] == ["2026-11-27", "2026-11-26"]
+    assert days.items[0].run_ids == [run_2] and days.items[0].snapshot_count == 1
+
+    first = catalog.articles("demo-id", "2026-11-26", per_page=2)
+    assert first.total == feeds["demo-id"].snapshot_count - 1 and len(first.items) == 2 and first.has_next
+    rest = catalog.articles("demo-id", "2026-11-26", page=2, per_page=100)
+    assert {a.id for a in first.items}.isdisjoint({a.id for a in rest.items})
+    assert all(a.feed == "demo-id" and a.run_id == run_1 and a.title for a in first.items + rest.items)
+    assert catalog.articles("demo-id", "2020-01-01").total == 0
+
+
+def test_snapshot_ids_are_stable_and_records_complete(archived_demo: ArchivedDemo):
+    catalog = archived_demo.catalog
+    summary = catalog.articles("demo-en", "2026-11-26").items[0]
+    snap = catalog.snapshot(summary.id)
+    assert snap is not None and snap.summary == summary
+    assert snap.id == hashlib.sha256(snap.clean_key.encode()).hexdigest()[:16] == snapshot_id(snap.clean_key)
+    stored = json.loads(archived_demo.store.get_bytes(snap.clean_key))
+    assert snap.text == stored["text"] and archived_demo.sentinels[snap.url] in snap.text
+    assert snap.raw["warc_key"] and snap.raw["sha256"] == stored["raw"]["sha256"]
+    assert snap.permission["decision"] == "archive" and snap.removed
+    assert catalog.snapshot("0" * 16) is None and catalog.snapshot("not-an-id") is None
+
+
+def test_history_oldest_first(archived_demo: ArchivedDemo):
+    history = [s for s in archived_demo.catalog.history(archived_demo.changed_url) if s.feed == "demo-id"]
+    assert [s.run_id for s in history] == list(archived_demo.run_ids)
+    assert history[0].sha256 != history[1].sha256
+    old, new = (archived_demo.catalog.snapshot(s.id) for s in history)
+    assert archived_demo.original_sentence in old.text and CHANGED_SENTENCE in new.text
+    assert archived_demo.catalog.history("http://127.0.0.1:1/never-archived") == []
+
+
+def test_search_ranks_highlights_and_filters(archived_demo: ArchivedDemo):
+    catalog = archived_demo.catalog
+    hits = catalog.search("koreksi baru")
+    assert hits.total >= 1 and all(h.snapshot.run_id == archived_demo.run_ids[1] for h in hits.items)
+    hit = hits.items[0]
+    assert "\x02koreksi\x03" in hit.snippet.lower() and "<mark>koreksi</mark>" in hit.snippet_html.lower()
+    assert "\x02" not in hit.snippet_text
+    # the sentence the change removed only matches the first snapshot
+    phrase = f'"{archived_demo.original_sentence}"'
+    assert {h.snapshot.run_id for h in catalog.search(phrase).items} == {archived_demo.run_ids[0]}
+
+    assert catalog.search("koreksi", feed="demo-en").total == 0
+    assert catalog.search("koreksi", feed="demo-id").total == 1
+    assert catalog.search("koreksi", date_from="2026-11-28").total == 0
+    assert catalog.search("koreksi", date_from="2026-11-27", date_to="2026-11-27").total == hits.total
+    assert catalog.search("koreksi", language="en").total == 0
+    assert catalog.search("koreksi", language="id").total == hits.total
+    with pytest.raises(ValueError, match="after"):
+        catalog.search("koreksi", date_from="2026-11-28", date_to="2026-11-01")
+    with pytest.raises(ValueError, match="not a valid date"):
+        catalog.search("koreksi", date_from="2026-02-30")
+
+
+def test_search_prefix_and_best_match_first(archived_demo: ArchivedDemo):
+    catalog = archived_demo.catalog
+    assert catalog.search("korek*").total == catalog.search("koreksi").total
+    hits = catalog.search("festival", per_page=100).items
+    assert [h.score for h in hits] == sorted(h.score for h in hits)  # bm25: lower is better
+
+
+@pytest.mark.parametrize(
+    "query",
+    ['"', "AND", "OR NOT", "title:festival", "festival)", "NEAR(a b)", "*", "a\x00b", "^festival", "'; DROP TABLE x"],
+)
+def test_search_input_never_raises_fts_errors(archived_demo: ArchivedDemo, query: str):
+    try:
+        archived_demo.catalog.search(query)
+    except ValueError as exc:  # only our own, clear refusal of queries without words
+        assert "empty query" in str(exc)
+
+
+def test_fts_query_sanitises():
+    assert fts_query('festival "angin kencang" korek* -x') == '"festival" "angin kencang" "korek"* "x"'
+    assert fts_query("title:foo") == '"title foo"'
+    with pytest.raises(ValueError, match="too long"):
+        fts_query("x" * (MAX_QUERY_CHARS + 1))
+    with pytest.raises(ValueError, match="too many terms"):
+        fts_query(" ".join(["w"] * 40))
+    with pytest.raises(ValueError, match="empty"):
+        fts_query("  ()  ")
+
+
+def test_paging_is_validated(archived_demo: ArchivedDemo):
+    catalog = archived_demo.catalog
+    assert catalog.runs(per_page=10_000).per_page == MAX_PER_PAGE
+    for page, per_page in ((0, 10), (MAX_PAGE + 1, 10), (1, 0), (10**30, 10)):
+        with pytest.raises(ValueError):
+            catalog.runs(page, per_page)
+    with pytest.raises(ValueError):
+        catalog.articles("demo-id", "26-11-2026")
+    assert catalog.runs(page=MAX_PAGE).items == []
+
+
+def test_runs_listing(archived_demo: ArchivedDemo):
+    runs = archived_demo.catalog.runs()
+    assert [r.run_id for r in runs.items] == list(reversed(archived_demo.run_ids)) and runs.total == 2
+    assert runs.items[0].totals["changed"] >= 1 and set(runs.items[0].feeds) == {"demo-id", "demo-en", "demo-news"}
+
+
+def test_runner_published_the_catalog(archived_demo: ArchivedDemo):
+    """finalize_run updated <data_dir>/catalog.sqlite and published it after each run."""
+    assert archived_demo.store.head(keys.CATALOG_KEY) is not None
+    local = Catalog(Path(archived_demo.storage.data_dir) / "catalog.sqlite")
+    assert local.counts() == archived_demo.catalog.counts() and local.counts()["runs"] == 2
+    local.close()
+
+
+def test_reindex_rebuilds_the_same_catalog(archived_demo: ArchivedDemo, tmp_path: Path):
+    progress = []
+    with Catalog(tmp_path / "c.sqlite") as fresh:
+        count = fresh.reindex(archived_demo.store, lambda done, total, run: progress.append((done, total, run)))
+        assert count == fresh.counts()["snapshots"] == archived_demo.catalog.counts()["snapshots"]
+        assert progress == [(1, 2, archived_demo.run_ids[0]), (2, 2, archived_demo.run_ids[1])]
+        ids = {a.id for a in fresh.articles("demo-news", "2026-11-26", per_page=100).items}
+        assert ids == {a.id for a in archived_demo.catalog.articles("demo-news", "2026-11-26", per_page=100).items}
+        # add_run is idempotent
+        before = fresh.counts()
+        for key in run_keys(archived_demo.store):
+            fresh.add_run(archived_demo.store, key)
+        assert fresh.counts() == before
+
+
+def test_uncommitted_runs_are_not_indexed(archive_copy: FileStore, tmp_path: Path, archived_demo: ArchivedDemo):
+    second = run_keys(archive_copy)[-1]
+    archive_copy.delete([second])  # run 2 without its commit marker
+    with Catalog(tmp_path / "c.sqlite") as catalog:
+        catalog.reindex(archive_copy)
+        assert [r.run_id for r in catalog.runs().items] == [archived_demo.run_ids[0]]
+        assert catalog.search("koreksi").total == 0
+
+
+def test_tombstoned_urls_are_never_listed(archive_copy: FileStore, tmp_path: Path, archived_demo: ArchivedDemo):
+    url = archived_demo.changed_url
+    with Catalog(tmp_path / "c.sqlite") as catalog:
+        catalog.reindex(archive_copy)
+        assert catalog.history(url)
+        tombstone = {"url": url, "feed": "demo-id", "reason": "publisher request", "date": "2026-11-28", "removed": []}
+        archive_copy.put_bytes(keys.tombstone_key(url), json.dumps(tombstone).encode())
+        for key in run_keys(archive_copy):  # an update drops it...
+            catalog.add_run(archive_copy, key)
+        assert catalog.history(url) == [] and catalog.search("koreksi").total == 0
+        assert catalog.is_tombstoned(url)
+        [listed] = catalog.tombstones().items
+        assert listed.url == url and listed.reason == "publisher request"
+        catalog.reindex(archive_copy)  # ...and so does a rebuild
+        assert catalog.history(url) == [] and catalog.tombstones().total == 1
+        other = catalog.articles("demo-en", "2026-11-26").items[0].url
+        assert catalog.forget_url(other) >= 1 and catalog.history(other) == []
+
+
+def test_open_catalog_syncs_with_the_published_copy(archive_copy: FileStore, tmp_path: Path):
+    published = archive_copy.head(keys.CATALOG_KEY)
+    assert published is not None
+    with open_catalog(archive_copy, tmp_path / "a") as a:  # downloaded
+        assert a.counts()["runs"] == 2 and a.get_meta("store_uri") == archive_copy.uri
+        a.forget_url(a.articles("demo-en", "2026-11-26").items[0].url)
+        changed = a.counts()
+    with open_catalog(archive_copy, tmp_path / "a") as a:  # unchanged remote: the local copy is kept
+        assert a.counts() == changed
+        a.publish(archive_copy)
+    with open_catalog(archive_copy, tmp_path / "b") as b:  # another machine gets the new version
+        assert b.counts() == changed
+
+    other = FileStore(tmp_path / "other")  # same data dir, another archive: never mixed up
+    with open_catalog(other, tmp_path / "a") as c:
+        assert c.counts()["runs"] == 0 and c.get_meta("store_uri") == other.uri
+
+
+def test_open_catalog_reindexes_without_a_usable_published_copy(archive_copy: FileStore, tmp_path: Path):
+    archive_copy.put_bytes(keys.CATALOG_KEY, b"not a database")
+    with open_catalog(archive_copy, tmp_path / "x") as catalog:
+        assert catalog.counts()["runs"] == 2
+    archive_copy.delete([keys.CATALOG_KEY])
+    with open_catalog(archive_copy, tmp_path / "y") as catalog:
+        assert catalog.counts()["runs"] == 2
+
+
+def test_catalog_failure_does_not_fail_the_run(archive_copy: FileStore, tmp_path: Path, caplog):
+    from feedvault.config import Registry, Settings, StorageSettings
+    from feedvault.runner import _update_catalog
+
+    registry = Registry(settings=Settings(storage=StorageSettings(data_dir=str(tmp_path / "data"))))
+    with caplog.at_level(logging.WARNING, logger="feedvault.runner"):
+        _update_catalog(archive_copy, registry, "runs/2026/01/01/20260101T000000Z/manifest.json")
+    assert "feedvault reindex" in caplog.text
+
+
+def test_schema_version_is_checked(tmp_path: Path):
+    import sqlite3
+
+    from feedvault.catalog import CatalogError
+
+    path = tmp_path / "c.sqlite"
+    Catalog(path).close()
+    sqlite3.connect(path).execute("PRAGMA user_version=99").connection.close()
+    with pytest.raises(CatalogError, match="schema 99"):
+        Catalog(path)
