@@ -1,7 +1,10 @@
 """Turn a feed document (RSS 0.9x/1.0/2.0, Atom, JSON Feed, sitemap, Google News sitemap) into entries.
 
-RSS and Atom go through feedparser (tolerant of truncated and malformed XML; expat refuses entity bombs).
-Sitemaps are parsed with lxml with entity resolution and network access off. JSON Feed is plain JSON.
+Well-formed RSS 2.0 and Atom without a DTD take a strict lxml path (feedparser needs ~0.4 s for 2,000 entries,
+lxml ~0.01 s); anything else, or anything that path cannot read (truncated or malformed XML, DTDs and entities,
+RSS 1.0), goes through feedparser, which is tolerant and whose expat refuses entity bombs. Both paths give the
+same entries for the same well-formed feed (a test holds them to it). Sitemaps are parsed with lxml with entity
+resolution and network access off. JSON Feed is plain JSON.
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from lxml import etree
 from feedvault.config import FeedKind
 
 SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
+ATOM_NS = "http://www.w3.org/2005/Atom"
 NEWS_NS = "http://www.google.com/schemas/sitemap-news/0.9"
+_STRICT_XML = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, recover=False)
 _SAFE_XML = etree.XMLParser(
     resolve_entities=False, no_network=True, huge_tree=False, recover=True, remove_comments=True, remove_pis=True
 )
@@ -100,6 +105,59 @@ def parse_feed(body: bytes, url: str, kind: FeedKind = FeedKind.AUTO) -> ParsedF
 
 
 def _parse_syndication(body: bytes, url: str, kind: FeedKind) -> ParsedFeed:
+    fast = _parse_syndication_strict(body, url, kind)
+    return fast if fast is not None else _parse_syndication_tolerant(body, url, kind)
+
+
+def _text(node: etree._Element, path: str) -> str | None:
+    value = node.findtext(path)
+    return value.strip() if value and value.strip() else None
+
+
+def _parse_syndication_strict(body: bytes, url: str, kind: FeedKind) -> ParsedFeed | None:
+    """RSS 2.0 / Atom with lxml, or None when the document is not a plain, well-formed one of those."""
+    if b"<!DOCTYPE" in body[:4096] or b"<!ENTITY" in body[:4096]:
+        return None
+    try:
+        root = etree.fromstring(body, parser=_STRICT_XML)
+    except etree.XMLSyntaxError:
+        return None
+    name = etree.QName(root)
+    entries: list[FeedEntry] = []
+    if name.localname == "rss" and name.namespace is None:
+        for item in root.iterfind("channel/item"):
+            link = _text(item, "link") or ""
+            guid = _text(item, "guid")
+            if not link and guid and guid.startswith(("http://", "https://")):
+                link = guid
+            published = parse_datetime(_text(item, "pubDate") or _text(item, "{http://purl.org/dc/elements/1.1/}date"))
+            updated = parse_datetime(_text(item, f"{{{ATOM_NS}}}updated"))
+            entries.append(_entry(url, link, guid, _text(item, "title"), published, updated))
+        return ParsedFeed(kind=kind, entries=entries)
+    if name.localname == "feed" and name.namespace == ATOM_NS:
+        for item in root.iterfind(f"{{{ATOM_NS}}}entry"):
+            links = item.findall(f"{{{ATOM_NS}}}link")
+            alternate = [ln for ln in links if ln.get("rel", "alternate") == "alternate"] or links
+            link = (alternate[0].get("href") or "").strip() if alternate else ""
+            guid = _text(item, f"{{{ATOM_NS}}}id")
+            if not link and guid and guid.startswith(("http://", "https://")):
+                link = guid
+            published = parse_datetime(_text(item, f"{{{ATOM_NS}}}published"))
+            updated = parse_datetime(_text(item, f"{{{ATOM_NS}}}updated"))
+            entries.append(_entry(url, link, guid, _text(item, f"{{{ATOM_NS}}}title"), published or updated, updated))
+        return ParsedFeed(kind=kind, entries=entries)
+    return None
+
+
+def _entry(
+    url: str, link: str, guid: str | None, title: str | None, published: dt.datetime | None, updated: dt.datetime | None
+) -> FeedEntry:
+    return FeedEntry(
+        link=urljoin(url, link) if link else "", guid=guid, title=title, published=published, updated=updated
+    )
+
+
+def _parse_syndication_tolerant(body: bytes, url: str, kind: FeedKind) -> ParsedFeed:
     parsed = feedparser.parse(body, sanitize_html=False, resolve_relative_uris=False)
     warnings = []
     if parsed.bozo:
@@ -112,15 +170,11 @@ def _parse_syndication(body: bytes, url: str, kind: FeedKind) -> ParsedFeed:
         link = raw.get("link") or ""
         if not link and raw.get("id", "").startswith(("http://", "https://")):
             link = raw["id"]
+        # dict.get: FeedParserDict.get maps a missing updated_parsed to published_parsed
+        published = _struct_to_datetime(dict.get(raw, "published_parsed"))
+        updated = _struct_to_datetime(dict.get(raw, "updated_parsed"))
         entries.append(
-            FeedEntry(
-                link=urljoin(url, link.strip()) if link.strip() else "",
-                guid=raw.get("id") or None,
-                title=raw.get("title") or None,
-                # dict.get: FeedParserDict.get maps a missing updated_parsed to published_parsed
-                published=_struct_to_datetime(dict.get(raw, "published_parsed")),
-                updated=_struct_to_datetime(dict.get(raw, "updated_parsed")),
-            )
+            _entry(url, link.strip(), raw.get("id") or None, raw.get("title") or None, published or updated, updated)
         )
     return ParsedFeed(kind=kind, entries=entries, warnings=warnings)
 

@@ -48,6 +48,10 @@ def make_s3_client(storage: StorageSettings, credentials: Credentials | None = N
         s3={"addressing_style": "path"} if custom_endpoint else None,
         connect_timeout=5,
         read_timeout=60,
+        # Since boto3 1.36 every PUT computes and sends a CRC32 trailer by default; several S3-compatible
+        # servers reject or mishandle it, and it costs CPU per request. Checksums only where the API needs them.
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
     )
     keys: dict[str, str | None] = {}
     if credentials is not None:

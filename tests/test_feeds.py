@@ -88,3 +88,39 @@ def test_parse_datetime_variants():
     assert parse_datetime("2026-11-25") == dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
     assert parse_datetime("Wed, 25 Nov 2026 10:00:00 GMT") == dt.datetime(2026, 11, 25, 10, tzinfo=dt.UTC)
     assert parse_datetime("garbage") is None
+
+
+def _feed_documents():
+    from pathlib import Path
+
+    from feedvault.demo import DEMO_SITE
+
+    fixtures = Path(__file__).parent / "fixtures" / "sites"
+    docs = [("rss-const", RSS), ("atom-const", ATOM)]
+    docs += [(str(p), p.read_bytes()) for p in (DEMO_SITE / "id" / "rss.xml", DEMO_SITE / "en" / "atom.xml")]
+    docs += [(str(p), p.read_bytes()) for p in sorted(fixtures.glob("*/feed.xml"))]
+    return docs
+
+
+@pytest.mark.parametrize(("name", "body"), _feed_documents(), ids=lambda v: v if isinstance(v, str) else "")
+def test_strict_and_tolerant_paths_agree(name, body):
+    from feedvault import feeds
+
+    strict = feeds._parse_syndication_strict(body, "http://127.0.0.1/feed.xml", FeedKind.RSS)
+    if strict is None:  # malformed, truncated, DTD: only the tolerant parser may read it, if anything can
+        try:
+            tolerant = feeds._parse_syndication_tolerant(body, "http://127.0.0.1/feed.xml", FeedKind.RSS)
+        except FeedParseError:
+            return
+        assert b"<!DOCTYPE" in body or b"<!ENTITY" in body or tolerant.warnings, name
+        return
+    tolerant = feeds._parse_syndication_tolerant(body, "http://127.0.0.1/feed.xml", FeedKind.RSS)
+    assert strict.entries == tolerant.entries, name
+    assert strict.kind == tolerant.kind
+
+
+def test_documents_with_a_dtd_never_take_the_strict_path():
+    from feedvault import feeds
+
+    body = b'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY a "x">]><rss version="2.0"><channel></channel></rss>'
+    assert feeds._parse_syndication_strict(body, "u", FeedKind.AUTO) is None

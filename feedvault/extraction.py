@@ -1,0 +1,43 @@
+"""The extraction process pool: cleaning is the pipeline's CPU cost, so it runs on every core, off the reactor.
+
+Kept in its own module (not the runner, which may run as ``__main__``) so workers can unpickle its functions.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from typing import Any
+
+
+class ExtractorPool(Executor):
+    """Process pool for cleaning, started on first use: a run with nothing new never pays for workers.
+
+    forkserver: never fork a process that runs a reactor and threads.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self._workers = workers or os.cpu_count() or 1
+        self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(
+                    max_workers=self._workers,
+                    mp_context=multiprocessing.get_context("forkserver"),
+                    initializer=_warm_worker,
+                )
+        return self._pool.submit(fn, *args, **kwargs)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+
+def _warm_worker() -> None:
+    import trafilatura  # noqa: F401  (import once per worker, not per page)
