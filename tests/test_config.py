@@ -86,3 +86,12 @@ def test_permission_expiry_states():
     assert record.status(dt.date(2025, 12, 31)) == "not-yet-valid"
     assert record.status(dt.date(2026, 3, 1)) == "valid"
     assert record.status(dt.date(2026, 3, 2)) == "expired"
+
+
+def test_package_exports_the_cleaner_lazily():
+    import subprocess
+    import sys
+
+    code = "import sys, feedvault; assert 'trafilatura' not in sys.modules; print(feedvault.clean_html.__module__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "feedvault.cleaning"
