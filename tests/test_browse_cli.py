@@ -1,0 +1,161 @@
+"""The browsing commands of the CLI, run as a user would, against the archived demo publisher."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.support.archive import CHANGED_SENTENCE, ArchivedDemo
+from tests.support.crawl import REPO, crawl_env, write_registry
+
+
+@pytest.fixture(scope="module")
+def registry(archived_demo: ArchivedDemo, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo archive's registry with its own data dir: the CLI syncs its own local catalog."""
+    root = tmp_path_factory.mktemp("browse-cli")
+    storage = archived_demo.storage.model_copy(update={"data_dir": str(root / "data")})
+    return write_registry(root / "feeds.yaml", storage, [])
+
+
+def feedvault(registry: Path, archived: ArchivedDemo, *args: str, expect: int = 0) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        [sys.executable, "-m", "feedvault.cli", "--registry", str(registry), *args],
+        env=crawl_env(archived.credentials, COLUMNS="250"),
+        cwd=REPO,
+        capture_output=True,
+        timeout=120,
+    )
+    assert proc.returncode == expect, f"exit {proc.returncode}\n{proc.stdout.decode()}\n{proc.stderr.decode()}"
+    return proc
+
+
+def text(proc: subprocess.CompletedProcess) -> str:
+    return proc.stdout.decode()
+
+
+def demo_id_history(archived: ArchivedDemo) -> list:
+    return [s for s in archived.catalog.history(archived.changed_url) if s.feed == "demo-id"]
+
+
+def test_ls(registry, archived_demo):
+    listing = text(feedvault(registry, archived_demo, "ls"))
+    assert all(f in listing for f in ("demo-id", "demo-en", "demo-news")) and "valid" in listing
+    days = text(feedvault(registry, archived_demo, "ls", "--feed", "demo-id"))
+    assert "2026-11-26" in days and "2026-11-27" in days
+    articles = text(feedvault(registry, archived_demo, "ls", "--feed", "demo-en", "--day", "2026-11-26"))
+    first = archived_demo.catalog.articles("demo-en", "2026-11-26").items[0]
+    assert first.id in articles
+    feedvault(registry, archived_demo, "ls", "--day", "2026-11-26", expect=2)
+    feedvault(registry, archived_demo, "ls", "--feed", "nope", expect=4)
+    bad = feedvault(registry, archived_demo, "ls", "--feed", "demo-id", "--day", "2026-02-30", expect=2)
+    assert b"not a valid date" in bad.stderr
+
+
+def test_show(registry, archived_demo):
+    new = demo_id_history(archived_demo)[-1]
+    by_url = text(feedvault(registry, archived_demo, "show", archived_demo.changed_url))
+    assert CHANGED_SENTENCE in by_url
+    by_id = text(feedvault(registry, archived_demo, "show", new.id))
+    assert CHANGED_SENTENCE in by_id
+    record = json.loads(feedvault(registry, archived_demo, "show", new.id, "--json").stdout)
+    assert record["url"] == archived_demo.changed_url and record["schema"] == "feedvault.clean/1"
+    raw = feedvault(registry, archived_demo, "show", new.id, "--raw")
+    assert b"<html" in raw.stdout.lower() and b"HTTP 200" in raw.stderr
+    feedvault(registry, archived_demo, "show", "0123456789abcdef", expect=4)
+    feedvault(registry, archived_demo, "show", "http://127.0.0.1:1/never", expect=4)
+
+
+def test_history_and_diff(registry, archived_demo):
+    old, new = demo_id_history(archived_demo)
+    history = text(feedvault(registry, archived_demo, "history", archived_demo.changed_url))
+    assert history.index(old.id) < history.index(new.id)
+    default = text(feedvault(registry, archived_demo, "diff", archived_demo.changed_url))
+    assert f"+{CHANGED_SENTENCE}" in default.replace("\n", "") or CHANGED_SENTENCE in default
+    assert any(line.startswith("-") and archived_demo.original_sentence[:30] in line for line in default.splitlines())
+    explicit = text(feedvault(registry, archived_demo, "diff", archived_demo.changed_url, old.id, new.id))
+    assert explicit.splitlines()[2:] == default.splitlines()[2:]  # the default may pick the other feed's copy
+    feedvault(registry, archived_demo, "diff", archived_demo.changed_url, old.id, expect=2)
+    feedvault(registry, archived_demo, "diff", "http://127.0.0.1:1/never", expect=4)
+    unchanged = archived_demo.catalog.articles("demo-en", "2026-11-26").items[0].url
+    assert b"only one version" in feedvault(registry, archived_demo, "diff", unchanged).stderr
+
+
+def test_search(registry, archived_demo):
+    found = text(feedvault(registry, archived_demo, "search", "koreksi", "--feed", "demo-id", "--lang", "id"))
+    assert "1 matches" in found and demo_id_history(archived_demo)[-1].id in found
+    none = text(feedvault(registry, archived_demo, "search", "koreksi", "--from", "2026-11-28"))
+    assert "0 matches" in none
+    feedvault(registry, archived_demo, "search", "x" * 300, expect=2)
+    feedvault(registry, archived_demo, "search", "festival", "--from", "someday", expect=2)
+
+
+def test_export_jsonl(registry, archived_demo):
+    out = feedvault(registry, archived_demo, "export", "--day", "2026-11-27", "--format", "jsonl").stdout
+    records = [json.loads(line) for line in out.decode().splitlines()]
+    assert records and all(r["run_id"] == archived_demo.run_ids[1] for r in records)
+    assert {r["feed"] for r in records} == {"demo-id", "demo-news"}
+    only = feedvault(registry, archived_demo, "export", "--day", "2026-11-27", "--feed", "demo-id", "--format", "jsonl")
+    assert len(only.stdout.decode().splitlines()) == 1
+    feedvault(registry, archived_demo, "export", "--day", "2020-01-01", "--format", "jsonl", expect=4)
+    feedvault(registry, archived_demo, "export", "--day", "2026-11-27", "--format", "csv", expect=2)
+
+
+def test_reindex(registry, archived_demo):
+    proc = feedvault(registry, archived_demo, "reindex")
+    assert b"catalog rebuilt" in proc.stderr and b"2 runs" in proc.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_browse_serves_and_refuses_open_binds(registry, archived_demo):
+    refused = feedvault(registry, archived_demo, "browse", "--host", "0.0.0.0", expect=2)
+    assert b"refusing to listen on 0.0.0.0" in refused.stderr
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "feedvault.cli",
+            "--registry",
+            str(registry),
+            "browse",
+            "--port",
+            str(port),
+            "--token",
+            "tkn",
+        ],
+        env=crawl_env(archived_demo.credentials),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/api/v1/feeds"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=2)
+            except urllib.error.HTTPError as exc:
+                assert exc.code == 401
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, server.stderr.read()  # type: ignore[union-attr]
+                time.sleep(0.3)
+        request = urllib.request.Request(url, headers={"Authorization": "Bearer tkn"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert {f["id"] for f in json.load(response)} == {"demo-id", "demo-en", "demo-news"}
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
