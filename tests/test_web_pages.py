@@ -7,7 +7,11 @@ text, the raw capture's sandbox headers, and links under a root path or mount pr
 from __future__ import annotations
 
 import html
+import json
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -19,11 +23,14 @@ from markupsafe import escape
 
 from feedvault.catalog import Catalog, snapshot_id
 from feedvault.storage import FileStore
+from feedvault.web import airflow_plugin
 from feedvault.web.app import create_app
 from feedvault.web.pages import RAW_CSP
 from tests.support.archive import CHANGED_SENTENCE, ArchivedDemo
+from tests.support.crawl import REPO
 
 HREF = re.compile(r'href="([^"]+)"')
+TOKEN = "plugin-test-token"
 HOSTILE_TITLE = '<script>alert("title")</script> Harbour & "quay" news'
 
 
@@ -329,3 +336,84 @@ def test_token_cookie_lets_the_frame_load_the_capture(archived_demo: ArchivedDem
         assert guarded.get(f"/snapshots/{sid}/capture").status_code == 401
         assert guarded.get("/?token=s3cret-token").status_code == 200  # sets the HttpOnly cookie
         assert guarded.get(f"/snapshots/{sid}/capture").status_code == 200
+
+
+# -- the Airflow plugin --------------------------------------------------------------------------------------
+@pytest.fixture
+def plugin_env(archived_demo: ArchivedDemo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The API server's environment for the plugin: token, registry, S3 credentials, catalog directory."""
+    env = {
+        airflow_plugin.TOKEN_ENV: TOKEN,
+        "FEEDVAULT_REGISTRY": str(archived_demo.registry),
+        airflow_plugin.CATALOG_DIR_ENV: str(tmp_path / "catalog"),
+        **archived_demo.credentials.env(),
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+def test_plugin_exposes_the_app_at_its_prefix_without_building_it() -> None:
+    plugin = airflow_plugin.FeedvaultBrowsePlugin
+    assert issubclass(plugin, airflow_plugin.AirflowPlugin) and plugin.name == "feedvault_browse"
+    (entry,) = plugin.fastapi_apps
+    assert entry["url_prefix"] == "/feedvault" and entry["name"] == "feedvault archive"
+    assert isinstance(entry["app"], airflow_plugin.LazyApp)
+    assert entry["app"].app is None  # importing opened nothing
+    loader = (REPO / "infra/plugins/feedvault_browse.py").read_text()
+    assert "from feedvault.web.airflow_plugin import FeedvaultBrowsePlugin" in loader
+
+
+def test_plugin_refuses_to_build_without_a_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(airflow_plugin.TOKEN_ENV, raising=False)
+    with pytest.raises(airflow_plugin.BrowseConfigError, match="FEEDVAULT_BROWSE_TOKEN"):
+        airflow_plugin.build_app()
+    host = FastAPI()
+    host.mount("/feedvault", airflow_plugin.LazyApp())
+    with TestClient(host) as client:
+        response = client.get("/feedvault/")
+    assert response.status_code == 503 and "FEEDVAULT_BROWSE_TOKEN" in response.text
+
+
+def test_plugin_app_serves_the_registry_archive_behind_its_token(plugin_env: dict[str, str]) -> None:
+    lazy = airflow_plugin.LazyApp()
+    host = FastAPI()
+    host.mount("/feedvault", lazy)  # what Airflow's API server does with fastapi_apps
+    try:
+        with TestClient(host) as client:
+            assert client.get("/feedvault/").status_code == 401
+            assert client.get("/feedvault/api/v1/feeds").status_code == 401
+            page = get_ok(client, f"/feedvault/?token={TOKEN}")
+            assert "demo-en" in page
+            assert_links_under(page, "/feedvault")
+            assert client.get("/feedvault/feeds/demo-en").status_code == 200  # the cookie carries the token
+    finally:
+        if lazy.app is not None:
+            lazy.app.state.resources.close()
+
+
+def test_airflow_loads_the_plugin_from_infra_plugins(plugin_env: dict[str, str], tmp_path: Path) -> None:
+    """Airflow's own plugin manager finds the loader file and mounts the app (no API server needed)."""
+    script = f"""
+import json
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from airflow.api_fastapi.app import init_plugins
+
+host = FastAPI()
+init_plugins(host)
+with TestClient(host) as client:
+    print(json.dumps([client.get(url).status_code for url in ("/feedvault/", "/feedvault/?token={TOKEN}")]))
+"""
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(tmp_path / "airflow"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "infra/plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "PYTHONPATH": str(REPO),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == [401, 200], proc.stderr[-3000:]

@@ -176,8 +176,12 @@ def diff_cells(row: DiffRow) -> tuple[Markup | None, Markup | None]:
 
 # -- rendering -------------------------------------------------------------------------------------------
 def path_for(request: Request, route: str, query: dict[str, Any] | None = None, /, **path_params: Any) -> str:
-    """Root-relative path of a named route (mount prefix and root_path included), plus an optional query."""
-    path = request.url_for(route, **path_params).path
+    """Root-relative path of a named route of this app, plus an optional query.
+
+    Resolved by the app's own router under the request's ``root_path`` (a mount prefix or a proxy's root path),
+    so it works however the app is mounted, even behind a wrapper such as the Airflow plugin's lazy app.
+    """
+    path = request.scope.get("root_path", "").rstrip("/") + request.app.url_path_for(route, **path_params)
     pairs = {k: v for k, v in (query or {}).items() if v not in (None, "")}
     return f"{path}?{urlencode(pairs)}" if pairs else path
 
