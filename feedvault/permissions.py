@@ -74,7 +74,7 @@ _STRICTNESS = {Decision.ARCHIVE: 0, Decision.CLEAN_ONLY: 1, Decision.REFUSE: 2}
 
 # Rows: the four permission bases, plus a written permission whose ``overrides`` names the signal.
 OVERRIDE_ROW = "written-permission+override"
-ROWS: tuple[str, ...] = (*(str(b) for b in PermissionBasis), OVERRIDE_ROW)
+ROWS: tuple[str, ...] = ("own-content", "licence", "public-feed-terms", "written-permission", OVERRIDE_ROW)
 
 
 def _row(
