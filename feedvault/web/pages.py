@@ -144,7 +144,8 @@ def decode_payload(payload: bytes, charset: str | None) -> str:
 
 
 # -- diff ------------------------------------------------------------------------------------------------
-_TOKEN = re.compile(r"\s+|\w+|[^\w\s]", re.UNICODE)
+_TOKEN = re.compile(r"\w+\s*|[^\w\s]\s*|\s+", re.UNICODE)
+"""Words and punctuation with their trailing space: runs of changed words read as one mark."""
 
 
 def inline_diff(old: str, new: str) -> tuple[Markup, Markup]:
