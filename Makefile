@@ -48,6 +48,7 @@ pywb-lock:
 bench: venv
 	$(BIN)/python bench/throughput.py
 	$(BIN)/python bench/extraction_quality.py
+	$(BIN)/python bench/catalog_latency.py
 
 clean-data:
 	rm -rf .feedvault

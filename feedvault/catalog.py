@@ -35,7 +35,7 @@ from feedvault.storage import NotFound, ObjectInfo, StorageError, Store
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MAX_PER_PAGE = 100
 MAX_PAGE = 10_000
 MAX_QUERY_CHARS = 256
@@ -285,8 +285,9 @@ CREATE INDEX IF NOT EXISTS snapshots_feed_day ON snapshots (feed, day, fetched_a
 CREATE INDEX IF NOT EXISTS snapshots_url ON snapshots (url_key, fetched_at);
 CREATE INDEX IF NOT EXISTS snapshots_run ON snapshots (run_id);
 CREATE INDEX IF NOT EXISTS snapshots_day ON snapshots (day);
+CREATE INDEX IF NOT EXISTS snapshots_filter ON snapshots (n, feed, day, language);  -- search filters, narrow
 CREATE VIRTUAL TABLE IF NOT EXISTS snapshot_text USING fts5 (
-    title, text, tokenize = 'unicode61 remove_diacritics 2'
+    title, text, tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3'
 );
 CREATE TABLE IF NOT EXISTS tombstones (
     url_key TEXT PRIMARY KEY, url TEXT NOT NULL, feed TEXT, reason TEXT, date TEXT, removed TEXT NOT NULL
@@ -729,17 +730,30 @@ class Catalog:
         if language:
             where.append("s.language = ?")
             params.append(language)
-        joined = " FROM snapshot_text t JOIN snapshots s ON s.n = t.rowid WHERE " + " AND ".join(where)
-        rows, total = self._page(
-            f"SELECT {_S_COLUMNS},"
-            f" snippet(snapshot_text, -1, '{HIGHLIGHT_START}', '{HIGHLIGHT_END}', '…', 24) AS snip,"
-            " bm25(snapshot_text, 4.0, 1.0) AS score" + joined + " ORDER BY score, s.n",
+        # FTS first (CROSS JOIN fixes the join order), rank and page on rowids, then snippets for one page only:
+        # snippet() re-reads the text, so it must not run for every match.
+        filtered = " CROSS JOIN snapshots s INDEXED BY snapshots_filter ON s.n = t.rowid" if len(where) > 1 else ""
+        joined = " FROM snapshot_text t" + filtered
+        joined += " WHERE " + " AND ".join(where)
+        ranked, total = self._page(
+            "SELECT t.rowid AS n, bm25(snapshot_text, 4.0, 1.0) AS score" + joined + " ORDER BY score, t.rowid",
             "SELECT count(*)" + joined,
             params,
             page,
             per_page,
         )
-        return Page([SearchHit(_summary(r), r["snip"], r["score"]) for r in rows], page, per_page, total)
+        rows = self._all(
+            f"SELECT {_S_COLUMNS}, s.n,"
+            f" snippet(snapshot_text, -1, '{HIGHLIGHT_START}', '{HIGHLIGHT_END}', '…', 24) AS snip"
+            " FROM snapshot_text t CROSS JOIN snapshots s ON s.n = t.rowid"
+            f" WHERE snapshot_text MATCH ? AND t.rowid IN ({','.join('?' * len(ranked))})",
+            (match, *(r["n"] for r in ranked)),
+        )
+        found = {r["n"]: r for r in rows}
+        items = [
+            SearchHit(_summary(found[r["n"]]), found[r["n"]]["snip"], r["score"]) for r in ranked if r["n"] in found
+        ]
+        return Page(items, page, per_page, total)
 
     def runs(self, page: int = 1, per_page: int = 20) -> Page[RunSummary]:
         """Committed runs, newest first."""
