@@ -451,7 +451,7 @@ class Catalog:
             written += 1
         return written
 
-    def add_run(self, store: Store, run_manifest_key: str) -> int:
+    def add_run(self, store: Store, run_manifest_key: str, *, sync_tombstones: bool = True) -> int:
         """Index one committed run: its manifest, feed manifests and clean records. Idempotent.
 
         Returns the number of snapshots indexed. Tombstones are synced first, so none is indexed.
@@ -460,7 +460,8 @@ class Catalog:
             manifest = json.loads(store.get_bytes(run_manifest_key))
         except NotFound:
             raise CatalogError(f"no run manifest at {run_manifest_key}: the run is not committed") from None
-        self.sync_tombstones(store)
+        if sync_tombstones:
+            self.sync_tombstones(store)
         run_id = manifest["run_id"]
         feed_rows, clean_keys = [], []
         for summary in manifest.get("feeds", []):
@@ -523,24 +524,24 @@ class Catalog:
         fresh = Catalog(name)
         total = 0
         try:
+            fresh.sync_tombstones(store)
             for done, key in enumerate(manifests, 1):
-                total += fresh.add_run(store, key)
+                total += fresh.add_run(store, key, sync_tombstones=False)
                 if progress:
                     progress(done, len(manifests), key.split("/")[-2])
-            if not manifests:
-                fresh.sync_tombstones(store)
             for meta in self._all("SELECT key, value FROM meta WHERE key != 'synced_etag'"):
                 fresh.set_meta(meta["key"], meta["value"])
             fresh.checkpoint()
-        finally:
+        except BaseException:
             fresh.close()
+            _remove_db(Path(name))
+            raise
+        fresh.close()
         with self._lock:
             self._conn.close()
-            for suffix in ("-wal", "-shm"):
-                Path(str(self.path) + suffix).unlink(missing_ok=True)
-            for suffix in ("-wal", "-shm"):
-                Path(name + suffix).unlink(missing_ok=True)
+            _remove_db(self.path)
             os.replace(name, self.path)
+            _remove_db(Path(name))  # its -wal/-shm, if any
             self._conn = self._connect(self.path)
         return total
 

@@ -159,3 +159,22 @@ def test_browse_serves_and_refuses_open_binds(registry, archived_demo):
     finally:
         server.terminate()
         server.wait(timeout=20)
+
+
+def test_cdxj_indexes_committed_warcs(archived_demo, tmp_path):
+    from feedvault.cdxj import cdxj_key
+    from feedvault.config import StorageSettings
+    from feedvault.storage import FileStore
+    from tests.support.archive import copy_archive
+
+    store = FileStore(tmp_path / "archive")
+    copy_archive(archived_demo.store, store)
+    storage = StorageSettings(uri=store.uri, data_dir=str(tmp_path / "data"))
+    local = write_registry(tmp_path / "feeds.yaml", storage, [])
+    first = feedvault(local, archived_demo, "cdxj")
+    warcs = archived_demo.catalog.warc_keys()
+    assert f"{len(warcs)} CDXJ indexes written".encode() in first.stderr
+    assert all(store.head(cdxj_key(k)) for k in warcs)
+    again = feedvault(local, archived_demo, "cdxj", "--run", archived_demo.run_ids[1])
+    assert b"0 CDXJ indexes written" in again.stderr
+    feedvault(local, archived_demo, "cdxj", "--run", "20990101T000000Z", expect=4)
