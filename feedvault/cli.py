@@ -64,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--limit", type=int, default=10)
     runs.add_argument("--show", metavar="RUN_ID", help="print one run manifest as JSON")
 
+    from feedvault.takedown import add_parser as add_takedown_parser
+
+    add_takedown_parser(sub)  # takedown: its handler is set by the parser
+
     from feedvault.browse_cli import add_parsers  # ls, show, history, diff, search, export, reindex, cdxj, browse
 
     for name, handler in add_parsers(sub).items():

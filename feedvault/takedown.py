@@ -1,0 +1,468 @@
+"""Takedown: remove every raw and clean object of a URL (or of a whole feed), leave a tombstone, audit it.
+
+For each taken-down URL:
+
+1. its tombstone (``tombstones/<url-key>.json``: URL, reason, date, what is removed) is written *first*, so
+   later runs refuse the URL (reason ``takedown``) even if the rest is interrupted; a re-run completes it;
+2. every WARC holding a capture of it is rewritten without that capture's records (every record is its own
+   gzip member, so the others are copied byte for byte); a WARC left with nothing but its ``warcinfo`` is
+   deleted; the clean JSONs of the remaining captures (same feed and run partition) get their new offsets,
+   found by response record id, so one ranged GET still returns their record;
+3. its clean JSONs are deleted, its entry is removed from every feed's seen state (``state/<feed>.json``);
+4. run and feed manifests keep their outcome entries but with the URL replaced by ``[removed: takedown]``
+   (every other field of the entry dropped), and any other mention of the URL replaced the same way;
+5. the tombstone is rewritten with what was removed, and an audit entry (``audit/...-takedown.json``) names
+   the tombstones, never the URL itself.
+
+A feed takedown tombstones every URL the feed ever saw (its state and manifests), does the above for each,
+and deletes the feed's whole ``raw/<feed>/``, ``clean/<feed>/`` prefixes and ``state/<feed>.json``.
+
+Run it while no crawl of the affected feeds is running (a crawl saves the seen state it loaded at its start);
+it is idempotent, so running it again afterwards is always safe.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import json
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from feedvault import keys
+from feedvault.keys import RunId, UnsafeKeyError
+from feedvault.manifest import dumps
+from feedvault.storage import NotFound, Store
+from feedvault.warc import iter_records
+
+MARKER = "[removed: takedown]"
+TOMBSTONE_SCHEMA = "feedvault.tombstone/1"
+AUDIT_SCHEMA = "feedvault.audit/1"
+_RAW_KEY = re.compile(r"^raw/(?P<feed>[^/]+)/\d{4}/\d{2}/\d{2}/(?P<run>.+)-\d{5}\.warc\.gz$")
+
+Echo = Callable[[str], None]
+
+
+class TakedownError(ValueError):
+    """The takedown request cannot be carried out as given (bad URL, unknown feed)."""
+
+
+def _url_key(url: str) -> str | None:
+    try:
+        return keys.url_key(url) if re.match(r"(?i)^https?://", url) else None
+    except (UnsafeKeyError, ValueError):
+        return None
+
+
+@dataclass
+class Target:
+    """One URL being taken down: every form it was seen in, and what of it was found."""
+
+    url: str
+    feeds: set[str] = field(default_factory=set)
+    forms: set[str] = field(default_factory=set)  # the URL as written in manifests and state
+    clean_keys: set[str] = field(default_factory=set)
+    warc_keys: set[str] = field(default_factory=set)
+    removed: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Plan:
+    targets: dict[str, Target]  # url key -> target
+    feed: str | None = None  # a feed takedown: its prefixes go entirely
+    manifests: list[str] = field(default_factory=list)
+    state_keys: set[str] = field(default_factory=set)
+    prefix_keys: list[str] = field(default_factory=list)  # every object under the feed's prefixes
+
+    def warc_keys(self) -> set[str]:
+        own = set(self.prefix_keys)
+        return {k for t in self.targets.values() for k in t.warc_keys} - own
+
+    def clean_keys(self) -> set[str]:
+        own = set(self.prefix_keys)
+        return {k for t in self.targets.values() for k in t.clean_keys} - own
+
+
+class Takedown:
+    def __init__(self, store: Store, *, reason: str, at: dt.datetime | None = None, echo: Echo = print) -> None:
+        if not reason.strip():
+            raise TakedownError("a takedown needs a reason (--reason)")
+        self.store = store
+        self.reason = reason.strip()
+        self.at = (at or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+        self.echo = echo
+
+    # -- discovery -------------------------------------------------------------------------------------
+    def plan_url(self, url: str) -> Plan:
+        key = _url_key(url)
+        if key is None:
+            raise TakedownError(f"not an http(s) URL that can be archived: {url!r}")
+        plan = Plan({key: Target(keys.normalize_url(url), forms={url, keys.normalize_url(url)})})
+        self._discover(plan)
+        return plan
+
+    def plan_feed(self, feed_id: str) -> Plan:
+        keys.check_feed_id(feed_id)
+        plan = Plan({}, feed=feed_id)
+        state = self._json(keys.state_key(feed_id))
+        for entry in (state or {}).get("urls", {}).values():
+            self._target(plan, entry.get("url", ""))
+        for manifest_key in self._feed_manifests(feed_id):
+            for entry in (self._json(manifest_key) or {}).get("urls", []):
+                if entry.get("role", "article") == "article":
+                    self._target(plan, entry.get("url", ""))
+        prefixes = [f"raw/{feed_id}/", f"clean/{feed_id}/"]
+        plan.prefix_keys = [obj.key for prefix in prefixes for obj in self.store.list(prefix)]
+        if state is not None:
+            plan.prefix_keys.append(keys.state_key(feed_id))
+        if not plan.targets and not plan.prefix_keys:
+            raise TakedownError(f"nothing of feed {feed_id!r} is in {self.store.uri}")
+        self._discover(plan)
+        return plan
+
+    def _target(self, plan: Plan, url: str) -> None:
+        key = _url_key(url)
+        if key is not None:
+            plan.targets.setdefault(key, Target(keys.normalize_url(url))).forms.add(url)
+
+    def _feed_manifests(self, feed_id: str) -> list[str]:
+        return [o.key for o in self.store.list("runs/") if o.key.endswith(f"/feeds/{feed_id}.json")]
+
+    def _json(self, key: str) -> Any:
+        try:
+            return json.loads(self.store.get_bytes(key))
+        except NotFound:
+            return None
+
+    def _discover(self, plan: Plan) -> None:
+        """Find every manifest, state entry, clean JSON and WARC that holds one of the plan's URLs."""
+        targets = plan.targets
+        self.echo(f"looking for {len(targets)} URL(s) in manifests, seen state and clean snapshots ...")
+        for obj in self.store.list("runs/"):
+            data = self.store.get_bytes(obj.key)
+            manifest = json.loads(data)
+            if not isinstance(manifest, dict):
+                continue
+            mentions = False
+            for entry in manifest.get("urls", []):
+                target = targets.get(_url_key(entry.get("url", "")) or "")
+                if target is None:
+                    continue
+                mentions = True
+                target.forms.add(entry["url"])
+                target.feeds.add(manifest.get("feed", ""))
+                target.clean_keys.update(k for k in [entry.get("clean_key")] if k)
+                target.warc_keys.update(k for k in [entry.get("warc_key")] if k)
+            if mentions or _mentions(data, plan):
+                plan.manifests.append(obj.key)
+        for obj in self.store.list("state/"):
+            state = self._json(obj.key) or {}
+            for url_key, entry in state.get("urls", {}).items():
+                if url_key in targets:
+                    target = targets[url_key]
+                    target.forms.add(entry.get("url", target.url))
+                    target.feeds.add(state.get("feed", ""))
+                    plan.state_keys.add(obj.key)
+                    for snap in entry.get("snapshots", []):
+                        target.clean_keys.update(k for k in [snap.get("clean_key")] if k)
+                        target.warc_keys.update(k for k in [snap.get("warc_key")] if k)
+        other_feeds = {f for t in targets.values() for f in t.feeds} - {"", plan.feed}
+        for feed_id in sorted(other_feeds):
+            for obj in self.store.list(f"clean/{feed_id}/"):
+                name = obj.key.rsplit("/", 1)[-1].removesuffix(".json")
+                if name in targets:
+                    targets[name].clean_keys.add(obj.key)
+        for target in targets.values():  # raw pointers of clean snapshots no manifest names
+            for clean_key in target.clean_keys - set(plan.prefix_keys):
+                record = self._json(clean_key) or {}
+                target.warc_keys.update(k for k in [(record.get("raw") or {}).get("warc_key")] if k)
+            target.forms.discard("")
+
+    # -- execution -------------------------------------------------------------------------------------
+    def execute(self, plan: Plan, *, dry_run: bool = False) -> dict[str, Any]:
+        summary: dict[str, Any] = {
+            "tombstones": sorted(keys.tombstone_key(t.url) for t in plan.targets.values()),
+            "warcs_rewritten": [],
+            "warcs_deleted": [],
+            "warc_records_removed": 0,
+            "clean_pointers_updated": 0,
+            "clean_deleted": 0,
+            "state_entries_removed": 0,
+            "manifests_scrubbed": 0,
+            "objects_deleted": 0,
+        }
+        verb = "would remove" if dry_run else "removing"
+        if not dry_run:
+            self._write_tombstones(plan, status="in-progress")
+        for warc_key in sorted(plan.warc_keys()):
+            self._warc(plan, warc_key, summary, dry_run)
+        clean = sorted(plan.clean_keys())
+        self.echo(f"{verb} {len(clean)} clean snapshot(s)")
+        for key in clean:
+            self.echo(f"  {key}")
+        if not dry_run and clean:
+            self.store.delete(clean)
+        summary["clean_deleted"] = len(clean)
+        for target in plan.targets.values():
+            target.removed += [{"kind": "clean", "key": k} for k in sorted(target.clean_keys - set(plan.prefix_keys))]
+        self._states(plan, summary, dry_run)
+        self._manifests(plan, summary, dry_run)
+        if plan.prefix_keys:
+            self.echo(f"{verb} feed {plan.feed}: {len(plan.prefix_keys)} object(s) under raw/, clean/ and state/")
+            if not dry_run:
+                self.store.delete(plan.prefix_keys)
+            summary["objects_deleted"] = len(plan.prefix_keys)
+            for target in plan.targets.values():
+                target.removed.append({"kind": "feed", "feed": plan.feed, "objects": len(plan.prefix_keys)})
+        if not dry_run:
+            self._write_tombstones(plan, status="complete")
+            summary["audit"] = self._audit(plan, summary)
+        return summary
+
+    def _warc(self, plan: Plan, warc_key: str, summary: dict[str, Any], dry_run: bool) -> None:
+        try:
+            data = self.store.get_bytes(warc_key)
+        except NotFound:
+            return
+        kept: list[tuple[int, int, dict[str, str]]] = []
+        removed: dict[str, int] = defaultdict(int)
+        for offset, length, view in iter_records(data):
+            target_key = _url_key(view.warc_headers.get("WARC-Target-URI", ""))
+            if target_key in plan.targets:
+                removed[target_key] += 1
+            else:
+                kept.append((offset, length, view.warc_headers))
+        if not removed:
+            if not dry_run:
+                summary["clean_pointers_updated"] += self._repair_pointers(warc_key, _locations(kept), plan)
+            return
+        count = sum(removed.values())
+        summary["warc_records_removed"] += count
+        for target_key, n in removed.items():
+            plan.targets[target_key].removed.append({"kind": "warc-records", "key": warc_key, "records": n})
+        only_info = all(h.get("WARC-Type") == "warcinfo" for _, _, h in kept)
+        action = "delete" if only_info else "rewrite"
+        self.echo(f"{'would ' if dry_run else ''}{action} {warc_key}: {count} record(s) removed, {len(kept)} kept")
+        summary["warcs_deleted" if only_info else "warcs_rewritten"].append(warc_key)
+        if dry_run:
+            return
+        if only_info:
+            self.store.delete([warc_key])
+            return
+        self.store.put_bytes(warc_key, b"".join(data[o : o + n] for o, n, _ in kept), "application/warc")
+        summary["clean_pointers_updated"] += self._repair_pointers(warc_key, _locations(kept), plan)
+
+    def _repair_pointers(self, warc_key: str, locations: dict[str, tuple[int, int]], plan: Plan) -> int:
+        """Point the clean JSONs of the WARC's other captures at their records' new offsets (by record id)."""
+        match = _RAW_KEY.match(warc_key)
+        if match is None:
+            return 0
+        prefix = keys.clean_prefix(match["feed"], RunId(match["run"]))
+        gone = plan.clean_keys() | set(plan.prefix_keys)
+        updated = 0
+        for obj in self.store.list(prefix):
+            if obj.key in gone:
+                continue
+            record = self._json(obj.key) or {}
+            raw = record.get("raw") or {}
+            where = locations.get(raw.get("record_id", ""))
+            if raw.get("warc_key") != warc_key or where is None or (raw.get("offset"), raw.get("length")) == where:
+                continue
+            raw["offset"], raw["length"] = where
+            self.store.put_bytes(obj.key, json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode())
+            updated += 1
+        if updated:
+            self.echo(f"  updated {updated} clean pointer(s) into {warc_key}")
+        return updated
+
+    def _states(self, plan: Plan, summary: dict[str, Any], dry_run: bool) -> None:
+        for key in sorted(plan.state_keys - set(plan.prefix_keys)):
+            state = self._json(key)
+            if not state:
+                continue
+            gone = [k for k in state.get("urls", {}) if k in plan.targets]
+            for url_key in gone:
+                del state["urls"][url_key]
+                plan.targets[url_key].removed.append({"kind": "state", "key": key})
+            summary["state_entries_removed"] += len(gone)
+            self.echo(f"{'would remove' if dry_run else 'removing'} {len(gone)} entry(ies) from {key}")
+            if gone and not dry_run:
+                body = json.dumps(state, separators=(",", ":"), sort_keys=True).encode()
+                self.store.put_bytes(key, body, content_type="application/json")
+
+    def _manifests(self, plan: Plan, summary: dict[str, Any], dry_run: bool) -> None:
+        forms = _form_pattern(f for t in plan.targets.values() for f in t.forms | {t.url})
+        for key in plan.manifests:
+            manifest = self._json(key)
+            if manifest is None:
+                continue
+            scrubbed = _scrub(manifest, plan.targets, forms)
+            if scrubbed == manifest:
+                continue
+            summary["manifests_scrubbed"] += 1
+            self.echo(f"{'would scrub' if dry_run else 'scrubbing'} {key}")
+            if not dry_run:
+                self.store.put_bytes(key, dumps(scrubbed), content_type="application/json")
+        for target in plan.targets.values():
+            target.removed.append({"kind": "manifest-mentions", "manifests": len(plan.manifests)})
+
+    def _write_tombstones(self, plan: Plan, status: str) -> None:
+        for url_key, target in plan.targets.items():
+            feeds = sorted(target.feeds - {""}) or ([plan.feed] if plan.feed else [])
+            tombstone = {
+                "schema": TOMBSTONE_SCHEMA,
+                "url": target.url,
+                "url_key": url_key,
+                "feed": feeds[0] if len(feeds) == 1 else (",".join(feeds) or None),
+                "feeds": feeds,
+                "reason": self.reason,
+                "date": self.at.date().isoformat(),
+                "at": self.at.isoformat(),
+                "scope": f"feed {plan.feed}" if plan.feed else "url",
+                "status": status,
+                "removed": target.removed,
+            }
+            self.store.put_bytes(keys.tombstone_key(target.url), dumps(tombstone), content_type="application/json")
+
+    def _audit(self, plan: Plan, summary: dict[str, Any]) -> str:
+        key = keys.audit_key(self.at, "takedown")
+        entry = {
+            "schema": AUDIT_SCHEMA,
+            "action": "takedown",
+            "at": self.at.isoformat(),
+            "by": _operator(),
+            "reason": self.reason,
+            "scope": "feed" if plan.feed else "url",
+            "feed": plan.feed,
+            "url_keys": sorted(plan.targets),  # the URLs themselves live only in their tombstones
+            **summary,
+        }
+        self.store.put_bytes(key, dumps(entry), content_type="application/json")
+        return key
+
+
+def _locations(kept: Iterable[tuple[int, int, dict[str, str]]]) -> dict[str, tuple[int, int]]:
+    """Response record id -> (offset, length) in the rewritten file (records keep their order and bytes)."""
+    locations, offset = {}, 0
+    for _old, length, headers in kept:
+        if headers.get("WARC-Type") == "response":
+            locations[headers.get("WARC-Record-ID", "")] = (offset, length)
+        offset += length
+    return locations
+
+
+def _mentions(data: bytes, plan: Plan) -> bool:
+    text = data.decode("utf-8", errors="replace")
+    return any(form and form in text for t in plan.targets.values() for form in t.forms | {t.url})
+
+
+def _form_pattern(forms: Iterable[str]) -> re.Pattern[str] | None:
+    """Matches any of the URL forms where it ends (not a prefix of a longer URL, e.g. /a of /about)."""
+    ordered = sorted({f for f in forms if f}, key=len, reverse=True)
+    if not ordered:
+        return None
+    return re.compile("(?:" + "|".join(map(re.escape, ordered)) + r")(?![A-Za-z0-9\-_~/?#%=&+]|\.[A-Za-z0-9])")
+
+
+def _scrub(value: Any, targets: dict[str, Target], forms: re.Pattern[str] | None) -> Any:
+    """A copy of a manifest with every entry of a taken-down URL reduced to a marker, and mentions replaced."""
+    if isinstance(value, dict):
+        url = value.get("url")
+        if isinstance(url, str) and _url_key(url) in targets:
+            return {"url": MARKER, "outcome": value.get("outcome"), "role": value.get("role", "article")}
+        return {_scrub(k, targets, forms): _scrub(v, targets, forms) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub(v, targets, forms) for v in value]
+    if isinstance(value, str) and forms is not None:
+        return forms.sub(MARKER, value)
+    return value
+
+
+def _operator() -> str | None:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None
+
+
+def run_takedown(
+    store: Store,
+    *,
+    reason: str,
+    url: str | None = None,
+    feed: str | None = None,
+    dry_run: bool = False,
+    echo: Echo = print,
+    at: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """Plan and carry out (or with ``dry_run`` only list) the takedown of a URL or a feed; returns a summary."""
+    if (url is None) == (feed is None):
+        raise TakedownError("give exactly one of a URL or a feed id")
+    takedown = Takedown(store, reason=reason, at=at, echo=echo)
+    plan = takedown.plan_url(url) if url is not None else takedown.plan_feed(feed or "")
+    summary = takedown.execute(plan, dry_run=dry_run)
+    summary |= {"dry_run": dry_run, "urls": len(plan.targets), "feed": plan.feed}
+    return summary
+
+
+def iter_summary(summary: dict[str, Any]) -> Iterator[str]:
+    """Human-readable lines of a takedown summary."""
+    prefix = "would remove" if summary["dry_run"] else "removed"
+    yield f"{summary['urls']} URL(s){' of feed ' + summary['feed'] if summary['feed'] else ''}"
+    yield (
+        f"{prefix}: {summary['warc_records_removed']} WARC record(s) "
+        f"({len(summary['warcs_rewritten'])} WARC(s) rewritten, {len(summary['warcs_deleted'])} deleted), "
+        f"{summary['clean_deleted']} clean snapshot(s), {summary['state_entries_removed']} seen-state entry(ies), "
+        f"{summary['objects_deleted']} object(s) under the feed's prefixes"
+    )
+    yield f"manifests scrubbed: {summary['manifests_scrubbed']}; clean pointers updated: {summary['clean_pointers_updated']}"
+    if summary["dry_run"]:
+        yield f"would write {len(summary['tombstones'])} tombstone(s); nothing was changed (dry run)"
+    else:
+        yield f"tombstones: {len(summary['tombstones'])} (later runs refuse these URLs: reason 'takedown')"
+        yield f"audit entry: {summary['audit']}"
+
+
+# -- command line (``feedvault takedown``) ----------------------------------------------------------------
+def add_parser(sub: Any) -> None:
+    """Register ``feedvault takedown`` on the CLI's subparsers (it carries its own handler)."""
+    parser = sub.add_parser(
+        "takedown", help="remove every raw and clean object of a URL or feed, tombstone it, audit it"
+    )
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--url", help="the archived URL to take down")
+    target.add_argument("--feed", metavar="ID", help="take down every URL of this feed and its whole prefixes")
+    parser.add_argument("--reason", required=True, help="why (kept in the tombstone and the audit entry)")
+    parser.add_argument("--dry-run", action="store_true", help="list what would be removed; change nothing")
+    parser.set_defaults(handler=cmd_takedown)
+
+
+def cmd_takedown(args: Any) -> int:
+    import sys
+
+    from feedvault.archive import open_archive
+    from feedvault.config import load_registry
+
+    registry = load_registry(args.registry)
+    with open_archive(registry.settings.storage) as store:
+        print(f"takedown in {store.uri}{' (dry run)' if args.dry_run else ''}", file=sys.stderr)
+        try:
+            summary = run_takedown(
+                store,
+                reason=args.reason,
+                url=args.url,
+                feed=args.feed,
+                dry_run=args.dry_run,
+                echo=lambda line: print(line, file=sys.stderr, flush=True),
+            )
+        except TakedownError as exc:
+            print(f"takedown refused: {exc}", file=sys.stderr)
+            return 2
+    for line in iter_summary(summary):
+        print(line)
+    if summary["feed"] and not summary["dry_run"]:
+        print(f"the feed's new articles are still archived unless {summary['feed']!r} is disabled in the registry")
+    return 0

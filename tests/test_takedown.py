@@ -1,0 +1,211 @@
+"""Takedown: after it, nothing of the URL can be read from the archive but its tombstone, the other captures
+still resolve, and later runs refuse the URL. Real crawls of the demo publisher into SeaweedFS."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import urllib.request
+
+import pytest
+from warcio.archiveiterator import ArchiveIterator
+
+from feedvault import keys
+from feedvault.config import BUNDLED_REGISTRY, load_registry
+from feedvault.demo import ARTICLE_SENTINELS
+from tests.support.crawl import run_crawl, write_registry
+
+RUN_1, RUN_2, RUN_3 = "20261126T020000Z-td-first", "20261127T020000Z-td-second", "20261128T020000Z-td-third"
+# In both the English feed and the news sitemap, so two feeds hold it.
+PATH = "/en/news/2026/11/26/council-approves-night-time-quiet-zone-around-marina.html"
+CORRECTION = "A correction was added to this synthetic article after publication."
+
+
+@pytest.fixture
+def demo(tmp_path, site_server, s3_storage, s3_store, monkeypatch):
+    server = site_server("demo")
+    monkeypatch.setenv("FEEDVAULT_DEMO_URL", server.base_url)
+    feeds = [f.model_dump(mode="json", exclude_defaults=True) for f in load_registry(BUNDLED_REGISTRY).feeds]
+    storage, credentials = s3_storage
+    storage = storage.model_copy(update={"data_dir": str(tmp_path / "data")})
+    registry = write_registry(tmp_path / "feeds.yaml", storage, feeds)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", credentials.access_key_id)  # for the in-process CLI
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", credentials.secret_access_key)
+    return server, registry, credentials, s3_store
+
+
+def takedown(registry, capsys, *args: str) -> str:
+    from feedvault import cli
+
+    capsys.readouterr()
+    assert cli.main(["--registry", str(registry), "takedown", *args]) == 0
+    captured = capsys.readouterr()
+    return captured.out + captured.err
+
+
+def snapshot(store) -> dict[str, str | None]:
+    return {obj.key: obj.etag for obj in store.list("")}
+
+
+def readable(store, key: str) -> str:
+    data = store.get_bytes(key)
+    if key.endswith(".gz"):
+        data = gzip.decompress(data)  # all members: every WARC record
+    return data.decode("utf-8", errors="replace")
+
+
+def warc_text_but_pages(store, key: str) -> str:
+    """A WARC's headers and records, without the response payloads (other pages may link to the URL)."""
+    parts = []
+    for record in ArchiveIterator(io.BytesIO(store.get_bytes(key))):
+        parts.append(str(record.rec_headers.headers) + str(record.http_headers.headers if record.http_headers else ""))
+        body = record.content_stream().read()
+        if record.rec_type != "response":
+            parts.append(body.decode("utf-8", errors="replace"))
+    return "\n".join(parts)
+
+
+def leaks(store, text: list[str], urls: list[str] = ()) -> dict[str, list[str]]:
+    """Objects (but tombstones) whose bytes contain one of ``text`` (WARCs decompressed), or one of ``urls``
+    anywhere but inside another page's HTML (a link to it). The browse catalog (catalog/) is derived and kept
+    by feedvault.catalog, which drops tombstoned URLs itself when it syncs: it is not checked here."""
+    found = {}
+    for obj in store.list(""):
+        if obj.key.startswith(("tombstones/", "catalog/")):
+            continue
+        whole = readable(store, obj.key)
+        meta = warc_text_but_pages(store, obj.key) if obj.key.endswith(".warc.gz") else whole
+        hits = [n for n in text if n in whole] + [u for u in urls if u in meta or u in obj.key]
+        if hits:
+            found[obj.key] = hits
+    return found
+
+
+def assert_archive_consistent(store) -> int:
+    """Every WARC parses as warcinfo + request/response/metadata triples, and every clean JSON's pointer
+    returns exactly its response record with one ranged GET. Returns how many pointers were checked."""
+    for obj in store.list("raw/"):
+        types = [r.rec_type for r in ArchiveIterator(io.BytesIO(store.get_bytes(obj.key)))]
+        assert types[0] == "warcinfo" and types[1:] == ["request", "response", "metadata"] * ((len(types) - 1) // 3)
+        assert len(types) > 1, f"{obj.key} holds no capture but was kept"
+    checked = 0
+    for obj in store.list("clean/"):
+        record = json.loads(store.get_bytes(obj.key))
+        raw = record["raw"]
+        chunk = store.get_bytes(raw["warc_key"], start=raw["offset"], length=raw["length"])
+        got = [
+            (
+                r.rec_type,
+                r.rec_headers.get_header("WARC-Target-URI"),
+                hashlib.sha256(r.content_stream().read()).hexdigest(),
+            )
+            for r in ArchiveIterator(io.BytesIO(chunk))
+        ]
+        assert got == [("response", record["url"], raw["sha256"])], obj.key
+        checked += 1
+    return checked
+
+
+def target_uris(store) -> list[str]:
+    return [
+        r.rec_headers.get_header("WARC-Target-URI")
+        for obj in store.list("raw/")
+        for r in ArchiveIterator(io.BytesIO(store.get_bytes(obj.key)))
+        if r.rec_type == "response"
+    ]
+
+
+def test_takedown_of_a_url(demo, capsys):
+    server, registry, credentials, store = demo
+    url = server.url(PATH)
+    original = ARTICLE_SENTINELS[PATH]
+    assert run_crawl(registry, credentials, "--run-id", RUN_1)["status"] == "ok"
+    with urllib.request.urlopen(url, timeout=10) as response:  # loopback fixture server
+        page = response.read().decode()
+    server.set_route(PATH, {"body": page.replace(original, CORRECTION)})
+    second = run_crawl(registry, credentials, "--run-id", RUN_2)
+    assert second["totals"]["changed"] == 2  # the English feed and the news sitemap
+    assert target_uris(store).count(url) == 4 and len(leaks(store, [original, CORRECTION])) >= 4
+    warcs_before = {obj.key: target_uris_of(store, obj.key) for obj in store.list("raw/")}
+
+    # Dry run: lists what would go, changes nothing.
+    before = snapshot(store)
+    out = takedown(registry, capsys, "--url", url, "--reason", "publisher request", "--dry-run")
+    assert snapshot(store) == before
+    assert "would rewrite" in out and "would delete" in out and "would remove 4 clean snapshot(s)" in out
+
+    out = takedown(registry, capsys, "--url", url, "--reason", "publisher request FG-12")
+    assert "audit entry: audit/" in out
+
+    # Nothing of the URL is readable but its tombstone: no key, no byte of any object (WARCs decompressed).
+    assert leaks(store, [original, CORRECTION], [url, PATH]) == {}
+    tombstone = json.loads(store.get_bytes(keys.tombstone_key(url)))
+    assert tombstone["url"] == url and tombstone["reason"] == "publisher request FG-12"
+    assert (
+        tombstone["status"] == "complete" and tombstone["date"] and set(tombstone["feeds"]) == {"demo-en", "demo-news"}
+    )
+    kinds = {item["kind"] for item in tombstone["removed"]}
+    assert {"clean", "warc-records", "state", "manifest-mentions"} <= kinds
+    (audit_key,) = [o.key for o in store.list("audit/")]
+    audit = json.loads(store.get_bytes(audit_key))
+    assert audit["action"] == "takedown" and audit["url_keys"] == [keys.url_key(url)]
+    assert audit["warc_records_removed"] == 12 and audit["clean_deleted"] == 4 and audit["state_entries_removed"] == 2
+
+    # WARCs that held other captures still parse and hold them; the run-2 WARCs held only this URL: gone.
+    after = {obj.key: target_uris_of(store, obj.key) for obj in store.list("raw/")}
+    for key, uris in warcs_before.items():
+        others = [u for u in uris if u != url]
+        assert after.get(key, []) == others, key
+    assert sorted(audit["warcs_deleted"]) == sorted(k for k, uris in warcs_before.items() if set(uris) == {url})
+    assert assert_archive_consistent(store) > 0 and audit["clean_pointers_updated"] > 0
+    manifest = json.loads(store.get_bytes(keys.feed_manifest_key(keys.RunId(RUN_1), "demo-en")))
+    assert {"url": "[removed: takedown]", "outcome": "new", "role": "article"} in manifest["urls"]
+    assert manifest["counts"]["new"] == len(manifest["urls"])
+
+    # A second takedown is harmless (idempotent); the next run refuses the URL without fetching it.
+    takedown(registry, capsys, "--url", url, "--reason", "publisher request FG-12")
+    assert assert_archive_consistent(store) > 0
+    hits = server.hits(PATH)
+    third = run_crawl(registry, credentials, "--run-id", RUN_3, "--force")
+    assert server.hits(PATH) == hits
+    for feed_id in ("demo-en", "demo-news"):
+        manifest = json.loads(store.get_bytes(keys.feed_manifest_key(keys.RunId(RUN_3), feed_id)))
+        (entry,) = [u for u in manifest["urls"] if u["url"] == url]
+        assert (entry["outcome"], entry["reason"]) == ("refused", "takedown")
+    assert third["totals"]["refused"] == 2
+    assert url not in target_uris(store)
+    assert not [o.key for o in store.list("clean/") if keys.url_key(url) in o.key]
+
+
+def target_uris_of(store, key: str) -> list[str]:
+    return [
+        r.rec_headers.get_header("WARC-Target-URI")
+        for r in ArchiveIterator(io.BytesIO(store.get_bytes(key)))
+        if r.rec_type == "response"
+    ]
+
+
+def test_takedown_of_a_feed(demo, capsys):
+    server, registry, credentials, store = demo
+    assert run_crawl(registry, credentials, "--run-id", RUN_1)["status"] == "ok"
+    id_paths = [p for p in ARTICLE_SENTINELS if p.startswith("/id/")]
+    id_urls = [server.url(p) for p in id_paths]
+    assert set(id_urls) & set(target_uris(store))
+
+    out = takedown(registry, capsys, "--feed", "demo-id", "--reason", "licence withdrawn")
+    assert "6 URL(s) of feed demo-id" in out
+    for prefix in ("raw/demo-id/", "clean/demo-id/", "state/demo-id.json"):
+        assert not list(store.list(prefix)), prefix
+    for url in id_urls:
+        tombstone = json.loads(store.get_bytes(keys.tombstone_key(url)))
+        assert tombstone["reason"] == "licence withdrawn" and tombstone["scope"] == "feed demo-id"
+    # The news sitemap held some of these URLs too: gone from its WARC and clean partition as well.
+    assert leaks(store, [ARTICLE_SENTINELS[p] for p in id_paths], id_urls) == {}
+    assert assert_archive_consistent(store) > 0
+    assert [o.key for o in store.list("clean/demo-en/")]  # other feeds untouched
+
+    third = run_crawl(registry, credentials, "--run-id", RUN_2, "--force")
+    summary = next(f for f in third["feeds"] if f["feed"] == "demo-id")
+    assert summary["counts"]["refused"] == len(id_urls) and summary["counts"]["new"] == 0
