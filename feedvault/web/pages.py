@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Coroutine, Sequence
 from email.message import Message
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlencode
 
 import jinja2
@@ -43,8 +43,8 @@ RAW_TYPES = ("text/html", "application/xhtml+xml", "text/plain")
 SOURCE_LIMIT = 2 * 1024 * 1024
 """View-source shows at most this many bytes of a payload."""
 
-PageNumber = Query(1, ge=1, le=MAX_PAGE, description="page number, from 1")
-PerPage = Query(None, ge=1, le=MAX_PER_PAGE, description="items per page")
+PageNumber = Annotated[int, Query(ge=1, le=MAX_PAGE, description="page number, from 1")]
+PerPage = Annotated[int | None, Query(ge=1, le=MAX_PER_PAGE, description="items per page (default per listing)")]
 
 
 class BadRequest(ValueError):
@@ -52,10 +52,9 @@ class BadRequest(ValueError):
 
 
 # -- small helpers ---------------------------------------------------------------------------------------
-def archive(request: Request) -> tuple[Catalog, ArchiveService]:
-    """The catalog and service of the app serving this request."""
-    service = get_service(request)
-    return service.catalog, service
+def catalog_of(request: Request) -> Catalog:
+    """The catalog of the app serving this request."""
+    return get_service(request).catalog
 
 
 def paginate(items: Sequence[T], page: int, per_page: int) -> Page[T]:
@@ -75,6 +74,7 @@ def optional_day(value: str | None, name: str) -> str | None:
 
 
 def filesize(size: int | None) -> str:
+    """A byte count for people: ``3.4 KB``."""
     if size is None:
         return ""
     value = float(size)
@@ -134,6 +134,7 @@ def content_type_parts(value: str | None) -> tuple[str, str | None]:
 
 
 def decode_payload(payload: bytes, charset: str | None) -> str:
+    """Text of a payload: its declared charset, else UTF-8, else windows-1252 (never fails)."""
     for candidate in (charset, "utf-8"):
         if candidate:
             try:
@@ -283,8 +284,8 @@ def static_file(filename: str) -> Response:
 
 
 @router.get("/", name="page_feeds")
-def feeds_page(request: Request, page: int = PageNumber, per_page: int | None = PerPage) -> HTMLResponse:
-    catalog, _ = archive(request)
+def feeds_page(request: Request, page: PageNumber = 1, per_page: PerPage = None) -> HTMLResponse:
+    catalog = catalog_of(request)
     feeds = paginate(catalog.feeds(), page, per_page or 50)
     runs = catalog.runs(1, 1).items
     return render(request, "feeds.html", nav="feeds", feeds=feeds, last_run=runs[0] if runs else None)
@@ -298,17 +299,15 @@ def feed_summary(catalog: Catalog, feed: str) -> FeedSummary:
 
 
 @router.get("/feeds/{feed}", name="page_feed")
-def feed_page(request: Request, feed: str, page: int = PageNumber, per_page: int | None = PerPage) -> HTMLResponse:
-    catalog, _ = archive(request)
+def feed_page(request: Request, feed: str, page: PageNumber = 1, per_page: PerPage = None) -> HTMLResponse:
+    catalog = catalog_of(request)
     summary = feed_summary(catalog, feed)
     return render(request, "days.html", nav="feeds", feed=summary, days=catalog.days(feed, page, per_page or 31))
 
 
 @router.get("/feeds/{feed}/{day}", name="page_day")
-def day_page(
-    request: Request, feed: str, day: str, page: int = PageNumber, per_page: int | None = PerPage
-) -> HTMLResponse:
-    catalog, _ = archive(request)
+def day_page(request: Request, feed: str, day: str, page: PageNumber = 1, per_page: PerPage = None) -> HTMLResponse:
+    catalog = catalog_of(request)
     day = optional_day(day, "day") or ""
     summary = feed_summary(catalog, feed)
     articles = catalog.articles(feed, day, page, per_page or 50)
@@ -386,8 +385,8 @@ def capture(request: Request, snapshot_id: str) -> Response:
 def history_page(
     request: Request,
     url: str = Query(..., min_length=1, max_length=4096),
-    page: int = PageNumber,
-    per_page: int | None = PerPage,
+    page: PageNumber = 1,
+    per_page: PerPage = None,
 ) -> HTMLResponse:
     """Every snapshot of a URL; pick two to compare."""
     snapshots = get_service(request).history(url)
@@ -431,11 +430,11 @@ def search_page(
     date_from: str = Query("", alias="from", max_length=10),
     date_to: str = Query("", alias="to", max_length=10),
     language: str = Query("", max_length=16),
-    page: int = PageNumber,
-    per_page: int | None = PerPage,
+    page: PageNumber = 1,
+    per_page: PerPage = None,
 ) -> HTMLResponse:
     """Full-text search with feed, date range and language filters; snippets highlight the matches."""
-    catalog, _ = archive(request)
+    catalog = catalog_of(request)
     filters = {
         "feed": feed or None,
         "date_from": optional_day(date_from, "from"),
@@ -454,8 +453,8 @@ def search_page(
 
 
 @router.get("/runs", name="page_runs")
-def runs_page(request: Request, page: int = PageNumber, per_page: int | None = PerPage) -> HTMLResponse:
-    catalog, _ = archive(request)
+def runs_page(request: Request, page: PageNumber = 1, per_page: PerPage = None) -> HTMLResponse:
+    catalog = catalog_of(request)
     return render(request, "runs.html", nav="runs", runs=catalog.runs(page, per_page or 20))
 
 
@@ -466,6 +465,6 @@ def run_page(request: Request, run_id: str) -> HTMLResponse:
 
 
 @router.get("/tombstones", name="page_tombstones")
-def tombstones_page(request: Request, page: int = PageNumber, per_page: int | None = PerPage) -> HTMLResponse:
-    catalog, _ = archive(request)
+def tombstones_page(request: Request, page: PageNumber = 1, per_page: PerPage = None) -> HTMLResponse:
+    catalog = catalog_of(request)
     return render(request, "tombstones.html", nav="tombstones", tombstones=catalog.tombstones(page, per_page or 50))
