@@ -23,6 +23,7 @@ from feedvault.feeds import FeedEntry, FeedParseError, parse_feed
 from feedvault.keys import UnsafeKeyError, normalize_url, tombstone_key, url_key
 from feedvault.manifest import Outcome
 from feedvault.state import FetchPlan
+from feedvault.storage import Store
 from spiders.middlewares import RAW_META, ROBOTS_META, TDMREP_META, RefusedRequest
 
 MAX_SITEMAP_DEPTH = 2
@@ -203,7 +204,7 @@ class FeedSpider(scrapy.Spider):
             )
 
 
-def load_tombstones(store: Any) -> frozenset[str]:
+def load_tombstones(store: Store) -> frozenset[str]:
     """URL keys of every taken-down URL: one listing of ``tombstones/``."""
     return frozenset(obj.key.rsplit("/", 1)[-1].removesuffix(".json") for obj in store.list("tombstones/"))
 
