@@ -5,11 +5,16 @@ BIN := $(VENV)/bin
 PYTHON ?= python3
 UV := $(PYTHON) -m uv
 
-.PHONY: run test venv lint lock bench clean-data pywb pywb-lock
+.PHONY: run airflow test venv lint lock bench clean-data pywb pywb-lock
 
-# Archive the bundled demo publisher into the embedded S3 store (.feedvault/).
+# Archive the bundled demo publisher into the embedded S3 store (.feedvault/), through Airflow
+# (`airflow dags test feedvault_nightly`); params as JSON, e.g. make run CONF='{"feeds": ["demo-en"], "dry_run": true}'.
 run: venv
-	$(BIN)/feedvault run --demo
+	infra/run-demo.sh $(if $(CONF),-c '$(CONF)')
+
+# Airflow's scheduler and UI locally (http://127.0.0.1:8080), running feedvault_nightly on the demo registry.
+airflow: venv
+	infra/airflow-standalone.sh
 
 # The whole test suite (starts its own SeaweedFS, fixture sites and Airflow as needed).
 test: venv pywb

@@ -1,0 +1,166 @@
+"""Where an Airflow task's crawl writes: S3 settings resolved once per task, credentials passed by environment.
+
+Order: the Airflow connection (``feedvault_s3``, type ``aws``: login/password = key id/secret, ``endpoint_url``
+in its extra) when it exists; else the registry's own storage with boto3's standard AWS environment; else, for
+a registry with ``storage.embedded``, the embedded SeaweedFS in ``storage.data_dir``. Secrets are registered
+with Airflow's log masker and reach the crawler subprocess through its environment only (never its argv).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from feedvault.config import ConfigError, StorageSettings
+from feedvault.s3 import Credentials
+
+if TYPE_CHECKING:
+    from feedvault.seaweed import RunningS3
+    from feedvault.storage import Store
+
+logger = logging.getLogger(__name__)
+
+Source = Literal["connection", "environment", "embedded"]
+# Variables the crawler must not inherit: other connections and variables, and credentials we replace.
+_AWS_IDENTITY = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")
+
+
+@dataclass(frozen=True)
+class S3Target:
+    source: Source
+    endpoint_url: str | None = None
+    credentials: Credentials | None = None  # None: boto3's standard chain in the worker's environment
+
+    def runner_args(self) -> list[str]:
+        return ["--endpoint-url", self.endpoint_url] if self.endpoint_url else []
+
+    def runner_env(self, base: Mapping[str, str]) -> dict[str, str]:
+        """The crawler subprocess's environment: ``base`` minus Airflow secrets, plus this target's keys."""
+        env = {k: v for k, v in base.items() if not k.startswith(("AIRFLOW_CONN_", "AIRFLOW_VAR_"))}
+        if self.credentials is not None:
+            for name in _AWS_IDENTITY:
+                env.pop(name, None)
+            env.update(self.credentials.env())
+        return env
+
+    @contextlib.contextmanager
+    def open(self, storage: StorageSettings) -> Iterator[Store]:
+        """The Store in this process (the final task writes the run manifest through it)."""
+        from feedvault.archive import open_archive
+
+        with open_archive(storage, self.credentials, self.endpoint_url) as store:
+            yield store
+
+
+def resolve_target(storage: StorageSettings, conn_id: str) -> S3Target:
+    conn = _connection(conn_id)
+    if conn is not None:
+        return _from_connection(conn, storage, conn_id)
+    if not storage.embedded:
+        return S3Target("environment")
+    running = ensure_embedded(Path(storage.data_dir))
+    _mask(running.credentials.secret_access_key)
+    return S3Target("embedded", running.endpoint_url, running.credentials)
+
+
+def _connection(conn_id: str):  # -> airflow.sdk.Connection | None
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        return BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        return None
+
+
+def _from_connection(conn, storage: StorageSettings, conn_id: str) -> S3Target:  # conn: airflow.sdk.Connection
+    extra = conn.extra_dejson
+    endpoint = extra.get("endpoint_url") or extra.get("service_config", {}).get("s3", {}).get("endpoint_url")
+    if storage.embedded and not endpoint:
+        raise ConfigError(
+            f"connection {conn_id!r} has no endpoint_url in its extra, but the registry's storage is the embedded "
+            "store: give the connection an endpoint_url, or set storage.embedded: false for AWS"
+        )
+    credentials = None
+    if conn.login:
+        _mask(conn.password)
+        _mask(extra.get("aws_session_token"))
+        credentials = Credentials(conn.login, conn.password or "", extra.get("aws_session_token"))
+    return S3Target("connection", endpoint, credentials)
+
+
+def _mask(secret: str | None) -> None:
+    if secret:
+        from airflow.sdk.log import mask_secret
+
+        mask_secret(secret)
+
+
+def ensure_embedded(data_dir: Path) -> RunningS3:
+    """The embedded SeaweedFS for ``data_dir``, started if needed and left running after this task.
+
+    Feed tasks run in parallel in separate processes: a server owned by one task would vanish under the
+    others when that task ends, so it outlives its starter (``stop_embedded`` ends it).
+    """
+    from feedvault.seaweed import EmbeddedS3, EmbeddedS3Error, RunningS3
+
+    running = EmbeddedS3.running(data_dir)
+    if running is not None:
+        return running
+    server = EmbeddedS3(data_dir)
+    try:
+        server.start()
+    except EmbeddedS3Error:
+        running = EmbeddedS3.running(data_dir)  # another task started it meanwhile
+        if running is None:
+            raise
+        return running
+    atexit.unregister(server.stop)
+    logger.info("started the embedded S3 store (SeaweedFS) in %s at %s", data_dir, server.endpoint_url)
+    assert server.pid is not None
+    return RunningS3(server.endpoint_url, server.credentials, server.pid)
+
+
+def stop_embedded(data_dir: Path, timeout: float = 15.0) -> bool:
+    """Stop the embedded SeaweedFS running on ``data_dir`` (its own process group); False if none ran."""
+    from feedvault.seaweed import EmbeddedS3
+
+    running = EmbeddedS3.running(data_dir)
+    if running is None:
+        return False
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(running.pid, sig)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not _alive(running.pid):
+                return True
+            time.sleep(0.2)
+    return not _alive(running.pid)
+
+
+def _alive(pid: int) -> bool:
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # reap it if we started it
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m feedvault.airflow.storage")
+    parser.add_argument("--stop-embedded", metavar="DATA_DIR", required=True, help="stop the embedded S3 store")
+    args = parser.parse_args()
+    print("stopped the embedded S3 store" if stop_embedded(Path(args.stop_embedded)) else "no embedded S3 store ran")

@@ -1,0 +1,157 @@
+"""A real ``airflow standalone`` (scheduler, DAG processor, triggerer, API server; SQLite, LocalExecutor): the
+DAG is unpaused and triggered through the REST API, and its run archives the demo publisher into SeaweedFS."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.airflow import VENV_BIN, airflow_config_env, connection_env, prepare_airflow_home
+from tests.support.crawl import write_registry
+from tests.test_airflow_dags import UNREACHABLE, bucket_store, demo_feeds, keys
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Api:
+    """Just enough of Airflow's REST API v2, authenticated with a token from the simple auth manager."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.token: str | None = None
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        headers = {"Content-Type": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.base_url + path, data=data, headers=headers, method=method)
+        with urllib.request.urlopen(request, timeout=30) as response:  # loopback only
+            return json.loads(response.read() or b"null")
+
+    def login(self) -> None:
+        # simple_auth_manager_all_admins: a token without credentials.
+        self.token = self.call("GET", "/auth/token")["access_token"]
+
+
+def wait_for(what: str, probe: Any, timeout: float, log: Path) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = probe()
+            if last:
+                return last
+        except (OSError, urllib.error.URLError, KeyError) as exc:
+            last = exc
+        time.sleep(1)
+    tail = log.read_text(errors="replace")[-5000:] if log.exists() else "(no log)"
+    raise AssertionError(f"timed out waiting for {what} (last: {last!r})\n--- standalone log tail ---\n{tail}")
+
+
+@pytest.fixture
+def standalone(tmp_path: Path, site_server: Any, seaweed: Any):
+    """A running ``airflow standalone`` in its own home and ports; stopped by its process group."""
+    demo = site_server("demo")
+    storage, store = bucket_store(seaweed, UNREACHABLE)
+    registry = write_registry(tmp_path / "feeds.yaml", storage, demo_feeds(demo.base_url))
+    home = tmp_path / "airflow"
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_", "AIRFLOW__"))}
+    env.update(
+        airflow_config_env(home, parallelism=4),
+        AIRFLOW__API__HOST="127.0.0.1",
+        AIRFLOW__API__PORT=str(port),
+        AIRFLOW__API__BASE_URL=f"http://127.0.0.1:{port}",
+        AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{port}/execution/",
+        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="True",
+        AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(free_port()),
+        AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT=str(free_port()),
+        AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="5",
+        AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC="2",
+        FEEDVAULT_REGISTRY=str(registry),
+        FEEDVAULT_DEMO_URL=demo.base_url,
+        FEEDVAULT_LOOPBACK_ONLY="1",
+        **connection_env(seaweed.credentials, seaweed.endpoint_url),
+    )
+    home.mkdir()
+    prepare_airflow_home(env)
+    log = tmp_path / "standalone.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [str(VENV_BIN / "airflow"), "standalone"],
+            env=env,
+            cwd=tmp_path,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # setsid: its own process group, so one signal reaches all ~12 processes
+        )
+    api = Api(f"http://127.0.0.1:{port}")
+    try:
+        wait_for("the API server", lambda: api.call("GET", "/api/v2/monitor/health"), 120, log)
+        api.login()
+        yield api, store, home, log, seaweed.credentials.secret_access_key
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def test_standalone_runs_the_dag_triggered_through_the_rest_api(standalone):
+    api, store, home, log, secret = standalone
+    dag_path = "/api/v2/dags/feedvault_nightly"
+    wait_for("the DAG to be parsed", lambda: api.call("GET", dag_path)["dag_id"], 120, log)
+    assert api.call("PATCH", dag_path, {"is_paused": False})["is_paused"] is False
+    run = api.call(
+        "POST", f"{dag_path}/dagRuns", {"logical_date": None, "conf": {"feeds": ["demo-en", "demo-id"], "force": True}}
+    )
+    run_path = f"{dag_path}/dagRuns/{run['dag_run_id']}"
+
+    def finished() -> str | None:
+        state = api.call("GET", run_path)["state"]
+        return state if state in ("success", "failed") else None
+
+    state = wait_for("the DAG run to finish", finished, 300, log)
+    tasks = api.call("GET", f"{run_path}/taskInstances")["task_instances"]
+    states = {(t["task_id"], t["map_index"], t.get("rendered_map_index")): t["state"] for t in tasks}
+    assert state == "success", states
+    assert {k[2] for k in states if k[0] == "archive_feed"} == {"demo-en", "demo-id"}  # mapped tasks named by feed
+
+    # The run's asset event names its feedvault run; that run's partition holds exactly the requested feeds.
+    # (Unpausing also starts the latest nightly run, catchup=False; max_active_runs=1 queues ours behind it, and
+    # force makes ours write new snapshots of what that run archived.)
+    events = api.call("GET", "/api/v2/assets/events?source_dag_id=feedvault_nightly")["asset_events"]
+    [extra] = [e["extra"] for e in events if e["source_run_id"] == run["dag_run_id"]]
+    run_id = extra["run_id"]
+    assert extra["status"] == "ok" and extra["feeds"] == ["demo-en", "demo-id"]
+    clean = [k for k in keys(store, "clean/") if f"/{run_id}/" in k]
+    assert {k.split("/")[1] for k in clean} == {"demo-en", "demo-id"}
+    assert extra["manifest_key"] in keys(store, "runs/")
+
+    # Real task logs are files here: Scrapy's output is in them at INFO, and the secret is not.
+    logs = "".join(p.read_text(errors="replace") for p in (home / "logs").rglob("*") if p.is_file())
+    assert '"event":"crawler: ' in logs and "Spider closed" in logs
+    assert '"level":"error","event":"crawler:' not in logs
+    assert secret not in logs
