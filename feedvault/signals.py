@@ -21,7 +21,7 @@ import trafilatura
 from lxml.html import HtmlElement
 
 from feedvault import tdmrep
-from feedvault.cleaning import CleanOptions, clean_html, decode_html
+from feedvault.cleaning import CleanOptions, clean_tree, decode_html
 from feedvault.cleaning.rules import apply_rules, compile_rules
 from feedvault.config import CleaningRules, Signal
 from feedvault.permissions import Finding
@@ -98,7 +98,11 @@ def _page_lines(tree: HtmlElement) -> list[str]:
 
 def scan_page(html: str, rules: CleaningRules) -> dict[str, Any]:
     """Meta elements and rights notices of a decoded page (JSON-ready, for the process pool)."""
-    tree = trafilatura.load_html(html) if html.strip() else None
+    return scan_tree(trafilatura.load_html(html) if html.strip() else None, rules)
+
+
+def scan_tree(tree: HtmlElement | None, rules: CleaningRules) -> dict[str, Any]:
+    """:func:`scan_page` on a parsed page. It modifies the tree (drops scripts, splits blocks): scan last."""
     meta: dict[str, list[str]] = {name: [] for name in (*ROBOTS_META_NAMES, *TDM_META_NAMES)}
     if tree is None:
         return {"meta": meta, "notices": []}
@@ -118,12 +122,13 @@ def examine_payload(body: bytes, url: str, declared_encoding: str | None, option
     A page that breaks the cleaner still gets scanned (``clean_error`` says why it has no text).
     """
     html, encoding = decode_html(body, declared_encoding)
+    tree = trafilatura.load_html(html) if html.strip() else None  # parsed once for both
     cleaned, clean_error = None, None
     try:
-        cleaned = clean_html(html, url, options).to_dict() | {"encoding": encoding}
+        cleaned = clean_tree(tree, url, options).to_dict() | {"encoding": encoding}
     except Exception as exc:  # a page that breaks the extractor must not stop the crawl
         clean_error = f"{type(exc).__name__}: {exc}"
-    return {"cleaned": cleaned, "clean_error": clean_error, "page": scan_page(html, options.rules)}
+    return {"cleaned": cleaned, "clean_error": clean_error, "page": scan_tree(tree, options.rules)}
 
 
 # -- the reactor half -----------------------------------------------------------------------------------

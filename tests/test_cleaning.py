@@ -343,3 +343,19 @@ def test_scorer_shingles_and_partial_pages() -> None:
     assert result.f1 == pytest.approx(2 * 1.0 * (1 / 3) / (1.0 + 1 / 3))
     assert result.accuracy == 0.0
     assert score(gold, gold, n_bootstrap=10).accuracy == 1.0
+
+
+def test_clean_tree_leaves_the_tree_untouched_for_the_page_scan():
+    """examine_payload parses a page once, cleans the tree, then scans the same tree: cleaning must not mutate it."""
+    import trafilatura
+    from lxml import etree
+
+    from feedvault.cleaning import clean_tree
+
+    for page in sorted(PAGES.glob("*.html")):
+        html = page.read_text(encoding="utf-8")
+        tree = trafilatura.load_html(html)
+        before = etree.tostring(tree)
+        result = clean_tree(tree, "https://portal.example/a.html", CleanOptions())
+        assert etree.tostring(tree) == before, page.name
+        assert result.to_dict() == clean_html(html, "https://portal.example/a.html", CleanOptions()).to_dict()

@@ -185,10 +185,14 @@ def clean_html(html: str | bytes, url: str | None = None, options: CleanOptions 
     and so does a page that declares a language other than ``options.target_language``. (trafilatura's own
     language filter needs py3langid, which is not installed, and ignores ``<html lang>`` without it.)
     """
-    options = options or CleanOptions()
     if isinstance(html, bytes):
         html, _ = decode_html(html, None)
-    tree = trafilatura.load_html(html) if html.strip() else None
+    return clean_tree(trafilatura.load_html(html) if html.strip() else None, url, options)
+
+
+def clean_tree(tree: HtmlElement | None, url: str | None = None, options: CleanOptions | None = None) -> CleanResult:
+    """:func:`clean_html` on a page already parsed with ``trafilatura.load_html`` (the tree is not modified)."""
+    options = options or CleanOptions()
     if tree is None:
         return CleanResult(text="", metadata=_metadata(None, None, "", url), extractor=_extractor_info(options))
     language = _page_language(tree)
