@@ -545,6 +545,20 @@ class Catalog:
             self._conn = self._connect(self.path)
         return total
 
+    def refresh_warcs(self, store: Store, warc_keys: Iterable[str]) -> int:
+        """Re-read the clean records of the snapshots in these WARCs (after a takedown rewrote or deleted them:
+        their raw offsets moved); snapshots whose clean record is gone are dropped. Returns rows refreshed."""
+        wanted = set(warc_keys)
+        rows = self._all("SELECT n, clean_key, json_extract(details, '$.raw.warc_key') AS w FROM snapshots")
+        stale = [(r["n"], r["clean_key"]) for r in rows if r["w"] in wanted]
+        found = dict(_fetch_records(store, [key for _, key in stale]))
+        with self._tx() as conn:
+            for n, key in stale:
+                if key not in found:
+                    conn.execute("DELETE FROM snapshot_text WHERE rowid = ?", (n,))
+                    conn.execute("DELETE FROM snapshots WHERE n = ?", (n,))
+            return self._insert(conn, found.items())
+
     # -- tombstones --
     def sync_tombstones(self, store: Store) -> int:
         """Record every tombstone in the archive and drop its URL's snapshots; returns how many were new."""
@@ -892,6 +906,19 @@ def _download(store: Store, path: Path, etag: str) -> Catalog | None:
     catalog.set_meta("store_uri", store.uri)
     catalog.set_meta("synced_etag", etag)
     return catalog
+
+
+def update_after_takedown(store: Store, local_dir: str | Path, summary: dict[str, Any]) -> None:
+    """Bring the catalog (and the CDXJ indexes) in line with a takedown's summary, and publish the catalog:
+    tombstoned URLs dropped, pointers into rewritten WARCs refreshed, indexes of changed WARCs rewritten."""
+    from feedvault.cdxj import refresh_cdxj
+
+    touched = [*summary.get("warcs_rewritten", []), *summary.get("warcs_deleted", [])]
+    with open_catalog(store, local_dir) as catalog:
+        catalog.sync_tombstones(store)
+        catalog.refresh_warcs(store, touched)
+        catalog.publish(store)
+    refresh_cdxj(store, touched)
 
 
 def update_after_run(store: Store, local_dir: str | Path, run_manifest_key: str) -> int:

@@ -247,3 +247,42 @@ def test_schema_version_is_checked(tmp_path: Path):
     sqlite3.connect(path).execute("PRAGMA user_version=99").connection.close()
     with pytest.raises(CatalogError, match="schema 99"):
         Catalog(path)
+
+
+def test_takedown_keeps_catalog_service_and_cdxj_consistent(archive_copy: FileStore, tmp_path: Path):
+    from feedvault.catalog import update_after_takedown
+    from feedvault.cdxj import cdxj_key, write_cdxj
+    from feedvault.takedown import run_takedown
+    from feedvault.web.service import ArchiveService
+
+    local = tmp_path / "local"
+    with open_catalog(archive_copy, local) as catalog:
+        write_cdxj(archive_copy, catalog.warc_keys())
+        *others, victim = catalog.articles("demo-en", "2026-11-26", per_page=100).items  # oldest: first in its WARC
+        warc = catalog.snapshot(victim.id).raw["warc_key"]
+        neighbours = [o for o in others if catalog.snapshot(o.id).raw["warc_key"] == warc]
+        assert neighbours, "the demo puts a feed's run in one WARC"
+    summary = run_takedown(archive_copy, reason="test", url=victim.url, echo=lambda *_: None)
+    assert warc in summary["warcs_rewritten"]
+
+    with Catalog(local / "catalog.sqlite") as stale:  # not updated yet: its pointers into the WARC moved
+        service = ArchiveService(archive_copy, stale)
+        moved = [
+            n
+            for n in neighbours
+            if stale.snapshot(n.id).raw["offset"]
+            != json.loads(archive_copy.get_bytes(stale.snapshot(n.id).clean_key))["raw"]["offset"]
+        ]
+        assert moved, "no capture moved in the rewritten WARC"
+        neighbour = moved[0]
+        assert service.raw_record(neighbour.id).status == 200  # falls back to the clean record's pointer
+        assert service.warc_record_bytes(neighbour.id).startswith(b"\x1f\x8b")
+
+    update_after_takedown(archive_copy, local, summary)
+    with Catalog(local / "catalog.sqlite") as catalog:
+        assert catalog.history(victim.url) == [] and catalog.is_tombstoned(victim.url)
+        for n in neighbours:
+            record = json.loads(archive_copy.get_bytes(catalog.snapshot(n.id).clean_key))
+            assert catalog.snapshot(n.id).raw["offset"] == record["raw"]["offset"]
+    index = archive_copy.get_bytes(cdxj_key(warc)).decode()
+    assert victim.url not in index and all(n.url in index for n in neighbours)

@@ -7,7 +7,9 @@ and manifests come from the store (a raw capture with exactly one ranged GET). U
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,8 +20,8 @@ from starlette.requests import Request
 from feedvault import keys
 from feedvault.catalog import Catalog, Snapshot, SnapshotSummary, is_snapshot_id
 from feedvault.diffing import TextDiff, diff_lines
-from feedvault.storage import NotFound, Store
-from feedvault.warc import RecordLocation, read_record
+from feedvault.storage import NotFound, StorageError, Store
+from feedvault.warc import RecordLocation, WarcRecordView, iter_records
 
 
 class NotFoundError(LookupError):
@@ -94,19 +96,33 @@ class ArchiveService:
     def raw_record(self, snapshot_id: str) -> RawCapture:
         """The raw capture of a snapshot, read with one ranged GET of its WARC response record."""
         snapshot = self.snapshot(snapshot_id)
-        location = self._location(snapshot)
-        try:
-            view = read_record(self.store, location)
-        except NotFound:
-            raise NotFoundError(f"the WARC of snapshot {snapshot_id} is missing: {location.warc_key}") from None
+        location, _data, view = self._fetch_record(snapshot)
         return RawCapture(
             snapshot_id, snapshot.url, view.warc_headers, view.status, view.http_headers, view.payload, location
         )
 
     def warc_record_bytes(self, snapshot_id: str) -> bytes:
         """The response record's gzip member as stored (a valid one-record ``.warc.gz``)."""
-        location = self._location(self.snapshot(snapshot_id))
-        return self._get(location.warc_key, start=location.offset, length=location.length)
+        return self._fetch_record(self.snapshot(snapshot_id))[1]
+
+    def _fetch_record(self, snapshot: Snapshot) -> tuple[RecordLocation, bytes, WarcRecordView]:
+        """One ranged GET at the catalog's pointer, checked (one response record, the payload's sha256).
+
+        Should the pointer be stale (a takedown rewrote the WARC since the catalog was built), the clean record
+        in the archive, which is always current, gives the location and the read is tried once more.
+        """
+        for current in (False, True):
+            if current:
+                snapshot = dataclasses.replace(snapshot, raw=self.clean_record(snapshot.id).get("raw") or {})
+            location = self._location(snapshot)
+            try:
+                data = self.store.get_bytes(location.warc_key, start=location.offset, length=location.length)
+            except (NotFound, StorageError, ValueError):  # gone, or the range is past the end of a shorter WARC
+                continue
+            view = _response_view(data, location)
+            if view is not None:
+                return location, data, view
+        raise NotFoundError(f"the raw capture of snapshot {snapshot.id} is not where the archive says it is")
 
     def diff(self, snapshot_a: str, snapshot_b: str) -> SnapshotDiff:
         """Line diff of the clean text of two snapshots (any two, usually of one URL)."""
@@ -139,6 +155,20 @@ class ArchiveService:
             return self.store.get_bytes(key, start=start, length=length)
         except NotFound:
             raise NotFoundError(f"{key} is missing from the archive (reindex the catalog)") from None
+
+
+def _response_view(data: bytes, location: RecordLocation) -> WarcRecordView | None:
+    """``data`` parsed if it is exactly the response record ``location`` describes, else None."""
+    if len(data) != location.length:
+        return None
+    try:
+        records = list(iter_records(data))
+    except Exception:  # bytes from a stale offset: any parse error of warcio/gzip means "not here"
+        return None
+    view = records[0][2] if len(records) == 1 else None
+    if view is None or view.rec_type != "response":
+        return None
+    return view if hashlib.sha256(view.raw_payload).hexdigest() == location.payload_sha256 else None
 
 
 def get_service(request: Request) -> ArchiveService:
