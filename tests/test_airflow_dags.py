@@ -324,3 +324,45 @@ def test_no_secret_in_dag_code_logs_xcom_or_archive(demo, seaweed, capfd, caplog
 
             data = gzip.decompress(data)
         assert secret.encode() not in data, key
+
+
+# -- S3 settings --------------------------------------------------------------------------------------------
+def test_s3_settings_connection_then_environment_then_embedded(tmp_path: Path, monkeypatch):
+    from feedvault.airflow.storage import resolve_target, stop_embedded
+    from feedvault.config import ConfigError
+    from feedvault.s3 import Credentials
+
+    conn = {"conn_type": "aws", "login": "AKIDEXAMPLE", "password": "conn-secret-value", "extra": {}}
+    env = {"PATH": "/bin", "AWS_ACCESS_KEY_ID": "worker-key", "AIRFLOW_CONN_OTHER": "x", "AIRFLOW_VAR_TOKEN": "y"}
+    s3 = StorageSettings(uri="s3://bucket/archive")
+    embedded = StorageSettings(uri="s3://feedvault/archive", embedded=True, data_dir=str(tmp_path / "store"))
+
+    # 1. The connection: its keys replace the worker's, by environment only; other Airflow secrets are dropped.
+    monkeypatch.setenv("AIRFLOW_CONN_FV_TEST", json.dumps({**conn, "extra": {"endpoint_url": "http://127.0.0.1:9"}}))
+    target = resolve_target(s3, "fv_test")
+    assert (target.source, target.endpoint_url) == ("connection", "http://127.0.0.1:9")
+    assert target.runner_args() == ["--endpoint-url", "http://127.0.0.1:9"]
+    child = target.runner_env(env)
+    assert child["AWS_ACCESS_KEY_ID"] == "AKIDEXAMPLE" and child["AWS_SECRET_ACCESS_KEY"] == "conn-secret-value"
+    assert "AIRFLOW_CONN_OTHER" not in child and "AIRFLOW_VAR_TOKEN" not in child
+    assert "conn-secret-value" not in repr(target)
+    monkeypatch.setenv("AIRFLOW_CONN_FV_TEST", json.dumps(conn))  # no endpoint: AWS, unusable for embedded
+    with pytest.raises(ConfigError, match="no endpoint_url"):
+        resolve_target(embedded, "fv_test")
+
+    # 2. No connection: the registry's storage with the worker's standard AWS environment, untouched.
+    target = resolve_target(s3, "fv_missing")
+    assert target.source == "environment" and target.runner_args() == []
+    assert target.runner_env(env)["AWS_ACCESS_KEY_ID"] == "worker-key"
+
+    # 3. An embedded registry: the shared embedded store, started once and reused by later tasks.
+    try:
+        first = resolve_target(embedded, "fv_missing")
+        again = resolve_target(embedded, "fv_missing")
+        assert first.source == "embedded" and first.endpoint_url == again.endpoint_url
+        assert isinstance(first.credentials, Credentials)
+        with first.open(embedded) as store:
+            store.put_bytes("probe.txt", b"ok")
+            assert store.get_bytes("probe.txt") == b"ok"
+    finally:
+        assert stop_embedded(tmp_path / "store")

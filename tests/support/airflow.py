@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -115,8 +115,3 @@ def load_dag(dag_id: str = DAG_ID) -> Any:
     bag = DagBag(dag_folder=str(DAGS))
     assert not bag.import_errors, bag.import_errors
     return bag.get_dag(dag_id)
-
-
-@pytest.fixture
-def nightly_dag(airflow_db: Path) -> Iterator[Callable[[], Any]]:
-    yield load_dag
