@@ -805,14 +805,22 @@ class Catalog:
         with self._lock:
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
-    def publish(self, store: Store) -> None:
-        """Upload a consistent copy of the catalog to ``catalog/catalog.sqlite``."""
+    def publish(self, store: Store, *, compact: bool = False) -> None:
+        """Upload a consistent copy of the catalog to ``catalog/catalog.sqlite``.
+
+        ``compact`` (after a takedown) rewrites the copy so no byte of deleted rows survives in free pages or
+        old full-text segments.
+        """
         fd, name = tempfile.mkstemp(dir=self.path.parent, prefix=".publish-", suffix=".sqlite")
         os.close(fd)
         try:
             target = sqlite3.connect(name)
             with self._lock:
                 self._conn.backup(target)
+            if compact:
+                target.execute("INSERT INTO snapshot_text(snapshot_text) VALUES ('optimize')")
+                target.commit()
+                target.execute("VACUUM")
             target.execute("PRAGMA journal_mode=DELETE")
             target.close()
             store.put_file(keys.CATALOG_KEY, Path(name), content_type="application/vnd.sqlite3")
@@ -917,7 +925,7 @@ def update_after_takedown(store: Store, local_dir: str | Path, summary: dict[str
     with open_catalog(store, local_dir) as catalog:
         catalog.sync_tombstones(store)
         catalog.refresh_warcs(store, touched)
-        catalog.publish(store)
+        catalog.publish(store, compact=True)
     refresh_cdxj(store, touched)
 
 

@@ -440,6 +440,16 @@ def add_parser(sub: Any) -> None:
     parser.set_defaults(handler=cmd_takedown)
 
 
+def _update_catalog(store: Store, data_dir: str, summary: dict[str, Any]) -> None:
+    """Drop the taken-down URLs from the browse catalog and refresh moved pointers and CDXJ indexes."""
+    from feedvault.catalog import update_after_takedown
+
+    try:
+        update_after_takedown(store, data_dir, summary)
+    except Exception as exc:  # the catalog is derived: the takedown itself is done
+        print(f"warning: the browse catalog was not updated ({exc}); run `feedvault reindex`", flush=True)
+
+
 def cmd_takedown(args: Any) -> int:
     import sys
 
@@ -461,6 +471,8 @@ def cmd_takedown(args: Any) -> int:
         except TakedownError as exc:
             print(f"takedown refused: {exc}", file=sys.stderr)
             return 2
+        if not args.dry_run:
+            _update_catalog(store, registry.settings.storage.data_dir, summary)
     for line in iter_summary(summary):
         print(line)
     if summary["feed"] and not summary["dry_run"]:

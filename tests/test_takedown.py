@@ -67,16 +67,36 @@ def warc_text_but_pages(store, key: str) -> str:
     return "\n".join(parts)
 
 
+def catalog_text_but_tombstones(store) -> str:
+    """Every row of the published catalog except its takedown listing (which names the URL, as the tombstone does)."""
+    import sqlite3
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(suffix=".sqlite") as copy:
+        copy.write(store.get_bytes(keys.CATALOG_KEY))
+        copy.flush()
+        conn = sqlite3.connect(copy.name)
+        tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        rows = [str(conn.execute(f'SELECT * FROM "{t}"').fetchall()) for t in tables if t != "tombstones"]
+        conn.close()
+    return "\n".join(rows)
+
+
 def leaks(store, text: list[str], urls: list[str] = ()) -> dict[str, list[str]]:
     """Objects (but tombstones) whose bytes contain one of ``text`` (WARCs decompressed), or one of ``urls``
-    anywhere but inside another page's HTML (a link to it). The browse catalog (catalog/) is derived and kept
-    by feedvault.catalog, which drops tombstoned URLs itself when it syncs: it is not checked here."""
+    anywhere but inside another page's HTML (a link to it). The browse catalog (catalog/catalog.sqlite) is
+    checked too: the takedown command republishes it compacted, without the URL."""
     found = {}
     for obj in store.list(""):
-        if obj.key.startswith(("tombstones/", "catalog/")):
+        if obj.key.startswith("tombstones/"):
             continue
         whole = readable(store, obj.key)
-        meta = warc_text_but_pages(store, obj.key) if obj.key.endswith(".warc.gz") else whole
+        if obj.key.endswith(".warc.gz"):
+            meta = warc_text_but_pages(store, obj.key)
+        elif obj.key == keys.CATALOG_KEY:
+            meta = catalog_text_but_tombstones(store)
+        else:
+            meta = whole
         hits = [n for n in text if n in whole] + [u for u in urls if u in meta or u in obj.key]
         if hits:
             found[obj.key] = hits
