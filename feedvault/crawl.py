@@ -31,6 +31,7 @@ class FeedCrawl:
     force: bool = False
     since: dt.datetime | None = None
     finished: bool = False  # set when the spider closed normally
+    stage: Store | None = None  # local copies of uploaded clean records, read back by the catalog update
 
     @property
     def politeness(self) -> Politeness:

@@ -27,7 +27,7 @@ from feedvault.keys import RunId
 from feedvault.manifest import FeedRunLog, build_run_manifest, dumps, summarize_feed, utcnow
 from feedvault.permissions import feed_permission
 from feedvault.state import SeenState
-from feedvault.storage import Store
+from feedvault.storage import FileStore, ReadThroughStore, Store
 from feedvault.versions import versions
 
 logger = logging.getLogger(__name__)
@@ -160,48 +160,64 @@ def run_feeds(
     logs: list[FeedRunLog] = []
     crawls: list[FeedCrawl] = []
     spool = Path(tempfile.mkdtemp(prefix=f"feedvault-{run_id}-"))
+    stage = None if options.dry_run else FileStore(spool / "stage")
     extractor = ExtractorPool(registry.settings.extract_workers)
     try:
-        for feed in feeds:
-            log = FeedRunLog(feed.id, run_id.value, on_change=on_progress)
-            logs.append(log)
-            log.permission = feed_permission(feed, today)
-            if log.permission["decision"] != "archive":
-                log.warn(log.permission["detail"] + "; not crawled")
-                logger.warning("feed %s skipped: %s", feed.id, log.permission["detail"])  # Airflow's task log
-                continue
-            if log.permission.get("warning"):
-                log.warn(log.permission["warning"])
-                logger.warning("feed %s: %s", feed.id, log.permission["warning"])
-            state = SeenState.load(store, feed.id)
-            if not options.dry_run:
-                removed = _clear_partition(store, feed.id, run_id)
-                if removed:
-                    log.warn(f"re-running {run_id}: replaced {removed} objects of an earlier attempt")
-                state.forget_run(run_id.value)
-            crawls.append(
-                FeedCrawl(
-                    feed=feed,
-                    settings=registry.settings,
-                    run_id=run_id,
-                    store=store,
-                    state=state,
-                    log=log,
-                    extractor=extractor,
-                    spool_dir=spool,
-                    permission=log.permission,
-                    now=started,
-                    dry_run=options.dry_run,
-                    force=options.force,
-                    since=options.since,
+        try:
+            for feed in feeds:
+                log = FeedRunLog(feed.id, run_id.value, on_change=on_progress)
+                logs.append(log)
+                log.permission = feed_permission(feed, today)
+                if log.permission["decision"] != "archive":
+                    log.warn(log.permission["detail"] + "; not crawled")
+                    logger.warning("feed %s skipped: %s", feed.id, log.permission["detail"])  # Airflow's task log
+                    continue
+                if log.permission.get("warning"):
+                    log.warn(log.permission["warning"])
+                    logger.warning("feed %s: %s", feed.id, log.permission["warning"])
+                state = SeenState.load(store, feed.id)
+                if not options.dry_run:
+                    removed = _clear_partition(store, feed.id, run_id)
+                    if removed:
+                        log.warn(f"re-running {run_id}: replaced {removed} objects of an earlier attempt")
+                    state.forget_run(run_id.value)
+                crawls.append(
+                    FeedCrawl(
+                        feed=feed,
+                        settings=registry.settings,
+                        run_id=run_id,
+                        store=store,
+                        state=state,
+                        log=log,
+                        extractor=extractor,
+                        spool_dir=spool,
+                        permission=log.permission,
+                        now=started,
+                        dry_run=options.dry_run,
+                        force=options.force,
+                        since=options.since,
+                        stage=stage,
+                    )
                 )
-            )
-        if crawls:
-            _crawl_all(crawls, log_level)
+            if crawls:
+                _crawl_all(crawls, log_level)
+        finally:
+            extractor.shutdown(wait=True, cancel_futures=True)
+        return _commit(store, registry, options, run_id, started, logs, stage)
     finally:
-        extractor.shutdown(wait=True, cancel_futures=True)
         shutil.rmtree(spool, ignore_errors=True)
 
+
+def _commit(
+    store: Store,
+    registry: Registry,
+    options: RunOptions,
+    run_id: RunId,
+    started: dt.datetime,
+    logs: list[FeedRunLog],
+    stage: Store | None,
+) -> RunResult:
+    """Write the feed manifests, then the run manifest (via ``finalize_run``)."""
     summaries, feed_manifests = [], {}
     for log in logs:
         log.finished_at = utcnow()
@@ -220,6 +236,7 @@ def run_feeds(
         trigger=options.trigger,
         options=options.to_dict(),
         write=options.write_run_manifest and not options.dry_run,
+        staged=stage,
     )
     return RunResult(run_id, run_manifest, manifest_key, feed_manifests)
 
@@ -234,11 +251,13 @@ def finalize_run(
     trigger: str,
     options: dict[str, Any],
     write: bool = True,
+    staged: Store | None = None,
 ) -> tuple[dict[str, Any], str | None]:
     """Write the run manifest (the run's commit marker) from per-feed summaries; the one way a run ends.
 
     The CLI calls it at the end of ``run_feeds``; Airflow calls it in its final task with the summaries the
-    mapped per-feed tasks returned through XCom.
+    mapped per-feed tasks returned through XCom. ``staged`` holds local copies of the run's clean records, so
+    the catalog update need not download them again.
     """
     run_manifest = build_run_manifest(
         run_id=run_id.value,
@@ -253,7 +272,7 @@ def finalize_run(
         return run_manifest, None
     manifest_key = keys.run_manifest_key(run_id)
     store.put_bytes(manifest_key, dumps(run_manifest), content_type="application/json")
-    _update_catalog(store, registry, manifest_key)
+    _update_catalog(ReadThroughStore(store, staged) if staged is not None else store, registry, manifest_key)
     return run_manifest, manifest_key
 
 

@@ -566,6 +566,29 @@ class FileStore:
             directory = directory.parent
 
 
+class ReadThroughStore:
+    """A store whose reads try a local copy first; writes, listings and deletes go to the primary store.
+
+    A run keeps a local copy of the clean records it uploads, so indexing them into the catalog afterwards does
+    not download them again. Keys missing locally are read from the primary store.
+    """
+
+    def __init__(self, primary: Store, local: Store) -> None:
+        self.primary = primary
+        self.local = local
+        self.uri = primary.uri
+        self.stats = primary.stats
+
+    def get_bytes(self, key: str, start: int | None = None, length: int | None = None) -> bytes:
+        try:
+            return self.local.get_bytes(key, start, length)
+        except NotFound:
+            return self.primary.get_bytes(key, start, length)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.primary, name)
+
+
 STORE_SCHEMES: dict[str, type[S3Store] | type[FileStore]] = {"s3": S3Store, "file": FileStore}
 
 

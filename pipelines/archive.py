@@ -144,7 +144,7 @@ class ArchivePipeline:
         clean_key = keys.clean_key(crawl.feed.id, crawl.run_id, item.url) if stores_clean else None
         data = dumps_record(record) if stores_clean else b""
         if clean_key and not crawl.dry_run:
-            await asyncio.to_thread(crawl.store.put_bytes, clean_key, data, "application/json")
+            await asyncio.to_thread(self._put_clean, clean_key, data)
         crawl.state.record(
             item.url,
             now=crawl.now,
@@ -172,6 +172,11 @@ class ArchivePipeline:
             bytes_written=len(data) + (location.length if location else 0),
         )
         return {"url": item.url, "outcome": "archived"}
+
+    def _put_clean(self, key: str, data: bytes) -> None:
+        self.crawl.store.put_bytes(key, data, "application/json")
+        if self.crawl.stage is not None:  # the catalog update reads it back from here, not from S3
+            self.crawl.stage.put_bytes(key, data, "application/json")
 
     def _decide(self, item: ArticleCapture, examined: dict[str, Any]) -> tuple[PageDecision, dict[str, Any]]:
         """The page's decision, and the permission evidence every snapshot (or refusal) carries."""

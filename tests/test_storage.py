@@ -295,3 +295,21 @@ def test_credentials_repr_hides_secret() -> None:
     assert "very-secret" not in repr(creds) and "token-value" not in repr(creds)
     assert "AKID" in str(creds)
     assert creds.env()["AWS_SECRET_ACCESS_KEY"] == "very-secret"
+
+
+def test_read_through_store_reads_local_first_and_writes_to_the_primary(tmp_path):
+    from feedvault.storage import FileStore, NotFound, ReadThroughStore
+
+    primary, local = FileStore(tmp_path / "primary"), FileStore(tmp_path / "local")
+    primary.put_bytes("a.json", b"primary copy")
+    primary.put_bytes("b.json", b"only in primary")
+    local.put_bytes("a.json", b"local copy")
+    store = ReadThroughStore(primary, local)
+    assert store.get_bytes("a.json") == b"local copy"
+    assert store.get_bytes("b.json", start=5, length=2) == b"in"
+    store.put_bytes("c.json", b"new")
+    assert primary.get_bytes("c.json") == b"new" and local.head("c.json") is None
+    assert [o.key for o in store.list("")] == ["a.json", "b.json", "c.json"]
+    assert store.uri == primary.uri and store.stats is primary.stats
+    with pytest.raises(NotFound):
+        store.get_bytes("missing.json")
