@@ -930,8 +930,11 @@ def update_after_takedown(store: Store, local_dir: str | Path, summary: dict[str
 
 
 def update_after_run(store: Store, local_dir: str | Path, run_manifest_key: str) -> int:
-    """Index a just-committed run into the local catalog and publish it (what ``finalize_run`` calls)."""
+    """Index a just-committed run into the local catalog (what ``finalize_run`` calls); publish it when the run
+    archived something. A run that changed nothing writes nothing but its manifests: its row reaches the
+    published copy with the next run that archives (``feedvault runs`` reads the manifests themselves)."""
     with open_catalog(store, local_dir) as catalog:
         indexed = catalog.add_run(store, run_manifest_key)
-        catalog.publish(store)
+        if indexed:
+            catalog.publish(store)
     return indexed

@@ -91,6 +91,8 @@ def scrapy_settings(crawl: FeedCrawl, log_level: str) -> dict[str, Any]:
             "spiders.middlewares.RawCaptureMiddleware": 950,
         },
         "ITEM_PIPELINES": {"pipelines.archive.ArchivePipeline": 300},
+        # Only http(s) is ever fetched (the SSRF guard refuses other schemes): no other handler is even loaded.
+        "DOWNLOAD_HANDLERS": {"data": None, "file": None, "s3": None, "ftp": None},
         "DOWNLOAD_DELAY": polite.download_delay,
         "RANDOMIZE_DOWNLOAD_DELAY": polite.download_delay > 0,
         "CONCURRENT_REQUESTS": max(16, polite.concurrency_per_domain),

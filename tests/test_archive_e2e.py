@@ -101,6 +101,7 @@ def test_demo_publisher_archive_round_trip(demo_registry, s3_store):
     assert second["totals"]["unchanged"] == first["totals"]["new"]
     assert keys_under(s3_store, "raw/", "clean/", "state/") == objects_before
     assert keys_under(s3_store, "runs/2026/11/27/")  # only the new run's manifests
+    assert second["storage_requests"]["write_requests"] == len(second["feeds"]) + 1  # feed manifests + run's
 
     # A changed article becomes a second snapshot of the same URL, in the new run's partition only.
     changed_path = next(p for p in ARTICLE_SENTINELS if p.startswith("/id/"))
