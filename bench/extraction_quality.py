@@ -261,7 +261,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     passed = scores[cleaner].f1 >= TARGET_F1
     print(f"\nfeedvault cleaner: F1 >= {TARGET_F1}: {'PASS' if passed else 'FAIL'} ({scores[cleaner].f1:.4f})")
     report_rules(runs[cleaner], gold)
-    return 0 if passed and reference_ok else 1
+    demo_clean = report_demo_pages()
+    return 0 if passed and reference_ok and demo_clean else 1
+
+
+def report_demo_pages() -> bool:
+    """The cleaner on the bundled demo portals: no boilerplate line may survive, every article sentence must."""
+    from feedvault.cleaning import CleanOptions, clean_html
+    from feedvault.demo import ARTICLE_SENTINELS, BOILERPLATE_MARKERS, DEMO_SITE
+
+    survivors, lost, removed = [], [], 0
+    for path, sentinel in sorted(ARTICLE_SENTINELS.items()):
+        html = (DEMO_SITE / path.lstrip("/")).read_text(encoding="utf-8")
+        result = clean_html(html, f"http://127.0.0.1:8765{path}", CleanOptions())
+        removed += len(result.removed)
+        survivors += [(path, m) for m in BOILERPLATE_MARKERS if m in result.text]
+        if sentinel not in result.text:
+            lost.append(path)
+    ok = not survivors and not lost
+    print(
+        f"\ndemo pages ({len(ARTICLE_SENTINELS)}): {removed} boilerplate lines removed; "
+        f"surviving boilerplate: {len(survivors)}; article sentences lost: {len(lost)}: {'PASS' if ok else 'FAIL'}"
+    )
+    for path, marker in survivors[:10]:
+        print(f"  survived: {marker!r} in {path}")
+    for path in lost[:10]:
+        print(f"  lost the article sentence of {path}")
+    return ok
 
 
 if __name__ == "__main__":
