@@ -109,20 +109,9 @@ class SnapshotSummary:
 
 
 @dataclass(frozen=True)
-class Snapshot:
+class Snapshot(SnapshotSummary):
     """A snapshot with its clean text and everything the clean record says about it."""
 
-    id: str
-    url: str
-    feed: str
-    run_id: str
-    day: str
-    fetched_at: str
-    title: str | None
-    published: str | None
-    language: str | None
-    word_count: int | None
-    sha256: str | None
     clean_key: str
     text: str
     metadata: dict[str, Any]

@@ -13,37 +13,19 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from tests.support.crawl import feed, run_crawl, write_registry
+from tests.support.sites import BAD_INPUT_CASES
 
-CASES = [
-    "malformed-feed",
-    "truncated-feed",
-    "entity-bomb",
-    "gzip-bomb",
-    "oversized-page",
-    "wrong-charset",
-    "redirect-loop",
-    "http-errors",
-    "retry-after",
-    "robots-disallow",
-    "robots-5xx",
-    "duplicate-guids",
-    "bad-links",
-    "private-address",
-]
+CASES = BAD_INPUT_CASES
 
 
 @pytest.fixture(scope="module")
 def crawled(tmp_path_factory, seaweed):
     """One run over every fixture site, plus the store it wrote to."""
-    from feedvault.config import StorageSettings
     from feedvault.demo.server import SiteServer
-    from feedvault.storage import open_store
-    from tests.support.s3 import fresh_bucket
+    from tests.support.s3 import fresh_archive
     from tests.support.sites import FIXTURE_SITES
 
-    storage = StorageSettings(uri=f"s3://{fresh_bucket()}/archive", endpoint_url=seaweed.endpoint_url, max_attempts=2)
-    store = open_store(storage, seaweed.credentials)
-    store.ensure_bucket()
+    storage, store = fresh_archive(seaweed)
     servers = {case: SiteServer(FIXTURE_SITES / case).start() for case in CASES}
     try:
         feeds = [

@@ -22,15 +22,14 @@ import uvicorn
 from fastapi import FastAPI
 
 from feedvault.catalog import Catalog, open_catalog
-from feedvault.config import StorageSettings
 from feedvault.demo.server import SiteServer
 from feedvault.seaweed import EmbeddedS3
-from feedvault.storage import S3Store, open_store
+from feedvault.storage import S3Store
 from feedvault.web.app import create_app
 from feedvault.web.pages import RAW_CSP
 from tests.support.archive import CHANGED_SENTENCE, ArchivedDemo
 from tests.support.crawl import feed, run_crawl, write_registry
-from tests.support.s3 import fresh_bucket
+from tests.support.s3 import fresh_archive
 from tests.support.sites import FIXTURE_SITES
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -180,15 +179,7 @@ class HostileArchive:
 def hostile_archive(seaweed: EmbeddedS3, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostileArchive]:
     """The hostile-page fixture site crawled into a fresh bucket, with its catalog."""
     root = tmp_path_factory.mktemp("hostile")
-    storage = StorageSettings(
-        uri=f"s3://{fresh_bucket()}/archive",
-        endpoint_url=seaweed.endpoint_url,
-        max_attempts=2,
-        data_dir=str(root / "data"),
-    )
-    store = open_store(storage, seaweed.credentials)
-    assert isinstance(store, S3Store)
-    store.ensure_bucket()
+    storage, store = fresh_archive(seaweed, data_dir=root / "data")
     with SiteServer(FIXTURE_SITES / "hostile-page") as site:
         registry = write_registry(root / "feeds.yaml", storage, [feed("hostile", site.url("/feed.xml"))])
         summary = run_crawl(registry, seaweed.credentials)

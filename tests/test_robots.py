@@ -53,14 +53,10 @@ SITES = {
 
 @pytest.fixture(scope="module")
 def crawled(tmp_path_factory, seaweed):
-    from feedvault.config import StorageSettings
-    from feedvault.storage import open_store
-    from tests.support.s3 import fresh_bucket
+    from tests.support.s3 import fresh_archive
 
     base = tmp_path_factory.mktemp("robots")
-    storage = StorageSettings(uri=f"s3://{fresh_bucket()}/archive", endpoint_url=seaweed.endpoint_url, max_attempts=2)
-    store = open_store(storage, seaweed.credentials)
-    store.ensure_bucket()
+    storage, store = fresh_archive(seaweed)
     servers = {}
     for name, (robots, paths) in SITES.items():
         make_site(base / name, robots, paths)

@@ -21,9 +21,9 @@ from feedvault.demo import ARTICLE_SENTINELS, DEMO_SITE
 from feedvault.demo.server import SiteServer
 from feedvault.s3 import Credentials
 from feedvault.seaweed import EmbeddedS3
-from feedvault.storage import S3Store, Store, open_store
+from feedvault.storage import S3Store, Store
 from tests.support.crawl import run_crawl, write_registry
-from tests.support.s3 import fresh_bucket
+from tests.support.s3 import fresh_archive
 
 RUN_1, RUN_2 = "20261126T020000Z-browse-first", "20261127T020000Z-browse-second"
 CHANGED_SENTENCE = "Kalimat koreksi baru untuk arsip."
@@ -46,15 +46,7 @@ class ArchivedDemo:
 @pytest.fixture(scope="session")
 def archived_demo(seaweed: EmbeddedS3, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ArchivedDemo]:
     root = tmp_path_factory.mktemp("archived-demo")
-    storage = StorageSettings(
-        uri=f"s3://{fresh_bucket()}/archive",
-        endpoint_url=seaweed.endpoint_url,
-        max_attempts=2,
-        data_dir=str(root / "data"),
-    )
-    store = open_store(storage, seaweed.credentials)
-    assert isinstance(store, S3Store)
-    store.ensure_bucket()
+    storage, store = fresh_archive(seaweed, data_dir=root / "data")
     server = SiteServer(DEMO_SITE).start()
     try:
         with pytest.MonkeyPatch.context() as env:

@@ -33,12 +33,21 @@ def fresh_bucket() -> str:
     return f"test-{uuid.uuid4().hex[:24]}"
 
 
-@pytest.fixture
-def s3_storage(seaweed: EmbeddedS3) -> tuple[StorageSettings, Credentials]:
-    settings = StorageSettings(uri=f"s3://{fresh_bucket()}/archive", endpoint_url=seaweed.endpoint_url, max_attempts=2)
+def fresh_archive(seaweed: EmbeddedS3, data_dir: Path | None = None) -> tuple[StorageSettings, S3Store]:
+    """Settings and an opened store for a new, empty bucket on the session's SeaweedFS."""
+    extra = {"data_dir": str(data_dir)} if data_dir is not None else {}
+    settings = StorageSettings(
+        uri=f"s3://{fresh_bucket()}/archive", endpoint_url=seaweed.endpoint_url, max_attempts=2, **extra
+    )
     store = open_store(settings, seaweed.credentials)
     assert isinstance(store, S3Store)
     store.ensure_bucket()
+    return settings, store
+
+
+@pytest.fixture
+def s3_storage(seaweed: EmbeddedS3) -> tuple[StorageSettings, Credentials]:
+    settings, _store = fresh_archive(seaweed)
     return settings, seaweed.credentials
 
 

@@ -24,6 +24,23 @@ from feedvault.demo.synth import SiteInfo, generate_site
 FIXTURE_SITES = Path(__file__).resolve().parents[1] / "fixtures" / "sites"
 FIXTURE_CASES = tuple(sorted(p.name for p in FIXTURE_SITES.iterdir() if p.is_dir())) if FIXTURE_SITES.is_dir() else ()
 SYNTH_PUBLISHED = dt.datetime(2026, 11, 26, tzinfo=dt.UTC)
+# The bad input a crawl must survive (tests/fixtures/sites/README.md says what each serves).
+BAD_INPUT_CASES = (
+    "malformed-feed",
+    "truncated-feed",
+    "entity-bomb",
+    "gzip-bomb",
+    "oversized-page",
+    "wrong-charset",
+    "redirect-loop",
+    "http-errors",
+    "retry-after",
+    "robots-disallow",
+    "robots-5xx",
+    "duplicate-guids",
+    "bad-links",
+    "private-address",
+)
 
 SiteServerFactory = Callable[[str | Path], SiteServer]
 
