@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ class FeedCrawl:
     since: dt.datetime | None = None
     finished: bool = False  # set when the spider closed normally
     stage: Store | None = None  # local copies of uploaded clean records, read back by the catalog update
+    shared: dict[str, Any] = field(default_factory=dict)  # one dict for every feed of the run: per-host caches
 
     @property
     def politeness(self) -> Politeness:

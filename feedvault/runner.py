@@ -163,6 +163,7 @@ def run_feeds(
     crawls: list[FeedCrawl] = []
     spool = Path(tempfile.mkdtemp(prefix=f"feedvault-{run_id}-"))
     stage = None if options.dry_run else FileStore(spool / "stage")
+    shared: dict[str, Any] = {}  # per-host caches (robots.txt, tdmrep.json) shared by every feed of the run
     extractor = ExtractorPool(registry.settings.extract_workers)
     try:
         try:
@@ -199,6 +200,7 @@ def run_feeds(
                         force=options.force,
                         since=options.since,
                         stage=stage,
+                        shared=shared,
                     )
                 )
             if crawls:

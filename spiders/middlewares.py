@@ -79,7 +79,11 @@ class NetworkGuardMiddleware:
 
 
 class PerHost(Generic[T]):
-    """A value computed once per host per crawl; concurrent requests for the host wait for the first one."""
+    """A value computed once per host; concurrent requests for the host wait for the first one.
+
+    One instance per kind of value is shared by every feed crawled in the same process (all crawlers of a run
+    share one reactor), so a host's robots.txt is fetched once per run, whichever feeds it serves.
+    """
 
     def __init__(self) -> None:
         self._values: dict[str, asyncio.Future[T]] = {}
@@ -94,6 +98,11 @@ class PerHost(Generic[T]):
                 future.set_exception(exc)
                 raise
         return await asyncio.shield(self._values[netloc])
+
+
+def shared_per_host(crawler: Crawler, kind: str) -> PerHost[Any]:
+    """The run-wide :class:`PerHost` cache of ``kind`` (``crawl.shared`` is one dict for the whole run)."""
+    return _crawl(crawler).shared.setdefault(kind, PerHost())
 
 
 async def fetch_policy_file(crawler: Crawler, url: str) -> tuple[Response | None, dict[str, Any]]:
@@ -134,14 +143,14 @@ class RobotsVerdict:
 class RobotsPolicyMiddleware:
     """robots.txt per RFC 9309: 2xx rules apply; 4xx allows all; 5xx or unreachable disallows all.
 
-    Fetched once per host per crawl (no retries: a 5xx is tried again next run). Crawl-delay is honoured up to
-    the feed's cap by raising the host's download-slot delay. A disallowed URL is refused unless the decision
+    Fetched once per host per run (no retries: a 5xx is tried again next run). Crawl-delay is honoured up to
+    the feed's cap by raising the host's download-slot delay in every crawler that reaches the host. A disallowed URL is refused unless the decision
     table says otherwise for the feed's permission (a written permission that overrides ``robots-txt``, with
     its reference); then it is fetched and the override is part of its evidence.
     """
 
     crawler: Crawler
-    _verdicts: PerHost[RobotsVerdict] = field(default_factory=PerHost)
+    _seen: dict[str, dict[str, Any]] = field(default_factory=dict)  # netloc -> this crawl's evidence
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> RobotsPolicyMiddleware:
@@ -151,7 +160,7 @@ class RobotsPolicyMiddleware:
         if request.meta.get("dont_obey_robotstxt"):
             return
         verdict = await self.verdict(request)
-        evidence = verdict.evidence
+        evidence = self._evidence_for_this_crawl(request, verdict)
         if not verdict.allowed(request.url):
             record = _crawl(self.crawler).feed.permission
             if record is None or signal_decision(record, Signal.ROBOTS_TXT) is Decision.REFUSE:
@@ -164,13 +173,19 @@ class RobotsPolicyMiddleware:
 
     async def verdict(self, request: Request) -> RobotsVerdict:
         parts = urlparse_cached(request)
+        robots_url = f"{parts.scheme}://{parts.netloc}/robots.txt"
+        return await shared_per_host(self.crawler, "robots").get(parts.netloc, lambda: self._fetch(robots_url))
 
-        async def fetch() -> RobotsVerdict:
-            verdict = await self._fetch(f"{parts.scheme}://{parts.netloc}/robots.txt")
-            self._apply_crawl_delay(request, verdict)
-            return verdict
-
-        return await self._verdicts.get(parts.netloc, fetch)
+    def _evidence_for_this_crawl(self, request: Request, verdict: RobotsVerdict) -> dict[str, Any]:
+        """On this crawl's first request to the host: apply Crawl-delay to its slot, record the evidence."""
+        netloc = urlparse_cached(request).netloc
+        if netloc not in self._seen:
+            evidence = dict(verdict.evidence)
+            if verdict.crawl_delay:
+                evidence["crawl_delay_applied"] = self._apply_crawl_delay(request, verdict.crawl_delay)
+            self._seen[netloc] = evidence
+            _crawl(self.crawler).log.robots[evidence["robots_url"]] = evidence
+        return self._seen[netloc]
 
     async def _fetch(self, robots_url: str) -> RobotsVerdict:
         response, evidence = await fetch_policy_file(self.crawler, robots_url)
@@ -186,19 +201,16 @@ class RobotsPolicyMiddleware:
         else:
             verdict = RobotsVerdict("disallow-all", evidence)
         evidence["verdict"] = verdict.rule
-        _crawl(self.crawler).log.robots[robots_url] = evidence
         return verdict
 
-    def _apply_crawl_delay(self, request: Request, verdict: RobotsVerdict) -> None:
-        if not verdict.crawl_delay:
-            return
+    def _apply_crawl_delay(self, request: Request, crawl_delay: float) -> float:
         cap = _crawl(self.crawler).politeness.crawl_delay_cap_seconds
-        delay = min(verdict.crawl_delay, cap)
+        delay = min(crawl_delay, cap)
         downloader = self.crawler.engine.downloader  # type: ignore[union-attr]
         _key, slot = downloader._get_slot(request)
         slot.delay = max(slot.delay, delay)
-        verdict.evidence["crawl_delay_applied"] = delay
         logger.info("robots.txt Crawl-delay %.1fs applied to %s (cap %.1fs)", delay, request.url, cap)
+        return delay
 
 
 @dataclass
@@ -211,14 +223,13 @@ class TdmRepSite:
 
 @dataclass
 class TdmRepMiddleware:
-    """Fetch ``/.well-known/tdmrep.json`` once per host per crawl; attach the rule matching each article URL.
+    """Fetch ``/.well-known/tdmrep.json`` once per host per run; attach the rule matching each article URL.
 
     Only the evidence travels (``request.meta["feedvault_tdmrep"]``): the file is the lowest-precedence layer,
     superseded by the page's headers and meta, so the archive pipeline decides once the page is fetched.
     """
 
     crawler: Crawler
-    _sites: PerHost[TdmRepSite] = field(default_factory=PerHost)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> TdmRepMiddleware:
@@ -228,7 +239,8 @@ class TdmRepMiddleware:
         if request.meta.get("dont_obey_robotstxt") or request.meta.get("feedvault_role") != "article":
             return
         parts = urlparse_cached(request)
-        site = await self._sites.get(parts.netloc, lambda: self._fetch(f"{parts.scheme}://{parts.netloc}"))
+        origin = f"{parts.scheme}://{parts.netloc}"
+        site = await shared_per_host(self.crawler, "tdmrep").get(parts.netloc, lambda: self._fetch(origin))
         rule = tdmrep.match(site.rules, request.url)
         request.meta[TDMREP_META] = {**site.evidence, "match": rule.to_dict() if rule else None}
 

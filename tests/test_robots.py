@@ -65,6 +65,7 @@ def crawled(tmp_path_factory, seaweed):
         feeds = [
             feed(name, servers[name].url("/feed.xml"), politeness={"crawl_delay_cap_seconds": 1}) for name in SITES
         ]
+        feeds.append(feed("ua-groups-again", servers["ua-groups"].url("/feed.xml")))  # a second feed, same host
         registry = write_registry(base / "feeds.yaml", storage, feeds)
         summary = run_crawl(registry, seaweed.credentials, "--run-id", "20261126T040000Z-robots")
         manifests = {f["feed"]: json.loads(store.get_bytes(f["manifest_key"])) for f in summary["feeds"]}
@@ -89,7 +90,9 @@ def test_crawl_delay_is_honoured_up_to_the_cap(crawled):
 def test_robots_is_fetched_once_per_host_with_its_evidence(crawled):
     manifests, servers = crawled
     for name, server in servers.items():
-        assert server.hits("/robots.txt") == 1, name
+        assert server.hits("/robots.txt") == 1, name  # once per run, even for two feeds on one host
+    assert manifests["ua-groups-again"]["robots"] == manifests["ua-groups"]["robots"]
+    assert manifests["ua-groups-again"]["counts"]["refused"] == 1
     (evidence,) = manifests["crawl-delay"]["robots"].values()
     served = SITES["crawl-delay"][0].encode()
     assert evidence["status"] == 200 and evidence["sha256"] == hashlib.sha256(served).hexdigest()
