@@ -50,10 +50,10 @@ $(PYWB)/.installed: requirements-pywb.lock
 pywb-lock:
 	echo "pywb==2.10.0" | $(UV) pip compile - --generate-hashes --python-version 3.11.7 --custom-compile-command "make pywb-lock" -o requirements-pywb.lock
 
+# Every bench runs and prints its numbers; the target fails (exit 1) if any bench missed its target.
 bench: venv
-	$(BIN)/python bench/throughput.py
-	$(BIN)/python bench/extraction_quality.py
-	$(BIN)/python bench/catalog_latency.py
+	@status=0; for bench in extraction_quality catalog_latency throughput; do \
+	  echo "== bench/$$bench.py"; $(BIN)/python bench/$$bench.py || status=1; done; exit $$status
 
 clean-data:
 	rm -rf .feedvault
