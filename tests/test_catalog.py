@@ -258,10 +258,16 @@ def test_takedown_keeps_catalog_service_and_cdxj_consistent(archive_copy: FileSt
     local = tmp_path / "local"
     with open_catalog(archive_copy, local) as catalog:
         write_cdxj(archive_copy, catalog.warc_keys())
-        *others, victim = catalog.articles("demo-en", "2026-11-26", per_page=100).items  # oldest: first in its WARC
-        warc = catalog.snapshot(victim.id).raw["warc_key"]
-        neighbours = [o for o in others if catalog.snapshot(o.id).raw["warc_key"] == warc]
-        assert neighbours, "the demo puts a feed's run in one WARC"
+        items = catalog.articles("demo-en", "2026-11-26", per_page=100).items
+        raw = {i.id: catalog.snapshot(i.id).raw for i in items}
+        by_warc: dict[str, list] = {}
+        for item in items:
+            by_warc.setdefault(raw[item.id]["warc_key"], []).append(item)
+        # A WARC holding several captures; take down its first one, so every capture after it moves.
+        warc, members = max(by_warc.items(), key=lambda kv: len(kv[1]))
+        assert len(members) > 1, "the demo puts a feed's run in one WARC"
+        victim = min(members, key=lambda i: raw[i.id]["offset"])
+        neighbours = [m for m in members if m.id != victim.id]
     summary = run_takedown(archive_copy, reason="test", url=victim.url, echo=lambda *_: None)
     assert warc in summary["warcs_rewritten"]
 
