@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from feedvault.config import ConfigError, Registry, load_registry
+from feedvault.logs import console_logging
 from feedvault.storage import StorageError
 
 console = Console(stderr=True)
@@ -77,10 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    console_logging(logging.INFO if args.verbose else logging.WARNING)
     handlers = {"run": cmd_run, "clean": cmd_clean, "feeds": cmd_feeds, "runs": cmd_runs}
     try:
         return (getattr(args, "handler", None) or handlers[args.command])(args)

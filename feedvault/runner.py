@@ -12,7 +12,6 @@ import datetime as dt
 import json
 import logging
 import shutil
-import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from feedvault.config import ConfigError, FeedConfig, Registry, load_registry
 from feedvault.crawl import FeedCrawl
 from feedvault.extraction import ExtractorPool
 from feedvault.keys import RunId
+from feedvault.logs import console_logging
 from feedvault.manifest import FeedRunLog, build_run_manifest, dumps, summarize_feed, utcnow
 from feedvault.permissions import feed_permission
 from feedvault.state import SeenState
@@ -126,6 +126,9 @@ def _crawl_all(crawls: list[FeedCrawl], log_level: str) -> None:
 
     install_reactor("twisted.internet.asyncioreactor.AsyncioSelectorReactor")
     process = CrawlerProcess(settings={"LOG_LEVEL": log_level, "LOG_INSTALL_ROOT_HANDLER": False})
+    # Scrapy's logging set-up puts its loggers at DEBUG; without its root handler nothing filters them, and two
+    # DEBUG lines per article ("Crawled", "Scraped from") cost real reactor time and flood task logs.
+    logging.getLogger("scrapy").setLevel(log_level)
     for crawl in crawls:
         crawler = Crawler(FeedSpider, scrapy_settings(crawl, log_level))
         done = process.crawl(crawler, crawl=crawl)
@@ -307,9 +310,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--endpoint-url", help="S3 endpoint overriding the registry's (Airflow's connection)")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    console_logging(args.log_level)
     try:
         registry = load_registry(args.registry)
         options = RunOptions(

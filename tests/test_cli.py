@@ -46,6 +46,7 @@ def test_run_archives_reports_and_exits_by_outcome(setup):
     ok = feedvault("--registry", str(registry), "run", "--feed", "dups", "--feed", "unpermitted", env=env)
     assert ok.returncode == 0, ok.stderr
     assert "dups" in ok.stdout and "run manifest: s3://" in ok.stdout
+    assert "DEBUG" not in ok.stderr and "Scraped from" not in ok.stderr  # no per-article log lines by default
     assert "unpermitted" in ok.stdout and "no permission record" in ok.stdout  # not crawled, and said so
     agents = {r.headers.get("User-Agent") for r in server.requests}
     assert agents == {"feedvault/0.1.0 (+https://feedvault.test/contact)"}  # honest, with the contact URL
