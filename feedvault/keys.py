@@ -19,6 +19,7 @@ URLs never appear in keys: a URL is represented by :func:`url_key`, a hash of it
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import re
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ class UnsafeKeyError(ValueError):
     """A value that would produce an unsafe or ambiguous key."""
 
 
+@functools.lru_cache(maxsize=65536)  # pure, and called several times per feed entry
 def normalize_url(url: str) -> str:
     """Canonical form used for identity: lower-case scheme and host, no fragment, default ports dropped."""
     parts = urlsplit(url.strip())

@@ -7,7 +7,7 @@ import json
 import threading
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -42,7 +42,8 @@ class UrlOutcome:
     evidence: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        data = {k: v for k, v in asdict(self).items() if v not in (None, 0) or k in ("url", "outcome")}
+        # vars(), not asdict(): no deep copy per URL (manifests list thousands); evidence is JSON-ready already
+        data = {k: v for k, v in vars(self).items() if v not in (None, 0) or k in ("url", "outcome")}
         data["outcome"] = str(self.outcome)
         return data
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import trafilatura
-from lxml.html import HtmlElement
+if TYPE_CHECKING:
+    from lxml.html import HtmlElement
 
 from feedvault import tdmrep
 from feedvault.cleaning import CleanOptions, clean_tree, decode_html
@@ -98,6 +98,8 @@ def _page_lines(tree: HtmlElement) -> list[str]:
 
 def scan_page(html: str, rules: CleaningRules) -> dict[str, Any]:
     """Meta elements and rights notices of a decoded page (JSON-ready, for the process pool)."""
+    import trafilatura
+
     return scan_tree(trafilatura.load_html(html) if html.strip() else None, rules)
 
 
@@ -121,6 +123,8 @@ def examine_payload(body: bytes, url: str, declared_encoding: str | None, option
 
     A page that breaks the cleaner still gets scanned (``clean_error`` says why it has no text).
     """
+    import trafilatura  # only the worker processes parse pages
+
     html, encoding = decode_html(body, declared_encoding)
     tree = trafilatura.load_html(html) if html.strip() else None  # parsed once for both
     cleaned, clean_error = None, None

@@ -13,10 +13,10 @@ import json
 import re
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import trafilatura
-from lxml.html import HtmlElement
+if TYPE_CHECKING:
+    from lxml.html import HtmlElement
 
 from feedvault.cleaning.encoding import decode_html
 from feedvault.cleaning.rules import (
@@ -82,6 +82,8 @@ def _rules_digest(rules: CleaningRules) -> str:
 
 
 def _extractor_info(options: CleanOptions) -> dict[str, Any]:
+    import trafilatura
+
     return {
         "name": "trafilatura",
         "version": trafilatura.__version__,
@@ -185,6 +187,8 @@ def clean_html(html: str | bytes, url: str | None = None, options: CleanOptions 
     and so does a page that declares a language other than ``options.target_language``. (trafilatura's own
     language filter needs py3langid, which is not installed, and ignores ``<html lang>`` without it.)
     """
+    import trafilatura  # imported where pages are cleaned (the workers), not by every importer of this module
+
     if isinstance(html, bytes):
         html, _ = decode_html(html, None)
     return clean_tree(trafilatura.load_html(html) if html.strip() else None, url, options)
@@ -192,6 +196,8 @@ def clean_html(html: str | bytes, url: str | None = None, options: CleanOptions 
 
 def clean_tree(tree: HtmlElement | None, url: str | None = None, options: CleanOptions | None = None) -> CleanResult:
     """:func:`clean_html` on a page already parsed with ``trafilatura.load_html`` (the tree is not modified)."""
+    import trafilatura
+
     options = options or CleanOptions()
     if tree is None:
         return CleanResult(text="", metadata=_metadata(None, None, "", url), extractor=_extractor_info(options))
