@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from lxml.etree import XSLT
     from lxml.html import HtmlElement
 
 from feedvault import tdmrep
@@ -84,16 +86,33 @@ def _directive_findings(values: Iterable[str], source: str, where: str) -> list[
 
 
 # -- the worker half ------------------------------------------------------------------------------------
+@lru_cache(maxsize=1)
+def _block_text() -> XSLT:
+    """XSLT giving an element's text with a line break around each block element, skipped elements left out.
+
+    The same text as dropping the skipped elements, prefixing each block element's text and tail with a line
+    break and calling ``text_content()``, in one pass in C and without modifying the tree. (libxslt raises
+    beyond 3000 nested elements; the HTML parser nests at most 255 deep, 2047 with ``huge_tree``.)
+    """
+    from lxml import etree
+
+    newline = "<xsl:text>&#10;</xsl:text>"
+    return etree.XSLT(
+        etree.XML(
+            '<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform">'
+            '<xsl:output method="text" encoding="UTF-8"/>'
+            f'<xsl:template match="{"|".join(_SKIPPED)}"/>'
+            f'<xsl:template match="{"|".join(_BLOCKS)}">{newline}<xsl:apply-templates/>{newline}</xsl:template>'
+            "</xsl:stylesheet>"
+        )
+    )
+
+
 def _page_lines(tree: HtmlElement) -> list[str]:
     """The visible text of the whole page, one line per block element (header, nav and footer included)."""
-    body = next(iter(tree.xpath("//body")), tree)
-    for element in list(body.iter(*_SKIPPED)):
-        element.drop_tree()
-    for element in body.iter(*_BLOCKS):
-        element.text = "\n" + (element.text or "")
-        element.tail = "\n" + (element.tail or "")
-    lines = (" ".join(line.split()) for line in body.text_content().splitlines())
-    return [line for line in lines if line]
+    body = next(tree.getroottree().getroot().iter("body"), tree)  # the document's first <body>, as "//body"
+    text = str(_block_text()(body))
+    return [" ".join(line.split()) for line in text.splitlines() if line and not line.isspace()]
 
 
 def scan_page(html: str, rules: CleaningRules) -> dict[str, Any]:
@@ -104,7 +123,7 @@ def scan_page(html: str, rules: CleaningRules) -> dict[str, Any]:
 
 
 def scan_tree(tree: HtmlElement | None, rules: CleaningRules) -> dict[str, Any]:
-    """:func:`scan_page` on a parsed page. It modifies the tree (drops scripts, splits blocks): scan last."""
+    """:func:`scan_page` on a parsed page (the tree is not modified)."""
     meta: dict[str, list[str]] = {name: [] for name in (*ROBOTS_META_NAMES, *TDM_META_NAMES)}
     if tree is None:
         return {"meta": meta, "notices": []}

@@ -7,10 +7,13 @@ import multiprocessing
 import pickle
 import random
 import re
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
+import trafilatura
 from pydantic import ValidationError
 
 from bench.extraction_quality import aggregate, page_counts, score, shingles
@@ -23,8 +26,9 @@ from feedvault.cleaning import (
     clean_payload,
     decode_html,
 )
-from feedvault.cleaning.rules import builtin_rules
+from feedvault.cleaning.rules import Rule, _prefilter, apply_rules, builtin_rules, compile_rules
 from feedvault.config import CleaningRules, ConfigError, FeedConfig, parse_registry
+from feedvault.signals import _BLOCKS, _SKIPPED, _page_lines
 
 PAGES = Path(__file__).parent / "fixtures" / "pages"
 
@@ -359,3 +363,183 @@ def test_clean_tree_leaves_the_tree_untouched_for_the_page_scan():
         result = clean_tree(tree, "https://portal.example/a.html", CleanOptions())
         assert etree.tostring(tree) == before, page.name
         assert result.to_dict() == clean_html(html, "https://portal.example/a.html", CleanOptions()).to_dict()
+
+
+# ------------------------------------------------------------------------- fast paths (same output as slow)
+
+SENTENCE_END = re.compile(r"(?<=[.!?…\"”’)\]])\s+")
+
+
+def reference_match(line: str, rules: Sequence[Rule]) -> tuple[Rule, str, str] | None:
+    """The plain semantics: every rule on the whole line, in order; then at each sentence end, every tail rule."""
+    for rule in rules:
+        if rule.pattern.search(line):
+            return rule, "", line
+    for cut in SENTENCE_END.finditer(line):
+        for rule in rules:
+            if rule.tail and rule.pattern.search(line[cut.end() :]):
+                return rule, line[: cut.start()], line[cut.end() :]
+    return None
+
+
+def reference_apply(text: str, rules: Sequence[Rule]) -> tuple[str, list[RemovedLine], list[tuple[str, str]]]:
+    """apply_rules on top of reference_match: kept text, removed lines, (rule, text) of the reservations."""
+    kept: list[str] = []
+    removed: list[RemovedLine] = []
+    for line in text.splitlines():
+        found = reference_match(line.strip(), rules) if line.strip() else None
+        if found is None:
+            kept.append(line)
+            continue
+        rule, rest, cut = found
+        kept += [rest] if rest else []
+        removed.append(RemovedLine(cut, rule.id))
+    actions = {rule.id: rule.action for rule in rules}
+    return "\n".join(kept), removed, [(r.rule, r.line) for r in removed if actions[r.rule] == "rights"]
+
+
+# Lookarounds opening a pattern are what the prefilter strips: here with ")" in a class, escaped and in a
+# verbose comment; quantified or with groups they must stay (no prefilter).
+TRICKY_PATTERNS = {
+    r"(?i)^(?=.{0,60}$)(?!.*\bsaid\b)(?:note|catatan)\b.*$": r"(?i)^(?:note|catatan)\b.*$",
+    "(?x)^(?=[^)]*\\)\\s)(?!.*\\bnot\\b) # a comment with (?= and ) in it\n  legal\\b": (
+        "(?x)^ # a comment with (?= and ) in it\n  legal\\b"
+    ),
+    "(?xi)^(?=.*\\bsite\\b # ) inside the comment\n)(?!x\\)) warning\\b": "(?xi)^ warning\\b",
+    r"(?=.*\d)(?:price|harga)\b": r"(?:price|harga)\b",
+    r"^(?=a)*b": None,
+    r"^(?=(a*))(d)\1e$": None,  # without the lookahead, \1 would be (d): "de" would not match
+}
+
+
+def test_prefilter_strips_exactly_the_opening_lookarounds() -> None:
+    for source, expected in TRICKY_PATTERNS.items():
+        prefilter = _prefilter(re.compile(source))
+        assert (prefilter.pattern if prefilter else None) == expected, source
+    builtin = {rule.id: _prefilter(rule.pattern) for rules in builtin_rules().values() for rule in rules}
+    assert {rule_id for rule_id, prefilter in builtin.items() if prefilter} == {
+        "en.ai-reservation",
+        "en.no-reproduce",
+        "id.ai-reservation",
+        "id.no-copy",
+    }
+
+
+RULE_LINES = [
+    "Read more: Harbour dredging delayed until spring",
+    "The pier opens in May. Read more: What the storm cost the county",
+    "The pier opens in May. Baca juga: Harga garam stabil",
+    "The pier opens in May. It was built in 1901. Read more: The pier's history",  # at the second sentence end
+    "The pier opens in May. See also: the ferry timetable",
+    "The pier opens in May. See also: the ferry timetable, the mayor said",
+    "Copyright 2026 Harbor Ledger",  # feed.drop.2 before the built-in en.copyright: dropped, no reservation
+    "© 2026 Harbor Ledger Media Ltd. All rights reserved.",
+    "This article may not be reproduced or used to train artificial intelligence without written permission.",
+    "This article may not be reproduced, the publisher said in a statement.",
+    "No part of this site may be used for text and data mining.",
+    "Dilarang keras mengambil konten, melakukan crawling atau pengindeksan otomatis untuk AI di situs web ini"
+    " tanpa izin tertulis dari redaksi.",
+    "Dilarang mengutip artikel di situs ini tanpa izin.",
+    "Dilarang mengutip artikel di situs ini tanpa izin, kata menteri.",
+    "Sponsored",
+    "SPONSORED",
+    "Sponsored content from the council",
+    "The vote was delayed by the council",  # feed.drop.1: unanchored, "$" only
+    "Note: the ferry runs hourly",
+    "Note: the ferry runs hourly, the operator said",
+    "Catatan: " + "jadwal " * 20,  # beyond the 60 characters of the lookahead
+    "legal) notice",
+    "legal) notice, not binding",
+    "Warning: this site uses cookies",
+    "Warning x) this site",
+    "price: 12 euros",
+    "price: twelve euros",
+    "b",
+    "de",
+    "All content on this site is off limits for AI training.",  # feed.rights.1
+    "Editor: Samuel Okafor",
+    "Photographer: Dana Whitfield",
+    "Pewarta : Rina Wulandsari",
+    "Sumber: Anadolu",
+    "",
+    "   ",
+    "Plain article sentence without boilerplate. Another one follows it!",
+]
+
+
+@pytest.mark.parametrize("language", ["en", "id", None])
+def test_apply_rules_matches_per_rule_semantics(language: str | None) -> None:
+    """Prefilters change nothing: first matching rule in order, whole lines before line ends."""
+    feed = CleaningRules(
+        drop_patterns=(r"council$", r"(?i)^copyright\b", *TRICKY_PATTERNS),
+        rights_patterns=(r"(?i)^(?=.*\bAI\b)all\b", r"(?i)^sponsored$"),
+    )
+    pages = "\n".join(
+        clean_html(page(name)).text + "\n" + "\n".join(_page_lines(trafilatura.load_html(page(name))))
+        for name in ("en_portal_article", "id_portal_article", "id_portal_inline", "en_prose_mentions")
+    )
+    text = "\n".join(RULE_LINES) + "\n" + pages
+    rights_only = [rule for rule in compile_rules(feed, language) if rule.action == "rights"]
+    # Feed rules are never tail rules: a tail rule with a prefilter, tried before the built-in ones.
+    see_also = Rule("t.see-also", re.compile(r"(?i)^(?=.{0,80}$)(?!.*\bsaid\b)see\s+also\b.*$"), "drop", tail=True)
+    with_tail = (see_also, *compile_rules(feed, language))
+    fired = {removed.rule for removed in reference_apply(text, with_tail)[1]}
+    assert {f"feed.drop.{i}" for i in range(1, 9)} | {"feed.rights.1", "feed.rights.2", "t.see-also"} <= fired
+    assert {"en.read-more", "id.read-also", "en.credits", "id.credits", "id.no-copy", "id.ai-reservation"} <= fired
+    for rules in (with_tail, compile_rules(feed, language), compile_rules(CleaningRules(), language), rights_only):
+        expected = reference_apply(text, rules)
+        for _ in range(2):  # twice: nothing carries over between calls
+            kept, removed, reservations = apply_rules(text, rules)
+            assert (kept, removed, [(r.rule, r.text) for r in reservations]) == expected
+        for rule in rules:
+            if prefilter := _prefilter(rule.pattern):
+                for line in text.splitlines():
+                    assert not rule.pattern.search(line.strip()) or prefilter.search(line.strip()), (rule.id, line)
+
+
+PAGE_SNIPPETS = [
+    "<html><body><div>a<script>b</script>c<!-- k -->d<p>e</p>f</div>g<br>h<style>x</style></body></html>",
+    "<html><head><title>T</title></head><body><nav><a>Home</a> <a>News</a></nav><p>x <b>y</b> z</p>"
+    "<svg><text>no</text></svg>tail<noscript><p>n</p></noscript><template><p>t</p></template></body></html>",
+    "<html><body><p>a</p></body>after</html>",
+    "<html><frameset><frame src='x'></frameset></html>",
+    "<html><body><ul><li>one<li>two</ul><table><tr><td>c1<td>c2</table>a\xa0b\u2028c\x0cd</body></html>",
+    "<html><body>" + "".join(f"{tag}<{tag}>in {tag}</{tag}>" for tag in (*_BLOCKS, *_SKIPPED)) + "end</body></html>",
+]
+
+
+def reference_page_lines(tree: Any) -> list[str]:
+    """The page text as first written: drop the skipped elements, break lines around blocks, text_content()."""
+    body = next(iter(tree.xpath("//body")), tree)
+    for element in list(body.iter(*_SKIPPED)):
+        element.drop_tree()
+    for element in body.iter(*_BLOCKS):
+        element.text = "\n" + (element.text or "")
+        element.tail = "\n" + (element.tail or "")
+    lines = (" ".join(line.split()) for line in body.text_content().splitlines())
+    return [line for line in lines if line]
+
+
+def test_page_lines_match_the_tree_walk_and_leave_the_tree_alone() -> None:
+    from lxml import etree
+
+    demo = Path(__file__).parent.parent / "feedvault" / "demo" / "site"
+    htmls = [p.read_text(encoding="utf-8") for p in [*sorted(PAGES.glob("*.html")), *sorted(demo.rglob("*.html"))]]
+    for html in [*htmls, *PAGE_SNIPPETS]:
+        tree = trafilatura.load_html(html)
+        before = etree.tostring(tree)
+        assert _page_lines(tree) == reference_page_lines(trafilatura.load_html(html)), html[:80]
+        assert etree.tostring(tree) == before
+
+
+def test_to_dict_is_asdict(id_article: CleanResult) -> None:
+    import dataclasses
+
+    result = dataclasses.replace(id_article, metadata=id_article.metadata | {"nested": {"a": [1, {"b": [2]}]}})
+    data = result.to_dict()
+    assert data == dataclasses.asdict(result)
+    assert list(data) == list(dataclasses.asdict(result))
+    data["metadata"]["tags"].append("x")
+    data["metadata"]["nested"]["a"][1]["b"].append(3)
+    assert result.metadata["tags"] == ["turki", "logistik", "asia tengah"]
+    assert result.metadata["nested"] == {"a": [1, {"b": [2]}]}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -61,7 +61,14 @@ class CleanResult:
     extractor: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """``dataclasses.asdict(self)``, written out: it runs for every page and asdict's generic copy is slow."""
+        return {
+            "text": self.text,
+            "metadata": _copy(self.metadata),
+            "removed": [{"line": r.line, "rule": r.rule} for r in self.removed],
+            "rights_reservations": [{"kind": r.kind, "text": r.text, "rule": r.rule} for r in self.rights_reservations],
+            "extractor": _copy(self.extractor),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CleanResult:
@@ -72,6 +79,15 @@ class CleanResult:
             rights_reservations=[RightsReservation(**item) for item in data.get("rights_reservations", ())],
             extractor=dict(data.get("extractor", {})),
         )
+
+
+def _copy(value: Any) -> Any:
+    """Copy of nested dicts and lists (JSON-like values), so a result's dict shares no mutable state with it."""
+    if isinstance(value, dict):
+        return {key: _copy(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copy(item) for item in value]
+    return value
 
 
 @lru_cache(maxsize=256)

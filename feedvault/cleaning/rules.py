@@ -91,15 +91,78 @@ def compile_rules(rules: CleaningRules, language: str | None = None) -> tuple[Ru
     return tuple(compiled)
 
 
-def _match(line: str, rules: Sequence[Rule]) -> tuple[Rule, str, str] | None:
+_HEAD = re.compile(r"(?:\(\?[aiLmsux]+\))*\^?")  # global inline flags, then an optional start anchor
+
+
+def _compiles(source: str, flags: int) -> bool:
+    try:
+        re.compile(source, flags)
+    except re.error:
+        return False
+    return True
+
+
+def _group_end(source: str, start: int, flags: int) -> int | None:
+    """End of the group opening at ``start``: after the ")" where both the group and its content compile.
+
+    Cut before the group's own ")", the group is unterminated; cut after it, the content has an unbalanced ")".
+    """
+    for end in range(start + 3, len(source)):
+        if (
+            source[end] == ")"
+            and _compiles(source[start : end + 1], flags)
+            and _compiles(source[start + 3 : end], flags)
+        ):
+            return end + 1
+    return None
+
+
+@lru_cache(maxsize=1024)
+def _prefilter(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
+    """``pattern`` without the lookarounds that open it (``^(?=A)(?!B)rest`` gives ``^rest``), else None.
+
+    Opening lookarounds only test the position where the rest must match, so a line this rejects cannot match
+    ``pattern``. That saves most of the rules' cost: the built-in rights rules open with lookaheads scanning the
+    whole line, and nearly every line fails their rest at its first word. Not for patterns with groups (a
+    backreference may need a group set in a lookaround), nor for a quantified lookaround (the rest would then
+    start with a quantifier, which does not compile).
+    """
+    source, flags = pattern.pattern, pattern.flags
+    head = _HEAD.match(source)
+    start = pos = head.end() if head else 0
+    while pattern.groups == 0 and source.startswith(("(?=", "(?!"), pos) and (end := _group_end(source, pos, flags)):
+        pos = end
+    if pos == start or not _compiles(source[:start] + source[pos:], flags):
+        return None
+    return re.compile(source[:start] + source[pos:], flags)
+
+
+class _RuleSet:
+    """Rules paired with their prefilters."""
+
+    __slots__ = ("checks", "tail_checks")
+
+    def __init__(self, rules: tuple[Rule, ...]) -> None:
+        self.checks = tuple((rule, _prefilter(rule.pattern)) for rule in rules)
+        self.tail_checks = tuple(check for check in self.checks if check[0].tail)
+
+
+@lru_cache(maxsize=64)
+def _rule_set(rules: tuple[Rule, ...]) -> _RuleSet:
+    return _RuleSet(rules)
+
+
+def _match(line: str, rules: _RuleSet) -> tuple[Rule, str, str] | None:
     """First rule matching the whole line, else the first ``tail`` rule matching its end: (rule, kept, removed)."""
-    for rule in rules:
-        if rule.pattern.search(line):
+    for rule, prefilter in rules.checks:
+        if (prefilter is None or prefilter.search(line)) and rule.pattern.search(line):
             return rule, "", line
-    for cut in _SENTENCE_END.finditer(line):
-        for rule in rules:
-            if rule.tail and rule.pattern.search(line[cut.end() :]):
-                return rule, line[: cut.start()], line[cut.end() :]
+    if rules.tail_checks:
+        for cut in _SENTENCE_END.finditer(line):
+            rest = line[cut.end() :]
+            for rule, prefilter in rules.tail_checks:
+                if (prefilter is None or prefilter.search(rest)) and rule.pattern.search(rest):
+                    return rule, line[: cut.start()], rest
     return None
 
 
@@ -108,9 +171,10 @@ def apply_rules(text: str, rules: Sequence[Rule]) -> tuple[str, list[RemovedLine
     kept: list[str] = []
     removed: list[RemovedLine] = []
     reservations: list[RightsReservation] = []
+    rule_set = _rule_set(tuple(rules))
     for line in text.splitlines():
         stripped = line.strip()
-        found = _match(stripped, rules) if stripped else None
+        found = _match(stripped, rule_set) if stripped else None
         if found is None:
             kept.append(line)
             continue
