@@ -12,6 +12,10 @@ from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from typing import Any
 
+from feedvault.cleaning import CleanOptions
+from feedvault.signals import examine_payload
+from feedvault.warc import Capture, build_exchange
+
 
 class ExtractorPool(Executor):
     """Process pool for cleaning, started on first use: a run with nothing new never pays for workers.
@@ -41,3 +45,16 @@ class ExtractorPool(Executor):
 
 def _warm_worker() -> None:
     import trafilatura  # noqa: F401  (import once per worker, not per page)
+
+
+def examine_capture(
+    body: bytes, declared_encoding: str | None, options: CleanOptions, capture: Capture, gzip_level: int
+) -> dict[str, Any]:
+    """One page's whole CPU step, in a worker: clean and scan it, and serialise its WARC request and response.
+
+    The records are built before the permission decision (which needs the scan): a refused page's records
+    are simply dropped by the reactor, never written.
+    """
+    return examine_payload(body, capture.url, declared_encoding, options) | {
+        "exchange": build_exchange(capture, gzip_level)
+    }

@@ -422,8 +422,11 @@ class FileStore:
     scheme: ClassVar[str] = "file"
     _TMP_MARK = ".tmp\u00b7"
 
-    def __init__(self, root: Path, *, page_size: int = PAGE_SIZE, delete_batch: int = PAGE_SIZE) -> None:
+    def __init__(
+        self, root: Path, *, page_size: int = PAGE_SIZE, delete_batch: int = PAGE_SIZE, durable: bool = True
+    ) -> None:
         self.root = Path(root).absolute()
+        self.durable = durable  # fsync each object; off for scratch copies (a run's stage), which die with it
         self.uri = self.root.as_uri()
         self.page_size = page_size
         self.delete_batch = delete_batch
@@ -460,8 +463,9 @@ class FileStore:
                 else:
                     for start in range(0, size, COPY_CHUNK):
                         out.write(_read_exactly(source, min(COPY_CHUNK, size - start)))
-                out.flush()
-                os.fsync(out.fileno())
+                if self.durable:
+                    out.flush()
+                    os.fsync(out.fileno())
             os.replace(tmp, target)
         except BaseException as exc:
             with contextlib.suppress(OSError):

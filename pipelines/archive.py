@@ -1,11 +1,12 @@
 """Item pipeline: archive each fetched article as a raw WARC capture and a clean JSON snapshot, if permitted.
 
-Per capture: hash the payload; if it equals the baseline snapshot's, write nothing. Otherwise clean the page
-and scan it for publisher signals in the extraction process pool (never on the reactor thread: trafilatura
-is the CPU cost of the pipeline), then decide with the permission decision table (feedvault.permissions)
-before anything is written: refused pages are only logged (reason and evidence in the manifest); permitted
-ones get request, response and metadata records appended to the rolling WARC (if the decision keeps the raw
-page) and their clean JSON PUT from a worker thread (if it keeps the clean text). Both carry the decision and
+Per capture: hash the payload; if it equals the baseline snapshot's, write nothing. Otherwise, in the
+extraction process pool (never on the reactor thread: trafilatura, gzip and digests are the pipeline's CPU
+cost), clean the page, scan it for publisher signals and serialise its WARC request and response records.
+Then decide with the permission decision table (feedvault.permissions) before anything is written: refused
+pages are only logged (reason and evidence in the manifest) and their records dropped; permitted ones get
+those records and a metadata record appended to the rolling WARC (if the decision keeps the raw page) and
+their clean JSON PUT from a worker thread (if it keeps the clean text). Both carry the decision and
 its evidence. Finished WARC files are uploaded in the background; ``close_spider`` waits for them and saves
 the feed's seen state.
 """
@@ -25,13 +26,14 @@ from feedvault import keys
 from feedvault.cleaning import CleanOptions
 from feedvault.config import Signal
 from feedvault.crawl import FeedCrawl
+from feedvault.extraction import examine_capture
 from feedvault.manifest import Outcome
 from feedvault.permissions import Finding, PageDecision, decide
 from feedvault.records import build_clean_record, dumps_record
-from feedvault.signals import examine_payload, page_findings
+from feedvault.signals import page_findings
 from feedvault.state import Snapshot
 from feedvault.versions import versions
-from feedvault.warc import Capture, RecordLocation, WarcRoller
+from feedvault.warc import Capture, ExchangeRecords, RecordLocation, WarcRoller
 from spiders.feeds import ArticleCapture, takedown_evidence
 
 if TYPE_CHECKING:
@@ -65,6 +67,7 @@ class ArchivePipeline:
             spool_dir=spool,
             max_bytes=crawl.settings.storage.warc_max_bytes,
             on_complete=self._warc_complete,
+            gzip_level=crawl.settings.storage.warc_gzip_level,
             warcinfo={
                 "software": f"feedvault/{versions()['feedvault']} (scrapy/{versions()['scrapy']})",
                 "format": "WARC File Format 1.1",
@@ -97,7 +100,14 @@ class ArchivePipeline:
 
         try:
             examined = await asyncio.wrap_future(
-                crawl.extractor.submit(examine_payload, item.body, item.url, item.declared_encoding, self.clean_options)
+                crawl.extractor.submit(
+                    examine_capture,
+                    item.body,
+                    item.declared_encoding,
+                    self.clean_options,
+                    self._capture(item),
+                    crawl.settings.storage.warc_gzip_level,
+                )
             )
         except Exception as exc:  # without the page's signals there is no decision: nothing is written
             logger.warning("examining %s failed: %s", item.url, exc)
@@ -117,7 +127,7 @@ class ArchivePipeline:
             )
             return {"url": item.url, "outcome": "refused"}
 
-        location = self._write_raw(item, permission) if "raw" in verdict.stored else None
+        location = self._write_raw(item, examined["exchange"], permission) if "raw" in verdict.stored else None
         record = build_clean_record(
             url=item.url,
             feed_id=crawl.feed.id,
@@ -195,13 +205,15 @@ class ArchivePipeline:
         verdict = decide(record, findings)
         return verdict, {**self.crawl.permission, **verdict.to_dict(), "robots": item.robots, "tdmrep": tdm}
 
-    def _write_raw(self, item: ArticleCapture, permission: dict[str, Any]) -> RecordLocation:
+    @staticmethod
+    def _capture(item: ArticleCapture) -> Capture:
+        """The exchange as transferred, for the workers to serialise as WARC request and response records."""
         raw = item.raw
         try:
             reason = http.HTTPStatus(raw["status"]).phrase
         except ValueError:
             reason = ""
-        capture = Capture(
+        return Capture(
             url=item.url,
             request_method="GET",
             request_headers=[("Host", urlsplit(item.url).netloc), *raw["request_headers"]],
@@ -212,18 +224,20 @@ class ArchivePipeline:
             body=raw["body"],
             fetched_at=item.fetched_at,
             ip_address=raw["ip_address"],
-            metadata={
-                "feed": self.crawl.feed.id,
-                "run_id": self.crawl.run_id.value,
-                "entry": item.entry.to_dict(),
-                "fetch_reason": item.plan.reason,
-                "requested_url": item.requested_url,
-                "redirects": item.redirects,
-                "robots": item.robots,
-                "permission": permission,
-            },
         )
-        return self.roller.write_capture(capture)
+
+    def _write_raw(self, item: ArticleCapture, exchange: ExchangeRecords, permission: dict[str, Any]) -> RecordLocation:
+        metadata = {
+            "feed": self.crawl.feed.id,
+            "run_id": self.crawl.run_id.value,
+            "entry": item.entry.to_dict(),
+            "fetch_reason": item.plan.reason,
+            "requested_url": item.requested_url,
+            "redirects": item.redirects,
+            "robots": item.robots,
+            "permission": permission,
+        }
+        return self.roller.append(exchange, metadata)
 
     def _warc_complete(self, key: str, path: Path) -> None:
         if self.crawl.dry_run:

@@ -313,3 +313,16 @@ def test_read_through_store_reads_local_first_and_writes_to_the_primary(tmp_path
     assert store.uri == primary.uri and store.stats is primary.stats
     with pytest.raises(NotFound):
         store.get_bytes("missing.json")
+
+
+def test_file_store_fsyncs_unless_it_is_a_scratch_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Archives are durable; a run's stage (local copies read back by the catalog update) need not be."""
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+    FileStore(tmp_path / "archive").put_bytes("a/b.json", b"{}")
+    assert len(synced) == 1
+    scratch = FileStore(tmp_path / "stage", durable=False)
+    scratch.put_bytes("a/b.json", b"{}")
+    assert len(synced) == 1
+    assert scratch.get_bytes("a/b.json") == b"{}"
