@@ -167,10 +167,13 @@ def run_bare_fetch(urls: list[str], settings: dict[str, Any], work: Path) -> tup
     return json.loads(lines[-1]), run
 
 
-def put_floor(store: Store, n: int = 500) -> float:
+PUT_WARM_UP, PUT_COUNT = 5, 500
+
+
+def put_floor(store: Store, n: int = PUT_COUNT) -> float:
     """CPU seconds of this process per ``put_bytes`` of a ~10 KB JSON record (client side: boto3, our store)."""
     record = json.dumps({"url": "http://127.0.0.1/a", "text": "Lorem ipsum dolor sit amet. " * 360}).encode()
-    for i in range(5):  # warm the client (connection, credentials, endpoint resolution)
+    for i in range(PUT_WARM_UP):  # warm the client (connection, credentials, endpoint resolution)
         store.put_bytes(f"bench-floor/warm-{i}.json", record, "application/json")
     start = time.process_time()
     for i in range(n):
@@ -249,7 +252,7 @@ def main() -> int:
         # ... and one small S3 PUT, client side (the site server is idle now) and server side.
         s3_cpu = cpu_seconds(s3.pid)
         put_client = put_floor(store)
-        put_server_alone = (cpu_seconds(s3.pid) - s3_cpu) / 505  # 5 warm-up PUTs + 500
+        put_server_alone = (cpu_seconds(s3.pid) - s3_cpu) / (PUT_WARM_UP + PUT_COUNT)
 
         pages = [
             ((site.root / p.lstrip("/")).read_bytes().replace(b"{{BASE_URL}}", server.base_url.encode()), server.url(p))
@@ -318,7 +321,7 @@ def main() -> int:
             f"{put_server:.2f} ms",
             f"first run's SeaweedFS CPU / {writes} writes; {put_server_alone * 1000:.2f} ms per 10 KB PUT alone",
         ),
-        ("  boto3 client CPU per 10 KB PUT", f"{ms(put_client, 1):.2f} ms", "S3Store.put_bytes, 500 PUTs"),
+        ("  boto3 client CPU per 10 KB PUT", f"{ms(put_client, 1):.2f} ms", f"S3Store.put_bytes, {PUT_COUNT} PUTs"),
         (
             "fixed costs per article",
             f"{fixed:.2f} ms",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -39,6 +39,10 @@ class Rule:
     action: Action
     kind: RightsKind | None = None  # for action "rights"; None: classify the matched line
     tail: bool = False  # may also match the end of a line, after a sentence end
+    prefilter: re.Pattern[str] | None = field(init=False, repr=False, compare=False)  # see _prefilter
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "prefilter", _prefilter(self.pattern))
 
 
 @dataclass(frozen=True)
@@ -137,31 +141,16 @@ def _prefilter(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
     return re.compile(source[:start] + source[pos:], flags)
 
 
-class _RuleSet:
-    """Rules paired with their prefilters."""
-
-    __slots__ = ("checks", "tail_checks")
-
-    def __init__(self, rules: tuple[Rule, ...]) -> None:
-        self.checks = tuple((rule, _prefilter(rule.pattern)) for rule in rules)
-        self.tail_checks = tuple(check for check in self.checks if check[0].tail)
-
-
-@lru_cache(maxsize=64)
-def _rule_set(rules: tuple[Rule, ...]) -> _RuleSet:
-    return _RuleSet(rules)
-
-
-def _match(line: str, rules: _RuleSet) -> tuple[Rule, str, str] | None:
+def _match(line: str, rules: Sequence[Rule], tail_rules: Sequence[Rule]) -> tuple[Rule, str, str] | None:
     """First rule matching the whole line, else the first ``tail`` rule matching its end: (rule, kept, removed)."""
-    for rule, prefilter in rules.checks:
-        if (prefilter is None or prefilter.search(line)) and rule.pattern.search(line):
+    for rule in rules:
+        if (rule.prefilter is None or rule.prefilter.search(line)) and rule.pattern.search(line):
             return rule, "", line
-    if rules.tail_checks:
+    if tail_rules:
         for cut in _SENTENCE_END.finditer(line):
             rest = line[cut.end() :]
-            for rule, prefilter in rules.tail_checks:
-                if (prefilter is None or prefilter.search(rest)) and rule.pattern.search(rest):
+            for rule in tail_rules:
+                if (rule.prefilter is None or rule.prefilter.search(rest)) and rule.pattern.search(rest):
                     return rule, line[: cut.start()], rest
     return None
 
@@ -171,10 +160,10 @@ def apply_rules(text: str, rules: Sequence[Rule]) -> tuple[str, list[RemovedLine
     kept: list[str] = []
     removed: list[RemovedLine] = []
     reservations: list[RightsReservation] = []
-    rule_set = _rule_set(tuple(rules))
+    tail_rules = [rule for rule in rules if rule.tail]
     for line in text.splitlines():
         stripped = line.strip()
-        found = _match(stripped, rule_set) if stripped else None
+        found = _match(stripped, rules, tail_rules) if stripped else None
         if found is None:
             kept.append(line)
             continue
