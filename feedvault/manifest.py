@@ -6,7 +6,7 @@ import datetime as dt
 import json
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -76,6 +76,27 @@ class FeedRunLog:
         if self.on_change:
             self.on_change(self)
         return record
+
+    def fail_archived(self, warc_keys: Collection[str], *, reason: str, detail: str) -> list[UrlOutcome]:
+        """Turn the archived outcomes whose raw record is in one of ``warc_keys`` into failures (that WARC never
+        reached the archive); returns them as they were, so their clean records can be withdrawn."""
+        withdrawn = []
+        with self._lock:
+            for i, was in enumerate(self.outcomes):
+                if was.warc_key in warc_keys and was.outcome in (Outcome.NEW, Outcome.CHANGED):
+                    withdrawn.append(was)
+                    self.outcomes[i] = UrlOutcome(
+                        url=was.url,
+                        outcome=Outcome.FAILED,
+                        reason=reason,
+                        detail=detail,
+                        http_status=was.http_status,
+                        sha256=was.sha256,
+                        evidence=was.evidence,
+                    )
+        if withdrawn and self.on_change:
+            self.on_change(self)
+        return withdrawn
 
     def warn(self, message: str) -> None:
         with self._lock:

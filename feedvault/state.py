@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -142,6 +143,18 @@ class SeenState:
             entry.snapshots.sort(key=lambda s: s.run_id)
             entry.snapshots = entry.snapshots[-SNAPSHOTS_KEPT:]
             entry.last_seen = _iso(now)
+            self.dirty = True
+
+    def revert(self, urls: Iterable[str], before: SeenState) -> None:
+        """Put ``urls`` back as ``before`` had them: what this run recorded for them never reached the archive,
+        so the next run must plan them exactly as this one did."""
+        for url in urls:
+            key = keys.url_key(url)
+            previous = before.urls.get(key)
+            if previous is None:
+                self.urls.pop(key, None)
+            else:
+                self.urls[key] = previous
             self.dirty = True
 
     def forget_run(self, run_id: str) -> None:

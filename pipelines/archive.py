@@ -9,6 +9,10 @@ those records and a metadata record appended to the rolling WARC (if the decisio
 their clean JSON PUT from a worker thread (if it keeps the clean text). Both carry the decision and
 its evidence. Finished WARC files are uploaded in the background; ``close_spider`` waits for them and saves
 the feed's seen state.
+
+Clean records are uncommitted until the run manifest lists them. If a WARC upload fails, every snapshot with
+a record in that WARC is withdrawn before the manifest is written (outcome failed, clean record deleted, seen
+state put back), so nothing committed ever points at a record the archive does not hold.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from feedvault.manifest import Outcome
 from feedvault.permissions import Finding, PageDecision, decide
 from feedvault.records import build_clean_record, dumps_record
 from feedvault.signals import page_findings
-from feedvault.state import Snapshot
+from feedvault.state import SeenState, Snapshot
 from feedvault.versions import versions
 from feedvault.warc import Capture, ExchangeRecords, RecordLocation, WarcRoller
 from spiders.feeds import ArticleCapture, takedown_evidence
@@ -51,7 +55,8 @@ class ArchivePipeline:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         self._uploads: set[asyncio.Task[None]] = set()
-        self._upload_errors: list[str] = []
+        self._failed_warcs: dict[str, str] = {}  # WARC key -> why its upload failed
+        self._failed_cleans = 0
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ArchivePipeline:
@@ -154,7 +159,20 @@ class ArchivePipeline:
         clean_key = keys.clean_key(crawl.feed.id, crawl.run_id, item.url) if stores_clean else None
         data = dumps_record(record) if stores_clean else b""
         if clean_key and not crawl.dry_run:
-            await asyncio.to_thread(self._put_clean, clean_key, data)
+            try:
+                await asyncio.to_thread(self._put_clean, clean_key, data)
+            except Exception as exc:  # no state recorded: the next run fetches it again; its raw record is an orphan
+                logger.error("writing the clean record of %s failed: %s", item.url, exc)
+                self._failed_cleans += 1
+                log.add(
+                    item.url,
+                    Outcome.FAILED,
+                    reason="clean-write-failed",
+                    detail=f"{type(exc).__name__}: {exc}",
+                    http_status=raw["status"],
+                    sha256=payload_sha256,
+                )
+                return {"url": item.url, "outcome": "failed"}
         crawl.state.record(
             item.url,
             now=crawl.now,
@@ -252,7 +270,7 @@ class ArchivePipeline:
             await asyncio.to_thread(self.crawl.store.put_file, key, path, "application/warc")
         except Exception as exc:
             logger.error("uploading %s failed: %s", key, exc)
-            self._upload_errors.append(f"{key}: {exc}")
+            self._failed_warcs[key] = f"{type(exc).__name__}: {exc}"
         else:
             path.unlink(missing_ok=True)
 
@@ -260,8 +278,42 @@ class ArchivePipeline:
         self.roller.close()
         while self._uploads:
             await asyncio.gather(*list(self._uploads))
-        if self._upload_errors:
-            self.crawl.log.error = "WARC upload failed: " + "; ".join(self._upload_errors)
-            return  # keep the old state: the next run fetches these articles again
-        if not self.crawl.dry_run:
+        errors = []  # the archive refused writes: the feed fails, so the operator hears of it
+        if self._failed_cleans:
+            errors.append(
+                f"{self._failed_cleans} clean records not written (outcome clean-write-failed in the manifest); "
+                "the next run fetches them again"
+            )
+        if self._failed_warcs:
+            errors.insert(0, await asyncio.to_thread(self._withdraw_unbacked))
+        elif not self.crawl.dry_run:
             await asyncio.to_thread(self.crawl.state.save, self.crawl.store)
+        if errors:
+            self.crawl.log.error = "; ".join(errors)
+
+    def _withdraw_unbacked(self) -> str:
+        """Some WARC never reached the archive: withdraw every snapshot whose raw record was in it; say so.
+
+        Their outcomes become failures (so the manifest never points at a missing record and the catalog never
+        lists them), their clean records are deleted, and their seen state is put back as it was before this run,
+        so the next run fetches exactly those articles again.
+        """
+        crawl, failed = self.crawl, self._failed_warcs
+        withdrawn = crawl.log.fail_archived(
+            failed.keys(), reason="warc-upload-failed", detail="its WARC record was not uploaded; not archived"
+        )
+        try:
+            crawl.store.delete([o.clean_key for o in withdrawn if o.clean_key])
+        except Exception as exc:  # unreferenced by any manifest, so never listed; only storage is wasted
+            crawl.log.warn(f"withdrawn clean records not deleted ({exc}); no manifest points at them")
+        try:
+            before = SeenState.load(crawl.store, crawl.feed.id)
+        except Exception as exc:  # keep the whole old state: the next run fetches the feed's articles again
+            crawl.log.warn(f"seen state not saved ({exc}): the next run fetches this feed's articles again")
+        else:
+            crawl.state.revert([o.url for o in withdrawn], before)
+            crawl.state.save(crawl.store)
+        uploads = "; ".join(f"{key}: {why}" for key, why in failed.items())
+        return (
+            f"WARC upload failed ({uploads}); {len(withdrawn)} articles not archived: the next run fetches them again"
+        )

@@ -129,3 +129,80 @@ def test_dry_run_writes_nothing_but_reports(demo_registry, s3_store):
     assert feed_summary(summary, "demo-en")["counts"]["new"] > 0
     assert [f["feed"] for f in summary["feeds"]] == ["demo-en"]
     assert keys_under(s3_store, "") == set()
+
+
+def test_a_warc_that_never_reaches_the_archive_withdraws_exactly_its_snapshots(tmp_path, site_server):
+    """Upload, then publish: a clean record must never point into a WARC the archive does not have.
+
+    A real failure, no mock: the archive is a plain folder (``file://``) where the run's second WARC file name is
+    already taken by a directory, so that one upload fails and the others succeed.
+    """
+    from feedvault.catalog import open_catalog
+    from feedvault.config import StorageSettings
+    from feedvault.keys import RunId, raw_warc_key
+    from feedvault.storage import FileStore
+    from tests.support.crawl import feed
+    from tests.support.sites import synthetic_site
+
+    site = synthetic_site(tmp_path, 24)
+    server = site_server(site.root)
+    # Smallest WARC files allowed, so the feed's articles spread over several.
+    storage = StorageSettings(uri=f"file://{tmp_path}/archive", data_dir=str(tmp_path / "data"), warc_max_bytes=65536)
+    registry = write_registry(tmp_path / "feeds.yaml", storage, [feed("synth", server.url(site.feed_path))])
+    store = FileStore(tmp_path / "archive")
+    blocked = raw_warc_key("synth", RunId(RUN_1), 1)
+    (tmp_path / "archive" / blocked).mkdir(parents=True)
+
+    first = run_crawl(registry, None, "--run-id", RUN_1, expect_exit=1)
+    summary = feed_summary(first, "synth")
+    assert summary["status"] == "failed" and blocked in summary["error"], summary
+    assert "the next run fetches them again" in summary["error"]
+    manifest = json.loads(store.get_bytes(summary["manifest_key"]))
+    kept = {o["url"]: o for o in manifest["urls"] if o["outcome"] == "new"}
+    withdrawn = {o["url"]: o for o in manifest["urls"] if o["outcome"] == "failed"}
+    assert kept and withdrawn and len(kept) + len(withdrawn) == len(manifest["urls"]) == 24
+    assert {o["reason"] for o in withdrawn.values()} == {"warc-upload-failed"}
+    assert not any("clean_key" in o or "warc_key" in o for o in withdrawn.values())
+    # What stays points at WARCs that exist; the withdrawn clean records are gone, not left dangling.
+    assert blocked not in {o["warc_key"] for o in kept.values()}
+    assert all(store.head(o["warc_key"]) is not None for o in kept.values())
+    assert {obj.key for obj in store.list("clean/synth/")} == {o["clean_key"] for o in kept.values()}
+    with open_catalog(store, storage.data_dir) as catalog:
+        assert blocked not in catalog.warc_keys(RUN_1)
+        assert not any(catalog.history(url) for url in withdrawn)
+        assert all(catalog.history(url) for url in kept)
+
+    # Once the archive takes writes again, the next run fetches exactly the withdrawn articles as new.
+    (tmp_path / "archive" / blocked).rmdir()
+    second = run_crawl(registry, None, "--run-id", RUN_2)
+    manifest = json.loads(store.get_bytes(feed_summary(second, "synth")["manifest_key"]))
+    outcomes = {o["url"]: o["outcome"] for o in manifest["urls"]}
+    assert {url for url, outcome in outcomes.items() if outcome == "new"} == set(withdrawn)
+    assert {url for url, outcome in outcomes.items() if outcome == "unchanged"} == set(kept)
+
+
+def test_a_clean_record_the_archive_refuses_fails_that_article_and_the_feed(tmp_path, site_server):
+    from feedvault.config import StorageSettings
+    from feedvault.keys import RunId, clean_key
+    from feedvault.storage import FileStore
+    from tests.support.crawl import feed
+    from tests.support.sites import synthetic_site
+
+    site = synthetic_site(tmp_path, 6)
+    server = site_server(site.root)
+    storage = StorageSettings(uri=f"file://{tmp_path}/archive", data_dir=str(tmp_path / "data"))
+    registry = write_registry(tmp_path / "feeds.yaml", storage, [feed("synth", server.url(site.feed_path))])
+    store = FileStore(tmp_path / "archive")
+    victim = server.url(site.article_paths[0])
+    (tmp_path / "archive" / clean_key("synth", RunId(RUN_1), victim)).mkdir(parents=True)
+
+    summary = feed_summary(run_crawl(registry, None, "--run-id", RUN_1, expect_exit=1), "synth")
+    assert summary["status"] == "failed" and "1 clean records not written" in summary["error"], summary
+    outcomes = {o["url"]: o for o in json.loads(store.get_bytes(summary["manifest_key"]))["urls"]}
+    assert outcomes.pop(victim)["reason"] == "clean-write-failed"
+    assert len(outcomes) == 5 and {o["outcome"] for o in outcomes.values()} == {"new"}
+
+    (tmp_path / "archive" / clean_key("synth", RunId(RUN_1), victim)).rmdir()
+    summary = feed_summary(run_crawl(registry, None, "--run-id", RUN_2), "synth")
+    again = {o["url"]: o["outcome"] for o in json.loads(store.get_bytes(summary["manifest_key"]))["urls"]}
+    assert again.pop(victim) == "new" and set(again.values()) == {"unchanged"}

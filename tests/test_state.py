@@ -67,3 +67,27 @@ def test_state_round_trips_through_a_store_and_saves_only_when_dirty(tmp_path):
     loaded = SeenState.load(store, "f")
     assert loaded.baseline(URL, "20261126T000000Z").sha256 == "s1"
     assert loaded.to_json() == state.to_json()
+
+
+def test_revert_puts_back_what_a_failed_run_recorded_so_the_next_run_plans_the_same(tmp_path):
+    """An entry whose snapshot never reached the archive: after revert, its updated date and snapshots are the old
+    ones (a changed entry is fetched again, not skipped as already seen), and a URL new in the run is forgotten."""
+    store = FileStore(tmp_path)
+    old_updated, new_updated = NOW - dt.timedelta(days=30), NOW - dt.timedelta(days=1)
+    state = SeenState("f")
+    state.record(URL, now=NOW, entry_updated=old_updated, published=None, snapshot=snap("20261001T020000Z"))
+    state.save(store)
+    other = "http://127.0.0.1/b.html"
+
+    run = SeenState.load(store, "f")
+    run_id = "20261126T020000Z"
+    assert plan(run, run_id, entry_updated=new_updated, revisit=dt.timedelta(0)).reason == "entry-updated"
+    run.record(URL, now=NOW, entry_updated=new_updated, published=None, snapshot=snap(run_id, sha="s2"))
+    run.record(other, now=NOW, entry_updated=None, published=None, snapshot=snap(run_id))
+    run.revert([URL, other], SeenState.load(store, "f"))
+    assert run.save(store)
+
+    after = SeenState.load(store, "f")
+    assert plan(after, "20261127T020000Z", entry_updated=new_updated, revisit=dt.timedelta(0)).reason == "entry-updated"
+    assert after.baseline(URL, "20261127T020000Z").sha256 == "s1"
+    assert after.baseline(other, "20261127T020000Z") is None
