@@ -135,6 +135,38 @@ def test_inline_read_also_and_combined_credits() -> None:
     assert result.metadata["tags"] == ["garam", "petani"]
 
 
+@pytest.mark.parametrize(
+    ("lang", "label", "other_label"), [("id", "Baca juga:", "Lihat juga:"), ("en", "Read also:", "See also:")]
+)
+def test_inline_read_also_link_mid_paragraph_keeps_the_article_text_after_it(
+    lang: str, label: str, other_label: str
+) -> None:
+    """Only the label and its link go: the HTML says where the headline ends, so the sentence after it stays."""
+    filler = " ".join(f"Kalimat isi berita nomor {n} tentang pembangunan jalan di kota pesisir." for n in range(4))
+    html = f"""<html lang="{lang}"><head><title>Judul</title></head><body>
+    <nav><a href="/ekonomi">Ekonomi</a> <a href="/kota">Kota</a></nav><article><h1>Judul berita kota</h1>
+    <p>{filler}</p>
+    <p>Warga menyambut baik rencana itu. <strong>{label}</strong> <a href="/a">Harga beras naik di pasar induk</a>
+       Menurut warga, jalan rusak sudah lama dikeluhkan.</p>
+    <p>{filler}</p>
+    <p>{label} <a href="/b">Ekonomi tumbuh lima persen</a> {other_label} <a href="/c">Gempa kecil di selatan</a>
+       Kepala dinas menyebut pekerjaan dimulai bulan depan.</p>
+    <p>{filler}</p>
+    <p>{label} <a href="/d">Banjir melanda tiga desa</a></p>
+    </article></body></html>"""
+    result = clean_html(html, "https://kota.example/berita/1")
+    lines = result.text.splitlines()
+    assert "Warga menyambut baik rencana itu. Menurut warga, jalan rusak sudah lama dikeluhkan." in lines
+    assert "Kepala dinas menyebut pekerjaan dimulai bulan depan." in lines
+    assert [line.line for line in result.removed] == [
+        f"{label} Harga beras naik di pasar induk",
+        f"{label} Ekonomi tumbuh lima persen",  # not cut after "Ekonomi": that link is navigation, not read-also
+        f"{other_label} Gempa kecil di selatan",
+        f"{label} Banjir melanda tiga desa",
+    ]
+    assert not any(word in result.text for word in ("Harga beras", "tumbuh lima", "Gempa", "Banjir"))
+
+
 def test_br_separated_layout() -> None:
     """Body as text nodes split by <br><br>, "Baca juga" in a span, credits in one <p> with <br>."""
     first = "Jakarta (KABARNUSA) - Pedagang ikan di dermaga lama mulai berjualan sebelum matahari terbit setiap pagi."

@@ -25,6 +25,7 @@ from feedvault.cleaning.rules import (
     RightsReservation,
     apply_rules,
     compile_rules,
+    labelled_links,
 )
 from feedvault.config import CleaningRules
 
@@ -231,7 +232,8 @@ def clean_tree(tree: HtmlElement | None, url: str | None = None, options: CleanO
     raw_text = (doc.text or "") if doc is not None else ""
     if doc is None:  # no article text, but the page may still describe itself
         doc = trafilatura.extract_metadata(tree, default_url=url)
-    text, removed, reservations = apply_rules(raw_text.strip(), compile_rules(options.rules, language))
+    rules = compile_rules(options.rules, language)
+    text, removed, reservations = apply_rules(raw_text.strip(), rules, lambda: labelled_links(tree, rules))
     return CleanResult(
         text=text,
         metadata=_metadata(doc, tree, text, url, language),

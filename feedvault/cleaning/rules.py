@@ -8,15 +8,18 @@ built-in rules of the page's language, then the other built-in rule sets.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import yaml
 
 from feedvault.config import CleaningRules
+
+if TYPE_CHECKING:
+    from lxml.html import HtmlElement
 
 RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
 
@@ -155,23 +158,74 @@ def _match(line: str, rules: Sequence[Rule], tail_rules: Sequence[Rule]) -> tupl
     return None
 
 
-def apply_rules(text: str, rules: Sequence[Rule]) -> tuple[str, list[RemovedLine], list[RightsReservation]]:
-    """Remove matching lines (or line ends); returns the kept text, removed lines and rights reservations."""
+def labelled_links(tree: HtmlElement, rules: Sequence[Rule]) -> list[str]:
+    """Texts of the links a ``tail`` rule's bare label introduces (``Baca juga: <a>Headline</a>``), longest first.
+
+    In trafilatura's text a read-also headline and the article sentence after it in the same paragraph are
+    indistinguishable; the HTML tells where the link ends.
+    """
+    tail_rules = [rule for rule in rules if rule.tail]
+    found: set[str] = set()
+    for link in tree.iter("a"):
+        previous, parent = link.getprevious(), link.getparent()
+        if previous is None:
+            before = parent.text if parent is not None else None
+        elif (previous.tail or "").strip():
+            before = previous.tail
+        else:  # <strong>Baca juga:</strong> <a>..</a>
+            before = previous.text_content()
+        label = " ".join(before.split()) if before else ""
+        if label and _match(label, tail_rules, tail_rules) and (text := " ".join(link.text_content().split())):
+            found.add(text)
+    return sorted(found, key=len, reverse=True)
+
+
+def _split_after_link(rule: Rule, cut: str, links: Sequence[str]) -> tuple[str, str]:
+    """``cut`` as (boilerplate, article text after it) when a labelled link ends before the line does."""
+    for link in links:
+        at = cut.find(link)
+        end = at + len(link)
+        if at > 0 and cut[end:].strip() and rule.pattern.search(cut[:at].strip()):
+            return cut[:end], cut[end:].strip()
+    return cut, ""
+
+
+def apply_rules(
+    text: str, rules: Sequence[Rule], link_texts: Callable[[], Sequence[str]] | None = None
+) -> tuple[str, list[RemovedLine], list[RightsReservation]]:
+    """Remove matching lines (or line ends); returns the kept text, removed lines and rights reservations.
+
+    ``link_texts`` (see :func:`labelled_links`, called at most once) lets a ``tail`` rule's match stop where
+    its link ends, so article text after an inline read-also link in the same paragraph is kept.
+    """
     kept: list[str] = []
     removed: list[RemovedLine] = []
     reservations: list[RightsReservation] = []
     tail_rules = [rule for rule in rules if rule.tail]
+    links: list[Sequence[str]] = []
     for line in text.splitlines():
         stripped = line.strip()
         found = _match(stripped, rules, tail_rules) if stripped else None
         if found is None:
             kept.append(line)
             continue
-        rule, rest, cut = found
-        if rest:
-            kept.append(rest)
-        removed.append(RemovedLine(cut, rule.id))
-        if rule.action == "rights":
-            kind = rule.kind or ("ai-reservation" if _AI_HINT.search(cut) else "rights-notice")
-            reservations.append(RightsReservation(kind, cut, rule.id))
+        parts = []
+        while found is not None:
+            rule, rest, cut = found
+            after = ""
+            if rule.tail and link_texts is not None:
+                if not links:
+                    links.append(link_texts())
+                cut, after = _split_after_link(rule, cut, links[0])
+            if rest:
+                parts.append(rest)
+            removed.append(RemovedLine(cut, rule.id))
+            if rule.action == "rights":
+                kind = rule.kind or ("ai-reservation" if _AI_HINT.search(cut) else "rights-notice")
+                reservations.append(RightsReservation(kind, cut, rule.id))
+            found = _match(after, rules, tail_rules) if after else None
+            if found is None and after:
+                parts.append(after)
+        if parts:
+            kept.append(" ".join(parts))
     return "\n".join(kept), removed, reservations
