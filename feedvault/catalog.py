@@ -794,6 +794,28 @@ class Catalog:
         with self._lock:
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
+    def sync(self, store: Store) -> bool:
+        """Bring this copy up to date with the published catalog, in place, so a long-running reader (the browse
+        app) sees the runs committed since it opened the catalog; returns whether anything changed.
+
+        One HEAD when nothing changed. A newer published copy replaces this one's content (SQLite's backup
+        API, under the connection lock): readers keep their ``Catalog`` object and never see a half-copied
+        file. An unusable published copy leaves this one as it was.
+        """
+        remote = store.head(keys.CATALOG_KEY)
+        if remote is None or self.get_meta("synced_etag") == _version(remote):
+            return False
+        with _published_copy(store, self.path.parent) as copy:
+            source = sqlite3.connect(copy)
+            try:
+                with self._lock:
+                    source.backup(self._conn)
+            finally:
+                source.close()
+        self.set_meta("store_uri", store.uri)
+        self.set_meta("synced_etag", _version(remote))
+        return True
+
     def publish(self, store: Store, *, compact: bool = False) -> None:
         """Upload a consistent copy of the catalog to ``catalog/catalog.sqlite``.
 
@@ -883,22 +905,30 @@ def _remove_db(path: Path) -> None:
         Path(str(path) + suffix).unlink(missing_ok=True)
 
 
-def _download(store: Store, path: Path, etag: str) -> Catalog | None:
-    """Fetch the published catalog into ``path``; None if it is unusable (then the caller reindexes)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=".download-", suffix=".sqlite")
+@contextlib.contextmanager
+def _published_copy(store: Store, directory: Path) -> Iterator[Path]:
+    """The published catalog, downloaded next to the local one and validated (opens, right schema); removed
+    afterwards unless the caller moved it. Raises CatalogError or NotFound when it is unusable."""
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=directory, prefix=".download-", suffix=".sqlite")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(store.get_bytes(keys.CATALOG_KEY))
-        Catalog(name).close()  # validates: opens, checks the schema version
-        _remove_db(path)
-        os.replace(name, path)
+        Catalog(name).close()
+        yield Path(name)
+    finally:
+        _remove_db(Path(name))
+
+
+def _download(store: Store, path: Path, etag: str) -> Catalog | None:
+    """Fetch the published catalog into ``path``; None if it is unusable (then the caller reindexes)."""
+    try:
+        with _published_copy(store, path.parent) as copy:
+            _remove_db(path)
+            os.replace(copy, path)
     except (CatalogError, NotFound) as exc:
         logger.warning("published catalog unusable (%s); reindexing", exc)
         return None
-    finally:
-        for suffix in ("", "-wal", "-shm"):
-            Path(name + suffix).unlink(missing_ok=True)
     catalog = Catalog(path)
     catalog.set_meta("store_uri", store.uri)
     catalog.set_meta("synced_etag", etag)

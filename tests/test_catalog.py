@@ -218,6 +218,56 @@ def test_open_catalog_syncs_with_the_published_copy(archive_copy: FileStore, tmp
         assert c.counts()["runs"] == 0 and c.get_meta("store_uri") == other.uri
 
 
+def test_a_running_browser_sees_what_is_published_after_it_started(archive_copy: FileStore, tmp_path: Path):
+    """The browse app syncs its catalog in place, periodically: no restart needed to see new runs or takedowns."""
+    from fastapi.testclient import TestClient
+
+    from feedvault.web.app import create_app
+
+    def history(client: TestClient, url: str) -> list:
+        response = client.get("/api/v1/history", params={"url": url})
+        return response.json() if response.status_code == 200 else []
+
+    with (
+        open_catalog(archive_copy, tmp_path / "browse") as served,
+        open_catalog(archive_copy, tmp_path / "browse-stale") as stale,
+    ):
+        fresh = TestClient(create_app(archive_copy, served, catalog_refresh_seconds=0))
+        not_due = TestClient(create_app(archive_copy, stale, catalog_refresh_seconds=3600))
+        url = served.articles("demo-en", "2026-11-26").items[0].url
+        assert history(fresh, url) and history(not_due, url)
+        heads = archive_copy.stats.snapshot()["by_operation"].get("HeadObject", 0)
+        history(fresh, url)  # nothing new published: one HEAD, no download
+        after = archive_copy.stats.snapshot()["by_operation"]
+        assert after.get("HeadObject", 0) == heads + 1
+
+        with open_catalog(archive_copy, tmp_path / "crawler") as writer:  # e.g. a crawl or takedown elsewhere
+            writer.forget_url(url)
+            writer.publish(archive_copy)
+        assert history(fresh, url) == []  # synced on this request, through the same Catalog object
+        assert served.get_meta("synced_etag") == writer_version(archive_copy)
+        assert history(not_due, url)  # not due yet: still the copy it had
+
+    # An archive that cannot be reached: the local copy keeps serving.
+    from feedvault.config import StorageSettings
+    from feedvault.s3 import Credentials
+    from feedvault.storage import open_store
+
+    dead = open_store(
+        StorageSettings(uri="s3://gone/archive", endpoint_url="http://127.0.0.1:9", max_attempts=1),
+        Credentials("x", "y"),
+    )
+    with open_catalog(archive_copy, tmp_path / "browse") as served:
+        client = TestClient(create_app(dead, served, catalog_refresh_seconds=0))
+        assert client.get("/api/v1/feeds").status_code == 200
+
+
+def writer_version(store: FileStore) -> str:
+    from feedvault.catalog import _version
+
+    return _version(store.head(keys.CATALOG_KEY))
+
+
 def test_open_catalog_reindexes_without_a_usable_published_copy(archive_copy: FileStore, tmp_path: Path):
     archive_copy.put_bytes(keys.CATALOG_KEY, b"not a database")
     with open_catalog(archive_copy, tmp_path / "x") as catalog:

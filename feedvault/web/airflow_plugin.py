@@ -40,7 +40,8 @@ def build_app() -> ASGIApp:
     """The browse app over the registry's archive, with token access control; BrowseConfigError without a token.
 
     The local catalog copy lives in ``$FEEDVAULT_BROWSE_CATALOG_DIR`` (default ``<data_dir>/airflow-browse``), apart
-    from the copy crawl tasks update, and is synced from the published catalog when the app is built.
+    from the copy crawl tasks update; it is synced from the published catalog when the app is built and then
+    every minute (``create_app``'s ``catalog_refresh_seconds``), so runs appear without restarting the API server.
     """
     token = os.environ.get(TOKEN_ENV, "").strip()
     if not token:

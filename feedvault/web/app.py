@@ -18,12 +18,12 @@ from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 
 from feedvault.catalog import Catalog
 from feedvault.storage import Store
-from feedvault.web.service import ArchiveService
+from feedvault.web.service import ArchiveService, refresh_catalog
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -32,6 +32,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 TOKEN_COOKIE = "feedvault_token"
+CATALOG_REFRESH_SECONDS = 60.0  # a browser left running sees new runs within a minute
 APP_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-src 'self'; "
     "frame-ancestors 'self'; base-uri 'none'; form-action 'self'; object-src 'none'"
@@ -175,8 +176,12 @@ def create_app(
     auth_token: str | None = None,
     basic_auth: tuple[str, str] | None = None,
     root_path: str = "",
+    catalog_refresh_seconds: float | None = CATALOG_REFRESH_SECONDS,
 ) -> FastAPI:
-    """The browse app over ``store`` and ``catalog``: JSON API under ``/api/v1`` and the pages router."""
+    """The browse app over ``store`` and ``catalog``: JSON API under ``/api/v1`` and the pages router.
+
+    Every ``catalog_refresh_seconds`` a request first syncs the catalog with the published one (None: never).
+    """
     from feedvault.web import api, pages
 
     if basic_auth is not None and not (basic_auth[0] and basic_auth[1]):
@@ -191,8 +196,8 @@ def create_app(
     )
     app.state.store = store
     app.state.catalog = catalog
-    app.state.service = ArchiveService(store, catalog)
-    app.include_router(api.router, prefix="/api/v1")
-    app.include_router(pages.router)
+    app.state.service = ArchiveService(store, catalog, catalog_refresh_seconds)
+    app.include_router(api.router, prefix="/api/v1", dependencies=[Depends(refresh_catalog)])
+    app.include_router(pages.router, dependencies=[Depends(refresh_catalog)])
     app.add_middleware(AccessControl, auth_token=auth_token, basic_auth=basic_auth)
     return app

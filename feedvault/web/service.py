@@ -11,6 +11,9 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import logging
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +25,8 @@ from feedvault.catalog import Catalog, Snapshot, SnapshotSummary, is_snapshot_id
 from feedvault.diffing import TextDiff, diff_lines
 from feedvault.storage import NotFound, StorageError, Store
 from feedvault.warc import RecordLocation, WarcRecordView, iter_records
+
+logger = logging.getLogger(__name__)
 
 
 class NotFoundError(LookupError):
@@ -56,9 +61,33 @@ class SnapshotDiff:
 class ArchiveService:
     """Read access to the archive for the API, the pages and the CLI."""
 
-    def __init__(self, store: Store, catalog: Catalog) -> None:
+    def __init__(self, store: Store, catalog: Catalog, refresh_seconds: float | None = None) -> None:
+        """``refresh_seconds``: how often :meth:`refresh_if_due` looks for a newer published catalog (None: never)."""
         self.store = store
         self.catalog = catalog
+        self.refresh_seconds = refresh_seconds
+        self._checked_at = time.monotonic()  # the catalog was just opened, which synced it
+        self._refreshing = threading.Lock()
+
+    def refresh_if_due(self) -> None:
+        """Sync the catalog with the published one when ``refresh_seconds`` have passed since the last look.
+
+        A long-running browser otherwise shows the archive as it was when it started. One HEAD per period; one
+        thread looks while the others go on with the copy they have. If the archive cannot be reached, the
+        local copy keeps serving and the next period tries again.
+        """
+        if self.refresh_seconds is None or time.monotonic() - self._checked_at < self.refresh_seconds:
+            return
+        if not self._refreshing.acquire(blocking=False):
+            return
+        try:
+            self._checked_at = time.monotonic()
+            if self.catalog.sync(self.store):
+                logger.info("browse catalog synced with the published one")
+        except Exception as exc:
+            logger.warning("browse catalog not synced (serving the local copy; retried later): %s", exc)
+        finally:
+            self._refreshing.release()
 
     def snapshot(self, snapshot_id: str) -> Snapshot:
         found = self.catalog.snapshot(snapshot_id)
@@ -175,3 +204,8 @@ def get_service(request: Request) -> ArchiveService:
     """FastAPI dependency: the app's :class:`ArchiveService` (``Depends(get_service)``)."""
     service: ArchiveService = request.app.state.service
     return service
+
+
+def refresh_catalog(request: Request) -> None:
+    """Router dependency (sync, so FastAPI runs it in its thread pool): the catalog's periodic sync."""
+    get_service(request).refresh_if_due()
