@@ -166,11 +166,12 @@ def test_search_highlights_and_filters(client: TestClient, archived_demo: Archiv
     assert "result" in page
 
     assert "0 results" in get_ok(client, f"/search?q={word}&feed=demo-id")
-    assert "0 results" in get_ok(client, f"/search?q={word}&language=id")
+    assert "0 results" in get_ok(client, f"/search?q={word}&lang=id")
+    assert "0 results" in get_ok(client, f"/search?q={word}&language=id")  # the old name still works
     day = archived_demo.catalog.history(url)[0].day
-    assert "<mark>" in get_ok(client, f"/search?q={word}&from={day}&to={day}&feed=demo-en&language=en")
+    assert "<mark>" in get_ok(client, f"/search?q={word}&from={day}&to={day}&feed=demo-en&lang=en")
     assert "0 results" in get_ok(client, f"/search?q={word}&from=2001-01-01&to=2001-01-02")
-    assert "<mark>" in get_ok(client, f"/search?q={word}&from=&to=&feed=&language=")  # empty form fields
+    assert "<mark>" in get_ok(client, f"/search?q={word}&from=&to=&feed=&lang=")  # empty form fields
 
 
 def test_runs_and_one_run(client: TestClient, archived_demo: ArchivedDemo) -> None:
@@ -219,6 +220,8 @@ def test_pagination_prev_next_and_page_n_of_m(client: TestClient, archived_demo:
         "/runs/not-a-run",
         "/static/.hidden.css",
         "/static/missing.css",
+        "/no-such-page",
+        "/feeds/demo-en/2026-11-26/extra/segments",
     ],
 )
 def test_unknown_things_are_friendly_404_pages(client: TestClient, url: str) -> None:
@@ -226,6 +229,14 @@ def test_unknown_things_are_friendly_404_pages(client: TestClient, url: str) -> 
     assert response.status_code == 404, response.text[:500]
     assert response.headers["content-type"].startswith("text/html")
     assert "Not found" in response.text and 'href="/"' in response.text
+
+
+def test_unknown_api_paths_stay_json_and_other_errors_keep_their_status(client: TestClient) -> None:
+    response = client.get("/api/v1/no-such-endpoint")
+    assert response.status_code == 404 and response.json() == {"detail": "Not Found"}
+    response = client.post("/runs")  # a page route, wrong method: an HTML page, the status and Allow kept
+    assert response.status_code == 405 and response.headers["content-type"].startswith("text/html")
+    assert "Method not allowed" in response.text and response.headers["allow"] == "GET"
 
 
 @pytest.mark.parametrize(

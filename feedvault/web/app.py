@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import http
 import ipaddress
 import socket
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -20,6 +21,9 @@ from urllib.parse import parse_qs
 
 from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import Response
 
 from feedvault.catalog import Catalog
 from feedvault.storage import Store
@@ -32,6 +36,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 TOKEN_COOKIE = "feedvault_token"
+API_PREFIX = "/api/v1"
 CATALOG_REFRESH_SECONDS = 60.0  # a browser left running sees new runs within a minute
 APP_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-src 'self'; "
@@ -169,6 +174,22 @@ def _same(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
 
 
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Errors raised outside any route (no such path, wrong method): an HTML page, except under the API."""
+    from fastapi.exception_handlers import http_exception_handler
+
+    from feedvault.web.pages import error_page
+
+    assert isinstance(exc, StarletteHTTPException)
+    path = request.url.path.removeprefix(request.scope.get("root_path", ""))
+    if path.startswith(API_PREFIX + "/"):
+        return await http_exception_handler(request, exc)
+    problems = [f"nothing at {path}"] if exc.status_code == 404 else [str(exc.detail)]
+    page = error_page(request, exc.status_code, http.HTTPStatus(exc.status_code).phrase.capitalize(), problems)
+    page.headers.update(exc.headers or {})
+    return page
+
+
 def create_app(
     store: Store,
     catalog: Catalog,
@@ -197,7 +218,8 @@ def create_app(
     app.state.store = store
     app.state.catalog = catalog
     app.state.service = ArchiveService(store, catalog, catalog_refresh_seconds)
-    app.include_router(api.router, prefix="/api/v1", dependencies=[Depends(refresh_catalog)])
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.include_router(api.router, prefix=API_PREFIX, dependencies=[Depends(refresh_catalog)])
     app.include_router(pages.router, dependencies=[Depends(refresh_catalog)])
     app.add_middleware(AccessControl, auth_token=auth_token, basic_auth=basic_auth)
     return app

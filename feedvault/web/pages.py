@@ -429,12 +429,17 @@ def search_page(
     feed: str = Query("", max_length=64),
     date_from: str = Query("", alias="from", max_length=10),
     date_to: str = Query("", alias="to", max_length=10),
-    language: str = Query("", max_length=16),
+    lang: str = Query("", max_length=16),
+    language: str = Query("", max_length=16),  # the old name of ``lang``: links made before still work
     page: PageNumber = 1,
     per_page: PerPage = None,
 ) -> HTMLResponse:
-    """Full-text search with feed, date range and language filters; snippets highlight the matches."""
+    """Full-text search with feed, date range and language filters; snippets highlight the matches.
+
+    Parameters are named as in the API's ``/search`` (``q``, ``feed``, ``from``, ``to``, ``lang``).
+    """
     catalog = catalog_of(request)
+    language = lang or language
     filters = {
         "feed": feed or None,
         "date_from": optional_day(date_from, "from"),
@@ -447,7 +452,7 @@ def search_page(
             hits = catalog.search(q, **filters, page=page, per_page=per_page or 20)
         except ValueError as exc:
             raise BadRequest(str(exc)) from None
-    form = {"q": q, "feed": feed, "from": date_from, "to": date_to, "language": language}
+    form = {"q": q, "feed": feed, "from": date_from, "to": date_to, "lang": language}
     feeds = [f.id for f in catalog.feeds()]
     return render(request, "search.html", nav="search", form=form, feeds=feeds, hits=hits)
 
