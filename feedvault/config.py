@@ -204,9 +204,20 @@ class Settings(_Model):
     revisit_days: float = Field(
         default=2, ge=0, description="Seen articles younger than this are re-fetched (conditionally)"
     )
+    state_retention_days: int = Field(
+        default=90,
+        ge=1,
+        description="The seen state forgets URLs whose entry date is older than this (never less than the entry window)",
+    )
     extract_workers: int = Field(default=0, ge=0, description="Extraction processes; 0 = one per core")
     schedule: str = "0 2 * * *"
     timezone: str = "UTC"
+
+    @property
+    def state_retention(self) -> dt.timedelta:
+        """How long the seen state remembers a dated URL: an entry older than the window is never fetched again
+        (without ``--since``), so remembering it longer only grows ``state/<feed>.json`` every night."""
+        return dt.timedelta(days=max(self.state_retention_days, self.entry_window_days))
 
 
 class Registry(_Model):

@@ -157,6 +157,23 @@ class SeenState:
                 self.urls[key] = previous
             self.dirty = True
 
+    def prune(self, older_than: dt.datetime) -> int:
+        """Forget URLs whose entry date (published, else updated) is before ``older_than``; returns how many.
+
+        Such entries are outside the feed window, so no run fetches them again (unless ``--since`` reaches back
+        that far, when they would be archived once more). Undated entries are kept: nothing says they are old.
+        """
+        expired = [
+            key
+            for key, entry in self.urls.items()
+            if (dated := entry.published or entry.entry_updated) and dt.datetime.fromisoformat(dated) < older_than
+        ]
+        for key in expired:
+            del self.urls[key]
+        if expired:
+            self.dirty = True
+        return len(expired)
+
     def forget_run(self, run_id: str) -> None:
         """Drop snapshots of ``run_id`` (its partition is being rewritten)."""
         for entry in self.urls.values():

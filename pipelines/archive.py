@@ -276,6 +276,7 @@ class ArchivePipeline:
 
     async def close_spider(self) -> None:
         self.roller.close()
+        self.crawl.state.prune(self.crawl.now - self.crawl.settings.state_retention)
         while self._uploads:
             await asyncio.gather(*list(self._uploads))
         errors = []  # the archive refused writes: the feed fails, so the operator hears of it

@@ -206,3 +206,31 @@ def test_a_clean_record_the_archive_refuses_fails_that_article_and_the_feed(tmp_
     summary = feed_summary(run_crawl(registry, None, "--run-id", RUN_2), "synth")
     again = {o["url"]: o["outcome"] for o in json.loads(store.get_bytes(summary["manifest_key"]))["urls"]}
     assert again.pop(victim) == "new" and set(again.values()) == {"unchanged"}
+
+
+def test_a_run_prunes_seen_state_past_the_retention(tmp_path, site_server):
+    """``state/<feed>.json`` is read and written every night: URLs no run can fetch again are forgotten."""
+    import datetime as dt
+
+    from feedvault.config import StorageSettings
+    from feedvault.state import SeenState, Snapshot
+    from feedvault.storage import FileStore
+    from tests.support.crawl import feed
+    from tests.support.sites import synthetic_site
+
+    site = synthetic_site(tmp_path, 4)
+    server = site_server(site.root)
+    storage = StorageSettings(uri=f"file://{tmp_path}/archive", data_dir=str(tmp_path / "data"))
+    registry = write_registry(tmp_path / "feeds.yaml", storage, [feed("synth", server.url(site.feed_path))])
+    store = FileStore(tmp_path / "archive")
+    old = SeenState("synth")  # entry window (and so retention) in the tests: 36,500 days
+    for url, published in (("https://gone.example/1901", "1901-01-01"), ("https://gone.example/1999", "1999-01-01")):
+        snapshot = Snapshot(run_id="19990101T000000Z", sha256="0" * 64, clean_key=None, warc_key=None, fetched_at="")
+        when = dt.datetime.fromisoformat(published).replace(tzinfo=dt.UTC)
+        old.record(url, now=when, entry_updated=None, published=when, snapshot=snapshot)
+    assert old.save(store)
+
+    run_crawl(registry, None, "--run-id", RUN_1)
+    urls = {entry.url for entry in SeenState.load(store, "synth").urls.values()}
+    assert "https://gone.example/1901" not in urls and "https://gone.example/1999" in urls
+    assert {server.url(path) for path in site.article_paths} <= urls

@@ -91,3 +91,30 @@ def test_revert_puts_back_what_a_failed_run_recorded_so_the_next_run_plans_the_s
     assert plan(after, "20261127T020000Z", entry_updated=new_updated, revisit=dt.timedelta(0)).reason == "entry-updated"
     assert after.baseline(URL, "20261127T020000Z").sha256 == "s1"
     assert after.baseline(other, "20261127T020000Z") is None
+
+
+def test_prune_forgets_dated_urls_older_than_the_retention_and_keeps_undated_ones():
+    state = SeenState("f")
+    old, fresh, undated = "http://127.0.0.1/old.html", "http://127.0.0.1/fresh.html", "http://127.0.0.1/undated.html"
+    state.record(
+        old, now=NOW, entry_updated=None, published=NOW - dt.timedelta(days=91), snapshot=snap("20260801T020000Z")
+    )
+    state.record(
+        fresh, now=NOW, entry_updated=None, published=NOW - dt.timedelta(days=89), snapshot=snap("20260901T020000Z")
+    )
+    state.record(undated, now=NOW, entry_updated=None, published=None, snapshot=snap("20250101T020000Z"))
+    state.dirty = False
+
+    assert state.prune(NOW - dt.timedelta(days=90)) == 1 and state.dirty
+    assert state.baseline(old, "20261126T020000Z") is None
+    assert state.baseline(fresh, "20261126T020000Z") and state.baseline(undated, "20261126T020000Z")
+    state.dirty = False
+    assert state.prune(NOW - dt.timedelta(days=90)) == 0 and not state.dirty  # nothing to forget: no write
+
+
+def test_state_retention_is_never_shorter_than_the_entry_window():
+    from feedvault.config import Settings
+
+    assert Settings().state_retention == dt.timedelta(days=90)
+    assert Settings(entry_window_days=120).state_retention == dt.timedelta(days=120)
+    assert Settings(state_retention_days=400).state_retention == dt.timedelta(days=400)
