@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from feedvault import keys
-from feedvault.storage import NotFound, Store
+from feedvault.storage import NotFound, Store, VersionConflict
 
 STATE_SCHEMA = "feedvault.state/1"
 SNAPSHOTS_KEPT = 5
@@ -55,36 +55,77 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 
 class SeenState:
-    def __init__(self, feed_id: str, urls: dict[str, UrlState] | None = None) -> None:
+    def __init__(self, feed_id: str, urls: dict[str, UrlState] | None = None, version: str | None = None) -> None:
         self.feed_id = feed_id
         self.urls: dict[str, UrlState] = urls or {}
         self.dirty = False
+        self.version = version  # of the stored object this state was read from; None: there was none
+        self._touched: set[str] = set()  # URL keys this process changed: what it re-applies on a conflict
+        self._forgotten_runs: set[str] = set()
 
     @classmethod
     def load(cls, store: Store, feed_id: str) -> SeenState:
         try:
-            data = json.loads(store.get_bytes(keys.state_key(feed_id)))
+            raw, version = store.get_versioned(keys.state_key(feed_id))
         except NotFound:
             return cls(feed_id)
+        data = json.loads(raw)
         if data.get("schema") != STATE_SCHEMA:
             raise ValueError(f"state/{feed_id}.json has schema {data.get('schema')!r}, expected {STATE_SCHEMA}")
         urls = {}
-        for key, raw in data["urls"].items():
-            snaps = [Snapshot(**s) for s in raw.pop("snapshots", [])]
-            urls[key] = UrlState(**raw, snapshots=snaps)
-        return cls(feed_id, urls)
+        for key, entry in data["urls"].items():
+            snaps = [Snapshot(**s) for s in entry.pop("snapshots", [])]
+            urls[key] = UrlState(**entry, snapshots=snaps)
+        return cls(feed_id, urls, version)
 
     def to_json(self) -> bytes:
         body = {"schema": STATE_SCHEMA, "feed": self.feed_id, "urls": {k: asdict(v) for k, v in self.urls.items()}}
         return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
 
-    def save(self, store: Store) -> bool:
-        """Write the state if it changed; returns whether a write happened."""
+    def save(self, store: Store, attempts: int = 5) -> bool:
+        """Write the state if it changed; returns whether a write happened.
+
+        The write is conditional on the stored object still being the one this state was read from. If another
+        run of the feed (a manual run beside the nightly one, another worker) saved in between, nothing of
+        theirs is overwritten: their state is read again, this run's changes are applied on top (per URL it
+        touched: its fields, the union of both runs' snapshots), and the write is tried again.
+        """
         if not self.dirty:
             return False
-        store.put_bytes(keys.state_key(self.feed_id), self.to_json(), content_type="application/json")
-        self.dirty = False
-        return True
+        key = keys.state_key(self.feed_id)
+        for _attempt in range(attempts):
+            try:
+                self.version = store.put_if(key, self.to_json(), self.version)
+            except VersionConflict:
+                self._rebase(SeenState.load(store, self.feed_id))
+                continue
+            self.dirty = False
+            return True
+        raise VersionConflict(
+            f"{key}: {attempts} conflicting writes in a row (runs of feed {self.feed_id!r} keep saving); "
+            "its articles are fetched again by the next run"
+        )
+
+    def _rebase(self, theirs: SeenState) -> None:
+        """Become ``theirs`` plus this process's changes (see :meth:`save`)."""
+        forgotten = self._forgotten_runs  # a retried run's earlier attempt stays forgotten
+        merged = theirs.urls
+        for key, entry in merged.items():
+            if key not in self._touched and any(s.run_id in forgotten for s in entry.snapshots):
+                entry.snapshots = [s for s in entry.snapshots if s.run_id not in forgotten]
+        for key in self._touched:
+            mine, other = self.urls.get(key), merged.get(key)
+            if mine is None:  # pruned, or put back to absent by revert
+                merged.pop(key, None)
+                continue
+            if other is not None:
+                by_run = {s.run_id: s for s in other.snapshots if s.run_id not in forgotten}
+                by_run.update({s.run_id: s for s in mine.snapshots})
+                mine.snapshots = sorted(by_run.values(), key=lambda s: s.run_id)[-SNAPSHOTS_KEPT:]
+                mine.last_seen = max(filter(None, (mine.last_seen, other.last_seen)), default=None)
+            merged[key] = mine
+        self.urls = merged
+        self.version = theirs.version
 
     def baseline(self, url: str, run_id: str) -> Snapshot | None:
         entry = self.urls.get(keys.url_key(url))
@@ -137,13 +178,17 @@ class SeenState:
         updated = _iso(entry_updated)
         if entry.entry_updated != updated or entry.published != _iso(published):
             entry.entry_updated, entry.published = updated, _iso(published)
-            self.dirty = True
+            self._changed(key)
         if snapshot is not None:
             entry.snapshots = [s for s in entry.snapshots if s.run_id != snapshot.run_id] + [snapshot]
             entry.snapshots.sort(key=lambda s: s.run_id)
             entry.snapshots = entry.snapshots[-SNAPSHOTS_KEPT:]
             entry.last_seen = _iso(now)
-            self.dirty = True
+            self._changed(key)
+
+    def _changed(self, key: str) -> None:
+        self._touched.add(key)
+        self.dirty = True
 
     def revert(self, urls: Iterable[str], before: SeenState) -> None:
         """Put ``urls`` back as ``before`` had them: what this run recorded for them never reached the archive,
@@ -155,7 +200,7 @@ class SeenState:
                 self.urls.pop(key, None)
             else:
                 self.urls[key] = previous
-            self.dirty = True
+            self._changed(key)
 
     def prune(self, older_than: dt.datetime) -> int:
         """Forget URLs whose entry date (published, else updated) is before ``older_than``; returns how many.
@@ -170,17 +215,17 @@ class SeenState:
         ]
         for key in expired:
             del self.urls[key]
-        if expired:
-            self.dirty = True
+            self._changed(key)
         return len(expired)
 
     def forget_run(self, run_id: str) -> None:
         """Drop snapshots of ``run_id`` (its partition is being rewritten)."""
-        for entry in self.urls.values():
+        self._forgotten_runs.add(run_id)
+        for key, entry in self.urls.items():
             kept = [s for s in entry.snapshots if s.run_id != run_id]
             if len(kept) != len(entry.snapshots):
                 entry.snapshots = kept
-                self.dirty = True
+                self._changed(key)
 
     def stats(self) -> dict[str, Any]:
         return {"urls": len(self.urls), "snapshots": sum(len(e.snapshots) for e in self.urls.values())}

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fcntl
+import hashlib
 import os
 import tempfile
 import threading
@@ -99,6 +101,13 @@ class Store(Protocol):
 
     def head(self, key: str) -> ObjectInfo | None: ...
 
+    def get_versioned(self, key: str) -> tuple[bytes, str]:
+        """The object and its version (ETag), for a later :meth:`put_if`. Raises ``NotFound``."""
+
+    def put_if(self, key: str, data: bytes, version: str | None, content_type: str = "application/json") -> str:
+        """Write only if the object is still at ``version`` (None: only if it does not exist); returns the new
+        version. Raises ``VersionConflict`` when another writer got there first (read again, merge, retry)."""
+
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         """Every object under ``prefix``, recursively, in key order."""
 
@@ -116,6 +125,10 @@ class StorageError(RuntimeError):
 
 class BucketNotFound(StorageError):
     """The store's bucket does not exist."""
+
+
+class VersionConflict(StorageError):
+    """A conditional write lost: the object changed (or appeared) since it was read."""
 
 
 def validate_key(key: str) -> str:
@@ -166,6 +179,8 @@ def _batches(keys: Iterable[str], size: int) -> Iterator[list[str]]:
 
 
 _NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound"}
+# A conditional PUT lost (412), or raced another conditional PUT of the same key (409, AWS).
+_CONFLICT_CODES = {"PreconditionFailed", "ConditionalRequestConflict"}
 _AUTH_CODES = {"403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken"}
 
 
@@ -249,6 +264,8 @@ class S3Store:
                 return BucketNotFound(f"{what}: bucket {self.bucket!r} does not exist (create it or fix the uri)")
             if code in _NOT_FOUND_CODES or status == 404:
                 return NotFound(key)
+            if code in _CONFLICT_CODES or status in (409, 412):
+                return VersionConflict(f"{what}: {code or status}: another writer changed it first")
             if code == "InvalidRange":
                 return ValueError(f"{what}: the requested range is outside the object")
             if code in _AUTH_CODES or status == 403:
@@ -345,6 +362,32 @@ class S3Store:
         except NotFound:
             return None
         return ObjectInfo(key, response["ContentLength"], response.get("ETag"), _iso(response.get("LastModified")))
+
+    def get_versioned(self, key: str) -> tuple[bytes, str]:
+        response = self._call("GetObject", key, write=False, Key=self._full(key))
+        try:
+            return response["Body"].read(), response["ETag"]
+        except (BotoCoreError, ConnectionError) as exc:
+            raise self._error(exc, "GetObject", key) from exc
+
+    def put_if(self, key: str, data: bytes, version: str | None, content_type: str = "application/json") -> str:
+        """A conditional PUT (``If-Match``, or ``If-None-Match: *`` to create). AWS S3, SeaweedFS, MinIO and R2
+        honour them; a server that ignores the headers makes this a plain PUT (last writer wins)."""
+        condition = {"IfMatch": version} if version is not None else {"IfNoneMatch": "*"}
+        try:
+            response = self._call(
+                "PutObject",
+                key,
+                write=True,
+                nbytes=len(data),
+                Key=self._full(key),
+                Body=data,
+                ContentType=content_type,
+                **condition,
+            )
+        except NotFound:  # If-Match on an object deleted since it was read
+            raise VersionConflict(f"{self.uri}/{key} was deleted since it was read") from None
+        return str(response["ETag"])
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         """All pages are fetched before the first item: SeaweedFS lists directory by directory (``a/0``
@@ -523,6 +566,32 @@ class FileStore:
         if not path.is_file():
             return None
         return ObjectInfo(key, st.st_size, None, _iso(dt.datetime.fromtimestamp(st.st_mtime, dt.UTC)))
+
+    def get_versioned(self, key: str) -> tuple[bytes, str]:
+        data = self.get_bytes(key)
+        return data, hashlib.sha256(data).hexdigest()
+
+    def put_if(self, key: str, data: bytes, version: str | None, content_type: str = "application/json") -> str:
+        """Compare and write under an exclusive ``flock`` of the key's directory (no lock files in the archive)."""
+        target = self._path(key)
+        self.stats.count("PutObject", write=True, nbytes=len(data))
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            directory = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError as exc:
+            raise StorageError(f"cannot write {target}: {exc} (is the directory writable?)") from exc
+        try:
+            fcntl.flock(directory, fcntl.LOCK_EX)
+            try:
+                current: str | None = hashlib.sha256(target.read_bytes()).hexdigest()
+            except FileNotFoundError:
+                current = None
+            if current != version:
+                raise VersionConflict(f"{target} changed since it was read: another writer got there first")
+            self._write(key, data, len(data))
+        finally:
+            os.close(directory)  # releases the lock
+        return hashlib.sha256(data).hexdigest()
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         validate_prefix(prefix)

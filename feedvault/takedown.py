@@ -35,7 +35,7 @@ from typing import Any
 from feedvault import keys
 from feedvault.keys import RunId, UnsafeKeyError
 from feedvault.manifest import dumps
-from feedvault.storage import NotFound, Store
+from feedvault.storage import NotFound, Store, VersionConflict
 from feedvault.warc import iter_records
 
 MARKER = "[removed: takedown]"
@@ -280,18 +280,33 @@ class Takedown:
 
     def _states(self, plan: Plan, summary: dict[str, Any], dry_run: bool) -> None:
         for key in sorted(plan.state_keys - set(plan.prefix_keys)):
-            state = self._json(key)
-            if not state:
-                continue
-            gone = [k for k in state.get("urls", {}) if k in plan.targets]
+            gone = self._scrub_state(key, plan, dry_run)
             for url_key in gone:
-                del state["urls"][url_key]
                 plan.targets[url_key].removed.append({"kind": "state", "key": key})
             summary["state_entries_removed"] += len(gone)
             self.echo(f"{'would remove' if dry_run else 'removing'} {len(gone)} entry(ies) from {key}")
-            if gone and not dry_run:
-                body = json.dumps(state, separators=(",", ":"), sort_keys=True).encode()
-                self.store.put_bytes(key, body, content_type="application/json")
+
+    def _scrub_state(self, key: str, plan: Plan, dry_run: bool, attempts: int = 5) -> list[str]:
+        """Remove the plan's URLs from one seen state, by conditional write: a crawl saving the same state
+        meanwhile is neither overwritten nor allowed to bring the entries back unnoticed (read again, retry)."""
+        for _attempt in range(attempts):
+            try:
+                raw, version = self.store.get_versioned(key)
+            except NotFound:
+                return []
+            state = json.loads(raw)
+            gone = [k for k in state.get("urls", {}) if k in plan.targets]
+            if not gone or dry_run:
+                return gone
+            for url_key in gone:
+                del state["urls"][url_key]
+            body = json.dumps(state, separators=(",", ":"), sort_keys=True).encode()
+            try:
+                self.store.put_if(key, body, version)
+            except VersionConflict:
+                continue
+            return gone
+        raise TakedownError(f"{key} kept changing during the takedown (a crawl of the feed is saving it); run it again")
 
     def _manifests(self, plan: Plan, summary: dict[str, Any], dry_run: bool) -> None:
         forms = _form_pattern(f for t in plan.targets.values() for f in t.forms | {t.url})

@@ -118,3 +118,34 @@ def test_state_retention_is_never_shorter_than_the_entry_window():
     assert Settings().state_retention == dt.timedelta(days=90)
     assert Settings(entry_window_days=120).state_retention == dt.timedelta(days=120)
     assert Settings(state_retention_days=400).state_retention == dt.timedelta(days=400)
+
+
+def test_concurrent_runs_of_a_feed_lose_nothing_of_each_other(any_store):
+    """A manual run beside the nightly one: both load the state, both archive, both save. The second save
+    conflicts (the object changed since it was read), re-reads and applies its own changes on top."""
+    base = SeenState("f")
+    url0, url1, url2, retried = (f"http://127.0.0.1/{n}.html" for n in ("zero", "one", "two", "retried"))
+    base.record(url0, now=NOW, entry_updated=None, published=None, snapshot=snap("20261120T020000Z"))
+    base.record(retried, now=NOW, entry_updated=None, published=None, snapshot=snap("20261126T030000Z-b"))
+    assert base.save(any_store)
+
+    nightly, manual = SeenState.load(any_store, "f"), SeenState.load(any_store, "f")
+    manual.forget_run("20261126T030000Z-b")  # the manual run is a retry: its earlier attempt is replaced
+    nightly.record(url1, now=NOW, entry_updated=None, published=None, snapshot=snap("20261126T020000Z", sha="n1"))
+    nightly.record(url0, now=NOW, entry_updated=None, published=None, snapshot=snap("20261126T020000Z", sha="n0"))
+    assert nightly.save(any_store)
+    manual.record(url2, now=NOW, entry_updated=None, published=None, snapshot=snap("20261126T030000Z-b", sha="m2"))
+    manual.record(url0, now=NOW, entry_updated=None, published=None, snapshot=snap("20261126T030000Z-b", sha="m0"))
+    assert manual.save(any_store)
+
+    final = SeenState.load(any_store, "f")
+    runs = {entry.url: [s.run_id for s in entry.snapshots] for entry in final.urls.values()}
+    assert runs == {
+        url0: ["20261120T020000Z", "20261126T020000Z", "20261126T030000Z-b"],
+        url1: ["20261126T020000Z"],
+        url2: ["20261126T030000Z-b"],
+        retried: [],  # forgotten by the retry, not brought back by the merge
+    }
+    assert final.baseline(url1, "20261127T020000Z").sha256 == "n1"
+    assert final.baseline(url0, "20261127T020000Z").sha256 == "m0"
+    assert manual.version == final.version and not manual.dirty

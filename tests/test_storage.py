@@ -7,6 +7,7 @@ import math
 import os
 import random
 import socket
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,6 +24,7 @@ from feedvault.storage import (
     S3Store,
     StorageError,
     Store,
+    VersionConflict,
     open_store,
 )
 
@@ -141,6 +143,52 @@ def test_longest_safe_segment_is_accepted(any_store: Store) -> None:
     key = "seg/" + "z" * 255
     any_store.put_bytes(key, b"ok")
     assert any_store.get_bytes(key) == b"ok"
+
+
+def test_conditional_write_lets_exactly_one_of_two_writers_win(any_store: Store) -> None:
+    """Compare-and-swap, for objects read, changed and written back by concurrent runs (a feed's seen state)."""
+    key = "state/cas.json"
+    created = any_store.put_if(key, b"v1", None)
+    with pytest.raises(VersionConflict):
+        any_store.put_if(key, b"again", None)  # create-only: it exists now
+    data, version = any_store.get_versioned(key)
+    assert (data, version) == (b"v1", created)
+
+    second = any_store.put_if(key, b"v2", version)  # writer A read v1 and wins
+    assert second != version and any_store.get_versioned(key) == (b"v2", second)
+    with pytest.raises(VersionConflict):
+        any_store.put_if(key, b"v2-from-b", version)  # writer B read v1 too: it loses, nothing is overwritten
+    assert any_store.get_bytes(key) == b"v2"
+
+    any_store.delete([key])
+    with pytest.raises(VersionConflict):
+        any_store.put_if(key, b"v3", second)  # deleted since it was read
+    with pytest.raises(NotFound):
+        any_store.get_versioned(key)
+
+
+def test_conditional_writes_from_threads_lose_no_update(any_store: Store) -> None:
+    """Read-modify-write loops racing on one key: every increment lands (the check and the write are atomic)."""
+    key = "state/counter.json"
+    any_store.put_if(key, b"0", None)
+    first_reads = threading.Barrier(4)  # the first four increments all read "0": three of them must lose
+
+    def increment(n: int) -> int:
+        for attempt in range(200):
+            data, version = any_store.get_versioned(key)
+            if n < 4 and attempt == 0:
+                first_reads.wait(timeout=30)
+            try:
+                any_store.put_if(key, str(int(data) + 1).encode(), version)
+                return attempt
+            except VersionConflict:
+                continue
+        raise AssertionError("never won")
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        retries = list(pool.map(increment, range(24)))
+    assert any_store.get_bytes(key) == b"24"
+    assert sum(retries) >= 3  # the writers really raced
 
 
 def test_put_file_round_trip(any_store: Store, tmp_path: Path) -> None:

@@ -229,3 +229,56 @@ def test_takedown_of_a_feed(demo, capsys):
     third = run_crawl(registry, credentials, "--run-id", RUN_2, "--force")
     summary = next(f for f in third["feeds"] if f["feed"] == "demo-id")
     assert summary["counts"]["refused"] == len(id_urls) and summary["counts"]["new"] == 0
+
+
+@pytest.mark.parametrize("store_kind", ["s3", "file"])
+def test_state_scrub_neither_overwrites_nor_is_overwritten_by_a_crawl_saving_meanwhile(store_kind, request, tmp_path):
+    """The crawl's save lands between the takedown's read and its write: the takedown's conditional write
+    loses, it reads again and scrubs again; the crawl's new entry and the removal both stay."""
+    import datetime as dt
+
+    from feedvault.state import SeenState, Snapshot
+    from feedvault.storage import FileStore
+    from feedvault.takedown import Plan, Takedown, Target
+
+    store = request.getfixturevalue("s3_store") if store_kind == "s3" else FileStore(tmp_path / "archive")
+    now = dt.datetime(2026, 11, 26, 2, tzinfo=dt.UTC)
+    victim, kept, arriving = "https://news.example/victim", "https://news.example/kept", "https://news.example/new"
+
+    def remember(state: SeenState, url: str) -> None:
+        snapshot = Snapshot(run_id="20261126T020000Z", sha256="0" * 64, clean_key=None, warc_key=None, fetched_at="")
+        state.record(url, now=now, entry_updated=None, published=now, snapshot=snapshot)
+
+    state = SeenState("f")
+    remember(state, victim)
+    remember(state, kept)
+    assert state.save(store)
+    crawl = SeenState.load(store, "f")  # a crawl that started before the takedown
+    remember(crawl, arriving)
+
+    class CrawlSavesFirst:
+        """The real store; the crawl's save happens just before the takedown's first write reaches it."""
+
+        def __init__(self) -> None:
+            self.saved = False
+
+        def crawl_saves(self) -> None:
+            if not self.saved:
+                self.saved = crawl.save(store)
+
+        def put_if(self, *args, **kwargs):
+            self.crawl_saves()
+            return store.put_if(*args, **kwargs)
+
+        def put_bytes(self, *args, **kwargs):  # a blind write would be interleaved the same way
+            self.crawl_saves()
+            return store.put_bytes(*args, **kwargs)
+
+        def __getattr__(self, name):
+            return getattr(store, name)
+
+    plan = Plan({keys.url_key(victim): Target(victim)})
+    interleaved = CrawlSavesFirst()
+    gone = Takedown(interleaved, reason="test", echo=lambda _line: None)._scrub_state(keys.state_key("f"), plan, False)
+    assert interleaved.saved and gone == [keys.url_key(victim)]
+    assert {entry.url for entry in SeenState.load(store, "f").urls.values()} == {kept, arriving}
