@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import yaml
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from markupsafe import escape
@@ -384,6 +385,34 @@ def test_plugin_refuses_to_build_without_a_token(monkeypatch: pytest.MonkeyPatch
     with TestClient(host) as client:
         response = client.get("/feedvault/")
     assert response.status_code == 503 and "FEEDVAULT_BROWSE_TOKEN" in response.text
+
+
+def test_plugin_reaches_the_archive_through_the_crawl_tasks_s3_connection(
+    archived_demo: ArchivedDemo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Credentials kept in the ``feedvault_s3`` connection, as the crawl tasks use them: the API server needs
+    no AWS environment of its own (here the registry even names a dead endpoint)."""
+    registry = yaml.safe_load(archived_demo.registry.read_text())
+    registry["settings"]["storage"]["endpoint_url"] = "http://127.0.0.1:9"
+    dead = tmp_path / "feeds.yaml"
+    dead.write_text(yaml.safe_dump(registry))
+    connection = {
+        "conn_type": "aws",
+        "login": archived_demo.credentials.access_key_id,
+        "password": archived_demo.credentials.secret_access_key,
+        "extra": {"endpoint_url": archived_demo.store.client.meta.endpoint_url},
+    }
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(airflow_plugin.TOKEN_ENV, TOKEN)
+    monkeypatch.setenv("FEEDVAULT_REGISTRY", str(dead))
+    monkeypatch.setenv(airflow_plugin.CATALOG_DIR_ENV, str(tmp_path / "catalog"))
+    monkeypatch.setenv("AIRFLOW_CONN_FEEDVAULT_S3", json.dumps(connection))
+
+    host = FastAPI()
+    host.mount("/feedvault", airflow_plugin.LazyApp())
+    with TestClient(host) as client:
+        assert "demo-en" in get_ok(client, f"/feedvault/?token={TOKEN}")
 
 
 def test_plugin_app_serves_the_registry_archive_behind_its_token(plugin_env: dict[str, str]) -> None:

@@ -61,14 +61,20 @@ class S3Target:
 
 
 def resolve_target(storage: StorageSettings, conn_id: str) -> S3Target:
-    conn = _connection(conn_id)
-    if conn is not None:
-        return _from_connection(conn, storage, conn_id)
+    target = connection_target(storage, conn_id)
+    if target is not None:
+        return target
     if not storage.embedded:
         return S3Target("environment")
     running = ensure_embedded(Path(storage.data_dir))
     _mask(running.credentials.secret_access_key)
     return S3Target("embedded", running.endpoint_url, running.credentials)
+
+
+def connection_target(storage: StorageSettings, conn_id: str) -> S3Target | None:
+    """The target the Airflow connection ``conn_id`` describes, if it exists (tasks and the browse plugin)."""
+    conn = _connection(conn_id)
+    return _from_connection(conn, storage, conn_id) if conn is not None else None
 
 
 def _connection(conn_id: str):  # -> airflow.sdk.Connection | None

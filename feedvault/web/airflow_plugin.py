@@ -2,9 +2,10 @@
 
 Airflow mounts ``fastapi_apps`` without authenticating them, so the app's own token check is always on: the
 token comes from ``$FEEDVAULT_BROWSE_TOKEN`` and without it the app refuses to build (every request answers
-503). The archive is the one the registry names (``$FEEDVAULT_REGISTRY``); S3 credentials come from the API
-server's standard AWS environment (or the registry's embedded store). Importing this module is cheap: the
-store and catalog are opened on the first request, in a worker thread.
+503). The archive is the one the registry names (``$FEEDVAULT_REGISTRY``); S3 endpoint and credentials come
+from the crawl tasks' Airflow connection (``feedvault_s3``) when it exists, else from the API server's standard
+AWS environment (or the registry's embedded store). Importing this module is cheap: the store and catalog are
+opened on the first request, in a worker thread.
 
 Load it with ``plugins_folder = infra/plugins`` (``infra/plugins/feedvault_browse.py`` imports the class).
 Operators open ``<airflow>/feedvault/?token=<token>`` once; an HttpOnly cookie carries the token afterwards.
@@ -49,6 +50,8 @@ def build_app() -> ASGIApp:
             f"refusing to serve the archive inside Airflow without access control: set {TOKEN_ENV} in the "
             "API server's environment (Airflow does not authenticate plugin apps)"
         )
+    from feedvault.airflow.settings import conn_id
+    from feedvault.airflow.storage import connection_target
     from feedvault.archive import open_archive
     from feedvault.catalog import open_catalog
     from feedvault.config import load_registry
@@ -58,7 +61,9 @@ def build_app() -> ASGIApp:
     catalog_dir = Path(os.environ.get(CATALOG_DIR_ENV) or Path(storage.data_dir) / "airflow-browse")
     resources = contextlib.ExitStack()  # open for the life of the API server process
     try:
-        store = resources.enter_context(open_archive(storage))
+        # The crawl tasks' S3 connection when it exists, else the registry's storage and the AWS environment.
+        target = connection_target(storage, conn_id())
+        store = resources.enter_context(target.open(storage) if target is not None else open_archive(storage))
         catalog = resources.enter_context(open_catalog(store, catalog_dir))
     except BaseException:
         resources.close()
