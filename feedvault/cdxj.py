@@ -1,5 +1,8 @@
 """CDXJ indexes of the raw WARCs (cdxj-indexer), written next to each WARC so standard tools (pywb) replay them.
 
+A run indexes each WARC it uploads (the archive pipeline, in an extraction worker); ``feedvault cdxj`` indexes
+WARCs that lack one (archives from before, or a run whose indexing failed).
+
 ``raw/<feed>/<yyyy>/<mm>/<dd>/<run-id>-<nnnnn>.warc.gz`` gets ``...<run-id>-<nnnnn>.cdxj``: sorted, one line per
 response record, the ``filename`` field being the WARC's key relative to the archive root. So a pywb collection
 whose ``archive_paths`` is the archive root (a directory copy or the bucket's HTTP endpoint) replays them. A
@@ -11,8 +14,8 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Callable, Iterable
-
-from cdxj_indexer.main import CDXJIndexer
+from pathlib import Path
+from typing import IO
 
 from feedvault.storage import NotFound, Store
 
@@ -29,11 +32,23 @@ def cdxj_key(warc_key: str) -> str:
     return warc_key[: -len(WARC_SUFFIX)] + CDXJ_SUFFIX
 
 
-def index_warc(data: bytes, filename: str) -> bytes:
-    """CDXJ lines (sorted) for the response records of one WARC file's bytes."""
+def index_warc(data: bytes | IO[bytes], filename: str) -> bytes:
+    """CDXJ lines (sorted) for the response records of one WARC file (its bytes, or a binary file object).
+
+    ``filename`` is what the lines name: the WARC's key relative to the archive root.
+    """
+    from cdxj_indexer.main import CDXJIndexer  # ~0.2 s to import (pyamf, pkg_resources): only where it is used
+
     out = io.StringIO()
-    CDXJIndexer(out, [io.BytesIO(data)], filename=filename, sort=True, records="response").process_all()
+    source = io.BytesIO(data) if isinstance(data, bytes) else data
+    CDXJIndexer(out, [source], filename=filename, sort=True, records="response").process_all()
     return out.getvalue().encode("utf-8")
+
+
+def index_warc_file(path: Path, filename: str) -> bytes:
+    """:func:`index_warc` of a local WARC file (what the pipeline runs in a worker on each finished WARC)."""
+    with open(path, "rb") as fh:
+        return index_warc(fh, filename)
 
 
 def write_cdxj(

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from feedvault import keys
+from feedvault.cdxj import cdxj_key, index_warc_file
 from feedvault.cleaning import CleanOptions
 from feedvault.config import Signal
 from feedvault.crawl import FeedCrawl
@@ -272,7 +273,18 @@ class ArchivePipeline:
             logger.error("uploading %s failed: %s", key, exc)
             self._failed_warcs[key] = f"{type(exc).__name__}: {exc}"
         else:
+            await self._index_warc(key, path)
             path.unlink(missing_ok=True)
+
+    async def _index_warc(self, key: str, path: Path) -> None:
+        """Its CDXJ next to the uploaded WARC, so pywb replays every run as it lands. Built in an extraction
+        worker (cdxj-indexer parses the whole file); derived data, so a failure only warns."""
+        try:
+            lines = await asyncio.wrap_future(self.crawl.extractor.submit(index_warc_file, path, key))
+            await asyncio.to_thread(self.crawl.store.put_bytes, cdxj_key(key), lines, "text/plain; charset=utf-8")
+        except Exception as exc:
+            logger.warning("CDXJ index of %s not written: %s", key, exc)
+            self.crawl.log.warn(f"CDXJ index of {key} not written ({exc}); `feedvault cdxj` writes it")
 
     async def close_spider(self) -> None:
         self.roller.close()

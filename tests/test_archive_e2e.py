@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
+from feedvault.cdxj import cdxj_key, index_warc
 from feedvault.config import BUNDLED_REGISTRY, load_registry
 from feedvault.demo import ARTICLE_SENTINELS, BOILERPLATE_MARKERS
 from tests.support.crawl import feed_summary, run_crawl, write_registry
@@ -57,9 +58,18 @@ def test_demo_publisher_archive_round_trip(demo_registry, s3_store):
         assert all(o["outcome"] == "new" and o["clean_key"] and o["warc_key"] for o in manifest["urls"])
         assert all(ev["verdict"] == "rules" and ev["sha256"] for ev in manifest["robots"].values())
 
+    # raw/ holds the WARCs and, next to each, the CDXJ index the run wrote (what pywb replays from).
+    raw_keys = keys_under(s3_store, "raw/")
+    warc_keys = {k for k in raw_keys if k.endswith(".warc.gz")}
+    assert warc_keys and raw_keys == warc_keys | {cdxj_key(k) for k in warc_keys}
+    for key in warc_keys:
+        warc = s3_store.get_bytes(key)
+        assert s3_store.get_bytes(cdxj_key(key)) == index_warc(warc, key)
+        assert len(index_warc(warc, key).splitlines()) == sum(
+            1 for r in ArchiveIterator(io.BytesIO(warc)) if r.rec_type == "response"
+        )
+
     # Every WARC parses; records come as warcinfo, then request/response/metadata triples.
-    warc_keys = keys_under(s3_store, "raw/")
-    assert warc_keys and all(k.endswith(".warc.gz") for k in warc_keys)
     for key in warc_keys:
         types = []
         for record in ArchiveIterator(io.BytesIO(s3_store.get_bytes(key))):  # records stream: read in the loop

@@ -171,10 +171,12 @@ def test_cdxj_indexes_committed_warcs(archived_demo, tmp_path):
     copy_archive(archived_demo.store, store)
     storage = StorageSettings(uri=store.uri, data_dir=str(tmp_path / "data"))
     local = write_registry(tmp_path / "feeds.yaml", storage, [])
-    first = feedvault(local, archived_demo, "cdxj")
     warcs = archived_demo.catalog.warc_keys()
+    written_by_the_runs = {k: store.get_bytes(cdxj_key(k)) for k in warcs}
+    store.delete(cdxj_key(k) for k in warcs)  # an archive from before runs indexed their WARCs
+    first = feedvault(local, archived_demo, "cdxj")
     assert f"{len(warcs)} CDXJ indexes written".encode() in first.stderr
-    assert all(store.head(cdxj_key(k)) for k in warcs)
+    assert {k: store.get_bytes(cdxj_key(k)) for k in warcs} == written_by_the_runs
     again = feedvault(local, archived_demo, "cdxj", "--run", archived_demo.run_ids[1])
     assert b"0 CDXJ indexes written" in again.stderr
     feedvault(local, archived_demo, "cdxj", "--run", "20990101T000000Z", expect=4)

@@ -50,8 +50,10 @@ def collection(archived_demo: ArchivedDemo, tmp_path: Path) -> tuple[Path, FileS
     store = FileStore(tmp_path / "archive")
     copy_archive(archived_demo.store, store, "raw/")
     warcs = archived_demo.catalog.warc_keys()
-    assert write_cdxj(store, warcs) == [cdxj_key(k) for k in warcs]
-    assert write_cdxj(store, warcs) == []  # present already: not rewritten
+    assert write_cdxj(store, warcs) == []  # the runs indexed each WARC as they uploaded it: not rewritten
+    written_by_the_runs = {k: store.get_bytes(cdxj_key(k)) for k in warcs}
+    assert write_cdxj(store, warcs, force=True) == [cdxj_key(k) for k in warcs]
+    assert {k: store.get_bytes(cdxj_key(k)) for k in warcs} == written_by_the_runs
 
     root = tmp_path / "pywb"
     root.mkdir()

@@ -105,8 +105,16 @@ def leaks(store, text: list[str], urls: list[str] = ()) -> dict[str, list[str]]:
 
 def assert_archive_consistent(store) -> int:
     """Every WARC parses as warcinfo + request/response/metadata triples, and every clean JSON's pointer
-    returns exactly its response record with one ranged GET. Returns how many pointers were checked."""
-    for obj in store.list("raw/"):
+    returns exactly its response record with one ranged GET; every CDXJ index matches its (rewritten) WARC.
+    Returns how many pointers were checked."""
+    from feedvault.cdxj import CDXJ_SUFFIX, cdxj_key, index_warc
+
+    raw_keys = [obj.key for obj in store.list("raw/")]
+    warc_keys = [k for k in raw_keys if k.endswith(".warc.gz")]
+    assert {k for k in raw_keys if k.endswith(CDXJ_SUFFIX)} == {cdxj_key(k) for k in warc_keys}
+    for key in warc_keys:
+        assert store.get_bytes(cdxj_key(key)) == index_warc(store.get_bytes(key), key), key
+    for obj in (store.head(k) for k in warc_keys):
         types = [r.rec_type for r in ArchiveIterator(io.BytesIO(store.get_bytes(obj.key)))]
         assert types[0] == "warcinfo" and types[1:] == ["request", "response", "metadata"] * ((len(types) - 1) // 3)
         assert len(types) > 1, f"{obj.key} holds no capture but was kept"
@@ -132,6 +140,7 @@ def target_uris(store) -> list[str]:
     return [
         r.rec_headers.get_header("WARC-Target-URI")
         for obj in store.list("raw/")
+        if obj.key.endswith(".warc.gz")
         for r in ArchiveIterator(io.BytesIO(store.get_bytes(obj.key)))
         if r.rec_type == "response"
     ]
@@ -148,7 +157,7 @@ def test_takedown_of_a_url(demo, capsys):
     second = run_crawl(registry, credentials, "--run-id", RUN_2)
     assert second["totals"]["changed"] == 2  # the English feed and the news sitemap
     assert target_uris(store).count(url) == 4 and len(leaks(store, [original, CORRECTION])) >= 4
-    warcs_before = {obj.key: target_uris_of(store, obj.key) for obj in store.list("raw/")}
+    warcs_before = {o.key: target_uris_of(store, o.key) for o in store.list("raw/") if o.key.endswith(".warc.gz")}
 
     # Dry run: lists what would go, changes nothing.
     before = snapshot(store)
@@ -174,7 +183,7 @@ def test_takedown_of_a_url(demo, capsys):
     assert audit["warc_records_removed"] == 12 and audit["clean_deleted"] == 4 and audit["state_entries_removed"] == 2
 
     # WARCs that held other captures still parse and hold them; the run-2 WARCs held only this URL: gone.
-    after = {obj.key: target_uris_of(store, obj.key) for obj in store.list("raw/")}
+    after = {o.key: target_uris_of(store, o.key) for o in store.list("raw/") if o.key.endswith(".warc.gz")}
     for key, uris in warcs_before.items():
         others = [u for u in uris if u != url]
         assert after.get(key, []) == others, key
