@@ -586,6 +586,8 @@ class FileStore:
                 current: str | None = hashlib.sha256(target.read_bytes()).hexdigest()
             except FileNotFoundError:
                 current = None
+            except OSError as exc:
+                raise StorageError(f"cannot write {target}: {exc}") from exc
             if current != version:
                 raise VersionConflict(f"{target} changed since it was read: another writer got there first")
             self._write(key, data, len(data))

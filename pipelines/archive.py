@@ -300,7 +300,10 @@ class ArchivePipeline:
         if self._failed_warcs:
             errors.insert(0, await asyncio.to_thread(self._withdraw_unbacked))
         elif not self.crawl.dry_run:
-            await asyncio.to_thread(self.crawl.state.save, self.crawl.store)
+            try:
+                await asyncio.to_thread(self.crawl.state.save, self.crawl.store)
+            except Exception as exc:  # what was archived stays (the manifest lists it); only dedup is lost
+                errors.append(f"seen state not saved ({exc}): the next run fetches and archives these articles again")
         if errors:
             self.crawl.log.error = "; ".join(errors)
 
@@ -325,7 +328,10 @@ class ArchivePipeline:
             crawl.log.warn(f"seen state not saved ({exc}): the next run fetches this feed's articles again")
         else:
             crawl.state.revert([o.url for o in withdrawn], before)
-            crawl.state.save(crawl.store)
+            try:
+                crawl.state.save(crawl.store)
+            except Exception as exc:
+                crawl.log.warn(f"seen state not saved ({exc}): the next run fetches this feed's articles again")
         uploads = "; ".join(f"{key}: {why}" for key, why in failed.items())
         return (
             f"WARC upload failed ({uploads}); {len(withdrawn)} articles not archived: the next run fetches them again"

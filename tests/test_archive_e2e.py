@@ -244,3 +244,24 @@ def test_a_run_prunes_seen_state_past_the_retention(tmp_path, site_server):
     urls = {entry.url for entry in SeenState.load(store, "synth").urls.values()}
     assert "https://gone.example/1901" not in urls and "https://gone.example/1999" in urls
     assert {server.url(path) for path in site.article_paths} <= urls
+
+
+def test_a_seen_state_the_archive_refuses_fails_the_feed_and_says_what_follows(tmp_path, site_server):
+    """What was archived stays committed; the feed fails loudly instead of silently losing its dedup."""
+    from feedvault.config import StorageSettings
+    from feedvault.storage import FileStore
+    from tests.support.crawl import feed
+    from tests.support.sites import synthetic_site
+
+    site = synthetic_site(tmp_path, 3)
+    server = site_server(site.root)
+    storage = StorageSettings(uri=f"file://{tmp_path}/archive", data_dir=str(tmp_path / "data"))
+    registry = write_registry(tmp_path / "feeds.yaml", storage, [feed("synth", server.url(site.feed_path))])
+    (tmp_path / "archive/state/synth.json").mkdir(parents=True)  # the state key cannot be written
+
+    summary = feed_summary(run_crawl(registry, None, "--run-id", RUN_1, expect_exit=1), "synth")
+    assert summary["status"] == "failed" and "seen state not saved" in summary["error"], summary
+    assert "the next run fetches and archives these articles again" in summary["error"]
+    assert summary["counts"]["new"] == 3
+    manifest = json.loads(FileStore(tmp_path / "archive").get_bytes(summary["manifest_key"]))
+    assert all(o["clean_key"] and o["warc_key"] for o in manifest["urls"])
