@@ -194,12 +194,21 @@ def run_feeds(
                 if log.permission.get("warning"):
                     log.warn(log.permission["warning"])
                     logger.warning("feed %s: %s", feed.id, log.permission["warning"])
-                state = SeenState.load(store, feed.id)
-                if not options.dry_run:
-                    removed = _clear_partition(store, feed.id, run_id)
-                    if removed:
-                        log.warn(f"re-running {run_id}: replaced {removed} objects of an earlier attempt")
-                    state.forget_run(run_id.value)
+                try:
+                    state = SeenState.load(store, feed.id)
+                    if not options.dry_run:
+                        removed = _clear_partition(store, feed.id, run_id)
+                        if removed:
+                            log.warn(f"re-running {run_id}: replaced {removed} objects of an earlier attempt")
+                        state.forget_run(run_id.value)
+                except Exception as exc:  # this feed fails; the others still run
+                    log.error = (
+                        f"not crawled: {type(exc).__name__}: {exc} (reading {keys.state_key(feed.id)} or clearing "
+                        "this run's partition); fix or remove the state object (without it the next run archives "
+                        "every article of the feed again)"
+                    )
+                    logger.error("feed %s: %s", feed.id, log.error)
+                    continue
                 crawls.append(
                     FeedCrawl(
                         feed=feed,

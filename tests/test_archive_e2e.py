@@ -265,3 +265,24 @@ def test_a_seen_state_the_archive_refuses_fails_the_feed_and_says_what_follows(t
     assert summary["counts"]["new"] == 3
     manifest = json.loads(FileStore(tmp_path / "archive").get_bytes(summary["manifest_key"]))
     assert all(o["clean_key"] and o["warc_key"] for o in manifest["urls"])
+
+
+def test_an_unreadable_seen_state_fails_its_feed_and_the_others_still_run(tmp_path, site_server):
+    from feedvault.config import StorageSettings
+    from tests.support.crawl import feed
+    from tests.support.sites import synthetic_site
+
+    site = synthetic_site(tmp_path, 3)
+    server = site_server(site.root)
+    storage = StorageSettings(uri=f"file://{tmp_path}/archive", data_dir=str(tmp_path / "data"))
+    feeds = [feed("broken", server.url(site.feed_path)), feed("fine", server.url(site.feed_path))]
+    registry = write_registry(tmp_path / "feeds.yaml", storage, feeds)
+    (tmp_path / "archive/state").mkdir(parents=True)
+    (tmp_path / "archive/state/broken.json").write_text('{"schema": "feedvault.state/1", "urls": {"x": ')
+
+    summary = run_crawl(registry, None, "--run-id", RUN_1, expect_exit=1)
+    broken, fine = feed_summary(summary, "broken"), feed_summary(summary, "fine")
+    assert broken["status"] == "failed" and "state/broken.json" in broken["error"], broken
+    assert "JSONDecodeError" in broken["error"] and "fix or remove the state object" in broken["error"]
+    assert fine["status"] == "ok" and fine["counts"]["new"] == 3
+    assert summary["manifest_key"]  # the run is committed, with the failure in it
