@@ -3,8 +3,9 @@
 S3 stays the source of truth. The catalog indexes what committed runs (those with a run manifest) archived:
 one row per clean snapshot, the per-feed and run manifests, and the takedown tombstones. It is updated by each
 run (:func:`update_after_run`), synced to and from ``catalog/catalog.sqlite`` (:func:`open_catalog`,
-:meth:`Catalog.publish`) and rebuilt from the archive alone by :meth:`Catalog.reindex`. Listing and search
-read the catalog, never S3 listings.
+:meth:`Catalog.publish`; uploaded every few runs, readers index the runs listed under ``catalog/runs/`` since)
+and rebuilt from the archive alone by :meth:`Catalog.reindex`. Listing and search read the catalog, never S3
+listings.
 
 A snapshot's id is stable: the first 16 hex chars of sha256 of its clean key. A tombstoned URL is never
 listed: its rows are dropped when the tombstone is seen and never inserted again.
@@ -534,6 +535,31 @@ class Catalog:
             self._conn = self._connect(self.path)
         return total
 
+    def apply_new_runs(self, store: Store) -> int:
+        """Index the committed runs this copy lacks, from their manifests; returns how many were added.
+
+        The published catalog is not re-uploaded after every run (see :func:`update_after_run`); each run leaves
+        an entry under ``catalog/runs/`` instead, and the runs listed there that this copy lacks are indexed from
+        the archive (one LIST per 1,000 runs, then each new run's manifests and clean records).
+        """
+        known = {row[0] for row in self._all("SELECT run_id FROM runs")}
+        added = 0
+        for obj in store.list(keys.CATALOG_RUNS_PREFIX):
+            run_id = obj.key[len(keys.CATALOG_RUNS_PREFIX) :]
+            if run_id in known or not keys.RUN_ID_RE.match(run_id):
+                continue
+            try:
+                self.add_run(store, keys.run_manifest_key(keys.RunId(run_id)))
+            except CatalogError as exc:  # its manifest is gone (a retry is rewriting that run): next time
+                logger.warning("catalog: run %s listed but not readable: %s", run_id, exc)
+                continue
+            added += 1
+        return added
+
+    def runs_since_publish(self) -> int:
+        """Runs this copy holds that the published catalog it was synced from (or last published) lacks."""
+        return len(self._all("SELECT run_id FROM runs")) - int(self.get_meta("published_runs") or 0)
+
     def refresh_warcs(self, store: Store, warc_keys: Iterable[str]) -> int:
         """Re-read the clean records of the snapshots in these WARCs (after a takedown rewrote or deleted them:
         their raw offsets moved); snapshots whose clean record is gone are dropped. Returns rows refreshed."""
@@ -795,26 +821,28 @@ class Catalog:
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def sync(self, store: Store) -> bool:
-        """Bring this copy up to date with the published catalog, in place, so a long-running reader (the browse
-        app) sees the runs committed since it opened the catalog; returns whether anything changed.
+        """Bring this copy up to date with the archive, in place, so a long-running reader (the browse app) sees
+        the runs committed since it opened the catalog; returns whether anything changed.
 
-        One HEAD when nothing changed. A newer published copy replaces this one's content (SQLite's backup
-        API, under the connection lock): readers keep their ``Catalog`` object and never see a half-copied
-        file. An unusable published copy leaves this one as it was.
+        A newer published copy replaces this one's content (SQLite's backup API, under the connection lock):
+        readers keep their ``Catalog`` object and never see a half-copied file; an unusable published copy
+        leaves this one as it was. Then the runs committed since are indexed (:meth:`apply_new_runs`). When
+        nothing changed: one HEAD and one LIST.
         """
         remote = store.head(keys.CATALOG_KEY)
-        if remote is None or self.get_meta("synced_etag") == _version(remote):
-            return False
-        with _published_copy(store, self.path.parent) as copy:
-            source = sqlite3.connect(copy)
-            try:
-                with self._lock:
-                    source.backup(self._conn)
-            finally:
-                source.close()
-        self.set_meta("store_uri", store.uri)
-        self.set_meta("synced_etag", _version(remote))
-        return True
+        replaced = False
+        if remote is not None and self.get_meta("synced_etag") != _version(remote):
+            with _published_copy(store, self.path.parent) as copy:
+                source = sqlite3.connect(copy)
+                try:
+                    with self._lock:
+                        source.backup(self._conn)
+                finally:
+                    source.close()
+            self.set_meta("store_uri", store.uri)
+            self.set_meta("synced_etag", _version(remote))
+            replaced = True
+        return self.apply_new_runs(store) > 0 or replaced
 
     def publish(self, store: Store, *, compact: bool = False) -> None:
         """Upload a consistent copy of the catalog to ``catalog/catalog.sqlite``.
@@ -828,6 +856,9 @@ class Catalog:
             target = sqlite3.connect(name)
             with self._lock:
                 self._conn.backup(target)
+            runs = str(target.execute("SELECT count(*) FROM runs").fetchone()[0])
+            target.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('published_runs', ?)", (runs,))
+            target.commit()
             if compact:
                 target.execute("INSERT INTO snapshot_text(snapshot_text) VALUES ('optimize')")
                 target.commit()
@@ -840,6 +871,7 @@ class Catalog:
         info = store.head(keys.CATALOG_KEY)
         self.set_meta("store_uri", store.uri)
         self.set_meta("synced_etag", _version(info))
+        self.set_meta("published_runs", runs)
 
 
 def _fetch_records(store: Store, clean_keys: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -862,6 +894,7 @@ def _fetch_records(store: Store, clean_keys: list[str]) -> Iterator[tuple[str, d
 
 # -- sync with the archive ----------------------------------------------------------------------------------
 CATALOG_FILE = "catalog.sqlite"
+REPUBLISH_EVERY_RUNS = 14  # runs between uploads of the whole catalog; readers index the runs since themselves
 
 
 def open_catalog(store: Store, local_dir: str | Path, progress: Progress | None = None) -> Catalog:
@@ -890,6 +923,8 @@ def open_catalog(store: Store, local_dir: str | Path, progress: Progress | None 
         catalog = Catalog(path)
         catalog.set_meta("store_uri", store.uri)
         catalog.reindex(store, progress)
+    else:
+        catalog.apply_new_runs(store)
     return catalog
 
 
@@ -948,12 +983,22 @@ def update_after_takedown(store: Store, local_dir: str | Path, summary: dict[str
     refresh_cdxj(store, touched)
 
 
-def update_after_run(store: Store, local_dir: str | Path, run_manifest_key: str) -> int:
-    """Index a just-committed run into the local catalog (what ``finalize_run`` calls); publish it when the run
-    archived something. A run that changed nothing writes nothing but its manifests: its row reaches the
-    published copy with the next run that archives (``feedvault runs`` reads the manifests themselves)."""
+def update_after_run(
+    store: Store, local_dir: str | Path, run_manifest_key: str, *, republish_every: int = REPUBLISH_EVERY_RUNS
+) -> bool:
+    """Index a just-committed run into the local catalog (what ``finalize_run`` calls) and list it under
+    ``catalog/runs/``; returns whether the whole catalog was published too.
+
+    The catalog grows with the archive, so it is not uploaded after every run: readers index the runs listed
+    since their copy (:meth:`Catalog.apply_new_runs`). It is published when none with a run in it exists, and
+    every ``republish_every`` runs, so that a new reader has few runs to index itself.
+    """
+    run = keys.RunId(run_manifest_key.split("/")[-2])
     with open_catalog(store, local_dir) as catalog:
-        indexed = catalog.add_run(store, run_manifest_key)
-        if indexed:
+        if catalog.run(run.value) is None:
+            catalog.add_run(store, run_manifest_key)
+        store.put_bytes(keys.catalog_run_key(run), b"", content_type="text/plain")
+        due = int(catalog.get_meta("published_runs") or 0) == 0 or catalog.runs_since_publish() >= republish_every
+        if due:
             catalog.publish(store)
-    return indexed
+    return due

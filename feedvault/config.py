@@ -209,6 +209,9 @@ class Settings(_Model):
         ge=1,
         description="The seen state forgets URLs whose entry date is older than this (never less than the entry window)",
     )
+    catalog_republish_every_runs: int = Field(
+        default=14, ge=1, description="Runs between uploads of the whole browse catalog (readers index the rest)"
+    )
     extract_workers: int = Field(default=0, ge=0, description="Extraction processes; 0 = one per core")
     schedule: str = "0 2 * * *"
     timezone: str = "UTC"

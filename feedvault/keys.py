@@ -140,3 +140,9 @@ def audit_key(at: dt.datetime, action: str) -> str:
 
 
 CATALOG_KEY = "catalog/catalog.sqlite"
+CATALOG_RUNS_PREFIX = "catalog/runs/"
+
+
+def catalog_run_key(run: RunId) -> str:
+    """An empty object per committed run: browse catalogs list these to index the runs their copy lacks."""
+    return f"{CATALOG_RUNS_PREFIX}{run.value}"

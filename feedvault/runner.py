@@ -306,12 +306,17 @@ def finalize_run(
 
 
 def _update_catalog(store: Store, registry: Registry, manifest_key: str) -> None:
-    """Index the committed run into the browse catalog and publish it; the catalog is derived, so a failure
+    """Index the committed run into the browse catalog (published when due); the catalog is derived, so a failure
     only warns (`feedvault reindex` rebuilds it from the archive)."""
     from feedvault.catalog import update_after_run
 
     try:
-        update_after_run(store, registry.settings.storage.data_dir, manifest_key)
+        update_after_run(
+            store,
+            registry.settings.storage.data_dir,
+            manifest_key,
+            republish_every=registry.settings.catalog_republish_every_runs,
+        )
     except Exception as exc:
         logger.warning("browse catalog not updated (the run is committed; `feedvault reindex` repairs it): %s", exc)
 

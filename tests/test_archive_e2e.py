@@ -111,7 +111,9 @@ def test_demo_publisher_archive_round_trip(demo_registry, s3_store):
     assert second["totals"]["unchanged"] == first["totals"]["new"]
     assert keys_under(s3_store, "raw/", "clean/", "state/") == objects_before
     assert keys_under(s3_store, "runs/2026/11/27/")  # only the new run's manifests
-    assert second["storage_requests"]["write_requests"] == len(second["feeds"]) + 1  # feed manifests + run's
+    assert (
+        second["storage_requests"]["write_requests"] == len(second["feeds"]) + 2
+    )  # feed manifests, run manifest, catalog entry
 
     # A changed article becomes a second snapshot of the same URL, in the new run's partition only.
     changed_path = next(p for p in ARTICLE_SENTINELS if p.startswith("/id/"))
@@ -286,3 +288,41 @@ def test_an_unreadable_seen_state_fails_its_feed_and_the_others_still_run(tmp_pa
     assert "JSONDecodeError" in broken["error"] and "fix or remove the state object" in broken["error"]
     assert fine["status"] == "ok" and fine["counts"]["new"] == 3
     assert summary["manifest_key"]  # the run is committed, with the failure in it
+
+
+def test_runs_reach_readers_without_uploading_the_whole_catalog_each_time(tmp_path, site_server):
+    """The catalog grows with the archive: a run uploads it only every N runs; in between, readers (a fresh one,
+    or a running browser) index the runs listed under catalog/runs/ from their manifests."""
+    from feedvault import keys
+    from feedvault.catalog import open_catalog
+    from feedvault.config import StorageSettings
+    from feedvault.storage import FileStore
+    from tests.support.crawl import feed
+    from tests.support.sites import synthetic_site
+
+    site = synthetic_site(tmp_path, 3)
+    server = site_server(site.root)
+    storage = StorageSettings(uri=f"file://{tmp_path}/archive", data_dir=str(tmp_path / "writer"))
+    feeds = [feed("synth", server.url(site.feed_path))]
+    registry = write_registry(tmp_path / "feeds.yaml", storage, feeds, catalog_republish_every_runs=2)
+    store = FileStore(tmp_path / "archive")
+    url = server.url(site.article_paths[0])
+
+    run_crawl(registry, None, "--run-id", RUN_1)
+    published = store.get_bytes(keys.CATALOG_KEY)  # the first run publishes it: there was none
+    running = open_catalog(store, tmp_path / "browser")  # a browser started now
+    assert len(running.history(url)) == 1
+
+    run_crawl(registry, None, "--run-id", RUN_2, "--force")  # every article archived again: new snapshots
+    assert store.get_bytes(keys.CATALOG_KEY) == published  # not uploaded again
+    assert store.head(keys.catalog_run_key(keys.RunId(RUN_2))) is not None
+    with open_catalog(store, tmp_path / "fresh") as fresh:  # a new reader: the published copy + run 2 itself
+        assert [s.run_id for s in fresh.history(url)] == [RUN_1, RUN_2]
+    assert running.sync(store)  # the running browser: no new published copy, yet run 2 appears
+    assert [s.run_id for s in running.history(url)] == [RUN_1, RUN_2]
+    running.close()
+
+    run_crawl(registry, None, "--run-id", RUN_3)  # two runs since the published copy: published again
+    assert store.get_bytes(keys.CATALOG_KEY) != published
+    with open_catalog(store, tmp_path / "later") as later:
+        assert later.counts()["runs"] == 3 and later.runs_since_publish() == 0
