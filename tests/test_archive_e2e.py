@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 import json
 import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
+from feedvault import keys
+from feedvault.catalog import open_catalog
 from feedvault.cdxj import cdxj_key, index_warc
-from feedvault.config import BUNDLED_REGISTRY, load_registry
+from feedvault.config import BUNDLED_REGISTRY, StorageSettings, load_registry
 from feedvault.demo import ARTICLE_SENTINELS, BOILERPLATE_MARKERS
-from tests.support.crawl import feed_summary, run_crawl, write_registry
+from feedvault.keys import RunId
+from feedvault.state import SeenState, Snapshot
+from feedvault.storage import FileStore
+from tests.support.crawl import feed, feed_summary, run_crawl, write_registry
+from tests.support.sites import synthetic_site
 
 RUN_1, RUN_2, RUN_3 = "20261126T020000Z-first", "20261127T020000Z-second", "20261128T020000Z-third"
 
@@ -35,6 +44,33 @@ def keys_under(store, *prefixes):
 def served(url: str) -> bytes:
     with urllib.request.urlopen(url, timeout=10) as response:  # loopback fixture server only
         return response.read()
+
+
+@dataclass
+class FolderArchive:
+    """A synthetic site and a plain-folder archive (``file://``) crawled from it. The archive's failures are
+    real, no mock: a directory where an object must go makes that one write fail."""
+
+    root: Path  # the archive folder
+    store: FileStore
+    storage: StorageSettings
+    registry: Path
+    urls: list[str]  # the site's article URLs
+
+    def block(self, key: str) -> Path:
+        (self.root / key).mkdir(parents=True)
+        return self.root / key
+
+
+def folder_archive(tmp_path, site_server, articles: int, feed_ids=("synth",), **settings) -> FolderArchive:
+    storage_fields = {k: settings.pop(k) for k in list(settings) if k in StorageSettings.model_fields}
+    site = synthetic_site(tmp_path, articles)
+    server = site_server(site.root)
+    root = tmp_path / "archive"
+    storage = StorageSettings(uri=root.as_uri(), data_dir=str(tmp_path / "data"), **storage_fields)
+    feeds = [feed(feed_id, server.url(site.feed_path)) for feed_id in feed_ids]
+    registry = write_registry(tmp_path / "feeds.yaml", storage, feeds, **settings)
+    return FolderArchive(root, FileStore(root), storage, registry, [server.url(p) for p in site.article_paths])
 
 
 def test_demo_publisher_archive_round_trip(demo_registry, s3_store):
@@ -146,26 +182,14 @@ def test_dry_run_writes_nothing_but_reports(demo_registry, s3_store):
 def test_a_warc_that_never_reaches_the_archive_withdraws_exactly_its_snapshots(tmp_path, site_server):
     """Upload, then publish: a clean record must never point into a WARC the archive does not have.
 
-    A real failure, no mock: the archive is a plain folder (``file://``) where the run's second WARC file name is
-    already taken by a directory, so that one upload fails and the others succeed.
+    The run's second WARC file name is taken, so that one upload fails and the others succeed.
     """
-    from feedvault.catalog import open_catalog
-    from feedvault.config import StorageSettings
-    from feedvault.keys import RunId, raw_warc_key
-    from feedvault.storage import FileStore
-    from tests.support.crawl import feed
-    from tests.support.sites import synthetic_site
-
-    site = synthetic_site(tmp_path, 24)
-    server = site_server(site.root)
     # Smallest WARC files allowed, so the feed's articles spread over several.
-    storage = StorageSettings(uri=f"file://{tmp_path}/archive", data_dir=str(tmp_path / "data"), warc_max_bytes=65536)
-    registry = write_registry(tmp_path / "feeds.yaml", storage, [feed("synth", server.url(site.feed_path))])
-    store = FileStore(tmp_path / "archive")
-    blocked = raw_warc_key("synth", RunId(RUN_1), 1)
-    (tmp_path / "archive" / blocked).mkdir(parents=True)
+    archive = folder_archive(tmp_path, site_server, 24, warc_max_bytes=65536)
+    store, blocked = archive.store, keys.raw_warc_key("synth", RunId(RUN_1), 1)
+    in_the_way = archive.block(blocked)
 
-    first = run_crawl(registry, None, "--run-id", RUN_1, expect_exit=1)
+    first = run_crawl(archive.registry, None, "--run-id", RUN_1, expect_exit=1)
     summary = feed_summary(first, "synth")
     assert summary["status"] == "failed" and blocked in summary["error"], summary
     assert "the next run fetches them again" in summary["error"]
@@ -179,14 +203,14 @@ def test_a_warc_that_never_reaches_the_archive_withdraws_exactly_its_snapshots(t
     assert blocked not in {o["warc_key"] for o in kept.values()}
     assert all(store.head(o["warc_key"]) is not None for o in kept.values())
     assert {obj.key for obj in store.list("clean/synth/")} == {o["clean_key"] for o in kept.values()}
-    with open_catalog(store, storage.data_dir) as catalog:
+    with open_catalog(store, archive.storage.data_dir) as catalog:
         assert blocked not in catalog.warc_keys(RUN_1)
         assert not any(catalog.history(url) for url in withdrawn)
         assert all(catalog.history(url) for url in kept)
 
     # Once the archive takes writes again, the next run fetches exactly the withdrawn articles as new.
-    (tmp_path / "archive" / blocked).rmdir()
-    second = run_crawl(registry, None, "--run-id", RUN_2)
+    in_the_way.rmdir()
+    second = run_crawl(archive.registry, None, "--run-id", RUN_2)
     manifest = json.loads(store.get_bytes(feed_summary(second, "synth")["manifest_key"]))
     outcomes = {o["url"]: o["outcome"] for o in manifest["urls"]}
     assert {url for url, outcome in outcomes.items() if outcome == "new"} == set(withdrawn)
@@ -194,95 +218,56 @@ def test_a_warc_that_never_reaches_the_archive_withdraws_exactly_its_snapshots(t
 
 
 def test_a_clean_record_the_archive_refuses_fails_that_article_and_the_feed(tmp_path, site_server):
-    from feedvault.config import StorageSettings
-    from feedvault.keys import RunId, clean_key
-    from feedvault.storage import FileStore
-    from tests.support.crawl import feed
-    from tests.support.sites import synthetic_site
+    archive = folder_archive(tmp_path, site_server, 6)
+    victim = archive.urls[0]
+    blocked = archive.block(keys.clean_key("synth", RunId(RUN_1), victim))
 
-    site = synthetic_site(tmp_path, 6)
-    server = site_server(site.root)
-    storage = StorageSettings(uri=f"file://{tmp_path}/archive", data_dir=str(tmp_path / "data"))
-    registry = write_registry(tmp_path / "feeds.yaml", storage, [feed("synth", server.url(site.feed_path))])
-    store = FileStore(tmp_path / "archive")
-    victim = server.url(site.article_paths[0])
-    (tmp_path / "archive" / clean_key("synth", RunId(RUN_1), victim)).mkdir(parents=True)
-
-    summary = feed_summary(run_crawl(registry, None, "--run-id", RUN_1, expect_exit=1), "synth")
+    summary = feed_summary(run_crawl(archive.registry, None, "--run-id", RUN_1, expect_exit=1), "synth")
     assert summary["status"] == "failed" and "1 clean records not written" in summary["error"], summary
-    outcomes = {o["url"]: o for o in json.loads(store.get_bytes(summary["manifest_key"]))["urls"]}
+    outcomes = {o["url"]: o for o in json.loads(archive.store.get_bytes(summary["manifest_key"]))["urls"]}
     assert outcomes.pop(victim)["reason"] == "clean-write-failed"
     assert len(outcomes) == 5 and {o["outcome"] for o in outcomes.values()} == {"new"}
 
-    (tmp_path / "archive" / clean_key("synth", RunId(RUN_1), victim)).rmdir()
-    summary = feed_summary(run_crawl(registry, None, "--run-id", RUN_2), "synth")
-    again = {o["url"]: o["outcome"] for o in json.loads(store.get_bytes(summary["manifest_key"]))["urls"]}
+    blocked.rmdir()
+    summary = feed_summary(run_crawl(archive.registry, None, "--run-id", RUN_2), "synth")
+    again = {o["url"]: o["outcome"] for o in json.loads(archive.store.get_bytes(summary["manifest_key"]))["urls"]}
     assert again.pop(victim) == "new" and set(again.values()) == {"unchanged"}
 
 
 def test_a_run_prunes_seen_state_past_the_retention(tmp_path, site_server):
     """``state/<feed>.json`` is read and written every night: URLs no run can fetch again are forgotten."""
-    import datetime as dt
-
-    from feedvault.config import StorageSettings
-    from feedvault.state import SeenState, Snapshot
-    from feedvault.storage import FileStore
-    from tests.support.crawl import feed
-    from tests.support.sites import synthetic_site
-
-    site = synthetic_site(tmp_path, 4)
-    server = site_server(site.root)
-    storage = StorageSettings(uri=f"file://{tmp_path}/archive", data_dir=str(tmp_path / "data"))
-    registry = write_registry(tmp_path / "feeds.yaml", storage, [feed("synth", server.url(site.feed_path))])
-    store = FileStore(tmp_path / "archive")
+    archive = folder_archive(tmp_path, site_server, 4)
     old = SeenState("synth")  # entry window (and so retention) in the tests: 36,500 days
     for url, published in (("https://gone.example/1901", "1901-01-01"), ("https://gone.example/1999", "1999-01-01")):
         snapshot = Snapshot(run_id="19990101T000000Z", sha256="0" * 64, clean_key=None, warc_key=None, fetched_at="")
         when = dt.datetime.fromisoformat(published).replace(tzinfo=dt.UTC)
         old.record(url, now=when, entry_updated=None, published=when, snapshot=snapshot)
-    assert old.save(store)
+    assert old.save(archive.store)
 
-    run_crawl(registry, None, "--run-id", RUN_1)
-    urls = {entry.url for entry in SeenState.load(store, "synth").urls.values()}
+    run_crawl(archive.registry, None, "--run-id", RUN_1)
+    urls = {entry.url for entry in SeenState.load(archive.store, "synth").urls.values()}
     assert "https://gone.example/1901" not in urls and "https://gone.example/1999" in urls
-    assert {server.url(path) for path in site.article_paths} <= urls
+    assert set(archive.urls) <= urls
 
 
 def test_a_seen_state_the_archive_refuses_fails_the_feed_and_says_what_follows(tmp_path, site_server):
     """What was archived stays committed; the feed fails loudly instead of silently losing its dedup."""
-    from feedvault.config import StorageSettings
-    from feedvault.storage import FileStore
-    from tests.support.crawl import feed
-    from tests.support.sites import synthetic_site
+    archive = folder_archive(tmp_path, site_server, 3)
+    archive.block(keys.state_key("synth"))
 
-    site = synthetic_site(tmp_path, 3)
-    server = site_server(site.root)
-    storage = StorageSettings(uri=f"file://{tmp_path}/archive", data_dir=str(tmp_path / "data"))
-    registry = write_registry(tmp_path / "feeds.yaml", storage, [feed("synth", server.url(site.feed_path))])
-    (tmp_path / "archive/state/synth.json").mkdir(parents=True)  # the state key cannot be written
-
-    summary = feed_summary(run_crawl(registry, None, "--run-id", RUN_1, expect_exit=1), "synth")
+    summary = feed_summary(run_crawl(archive.registry, None, "--run-id", RUN_1, expect_exit=1), "synth")
     assert summary["status"] == "failed" and "seen state not saved" in summary["error"], summary
     assert "the next run fetches and archives these articles again" in summary["error"]
     assert summary["counts"]["new"] == 3
-    manifest = json.loads(FileStore(tmp_path / "archive").get_bytes(summary["manifest_key"]))
+    manifest = json.loads(archive.store.get_bytes(summary["manifest_key"]))
     assert all(o["clean_key"] and o["warc_key"] for o in manifest["urls"])
 
 
 def test_an_unreadable_seen_state_fails_its_feed_and_the_others_still_run(tmp_path, site_server):
-    from feedvault.config import StorageSettings
-    from tests.support.crawl import feed
-    from tests.support.sites import synthetic_site
+    archive = folder_archive(tmp_path, site_server, 3, feed_ids=("broken", "fine"))
+    archive.store.put_bytes(keys.state_key("broken"), b'{"schema": "feedvault.state/1", "urls": {"x": ')
 
-    site = synthetic_site(tmp_path, 3)
-    server = site_server(site.root)
-    storage = StorageSettings(uri=f"file://{tmp_path}/archive", data_dir=str(tmp_path / "data"))
-    feeds = [feed("broken", server.url(site.feed_path)), feed("fine", server.url(site.feed_path))]
-    registry = write_registry(tmp_path / "feeds.yaml", storage, feeds)
-    (tmp_path / "archive/state").mkdir(parents=True)
-    (tmp_path / "archive/state/broken.json").write_text('{"schema": "feedvault.state/1", "urls": {"x": ')
-
-    summary = run_crawl(registry, None, "--run-id", RUN_1, expect_exit=1)
+    summary = run_crawl(archive.registry, None, "--run-id", RUN_1, expect_exit=1)
     broken, fine = feed_summary(summary, "broken"), feed_summary(summary, "fine")
     assert broken["status"] == "failed" and "state/broken.json" in broken["error"], broken
     assert "JSONDecodeError" in broken["error"] and "fix or remove the state object" in broken["error"]
@@ -293,36 +278,24 @@ def test_an_unreadable_seen_state_fails_its_feed_and_the_others_still_run(tmp_pa
 def test_runs_reach_readers_without_uploading_the_whole_catalog_each_time(tmp_path, site_server):
     """The catalog grows with the archive: a run uploads it only every N runs; in between, readers (a fresh one,
     or a running browser) index the runs listed under catalog/runs/ from their manifests."""
-    from feedvault import keys
-    from feedvault.catalog import open_catalog
-    from feedvault.config import StorageSettings
-    from feedvault.storage import FileStore
-    from tests.support.crawl import feed
-    from tests.support.sites import synthetic_site
+    archive = folder_archive(tmp_path, site_server, 3, catalog_republish_every_runs=2)
+    store, url = archive.store, archive.urls[0]
 
-    site = synthetic_site(tmp_path, 3)
-    server = site_server(site.root)
-    storage = StorageSettings(uri=f"file://{tmp_path}/archive", data_dir=str(tmp_path / "writer"))
-    feeds = [feed("synth", server.url(site.feed_path))]
-    registry = write_registry(tmp_path / "feeds.yaml", storage, feeds, catalog_republish_every_runs=2)
-    store = FileStore(tmp_path / "archive")
-    url = server.url(site.article_paths[0])
-
-    run_crawl(registry, None, "--run-id", RUN_1)
+    run_crawl(archive.registry, None, "--run-id", RUN_1)
     published = store.get_bytes(keys.CATALOG_KEY)  # the first run publishes it: there was none
     running = open_catalog(store, tmp_path / "browser")  # a browser started now
     assert len(running.history(url)) == 1
 
-    run_crawl(registry, None, "--run-id", RUN_2, "--force")  # every article archived again: new snapshots
+    run_crawl(archive.registry, None, "--run-id", RUN_2, "--force")  # every article archived again
     assert store.get_bytes(keys.CATALOG_KEY) == published  # not uploaded again
-    assert store.head(keys.catalog_run_key(keys.RunId(RUN_2))) is not None
+    assert store.head(keys.catalog_run_key(RunId(RUN_2))) is not None
     with open_catalog(store, tmp_path / "fresh") as fresh:  # a new reader: the published copy + run 2 itself
         assert [s.run_id for s in fresh.history(url)] == [RUN_1, RUN_2]
     assert running.sync(store)  # the running browser: no new published copy, yet run 2 appears
     assert [s.run_id for s in running.history(url)] == [RUN_1, RUN_2]
     running.close()
 
-    run_crawl(registry, None, "--run-id", RUN_3)  # two runs since the published copy: published again
+    run_crawl(archive.registry, None, "--run-id", RUN_3)  # two runs since the published copy: published again
     assert store.get_bytes(keys.CATALOG_KEY) != published
     with open_catalog(store, tmp_path / "later") as later:
         assert later.counts()["runs"] == 3 and later.runs_since_publish() == 0
