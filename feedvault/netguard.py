@@ -4,6 +4,9 @@ Only http/https. Hosts that resolve to loopback, private, link-local, cloud-meta
 unspecified addresses are refused unless the feed explicitly allows private networks. Every resolved address
 must pass (a name with one public and one private address is refused).
 
+The crawler (``spiders.middlewares.NetworkGuardMiddleware``) resolves each host once per run, in a thread, and
+judges that answer by each feed's policy.
+
 Limit: the check resolves the name before Scrapy does; a DNS answer that changes in between (rebinding) is
 not caught here. Deployments that fetch untrusted feeds should also egress through a proxy that enforces this.
 """
@@ -83,6 +86,11 @@ class NetworkPolicy:
 
     def check(self, url: str) -> list[str]:
         """Return the addresses the URL resolves to, or raise :class:`RefusedURL`."""
+        host, port, literal = self.locate(url)
+        return self.judge(url, literal if literal is not None else self.resolve(url, host, port))
+
+    def locate(self, url: str) -> tuple[str, int, list[IPAddress] | None]:
+        """``(host, port, [address])`` for an IP literal, ``(host, port, None)`` for a name to resolve."""
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
         if scheme not in ALLOWED_SCHEMES:
@@ -95,14 +103,22 @@ class NetworkPolicy:
         except ValueError:
             raise RefusedURL(url, "bad-port") from None
         try:
-            addresses = [ipaddress.ip_address(host)]
+            return host, port, [ipaddress.ip_address(host)]
         except ValueError:
-            try:
-                addresses = [ipaddress.ip_address(a.split("%")[0]) for a in self.resolver(host, port)]
-            except (OSError, UnicodeError) as exc:
-                raise RefusedURL(url, "unresolvable", str(exc)) from None
+            return host, port, None
+
+    def resolve(self, url: str, host: str, port: int) -> list[IPAddress]:
+        """The name's addresses (blocking: the crawler calls it in a thread, once per host and run)."""
+        try:
+            addresses = [ipaddress.ip_address(a.split("%")[0]) for a in self.resolver(host, port)]
+        except (OSError, UnicodeError) as exc:
+            raise RefusedURL(url, "unresolvable", str(exc)) from None
         if not addresses:
             raise RefusedURL(url, "unresolvable", "no addresses")
+        return addresses
+
+    def judge(self, url: str, addresses: list[IPAddress]) -> list[str]:
+        """``addresses`` as strings if every one may be fetched under this policy, else :class:`RefusedURL`."""
         loopback_only = os.environ.get(LOOPBACK_ONLY_ENV) == "1"
         for address in addresses:
             if loopback_only and not address.is_loopback:

@@ -30,7 +30,7 @@ from scrapy.utils.httpobj import urlparse_cached
 
 from feedvault import tdmrep
 from feedvault.config import Signal
-from feedvault.netguard import NetworkPolicy, RefusedURL
+from feedvault.netguard import NetworkPolicy, RefusedURL, Resolver
 from feedvault.permissions import Decision, signal_decision
 from feedvault.signals import ROBOTS_TOKEN
 
@@ -60,22 +60,31 @@ def _crawl(crawler: Crawler) -> Any:
 
 
 class NetworkGuardMiddleware:
-    def __init__(self, crawler: Crawler) -> None:
+    def __init__(self, crawler: Crawler, resolver: Resolver | None = None) -> None:
         self.crawler = crawler
+        self.resolver = resolver  # None: the system's (getaddrinfo)
         self._policy: NetworkPolicy | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> NetworkGuardMiddleware:
         return cls(crawler)
 
-    def process_request(self, request: Request) -> None:
+    async def process_request(self, request: Request) -> None:
+        """Judge the request's addresses by this feed's policy. A name is resolved once per host and run (shared
+        by every feed of the run), in a thread: a slow or hung DNS answer never blocks the reactor."""
         if self._policy is None:
-            self._policy = NetworkPolicy.from_setting(_crawl(self.crawler).feed.allow_private_network)
+            self._policy = NetworkPolicy.from_setting(_crawl(self.crawler).feed.allow_private_network, self.resolver)
+        policy, url = self._policy, request.url
         try:
-            addresses = self._policy.check(request.url)
+            host, port, addresses = policy.locate(url)
+            if addresses is None:
+                addresses = await shared_per_host(self.crawler, "dns").get(
+                    f"{host}:{port}", lambda: asyncio.to_thread(policy.resolve, url, host, port)
+                )
+            judged = policy.judge(url, addresses)
         except RefusedURL as exc:
-            raise RefusedRequest(exc.reason, exc.detail, {"url": request.url}) from None
-        request.meta.setdefault("feedvault_addresses", addresses)
+            raise RefusedRequest(exc.reason, exc.detail, {"url": url}) from None
+        request.meta.setdefault("feedvault_addresses", judged)
 
 
 class PerHost(Generic[T]):

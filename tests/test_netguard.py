@@ -68,3 +68,42 @@ def test_unresolvable_host_is_refused():
 
     with pytest.raises(RefusedURL, match="unresolvable"):
         NetworkPolicy(resolver=failing).check("http://nowhere.test/")
+
+
+def test_the_crawler_resolves_each_host_once_per_run_off_the_reactor_thread():
+    """The guard's DNS lookup runs in a thread (a hung resolver never blocks the reactor), once per host for the
+    whole run; every feed still judges the shared answer by its own policy."""
+    import asyncio
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    from scrapy import Request
+
+    from spiders.middlewares import NetworkGuardMiddleware, RefusedRequest
+
+    lookups = []
+
+    def slow_resolver(host: str, port: int) -> list[str]:
+        lookups.append((host, port, threading.current_thread() is threading.main_thread()))
+        time.sleep(0.05)  # concurrent requests for the host wait for this answer, they do not ask again
+        return ["127.0.0.1"]
+
+    shared: dict = {}  # one per run, as crawl.shared
+
+    def guard(allow_private_network) -> NetworkGuardMiddleware:
+        feed = SimpleNamespace(allow_private_network=allow_private_network)
+        crawler = SimpleNamespace(spider=SimpleNamespace(crawl=SimpleNamespace(shared=shared, feed=feed)))
+        return NetworkGuardMiddleware(crawler, resolver=slow_resolver)
+
+    local_feed, public_feed = guard(["127.0.0.1/32"]), guard(False)
+
+    async def crawl() -> None:
+        requests = [Request(f"http://news.test:8080/a/{n}.html") for n in range(10)]
+        await asyncio.gather(*(local_feed.process_request(r) for r in requests))
+        assert all(r.meta["feedvault_addresses"] == ["127.0.0.1"] for r in requests)
+        with pytest.raises(RefusedRequest, match="private-address"):
+            await public_feed.process_request(Request("http://news.test:8080/b.html"))
+
+    asyncio.run(crawl())
+    assert lookups == [("news.test", 8080, False)]
