@@ -4,11 +4,11 @@ Only http/https. Hosts that resolve to loopback, private, link-local, cloud-meta
 unspecified addresses are refused unless the feed explicitly allows private networks. Every resolved address
 must pass (a name with one public and one private address is refused).
 
-The crawler (``spiders.middlewares.NetworkGuardMiddleware``) resolves each host once per run, in a thread, and
-judges that answer by each feed's policy.
-
-Limit: the check resolves the name before Scrapy does; a DNS answer that changes in between (rebinding) is
-not caught here. Deployments that fetch untrusted feeds should also egress through a proxy that enforces this.
+The crawler (``spiders.middlewares.NetworkGuardMiddleware``) resolves each host once per run, in a thread,
+judges that answer by each feed's policy, and pins it in Scrapy's DNS cache, so the connection goes to the
+address that was judged (no DNS rebinding between check and connect). Scrapy's resolver is IPv4-only; a host
+with no IPv4 address is not pinned. Deployments that fetch untrusted feeds should still egress through a
+proxy that enforces this policy too.
 """
 
 from __future__ import annotations

@@ -101,7 +101,7 @@ def scrapy_settings(crawl: FeedCrawl, log_level: str) -> dict[str, Any]:
         # Only http(s) is ever fetched (the SSRF guard refuses other schemes): no other handler is even loaded.
         "DOWNLOAD_HANDLERS": {"data": None, "file": None, "s3": None, "ftp": None},
         "DOWNLOAD_DELAY": polite.download_delay,
-        "RANDOMIZE_DOWNLOAD_DELAY": polite.download_delay > 0,
+        "DOWNLOAD_DELAY_JITTER": 0.5 if polite.download_delay > 0 else 0.0,  # delays vary by ±50%
         "CONCURRENT_REQUESTS": max(16, polite.concurrency_per_domain),
         "CONCURRENT_REQUESTS_PER_DOMAIN": polite.concurrency_per_domain,
         "AUTOTHROTTLE_ENABLED": polite.autothrottle,
@@ -113,6 +113,9 @@ def scrapy_settings(crawl: FeedCrawl, log_level: str) -> dict[str, Any]:
         "RETRY_HTTP_CODES": [500, 502, 503, 504, 522, 524, 408, 429],
         "REDIRECT_MAX_TIMES": polite.max_redirects,
         "COOKIES_ENABLED": False,
+        # The SSRF guard pins each host to the address it judged in this resolver's cache (no DNS rebinding).
+        "DNS_RESOLVER": "scrapy.resolver.CachingThreadedResolver",
+        "DNSCACHE_ENABLED": True,
         "TELNETCONSOLE_ENABLED": False,
         "REMOTE_CONTROL_ENABLED": False,  # no listening sockets in a crawler
         # Not even imported: Scrapy imports every extension named in EXTENSIONS_BASE, even disabled ones, and

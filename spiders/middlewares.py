@@ -26,6 +26,7 @@ from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
 from scrapy.http.request import NO_CALLBACK
+from scrapy.resolver import dnscache
 from scrapy.utils.httpobj import urlparse_cached
 
 from feedvault import tdmrep
@@ -76,7 +77,8 @@ class NetworkGuardMiddleware:
             self._policy = NetworkPolicy.from_setting(_crawl(self.crawler).feed.allow_private_network, self.resolver)
         policy, url = self._policy, request.url
         try:
-            host, port, addresses = policy.locate(url)
+            host, port, literal = policy.locate(url)
+            addresses = literal
             if addresses is None:
                 addresses = await shared_per_host(self.crawler, "dns").get(
                     f"{host}:{port}", lambda: asyncio.to_thread(policy.resolve, url, host, port)
@@ -84,7 +86,20 @@ class NetworkGuardMiddleware:
             judged = policy.judge(url, addresses)
         except RefusedURL as exc:
             raise RefusedRequest(exc.reason, exc.detail, {"url": url}) from None
+        if literal is None:
+            _pin(host, judged)
         request.meta.setdefault("feedvault_addresses", judged)
+
+
+def _pin(host: str, addresses: list[str]) -> None:
+    """Make Scrapy connect to the address the guard judged, not to a second DNS answer (DNS rebinding).
+
+    Scrapy's resolver (``CachingThreadedResolver``, IPv4; the runner's ``DNS_RESOLVER``) answers from
+    ``scrapy.resolver.dnscache`` before it asks DNS, so the guard's answer goes there.
+    """
+    ipv4 = next((address for address in addresses if ":" not in address), None)
+    if ipv4 is not None:
+        dnscache[host] = ipv4
 
 
 class PerHost(Generic[T]):

@@ -47,3 +47,60 @@ def test_listening_extensions_are_not_even_imported() -> None:
     result = json.loads(proc.stdout.splitlines()[-1])
     assert result["imported"] == []
     assert {"CoreStats", "LogStats"} <= set(result["extensions"])  # the crawl really ran its extensions
+    assert "ScrapyDeprecationWarning" not in proc.stderr  # no setting Scrapy has deprecated: clean task logs
+
+
+PINNED_FETCH = """
+import json, sys, types
+import scrapy
+from scrapy.crawler import Crawler, CrawlerProcess
+from scrapy.utils.reactor import install_reactor
+from feedvault.config import BUNDLED_REGISTRY, load_registry
+from feedvault.runner import scrapy_settings
+from spiders.middlewares import NetworkGuardMiddleware
+
+url = sys.argv[1]
+results = []
+
+class GuardWithItsOwnAnswer(NetworkGuardMiddleware):
+    # The runner's guard, whose DNS answer for a name no real DNS knows is the local site's address.
+    def __init__(self, crawler):
+        super().__init__(crawler, resolver=lambda host, port: ["127.0.0.1"])
+
+class Fetch(scrapy.Spider):
+    name = "fetch"
+    crawl = types.SimpleNamespace(shared={}, feed=types.SimpleNamespace(allow_private_network=["127.0.0.1/32"]))
+
+    async def start(self):
+        yield scrapy.Request(url, callback=self.done, errback=self.failed, dont_filter=True)
+
+    def done(self, response):
+        results.append(["fetched", response.status])
+
+    def failed(self, failure):
+        results.append(["failed", type(failure.value).__name__])
+
+install_reactor("twisted.internet.asyncioreactor.AsyncioSelectorReactor")
+registry = load_registry(BUNDLED_REGISTRY)
+crawl = types.SimpleNamespace(settings=registry.settings, politeness=registry.settings.politeness)
+settings = scrapy_settings(crawl, "WARNING")
+others = {k: None for k, v in settings["DOWNLOADER_MIDDLEWARES"].items() if v is None}  # Scrapy's own, off
+settings.update(ITEM_PIPELINES={}, DOWNLOADER_MIDDLEWARES={**others, GuardWithItsOwnAnswer: 50})
+process = CrawlerProcess({"LOG_LEVEL": "WARNING"})
+process.crawl(Crawler(Fetch, settings))
+process.start()
+print(json.dumps(results))
+"""
+
+
+def test_scrapy_connects_to_the_address_the_guard_judged(site_server) -> None:
+    """No second DNS lookup between the SSRF guard's check and the connection (DNS rebinding): the guard's answer
+    is the one Scrapy uses. Here the name exists only in the guard's answer, so a fetch that reaches the local
+    site proves the connection went where the guard looked."""
+    server = site_server("demo")
+    url = f"http://feedvault-pinned.test:{server.port}/robots.txt"
+    proc = subprocess.run(
+        [sys.executable, "-c", PINNED_FETCH, url], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.splitlines()[-1]) == [["fetched", 200]], proc.stderr[-3000:]
