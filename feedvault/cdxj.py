@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import logging
+import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO
@@ -37,7 +38,10 @@ def index_warc(data: bytes | IO[bytes], filename: str) -> bytes:
 
     ``filename`` is what the lines name: the WARC's key relative to the archive root.
     """
-    from cdxj_indexer.main import CDXJIndexer  # ~0.2 s to import (pyamf, pkg_resources): only where it is used
+    with warnings.catch_warnings():  # ~0.2 s to import, so only where it is used
+        # pyamf (a cdxj-indexer dependency) imports pkg_resources, which warns on every run's stderr and task log.
+        warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+        from cdxj_indexer.main import CDXJIndexer
 
     out = io.StringIO()
     source = io.BytesIO(data) if isinstance(data, bytes) else data

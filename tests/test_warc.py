@@ -256,3 +256,34 @@ def test_gzip_level_is_configurable_and_output_is_the_same_warc(tmp_path: Path, 
         [v.raw_payload for _o, _l, v in iter_records(data) if v.rec_type == "response"] for data in (chosen, default)
     ]
     assert payloads[0] == payloads[1] == [big.body]
+
+
+def test_cdxj_indexing_adds_no_warning_to_run_logs(tmp_path: Path) -> None:
+    """cdxj-indexer's import chain (pyamf -> pkg_resources) warns; a run's stderr and task log stay clean."""
+    import subprocess
+    import sys
+
+    from tests.support.crawl import REPO
+
+    done: list[Path] = []
+    with WarcRoller(lambda n: "w.warc.gz", tmp_path, 10**9, lambda _k, p: done.append(p), {}) as roller:
+        roller.write_capture(capture(1))
+    # As the pipeline runs it: in an extraction worker (forkserver), where the warning did reach stderr.
+    probe = (
+        "import sys\n"
+        "from feedvault.cdxj import index_warc_file\n"
+        "from feedvault.extraction import ExtractorPool\n"
+        "if __name__ == '__main__':\n"
+        "    pool = ExtractorPool(1)\n"
+        "    print(pool.submit(index_warc_file, sys.argv[1], 'w').result())\n"
+        "    pool.shutdown()\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe, str(done[0])],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr[-2000:]
+    assert "news.example" in proc.stdout  # it did index the capture
