@@ -990,15 +990,20 @@ def update_after_run(
     ``catalog/runs/``; returns whether the whole catalog was published too.
 
     The catalog grows with the archive, so it is not uploaded after every run: readers index the runs listed
-    since their copy (:meth:`Catalog.apply_new_runs`). It is published when none with a run in it exists, and
-    every ``republish_every`` runs, so that a new reader has few runs to index itself.
+    since their copy (:meth:`Catalog.apply_new_runs`). It is published when none with a run in it exists, every
+    ``republish_every`` runs (so a new reader has few runs to index itself), and when this run id was committed
+    before: a retry replaced that run's partition, and readers that hold the old one would not index it again.
     """
     run = keys.RunId(run_manifest_key.split("/")[-2])
     with open_catalog(store, local_dir) as catalog:
-        if catalog.run(run.value) is None:
-            catalog.add_run(store, run_manifest_key)
+        retried = catalog.run(run.value) is not None
+        catalog.add_run(store, run_manifest_key)
         store.put_bytes(keys.catalog_run_key(run), b"", content_type="text/plain")
-        due = int(catalog.get_meta("published_runs") or 0) == 0 or catalog.runs_since_publish() >= republish_every
+        due = (
+            retried
+            or int(catalog.get_meta("published_runs") or 0) == 0
+            or catalog.runs_since_publish() >= republish_every
+        )
         if due:
             catalog.publish(store)
     return due

@@ -293,9 +293,19 @@ def test_runs_reach_readers_without_uploading_the_whole_catalog_each_time(tmp_pa
         assert [s.run_id for s in fresh.history(url)] == [RUN_1, RUN_2]
     assert running.sync(store)  # the running browser: no new published copy, yet run 2 appears
     assert [s.run_id for s in running.history(url)] == [RUN_1, RUN_2]
-    running.close()
 
-    run_crawl(archive.registry, None, "--run-id", RUN_3)  # two runs since the published copy: published again
+    # A retry of run 2 replaces its partition: readers already hold run 2, so the catalog is published again.
+    run_crawl(archive.registry, None, "--run-id", RUN_2)  # not forced: everything is unchanged this time
+    assert store.get_bytes(keys.CATALOG_KEY) != published
+    assert running.sync(store)
+    assert [s.run_id for s in running.history(url)] == [RUN_1]  # the retry archived nothing new
+    running.close()
+    published = store.get_bytes(keys.CATALOG_KEY)
+
+    run_crawl(archive.registry, None, "--run-id", RUN_3, "--force")
+    assert store.get_bytes(keys.CATALOG_KEY) == published  # one run since the published copy
+    run_crawl(archive.registry, None, "--run-id", "20261129T020000Z-fourth")  # two: published again
     assert store.get_bytes(keys.CATALOG_KEY) != published
     with open_catalog(store, tmp_path / "later") as later:
-        assert later.counts()["runs"] == 3 and later.runs_since_publish() == 0
+        assert later.counts()["runs"] == 4 and later.runs_since_publish() == 0
+        assert [s.run_id for s in later.history(url)] == [RUN_1, RUN_3]
