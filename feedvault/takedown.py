@@ -29,6 +29,7 @@ import json
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +45,8 @@ AUDIT_SCHEMA = "feedvault.audit/1"
 _RAW_KEY = re.compile(r"^raw/(?P<feed>[^/]+)/\d{4}/\d{2}/\d{2}/(?P<run>.+)-\d{5}\.warc\.gz$")
 
 Echo = Callable[[str], None]
+READERS, READ_BATCH = 16, 256  # parallel GETs of manifests, and how many are held at once
+PROGRESS_EVERY = 1000
 
 
 class TakedownError(ValueError):
@@ -87,13 +90,22 @@ class Plan:
 
 
 class Takedown:
-    def __init__(self, store: Store, *, reason: str, at: dt.datetime | None = None, echo: Echo = print) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        reason: str,
+        at: dt.datetime | None = None,
+        echo: Echo = print,
+        progress_every: int = PROGRESS_EVERY,
+    ) -> None:
         if not reason.strip():
             raise TakedownError("a takedown needs a reason (--reason)")
         self.store = store
         self.reason = reason.strip()
         self.at = (at or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
         self.echo = echo
+        self.progress_every = progress_every  # manifests read between two progress lines
 
     # -- discovery -------------------------------------------------------------------------------------
     def plan_url(self, url: str) -> Plan:
@@ -131,6 +143,21 @@ class Takedown:
     def _feed_manifests(self, feed_id: str) -> list[str]:
         return [o.key for o in self.store.list("runs/") if o.key.endswith(f"/feeds/{feed_id}.json")]
 
+    def _read_in_order(self, object_keys: list[str]) -> Iterator[tuple[str, bytes | None]]:
+        """``(key, bytes)`` in order, fetched by parallel readers a batch at a time (memory: one batch); None
+        for an object deleted meanwhile. Years of runs mean tens of thousands of manifests."""
+
+        def read(key: str) -> bytes | None:
+            try:
+                return self.store.get_bytes(key)
+            except NotFound:
+                return None
+
+        with ThreadPoolExecutor(max_workers=READERS) as pool:
+            for start in range(0, len(object_keys), READ_BATCH):
+                batch = object_keys[start : start + READ_BATCH]
+                yield from zip(batch, pool.map(read, batch), strict=True)
+
     def _json(self, key: str) -> Any:
         try:
             return json.loads(self.store.get_bytes(key))
@@ -141,8 +168,12 @@ class Takedown:
         """Find every manifest, state entry, clean JSON and WARC that holds one of the plan's URLs."""
         targets = plan.targets
         self.echo(f"looking for {len(targets)} URL(s) in manifests, seen state and clean snapshots ...")
-        for obj in self.store.list("runs/"):
-            data = self.store.get_bytes(obj.key)
+        manifest_keys = [obj.key for obj in self.store.list("runs/")]
+        for n, (key, data) in enumerate(self._read_in_order(manifest_keys), 1):
+            if n % self.progress_every == 0:
+                self.echo(f"  read {n}/{len(manifest_keys)} run manifests")
+            if data is None:
+                continue
             manifest = json.loads(data)
             if not isinstance(manifest, dict):
                 continue
@@ -157,7 +188,7 @@ class Takedown:
                 target.clean_keys.update(k for k in [entry.get("clean_key")] if k)
                 target.warc_keys.update(k for k in [entry.get("warc_key")] if k)
             if mentions or _mentions(data, plan):
-                plan.manifests.append(obj.key)
+                plan.manifests.append(key)
         for obj in self.store.list("state/"):
             state = self._json(obj.key) or {}
             for url_key, entry in state.get("urls", {}).items():

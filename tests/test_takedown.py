@@ -291,3 +291,33 @@ def test_state_scrub_neither_overwrites_nor_is_overwritten_by_a_crawl_saving_mea
     gone = Takedown(interleaved, reason="test", echo=lambda _line: None)._scrub_state(keys.state_key("f"), plan, False)
     assert interleaved.saved and gone == [keys.url_key(victim)]
     assert {entry.url for entry in SeenState.load(store, "f").urls.values()} == {kept, arriving}
+
+
+def test_planning_reads_manifests_in_parallel_batches_in_order_and_shows_progress(archived_demo, tmp_path, monkeypatch):
+    """Years of runs mean tens of thousands of manifests: the plan reads them in parallel, a batch at a time,
+    says how far it got, and finds exactly what a one-by-one read finds."""
+    from feedvault import takedown as module
+    from feedvault.storage import FileStore
+    from feedvault.takedown import Takedown
+    from tests.support.archive import copy_archive
+
+    store = FileStore(tmp_path / "archive")
+    copy_archive(archived_demo.store, store)
+    manifests = [obj.key for obj in store.list("runs/")]
+    assert len(manifests) >= 8
+
+    def plan(readers: int, batch: int, **kwargs):
+        monkeypatch.setattr(module, "READERS", readers)
+        monkeypatch.setattr(module, "READ_BATCH", batch)
+        lines: list[str] = []
+        found = Takedown(store, reason="check", echo=lines.append, **kwargs).plan_url(archived_demo.changed_url)
+        return found, lines
+
+    reference, _ = plan(1, 1)
+    found, lines = plan(16, 3, progress_every=3)  # several batches even on this small archive
+    assert found.manifests == reference.manifests and found.manifests  # same manifests, same order
+    assert {k: (t.clean_keys, t.warc_keys) for k, t in found.targets.items()} == {
+        k: (t.clean_keys, t.warc_keys) for k, t in reference.targets.items()
+    }
+    progress = [line for line in lines if "run manifests" in line]
+    assert progress[0] == f"  read 3/{len(manifests)} run manifests" and len(progress) == len(manifests) // 3
