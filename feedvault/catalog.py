@@ -543,13 +543,14 @@ class Catalog:
         the archive (one LIST per 1,000 runs, then each new run's manifests and clean records).
         """
         known = {row[0] for row in self._all("SELECT run_id FROM runs")}
+        listed = [obj.key[len(keys.CATALOG_RUNS_PREFIX) :] for obj in store.list(keys.CATALOG_RUNS_PREFIX)]
+        new = [run_id for run_id in listed if run_id not in known and keys.RUN_ID_RE.match(run_id)]
+        if new:
+            self.sync_tombstones(store)  # once, not once per run
         added = 0
-        for obj in store.list(keys.CATALOG_RUNS_PREFIX):
-            run_id = obj.key[len(keys.CATALOG_RUNS_PREFIX) :]
-            if run_id in known or not keys.RUN_ID_RE.match(run_id):
-                continue
+        for run_id in new:
             try:
-                self.add_run(store, keys.run_manifest_key(keys.RunId(run_id)))
+                self.add_run(store, keys.run_manifest_key(keys.RunId(run_id)), sync_tombstones=False)
             except CatalogError as exc:  # its manifest is gone (a retry is rewriting that run): next time
                 logger.warning("catalog: run %s listed but not readable: %s", run_id, exc)
                 continue
@@ -558,7 +559,7 @@ class Catalog:
 
     def runs_since_publish(self) -> int:
         """Runs this copy holds that the published catalog it was synced from (or last published) lacks."""
-        return len(self._all("SELECT run_id FROM runs")) - int(self.get_meta("published_runs") or 0)
+        return self.counts()["runs"] - int(self.get_meta("published_runs") or 0)
 
     def refresh_warcs(self, store: Store, warc_keys: Iterable[str]) -> int:
         """Re-read the clean records of the snapshots in these WARCs (after a takedown rewrote or deleted them:

@@ -350,7 +350,9 @@ class S3Store:
         if start is not None or length is not None:
             last = "" if length is None else str(first + length - 1)
             extra["Range"] = f"bytes={first}-{last}"
-        response = self._call("GetObject", key, write=False, Key=full, **extra)
+        return self._body(self._call("GetObject", key, write=False, Key=full, **extra), key)
+
+    def _body(self, response: dict[str, Any], key: str) -> bytes:
         try:
             return response["Body"].read()
         except (BotoCoreError, ConnectionError) as exc:  # the connection broke while streaming the body
@@ -365,10 +367,7 @@ class S3Store:
 
     def get_versioned(self, key: str) -> tuple[bytes, str]:
         response = self._call("GetObject", key, write=False, Key=self._full(key))
-        try:
-            return response["Body"].read(), response["ETag"]
-        except (BotoCoreError, ConnectionError) as exc:
-            raise self._error(exc, "GetObject", key) from exc
+        return self._body(response, key), response["ETag"]
 
     def put_if(self, key: str, data: bytes, version: str | None, content_type: str = "application/json") -> str:
         """A conditional PUT (``If-Match``, or ``If-None-Match: *`` to create). AWS S3, SeaweedFS, MinIO and R2

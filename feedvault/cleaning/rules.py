@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
@@ -202,7 +202,7 @@ def apply_rules(
     removed: list[RemovedLine] = []
     reservations: list[RightsReservation] = []
     tail_rules = [rule for rule in rules if rule.tail]
-    links: list[Sequence[str]] = []
+    links = cache(link_texts) if link_texts is not None else None
     for line in text.splitlines():
         stripped = line.strip()
         found = _match(stripped, rules, tail_rules) if stripped else None
@@ -213,10 +213,8 @@ def apply_rules(
         while found is not None:
             rule, rest, cut = found
             after = ""
-            if rule.tail and link_texts is not None:
-                if not links:
-                    links.append(link_texts())
-                cut, after = _split_after_link(rule, cut, links[0])
+            if rule.tail and links is not None:
+                cut, after = _split_after_link(rule, cut, links())
             if rest:
                 parts.append(rest)
             removed.append(RemovedLine(cut, rule.id))
