@@ -16,12 +16,13 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from rich.console import Console
 from rich.table import Table
 
 from feedvault.config import ConfigError, Registry, load_registry
+from feedvault.keys import RunId
 from feedvault.logs import console_logging
 from feedvault.storage import StorageError
 
@@ -29,6 +30,13 @@ console = Console(stderr=True)
 out = Console()
 
 EXIT_OK, EXIT_FAILED_FEED, EXIT_CONFIG, EXIT_STORAGE = 0, 1, 2, 3
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line on stderr (what is wrong, where the help is) and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_CONFIG, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
 
 
 def _date(text: str) -> dt.datetime:
@@ -39,18 +47,36 @@ def _date(text: str) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
+def _past_date(text: str) -> dt.datetime:
+    value = _date(text)
+    if value > dt.datetime.now(dt.UTC):
+        raise argparse.ArgumentTypeError(f"{text!r} is in the future: no entry was published since then")
+    return value
+
+
+def _run_id(text: str) -> RunId:
+    from feedvault.keys import UnsafeKeyError
+
+    try:
+        return RunId(text)
+    except UnsafeKeyError as exc:
+        raise argparse.ArgumentTypeError(f"{exc}, e.g. {RunId.new(label='rerun')}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="feedvault", description="Archive permitted news feeds to S3.")
+    parser = _Parser(prog="feedvault", description="Archive permitted news feeds to S3.")
     parser.add_argument("--registry", help="registry YAML (default: $FEEDVAULT_REGISTRY or the bundled demo)")
     parser.add_argument("-v", "--verbose", action="store_true", help="show crawler logs")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="crawl feeds and archive what changed")
     run.add_argument("--feed", action="append", dest="feeds", metavar="ID", help="only this feed (repeatable)")
-    run.add_argument("--since", type=_date, help="take entries published since this date (replaces the window)")
+    run.add_argument("--since", type=_past_date, help="take entries published since this date (replaces the window)")
     run.add_argument("--dry-run", action="store_true", help="fetch and clean, write nothing, report what would be")
     run.add_argument("--force", action="store_true", help="re-fetch everything and write new snapshots")
-    run.add_argument("--run-id", help="run id (YYYYMMDDTHHMMSSZ[-label]); re-using one replaces its partition")
+    run.add_argument(
+        "--run-id", type=_run_id, help="run id (YYYYMMDDTHHMMSSZ[-label]); re-using one replaces its partition"
+    )
     run.add_argument("--demo", action="store_true", help="serve the bundled demo publisher on 127.0.0.1 meanwhile")
     run.add_argument("--json", action="store_true", help="print the run manifest as JSON on stdout")
 
@@ -121,19 +147,23 @@ def _demo_publisher() -> Iterator[str]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from feedvault.archive import open_archive
-    from feedvault.keys import RunId
     from feedvault.runner import RunOptions, run_feeds
 
     with contextlib.ExitStack() as stack:
         if args.demo:
             stack.enter_context(_demo_publisher())
         registry = load_registry(args.registry)
+        unknown = [feed_id for feed_id in args.feeds or () if feed_id not in {f.id for f in registry.feeds}]
+        if unknown:
+            known = ", ".join(f.id for f in registry.feeds) or "(none)"
+            sys.stderr.write(f"feedvault run: --feed {unknown[0]!r}: no such feed in the registry (it has: {known})\n")
+            return EXIT_CONFIG
         options = RunOptions(
             feed_ids=tuple(args.feeds) if args.feeds else None,
             since=args.since,
             dry_run=args.dry_run,
             force=args.force,
-            run_id=RunId(args.run_id) if args.run_id else None,
+            run_id=args.run_id,
             trigger="cli",
         )
         store = stack.enter_context(open_archive(registry.settings.storage))

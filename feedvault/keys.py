@@ -67,8 +67,16 @@ class RunId:
     value: str
 
     def __post_init__(self) -> None:
-        if not RUN_ID_RE.match(self.value):
-            raise UnsafeKeyError(f"invalid run id {self.value!r} (expected YYYYMMDDTHHMMSSZ[-label])")
+        match = RUN_ID_RE.match(self.value)
+        try:  # the timestamp must be a real UTC time: it names the partition
+            valid = match is not None and bool(dt.datetime.strptime(match.group(1), "%Y%m%dT%H%M%SZ"))
+        except ValueError:
+            valid = False
+        if not valid:
+            raise UnsafeKeyError(
+                f"invalid run id {self.value!r} (expected YYYYMMDDTHHMMSSZ[-label], a real UTC time and a label of "
+                "lower-case letters, digits and '-')"
+            )
 
     @classmethod
     def new(cls, at: dt.datetime | None = None, label: str | None = None) -> RunId:

@@ -143,3 +143,25 @@ def test_feeds_lists_permission_status(tmp_path, s3_storage):
     out = feedvault("--registry", str(registry), "feeds", env=crawl_env(credentials)).stdout
     rows = {line.split("│")[1].strip(): line for line in out.splitlines() if line.count("│") > 3}
     assert "valid" in rows["current"] and "permission-expired" in rows["lapsed"]
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--run-id", "20261201T05600Z-x"], "invalid run id '20261201T05600Z-x'"),
+        (["--run-id", "20261399T000000Z"], "invalid run id '20261399T000000Z'"),
+        (["--run-id", "20261201T050600Z-Bad_Label"], "invalid run id"),
+        (["--since", "2026-13-01"], "not an ISO date"),
+        (["--since", "2999-01-01"], "is in the future"),
+        (["--feed", "no-such-feed"], "--feed 'no-such-feed': no such feed in the registry (it has: known)"),
+        (["--no-such-option"], "unrecognized arguments: --no-such-option"),
+    ],
+)
+def test_bad_run_arguments_exit_2_with_one_line_saying_what_is_wrong(tmp_path, args, says):
+    storage = StorageSettings(uri=(tmp_path / "archive").as_uri())
+    registry = write_registry(tmp_path / "feeds.yaml", storage, [feed("known", "http://127.0.0.1:9/feed.xml")])
+    result = feedvault("--registry", str(registry), "run", *args, env=crawl_env(None))
+    assert result.returncode == 2, result.stderr
+    assert says in result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert not (tmp_path / "archive").exists()  # nothing was started, nothing written
