@@ -84,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     clean.add_argument("--url", help="the page's URL (helps metadata and relative links)")
     clean.add_argument("--feed", metavar="ID", help="apply this feed's cleaning rules from the registry")
     clean.add_argument("--json", action="store_true", help="print the whole clean record as JSON")
+    clean.add_argument(
+        "--explain", action="store_true", help="after the text, list every removed line: family, rule, reason, line"
+    )
 
     sub.add_parser("feeds", help="list feeds with their permission status")
 
@@ -263,7 +266,20 @@ def cmd_clean(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(result.to_dict(), ensure_ascii=False, indent=1) + "\n")
     else:
         sys.stdout.write(result.text + ("\n" if result.text else ""))
+    if args.explain and not args.json:  # the JSON record already carries every removal
+        sys.stdout.write(explain_removals(result.to_dict()))
     return EXIT_OK
+
+
+def explain_removals(record: dict[str, Any]) -> str:
+    """The removals and rights notices of a clean record, one per line (plain text: no markup)."""
+    removed = record.get("removed", [])
+    lines = [f"\n-- removed {len(removed)} line{'' if len(removed) == 1 else 's'} (family | rule | reason | line)"]
+    lines += [f"{r.get('family') or '-'} | {r['rule']} | {r.get('reason') or '-'} | {r['line']}" for r in removed]
+    notices = record.get("rights_reservations", [])
+    lines.append(f"-- rights notices: {len(notices)} (kind | rule | sentence)")
+    lines += [f"{n['kind']} | {n['rule']} | {n['text']}" for n in notices]
+    return "\n".join(lines) + "\n"
 
 
 # -- feeds -----------------------------------------------------------------------------------------------

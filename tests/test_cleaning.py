@@ -26,7 +26,15 @@ from feedvault.cleaning import (
     clean_payload,
     decode_html,
 )
-from feedvault.cleaning.rules import Rule, _prefilter, apply_rules, builtin_rules, compile_rules
+from feedvault.cleaning.rules import (
+    FAMILIES,
+    REMOVAL_REASONS,
+    Rule,
+    _prefilter,
+    apply_rules,
+    builtin_rules,
+    compile_rules,
+)
 from feedvault.config import CleaningRules, ConfigError, FeedConfig, parse_registry
 from feedvault.signals import _BLOCKS, _SKIPPED, _page_lines
 
@@ -86,13 +94,23 @@ def test_id_portal_keeps_body_verbatim_and_drops_boilerplate(id_article: CleanRe
 
 def test_id_portal_lists_each_removed_line_with_its_rule(id_article: CleanResult) -> None:
     assert id_article.removed == [
-        RemovedLine("Baca juga: Harga gandum dunia turun untuk pekan ketiga berturut-turut", "id.read-also"),
-        RemovedLine("Baca juga: Kereta barang lintas negara mulai beroperasi di perbatasan timur", "id.read-also"),
-        RemovedLine("Sumber: Anadolu", "id.source"),
-        RemovedLine("Pewarta : Rina Wulandsari", "id.credits"),
-        RemovedLine("Editor: Bambang Hartoyo", "id.credits"),
-        RemovedLine("COPYRIGHT © ANTARA 2026", "id.copyright"),
-        RemovedLine(ID_AI_NOTICE, "id.ai-reservation"),
+        RemovedLine(
+            "Baca juga: Harga gandum dunia turun untuk pekan ketiga berturut-turut",
+            "id.read-also",
+            "related",
+            "builtin-rule",
+        ),
+        RemovedLine(
+            "Baca juga: Kereta barang lintas negara mulai beroperasi di perbatasan timur",
+            "id.read-also",
+            "related",
+            "builtin-rule",
+        ),
+        RemovedLine("Sumber: Anadolu", "id.source", "credits", "builtin-rule"),
+        RemovedLine("Pewarta : Rina Wulandsari", "id.credits", "credits", "builtin-rule"),
+        RemovedLine("Editor: Bambang Hartoyo", "id.credits", "credits", "builtin-rule"),
+        RemovedLine("COPYRIGHT © ANTARA 2026", "id.copyright", "rights", "builtin-rule"),
+        RemovedLine(ID_AI_NOTICE, "id.ai-reservation", "rights", "builtin-rule"),
     ]
     assert id_article.rights_reservations == [
         RightsReservation("copyright", "COPYRIGHT © ANTARA 2026", "id.copyright"),
@@ -237,7 +255,7 @@ def test_feed_rights_pattern_is_classified() -> None:
     result = clean_html(page("en_portal_article"), options=CleanOptions(rules=rules))
     (reservation,) = result.rights_reservations
     assert (reservation.rule, reservation.kind) == ("feed.rights.1", "ai-reservation")
-    assert result.removed == [RemovedLine(reservation.text, "feed.rights.1")]
+    assert result.removed == [RemovedLine(reservation.text, "feed.rights.1", "feed", "feed-rule")]
 
 
 def test_builtin_rules_can_be_switched_off() -> None:
@@ -257,6 +275,32 @@ def test_invalid_feed_regex_is_rejected_by_config() -> None:
     }
     with pytest.raises(ConfigError, match=r"feeds\.0\.cleaning\.drop_patterns"):
         parse_registry(registry)
+
+
+def test_every_removal_says_its_family_rule_and_reason() -> None:
+    """The removal record format: family (a known family), rule id, reason; feed rules say family/reason feed."""
+    rules = CleaningRules(drop_patterns=(r"^Dinas kelautan setempat berjanji",))
+    html = page("id_portal_inline").replace("<footer>", "<div class='article-body'>").replace("</footer>", "</div>")
+    result = clean_html(html, options=CleanOptions(rules=rules))
+    records = result.to_dict()["removed"]
+    assert records and all(set(r) == {"line", "rule", "family", "reason"} for r in records)
+    assert all(r["family"] in FAMILIES and r["reason"] in REMOVAL_REASONS for r in records)
+    by_rule = {r["rule"]: (r["family"], r["reason"]) for r in records}
+    assert by_rule["feed.drop.1"] == ("feed", "feed-rule")
+    assert by_rule["id.read-also"] == ("related", "builtin-rule")
+    assert by_rule["id.credits"] == ("credits", "builtin-rule")
+    assert by_rule["id.copyright"] == ("rights", "builtin-rule")
+    # Records written before families existed still load.
+    old = CleanResult.from_dict(result.to_dict() | {"removed": [{"line": "Baca juga: x", "rule": "id.read-also"}]})
+    assert old.removed == [RemovedLine("Baca juga: x", "id.read-also", "", "")]
+
+
+def test_a_builtin_rule_without_a_known_family_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "xx.yaml").write_text(
+        "rules:\n  - {id: xx.a, action: drop, pattern: '^a$', family: sidebar}\n", encoding="utf-8"
+    )
+    with pytest.raises(ValueError, match=r"xx\.a: family must be one of"):
+        builtin_rules(tmp_path)
 
 
 def test_builtin_rule_files_are_valid() -> None:
@@ -425,7 +469,7 @@ def reference_apply(text: str, rules: Sequence[Rule]) -> tuple[str, list[Removed
             continue
         rule, rest, cut = found
         kept += [rest] if rest else []
-        removed.append(RemovedLine(cut, rule.id))
+        removed.append(RemovedLine(cut, rule.id, rule.family, "feed-rule" if rule.family == "feed" else "builtin-rule"))
     actions = {rule.id: rule.action for rule in rules}
     return "\n".join(kept), removed, [(r.rule, r.line) for r in removed if actions[r.rule] == "rights"]
 

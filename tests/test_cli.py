@@ -125,6 +125,12 @@ def test_clean_command_prints_text_or_the_record():
     assert record["text"].strip() == text.stdout.strip()
     assert {r["rule"] for r in record["removed"]} >= {"id.read-also", "id.credits"}
     assert any(r["kind"] == "ai-reservation" for r in record["rights_reservations"])
+    explained = feedvault("clean", "--explain", env=crawl_env(None), stdin=page).stdout
+    text_part, _, listing = explained.partition("\n-- removed ")
+    assert text_part.strip() == text.stdout.strip()
+    for removed in record["removed"]:
+        assert f"{removed['family']} | {removed['rule']} | {removed['reason']} | {removed['line']}" in listing
+    assert listing.startswith(f"{len(record['removed'])} lines (family | rule | reason | line)")
     empty = feedvault("clean", env=crawl_env(None), stdin=b"")
     assert empty.returncode == 2 and "pipe an HTML page" in empty.stderr
 

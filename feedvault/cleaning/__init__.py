@@ -66,7 +66,7 @@ class CleanResult:
         return {
             "text": self.text,
             "metadata": _copy(self.metadata),
-            "removed": [{"line": r.line, "rule": r.rule} for r in self.removed],
+            "removed": [r.to_dict() for r in self.removed],
             "rights_reservations": [{"kind": r.kind, "text": r.text, "rule": r.rule} for r in self.rights_reservations],
             "extractor": _copy(self.extractor),
         }

@@ -3,6 +3,9 @@
 Built-in rules are data (``feedvault/rules/<language>.yaml``); per-feed rules come from ``CleaningRules``.
 Rules see one stripped line at a time and the first matching rule wins: per-feed rules first, then the
 built-in rules of the page's language, then the other built-in rule sets.
+
+Every removal is recorded as a :class:`RemovedLine`: the text removed, the boilerplate ``family`` it belongs
+to, the ``rule`` id that matched and the ``reason`` (how it was recognised; see :data:`REMOVAL_REASONS`).
 """
 
 from __future__ import annotations
@@ -25,6 +28,21 @@ RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
 
 Action = Literal["drop", "rights"]
 RightsKind = Literal["ai-reservation", "rights-notice", "copyright"]
+#: Boilerplate families of the built-in rules (``family:`` of each rule in ``feedvault/rules/*.yaml``).
+FAMILIES: dict[str, str] = {
+    "related": "related-content labels and their links (Baca juga, Lihat juga, Read more, Related:)",
+    "promo": "promotion lines: channels, newsletters, apps, 'klik di sini'",
+    "embed": "embed and interstitial placeholders: [Gambas:...], ADVERTISEMENT, separators",
+    "credits": "sign-offs, credits and sources: reporter/editor lines, editor initials, agency sign-offs",
+    "rights": "copyright lines and rights notices (AI/TDM reservations included)",
+    "feed": "a pattern from the feed's own cleaning rules",
+    "learned": "a line recurring across the feed's articles (per-feed fingerprints)",
+}
+#: Why a line was removed. ``builtin-rule``/``feed-rule``: a line rule matched; ``notice``: the rights-notice
+#: detector (feedvault.permissions) judged the sentence a notice; ``repeated-in-feed``: the line recurs across
+#: the feed's articles (family ``learned``).
+REMOVAL_REASONS = ("builtin-rule", "feed-rule", "notice", "repeated-in-feed")
+RemovalReason = Literal["builtin-rule", "feed-rule", "notice", "repeated-in-feed"]
 
 # Where a rule with ``tail: true`` may start inside a line: after a sentence end.
 _SENTENCE_END = re.compile(r"(?<=[.!?…\"”’)\]])\s+")
@@ -42,6 +60,7 @@ class Rule:
     action: Action
     kind: RightsKind | None = None  # for action "rights"; None: classify the matched line
     tail: bool = False  # may also match the end of a line, after a sentence end
+    family: str = "feed"  # a key of FAMILIES
     prefilter: re.Pattern[str] | None = field(init=False, repr=False, compare=False)  # see _prefilter
 
     def __post_init__(self) -> None:
@@ -50,8 +69,17 @@ class Rule:
 
 @dataclass(frozen=True)
 class RemovedLine:
+    """One removal: ``line`` (the text removed), its ``family`` (:data:`FAMILIES`), the ``rule`` id and the
+    ``reason`` (:data:`REMOVAL_REASONS`). Stored in clean records as ``{"line", "rule", "family", "reason"}``;
+    records written before families existed lack the last two (read back as ``""``)."""
+
     line: str
     rule: str
+    family: str = ""
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return {"line": self.line, "rule": self.rule, "family": self.family, "reason": self.reason}
 
 
 @dataclass(frozen=True)
@@ -64,7 +92,9 @@ class RightsReservation:
 def _parse_rule(raw: Any, source: Path) -> Rule:
     if not isinstance(raw, dict) or not {"id", "action", "pattern"} <= raw.keys():
         raise ValueError(f"{source}: each rule needs id, action and pattern: {raw!r}")
-    rule_id, action, kind = raw["id"], raw["action"], raw.get("kind")
+    rule_id, action, kind, family = raw["id"], raw["action"], raw.get("kind"), raw.get("family")
+    if family not in FAMILIES:
+        raise ValueError(f"{source}: {rule_id}: family must be one of {sorted(FAMILIES)}, not {family!r}")
     if action not in get_args(Action):
         raise ValueError(f"{source}: {rule_id}: unknown action {action!r}")
     if (action == "rights") != (kind is not None) or (kind is not None and kind not in get_args(RightsKind)):
@@ -73,7 +103,7 @@ def _parse_rule(raw: Any, source: Path) -> Rule:
         pattern = re.compile(raw["pattern"])
     except re.error as exc:
         raise ValueError(f"{source}: {rule_id}: invalid pattern: {exc}") from exc
-    return Rule(rule_id, pattern, action, kind, bool(raw.get("tail", False)))
+    return Rule(rule_id, pattern, action, kind, bool(raw.get("tail", False)), family)
 
 
 @lru_cache(maxsize=4)
@@ -217,7 +247,8 @@ def apply_rules(
                 cut, after = _split_after_link(rule, cut, links())
             if rest:
                 parts.append(rest)
-            removed.append(RemovedLine(cut, rule.id))
+            reason = "feed-rule" if rule.family == "feed" else "builtin-rule"
+            removed.append(RemovedLine(cut, rule.id, rule.family, reason))
             if rule.action == "rights":
                 kind = rule.kind or ("ai-reservation" if _AI_HINT.search(cut) else "rights-notice")
                 reservations.append(RightsReservation(kind, cut, rule.id))
