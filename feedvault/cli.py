@@ -98,6 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_takedown_parser(sub)  # takedown: its handler is set by the parser
 
+    from feedvault.check import add_parser as add_check_parser
+
+    add_check_parser(sub)  # check: verifies the archive
+
     from feedvault.browse_cli import add_parsers  # ls, show, history, diff, search, export, reindex, cdxj, browse
 
     for name, handler in add_parsers(sub).items():

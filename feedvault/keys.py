@@ -137,6 +137,33 @@ def partition_prefixes(feed_id: str, run: RunId) -> list[str]:
     return [raw_prefix(feed_id, run), clean_prefix(feed_id, run), feed_manifest_key(run, feed_id)]
 
 
+@dataclass(frozen=True)
+class PartitionObject:
+    """What a key of a run's partition says about itself (see :func:`parse_partition_key`)."""
+
+    kind: str  # warc | cdxj | clean | feed-manifest | run-manifest
+    run_id: str
+    feed_id: str | None  # None for a run manifest
+
+
+_PARTITION_KEYS = (
+    ("warc", re.compile(r"^raw/(?P<feed>[^/]+)/\d{4}/\d{2}/\d{2}/(?P<run>[^/]+)-\d{5}\.warc\.gz$")),
+    ("cdxj", re.compile(r"^raw/(?P<feed>[^/]+)/\d{4}/\d{2}/\d{2}/(?P<run>[^/]+)-\d{5}\.cdxj$")),
+    ("clean", re.compile(r"^clean/(?P<feed>[^/]+)/\d{4}/\d{2}/\d{2}/(?P<run>[^/]+)/[0-9a-f]{32}\.json$")),
+    ("feed-manifest", re.compile(r"^runs/\d{4}/\d{2}/\d{2}/(?P<run>[^/]+)/feeds/(?P<feed>[^/]+)\.json$")),
+    ("run-manifest", re.compile(r"^runs/\d{4}/\d{2}/\d{2}/(?P<run>[^/]+)/manifest\.json$")),
+)
+
+
+def parse_partition_key(key: str) -> PartitionObject | None:
+    """The run (and feed) an object under ``raw/``, ``clean/`` or ``runs/`` belongs to; None for other keys."""
+    for kind, pattern in _PARTITION_KEYS:
+        match = pattern.match(key)
+        if match and RUN_ID_RE.match(match["run"]):
+            return PartitionObject(kind, match["run"], match.groupdict().get("feed"))
+    return None
+
+
 def tombstone_key(url: str) -> str:
     return f"tombstones/{url_key(url)}.json"
 

@@ -162,7 +162,7 @@ class ArchivePipeline:
         if clean_key and not crawl.dry_run:
             try:
                 await asyncio.to_thread(self._put_clean, clean_key, data)
-            except Exception as exc:  # no state recorded: the next run fetches it again; its raw record is an orphan
+            except Exception as exc:  # no state recorded: the next run fetches it again
                 logger.error("writing the clean record of %s failed: %s", item.url, exc)
                 self._failed_cleans += 1
                 log.add(
@@ -172,6 +172,7 @@ class ArchivePipeline:
                     detail=f"{type(exc).__name__}: {exc}",
                     http_status=raw["status"],
                     sha256=payload_sha256,
+                    warc_key=location.warc_key if location else None,  # its raw record stayed there: named
                 )
                 return {"url": item.url, "outcome": "failed"}
         crawl.state.record(

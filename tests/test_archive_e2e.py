@@ -22,6 +22,7 @@ from feedvault.demo import ARTICLE_SENTINELS, BOILERPLATE_MARKERS
 from feedvault.keys import RunId
 from feedvault.state import SeenState, Snapshot
 from feedvault.storage import FileStore
+from tests.support.checks import assert_archive_consistent
 from tests.support.crawl import feed, feed_summary, run_crawl, write_registry
 from tests.support.sites import synthetic_site
 
@@ -207,6 +208,7 @@ def test_a_warc_that_never_reaches_the_archive_withdraws_exactly_its_snapshots(t
         assert blocked not in catalog.warc_keys(RUN_1)
         assert not any(catalog.history(url) for url in withdrawn)
         assert all(catalog.history(url) for url in kept)
+    assert_archive_consistent(store)
 
     # Once the archive takes writes again, the next run fetches exactly the withdrawn articles as new.
     in_the_way.rmdir()
@@ -215,6 +217,7 @@ def test_a_warc_that_never_reaches_the_archive_withdraws_exactly_its_snapshots(t
     outcomes = {o["url"]: o["outcome"] for o in manifest["urls"]}
     assert {url for url, outcome in outcomes.items() if outcome == "new"} == set(withdrawn)
     assert {url for url, outcome in outcomes.items() if outcome == "unchanged"} == set(kept)
+    assert_archive_consistent(store)
 
 
 def test_a_clean_record_the_archive_refuses_fails_that_article_and_the_feed(tmp_path, site_server):
@@ -227,11 +230,13 @@ def test_a_clean_record_the_archive_refuses_fails_that_article_and_the_feed(tmp_
     outcomes = {o["url"]: o for o in json.loads(archive.store.get_bytes(summary["manifest_key"]))["urls"]}
     assert outcomes.pop(victim)["reason"] == "clean-write-failed"
     assert len(outcomes) == 5 and {o["outcome"] for o in outcomes.values()} == {"new"}
+    assert_archive_consistent(archive.store)  # the victim's raw record is named by its failed entry
 
     blocked.rmdir()
     summary = feed_summary(run_crawl(archive.registry, None, "--run-id", RUN_2), "synth")
     again = {o["url"]: o["outcome"] for o in json.loads(archive.store.get_bytes(summary["manifest_key"]))["urls"]}
     assert again.pop(victim) == "new" and set(again.values()) == {"unchanged"}
+    assert_archive_consistent(archive.store)
 
 
 def test_a_run_prunes_seen_state_past_the_retention(tmp_path, site_server):

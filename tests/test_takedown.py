@@ -15,6 +15,7 @@ from warcio.archiveiterator import ArchiveIterator
 from feedvault import keys
 from feedvault.config import BUNDLED_REGISTRY, load_registry
 from feedvault.demo import ARTICLE_SENTINELS
+from tests.support.checks import assert_archive_consistent as assert_checker_finds_nothing
 from tests.support.crawl import run_crawl, write_registry
 
 RUN_1, RUN_2, RUN_3 = "20261126T020000Z-td-first", "20261127T020000Z-td-second", "20261128T020000Z-td-third"
@@ -206,6 +207,7 @@ def test_takedown_of_a_url(demo, capsys):
     assert third["totals"]["refused"] == 2
     assert url not in target_uris(store)
     assert not [o.key for o in store.list("clean/") if keys.url_key(url) in o.key]
+    assert_checker_finds_nothing(store)
 
 
 def target_uris_of(store, key: str) -> list[str]:
@@ -238,6 +240,7 @@ def test_takedown_of_a_feed(demo, capsys):
     third = run_crawl(registry, credentials, "--run-id", RUN_2, "--force")
     summary = next(f for f in third["feeds"] if f["feed"] == "demo-id")
     assert summary["counts"]["refused"] == len(id_urls) and summary["counts"]["new"] == 0
+    assert_checker_finds_nothing(store)
 
 
 @pytest.mark.parametrize("store_kind", ["s3", "file"])
