@@ -18,6 +18,9 @@ from feedvault.storage import S3Store, Store, open_store
 
 logger = logging.getLogger(__name__)
 
+ENDPOINT_URL_ENV = "FEEDVAULT_S3_ENDPOINT_URL"
+"""How a parent hands a subprocess its S3 endpoint: an environment variable, since the URL may hold credentials."""
+
 
 @contextlib.contextmanager
 def open_archive(

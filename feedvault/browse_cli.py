@@ -82,6 +82,14 @@ def add_parsers(sub: Any) -> dict[str, Handler]:
     browse.add_argument("--token", nargs="?", const="generate", help=f"require this token (default ${TOKEN_ENV})")
     browse.add_argument("--basic-auth", metavar="USER:PASSWORD", help=f"require basic auth (default ${BASIC_ENV})")
     browse.add_argument("--root-path", default="", help="URL prefix when served behind a proxy")
+    browse.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer requests for this Host name (loopback names and --host always; "
+        "default $FEEDVAULT_BROWSE_ALLOWED_HOSTS, comma-separated)",
+    )
     return {
         "ls": cmd_ls,
         "show": cmd_show,
@@ -383,10 +391,11 @@ def _write_cdxj(store: Store, catalog: Catalog, run_id: str | None, *, force: bo
 def cmd_browse(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from feedvault.web.app import InsecureListenError, check_listen, create_app
+    from feedvault.web.app import InsecureListenError, allowed_hosts, check_listen, create_app, host_name
 
-    token = args.token or os.environ.get(TOKEN_ENV) or None
-    if token == "generate":
+    token = (args.token if args.token != "generate" else None) or os.environ.get(TOKEN_ENV) or None
+    generated = args.token == "generate" and not token
+    if generated:
         token = secrets.token_urlsafe(24)
     basic = args.basic_auth or os.environ.get(BASIC_ENV) or None
     basic_auth = None
@@ -399,10 +408,15 @@ def cmd_browse(args: argparse.Namespace) -> int:
         check_listen(args.host, auth_token=token, basic_auth=basic_auth)
     except InsecureListenError as exc:
         return _bad(str(exc))
+    hosts = allowed_hosts(args.host, args.allowed_host)
     with _archive(args) as (store, catalog):
-        app = create_app(store, catalog, auth_token=token, basic_auth=basic_auth, root_path=args.root_path)
-        host = f"[{args.host}]" if ":" in args.host else args.host
+        app = create_app(store, catalog, auth_token=token, basic_auth=basic_auth, root_path=args.root_path, hosts=hosts)
+        host = host_name(args.host)
         url = f"http://{host}:{args.port}{args.root_path}/"
-        console.print(f"browsing {store.uri} at {url}" + (f"?token={token}" if token else ""))
+        # A token only appears on the console when this command made it up: one from the environment or the
+        # command line is known already, and stdout often ends up in a service's log.
+        note = f"?token={token}" if generated else " (token required)" if token else ""
+        console.print(f"browsing {store.uri} at {url}{note}")
+        console.print(f"answering requests for host {', '.join(hosts)} (--allowed-host NAME adds one)")
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning", proxy_headers=False)
     return EXIT_OK

@@ -11,6 +11,7 @@ import argparse
 import datetime as dt
 import json
 import logging
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
@@ -326,7 +327,7 @@ def _update_catalog(store: Store, registry: Registry, manifest_key: str) -> None
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Subprocess entry: run feeds, print the run summary as one JSON line on stdout."""
-    from feedvault.archive import open_archive
+    from feedvault.archive import ENDPOINT_URL_ENV, open_archive
 
     parser = argparse.ArgumentParser(prog="python -m feedvault.runner")
     parser.add_argument("--registry")
@@ -338,7 +339,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true")
     parser.add_argument("--no-run-manifest", action="store_true")
     parser.add_argument("--log-level", default="INFO")
-    parser.add_argument("--endpoint-url", help="S3 endpoint overriding the registry's (Airflow's connection)")
+    parser.add_argument(
+        "--endpoint-url",
+        default=os.environ.get(ENDPOINT_URL_ENV) or None,
+        help=f"S3 endpoint overriding the registry's (default ${ENDPOINT_URL_ENV}, how Airflow passes its connection's)",
+    )
     args = parser.parse_args(argv)
     console_logging(args.log_level)
     try:

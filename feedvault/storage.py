@@ -34,6 +34,7 @@ from botocore.exceptions import (
 )
 
 from feedvault.config import StorageSettings
+from feedvault.redact import redact
 from feedvault.s3 import Credentials, make_s3_client
 
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
@@ -221,7 +222,7 @@ class S3Store:
         return cls(client or make_s3_client(storage, credentials), parts.netloc, parts.path)
 
     def __repr__(self) -> str:
-        return f"S3Store({self.uri!r}, endpoint={self.client.meta.endpoint_url!r})"
+        return f"S3Store({self.uri!r}, endpoint={redact(str(self.client.meta.endpoint_url))!r})"
 
     # -- helpers
 
@@ -254,7 +255,7 @@ class S3Store:
             raise self._error(exc, operation, key) from exc
 
     def _error(self, exc: Exception, operation: str, key: str | None) -> Exception:
-        endpoint = self.client.meta.endpoint_url
+        endpoint = redact(str(self.client.meta.endpoint_url))
         what = f"S3 {operation} on s3://{self.bucket}/{self.prefix}{key or ''} at {endpoint} failed"
         if isinstance(exc, ClientError):
             error = exc.response.get("Error", {})
@@ -273,12 +274,12 @@ class S3Store:
                     f"{what}: access refused ({code or status}); check the credentials "
                     "(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) and the bucket policy"
                 )
-            return StorageError(f"{what}: {code or status}: {error.get('Message', '')}")
+            return StorageError(f"{what}: {code or status}: {redact(str(error.get('Message', '')))}")
         if isinstance(exc, NoCredentialsError | PartialCredentialsError):
             return StorageError(f"{what}: no usable credentials (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)")
         if isinstance(exc, ConnectionError):
             return StorageError(f"{what}: endpoint not reachable (is the server running? is endpoint_url right?)")
-        return StorageError(f"{what}: {exc}")
+        return StorageError(f"{what}: {redact(str(exc))}")
 
     # -- Store protocol
 

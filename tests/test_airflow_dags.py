@@ -341,8 +341,8 @@ def test_s3_settings_connection_then_environment_then_embedded(tmp_path: Path, m
     monkeypatch.setenv("AIRFLOW_CONN_FV_TEST", json.dumps({**conn, "extra": {"endpoint_url": "http://127.0.0.1:9"}}))
     target = resolve_target(s3, "fv_test")
     assert (target.source, target.endpoint_url) == ("connection", "http://127.0.0.1:9")
-    assert target.runner_args() == ["--endpoint-url", "http://127.0.0.1:9"]
     child = target.runner_env(env)
+    assert child["FEEDVAULT_S3_ENDPOINT_URL"] == "http://127.0.0.1:9"  # the environment, never the argv
     assert child["AWS_ACCESS_KEY_ID"] == "AKIDEXAMPLE" and child["AWS_SECRET_ACCESS_KEY"] == "conn-secret-value"
     assert "AIRFLOW_CONN_OTHER" not in child and "AIRFLOW_VAR_TOKEN" not in child
     assert "conn-secret-value" not in repr(target)
@@ -352,8 +352,9 @@ def test_s3_settings_connection_then_environment_then_embedded(tmp_path: Path, m
 
     # 2. No connection: the registry's storage with the worker's standard AWS environment, untouched.
     target = resolve_target(s3, "fv_missing")
-    assert target.source == "environment" and target.runner_args() == []
+    assert target.source == "environment"
     assert target.runner_env(env)["AWS_ACCESS_KEY_ID"] == "worker-key"
+    assert "FEEDVAULT_S3_ENDPOINT_URL" not in target.runner_env({**env, "FEEDVAULT_S3_ENDPOINT_URL": "http://stale"})
 
     # 3. An embedded registry: the shared embedded store, started once and reused by later tasks.
     try:

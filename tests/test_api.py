@@ -181,6 +181,34 @@ def test_openapi_documents_every_endpoint(client):
     assert client.get("/docs").status_code == 200
 
 
+def test_docs_load_swagger_ui_from_the_app_itself_not_a_cdn(archived_demo):
+    """/docs works offline: every asset it references is served by the app, and its CSP allows no other origin."""
+    import re
+
+    client = TestClient(create_app(archived_demo.store, archived_demo.catalog, root_path="/fv"))
+    docs = client.get("/fv/docs")
+    assert docs.status_code == 200 and docs.headers["content-type"].startswith("text/html")
+    csp = docs.headers["content-security-policy"]
+    assert "http" not in csp and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0], csp
+    assert "<script>" not in docs.text  # no inline script: the CSP would block it
+    assets = re.findall(r'(?:src|href)="([^"]+)"', docs.text)
+    assert len(assets) == 3 and all(a.startswith("/fv/") for a in assets), assets
+    types = {}
+    for asset in assets:
+        response = client.get(asset)
+        assert response.status_code == 200 and len(response.content) > 100, asset
+        types[asset.rsplit("/", 1)[1]] = response.headers["content-type"].split(";")[0]
+    assert types == {
+        "swagger-ui.css": "text/css",
+        "swagger-ui-bundle.js": "text/javascript",
+        "docs.js": "text/javascript",
+    }
+    assert b"SwaggerUIBundle" in client.get(assets[1]).content
+    assert 'data-openapi-url="/fv/openapi.json"' in docs.text
+    assert client.get("/fv/openapi.json").status_code == 200
+    assert client.get("/fv/docs/assets/package.json").status_code == 404  # only the files the page needs
+
+
 def test_security_headers_on_every_response(client):
     for path in (f"{API}/feeds", f"{API}/snapshots/{UNKNOWN_ID}", f"{API}/search?q="):
         headers = client.get(path).headers

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
 import socket
 import subprocess
@@ -9,10 +11,13 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from feedvault.browse_cli import TOKEN_ENV
 from tests.support.archive import CHANGED_SENTENCE, ArchivedDemo
 from tests.support.crawl import REPO, crawl_env, write_registry
 
@@ -159,6 +164,102 @@ def test_browse_serves_and_refuses_open_binds(registry, archived_demo):
     finally:
         server.terminate()
         server.wait(timeout=20)
+
+
+@dataclass
+class Browsing:
+    """A ``feedvault browse`` subprocess; ``output`` (stdout + stderr) is filled in once it ended."""
+
+    proc: subprocess.Popen[bytes]
+    port: int
+    output: str = ""
+
+
+def http_status(port: int, path: str = "/api/v1/feeds", host: str | None = None, **headers: str) -> int:
+    """The status of one GET to 127.0.0.1:port with the given ``Host`` header (a real socket, no redirects)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("GET", path, headers={"Host": f"127.0.0.1:{port}" if host is None else host, **headers})
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()
+
+
+@contextlib.contextmanager
+def browsing(registry: Path, archived: ArchivedDemo, *args: str, **env: str) -> Iterator[Browsing]:
+    """Run ``feedvault browse`` on a free port until it answers; stop it (SIGTERM) afterwards."""
+    port = free_port()
+    environment = crawl_env(archived.credentials, **env)
+    if TOKEN_ENV not in env:
+        environment.pop(TOKEN_ENV, None)
+    command = [sys.executable, "-m", "feedvault.cli", "--registry", str(registry), "browse", "--port", str(port)]
+    proc = subprocess.Popen(
+        [*command, *args], env=environment, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    run = Browsing(proc, port)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                http_status(port, "/")
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[0].decode()
+                time.sleep(0.3)
+        yield run
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+        run.output = proc.communicate(timeout=60)[0].decode(errors="replace")
+
+
+def test_browse_answers_only_the_hosts_it_was_started_for(registry, archived_demo):
+    """DNS rebinding: a page whose name an attacker points at 127.0.0.1 gets a 400, not the archive."""
+    export = "/api/v1/feeds/demo-id/days/2026-11-26/export.jsonl"
+    with browsing(registry, archived_demo, "--allowed-host", "archive.lan") as run:
+        port = run.port
+        for foreign in ("attacker.example", f"attacker.example:{port}", "127.0.0.1.attacker.example", ""):
+            assert http_status(port, host=foreign) == 400, foreign
+            assert http_status(port, export, host=foreign) == 400, foreign
+        for ours in (f"127.0.0.1:{port}", f"localhost:{port}", "localhost", f"[::1]:{port}", "archive.lan"):
+            assert http_status(port, host=ours) == 200, ours
+        assert http_status(port, export) == 200
+    assert "answering requests for host 127.0.0.1, localhost, [::1], archive.lan" in run.output
+
+
+def test_browse_prints_a_token_only_when_it_made_one_up(registry, archived_demo):
+    """A token from the environment never reaches the console (and so no service log); a generated one must."""
+    with browsing(registry, archived_demo, "--token", **{TOKEN_ENV: "env-secret-token"}) as run:
+        assert http_status(run.port) == 401
+        assert http_status(run.port, Authorization="Bearer env-secret-token") == 200
+    assert "env-secret-token" not in run.output and "(token required)" in run.output, run.output
+    with browsing(registry, archived_demo, "--token", "argv-secret-token") as run:
+        assert http_status(run.port, Authorization="Bearer argv-secret-token") == 200
+    assert "argv-secret-token" not in run.output, run.output
+    with browsing(registry, archived_demo, "--token") as run:
+        pass
+    generated = run.output.split("?token=", 1)[1].split()[0]
+    assert len(generated) >= 24, run.output
+
+
+def test_credentials_in_an_endpoint_url_are_never_printed(archived_demo, tmp_path):
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+    endpoint = f"http://feedvault:hunter2-secret@127.0.0.1:{dead.getsockname()[1]}"
+    storage = archived_demo.storage.model_copy(
+        update={"endpoint_url": endpoint, "data_dir": str(tmp_path / "data"), "max_attempts": 1}
+    )
+    local = write_registry(tmp_path / "feeds.yaml", storage, [])
+    try:
+        for command in (["ls"], ["show", "0123456789abcdef"], ["browse", "--port", str(free_port())]):
+            proc = feedvault(local, archived_demo, *command, expect=3)
+            output = (proc.stdout + proc.stderr).decode()
+            assert "hunter2-secret" not in output and "feedvault:" not in output, output
+            assert "http://***@127.0.0.1" in output, output
+    finally:
+        dead.close()
 
 
 def test_cdxj_indexes_committed_warcs(archived_demo, tmp_path):

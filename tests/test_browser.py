@@ -245,3 +245,21 @@ def test_scripts_in_an_archived_page_never_run(
     assert any(c["name"] == "hostile" for c in control.cookies())
     assert beacon_requests(hostile_archive.site)
     control.close()
+
+
+# -- API docs ------------------------------------------------------------------------------------------------
+def test_api_docs_render_offline_under_their_csp(page: playwright_api.Page, demo_url: str) -> None:
+    """Swagger UI at /docs renders from the app's own assets: nothing is fetched elsewhere, no CSP violation."""
+    expect = playwright_api.expect
+    elsewhere: list[str] = []
+    problems: list[str] = []
+    page.route(
+        lambda url: not url.startswith(demo_url + "/"),
+        lambda route: (elsewhere.append(route.request.url), route.abort()),
+    )
+    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+    page.goto(demo_url + "/docs")
+    expect(page.locator(".swagger-ui .title")).to_contain_text("feedvault archive")
+    expect(page.locator(".opblock-summary-path").first).to_be_visible()
+    assert page.locator(".opblock").count() >= 14
+    assert elsewhere == [] and problems == [], (elsewhere, problems)

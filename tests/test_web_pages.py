@@ -221,6 +221,8 @@ def test_pagination_prev_next_and_page_n_of_m(client: TestClient, archived_demo:
         "/runs/not-a-run",
         "/static/.hidden.css",
         "/static/missing.css",
+        "/static/" + "a" * 5000 + ".css",  # longer than a file name may be: still a 404, not an OSError's 500
+        "/static/%2e%2e%2fapp.py",
         "/no-such-page",
         "/feeds/demo-en/2026-11-26/extra/segments",
     ],

@@ -39,12 +39,20 @@ class S3Target:
     endpoint_url: str | None = None
     credentials: Credentials | None = None  # None: boto3's standard chain in the worker's environment
 
-    def runner_args(self) -> list[str]:
-        return ["--endpoint-url", self.endpoint_url] if self.endpoint_url else []
-
     def runner_env(self, base: Mapping[str, str]) -> dict[str, str]:
-        """The crawler subprocess's environment: ``base`` minus Airflow secrets, plus this target's keys."""
-        env = {k: v for k, v in base.items() if not k.startswith(("AIRFLOW_CONN_", "AIRFLOW_VAR_"))}
+        """The crawler subprocess's environment: ``base`` minus Airflow secrets, plus this target's keys and endpoint.
+
+        The endpoint travels here too, never in the argv: a URL may carry credentials (``http://user:pass@host``).
+        """
+        from feedvault.archive import ENDPOINT_URL_ENV
+
+        env = {
+            k: v
+            for k, v in base.items()
+            if not k.startswith(("AIRFLOW_CONN_", "AIRFLOW_VAR_")) and k != ENDPOINT_URL_ENV
+        }
+        if self.endpoint_url:
+            env[ENDPOINT_URL_ENV] = self.endpoint_url
         if self.credentials is not None:
             for name in _AWS_IDENTITY:
                 env.pop(name, None)

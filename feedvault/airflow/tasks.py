@@ -114,7 +114,7 @@ def archive_feed(run: dict[str, Any], feed_id: str, context: Any) -> None:
     except ConfigError as exc:
         raise _fail(str(exc)) from None
     logger.info("archiving feed %s into run %s (S3 settings from the %s)", feed_id, run["run_id"], target.source)
-    code, result = run_subprocess(runner_command(run, feed_id, target.runner_args()), target.runner_env(os.environ))
+    code, result = run_subprocess(runner_command(run, feed_id), target.runner_env(os.environ))
     if code == EXIT_CONFIG:
         raise _fail(f"feed {feed_id}: configuration error: {(result or {}).get('error', 'see the log above')}")
     if not result or not result.get("feeds"):

@@ -55,7 +55,7 @@ def build_app() -> ASGIApp:
     from feedvault.archive import open_archive
     from feedvault.catalog import open_catalog
     from feedvault.config import load_registry
-    from feedvault.web.app import create_app
+    from feedvault.web.app import ALLOWED_HOSTS_ENV, allowed_hosts, create_app
 
     storage = load_registry().settings.storage
     catalog_dir = Path(os.environ.get(CATALOG_DIR_ENV) or Path(storage.data_dir) / "airflow-browse")
@@ -68,7 +68,10 @@ def build_app() -> ASGIApp:
     except BaseException:
         resources.close()
         raise
-    app = create_app(store, catalog, auth_token=token)
+    # Its own token already stops a DNS-rebinding page (it cannot send another origin's cookie); with
+    # $FEEDVAULT_BROWSE_ALLOWED_HOSTS set, other Host names are refused as well.
+    hosts = allowed_hosts(None) if os.environ.get(ALLOWED_HOSTS_ENV, "").strip() else None
+    app = create_app(store, catalog, auth_token=token, hosts=hosts)
     app.state.resources = resources
     logger.info("feedvault archive browser ready for %s at %s", store.uri, URL_PREFIX)
     return app

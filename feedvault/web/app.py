@@ -13,8 +13,9 @@ import binascii
 import hmac
 import http
 import ipaddress
+import os
 import socket
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs
@@ -22,6 +23,7 @@ from urllib.parse import parse_qs
 from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -42,11 +44,14 @@ APP_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-src 'self'; "
     "frame-ancestors 'self'; base-uri 'none'; form-action 'self'; object-src 'none'"
 )
-DOCS_CSP = (  # Swagger UI: inline bootstrap script and its assets from jsDelivr
-    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
-    "frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+DOCS_CSP = (  # Swagger UI, served from the package (feedvault.web.docs): no inline script, nothing from elsewhere
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
 )
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+"""Host names a loopback browse app always answers to."""
+ALLOWED_HOSTS_ENV = "FEEDVAULT_BROWSE_ALLOWED_HOSTS"
+"""More host names the app answers to, comma-separated (its name behind a proxy, a LAN name...; ``*``: any)."""
 SECURITY_HEADERS = {
     b"x-content-type-options": b"nosniff",
     b"referrer-policy": b"no-referrer",
@@ -81,6 +86,24 @@ def check_listen(host: str, *, auth_token: str | None, basic_auth: tuple[str, st
             f"refusing to listen on {host} without access control: give a token (--token or "
             "$FEEDVAULT_BROWSE_TOKEN) or basic auth, or listen on 127.0.0.1"
         )
+
+
+def host_name(host: str) -> str:
+    """``host`` as it appears in a ``Host`` header: IPv6 addresses in brackets, lower case."""
+    host = host.strip().lower()
+    return f"[{host.strip('[]')}]" if ":" in host else host
+
+
+def allowed_hosts(bind_host: str | None, extra: Sequence[str] = (), env: Mapping[str, str] = os.environ) -> list[str]:
+    """The ``Host`` names the app answers to: loopback names, the address it binds, ``extra`` and ``$ALLOWED_HOSTS_ENV``.
+
+    Any other ``Host`` gets a 400: a web page whose name an attacker re-points at 127.0.0.1 (DNS rebinding) cannot
+    read the archive through the user's browser.
+    """
+    configured = [h for h in env.get(ALLOWED_HOSTS_ENV, "").split(",") if h.strip()]
+    wildcard = {"0.0.0.0", "::", "[::]", ""}
+    names = [*LOOPBACK_HOSTS, *([] if (bind_host or "") in wildcard else [bind_host or ""]), *extra, *configured]
+    return list(dict.fromkeys(host_name(h) for h in names))
 
 
 class AccessControl:
@@ -198,12 +221,14 @@ def create_app(
     basic_auth: tuple[str, str] | None = None,
     root_path: str = "",
     catalog_refresh_seconds: float | None = CATALOG_REFRESH_SECONDS,
+    hosts: Sequence[str] | None = None,
 ) -> FastAPI:
     """The browse app over ``store`` and ``catalog``: JSON API under ``/api/v1`` and the pages router.
 
     Every ``catalog_refresh_seconds`` a request first syncs the catalog with the published one (None: never).
+    ``hosts``: the only ``Host`` names answered (see :func:`allowed_hosts`); None answers any (tests, mounts).
     """
-    from feedvault.web import api, pages
+    from feedvault.web import api, docs, pages
 
     if basic_auth is not None and not (basic_auth[0] and basic_auth[1]):
         raise ValueError("basic auth needs a user name and a password")
@@ -212,7 +237,7 @@ def create_app(
         summary="Browse archived news feeds: feeds, days, snapshots, history, diffs, search, runs, downloads.",
         version="1",
         root_path=root_path,
-        docs_url="/docs",
+        docs_url=None,  # feedvault.web.docs serves Swagger UI from the package
         redoc_url=None,
     )
     app.state.store = store
@@ -220,6 +245,9 @@ def create_app(
     app.state.service = ArchiveService(store, catalog, catalog_refresh_seconds)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.include_router(api.router, prefix=API_PREFIX, dependencies=[Depends(refresh_catalog)])
+    app.include_router(docs.router)
     app.include_router(pages.router, dependencies=[Depends(refresh_catalog)])
+    if hosts is not None:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(hosts), www_redirect=False)
     app.add_middleware(AccessControl, auth_token=auth_token, basic_auth=basic_auth)
     return app

@@ -34,7 +34,14 @@ T = TypeVar("T")
 
 HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE / "static"
-STATIC_TYPES = {".css": "text/css; charset=utf-8", ".svg": "image/svg+xml", ".png": "image/png"}
+STATIC_TYPES = {
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+}
+STATIC_FILES = {p.name: p for p in STATIC_DIR.iterdir() if p.is_file() and p.suffix in STATIC_TYPES}
+"""The files ``/static/<name>`` serves, looked up by name: a request's name never reaches the file system."""
 
 RAW_CSP = "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'self'"
 """Policy of the raw capture: an opaque origin, no scripts, nothing fetched from anywhere."""
@@ -274,10 +281,10 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 # -- pages -----------------------------------------------------------------------------------------------
 @router.get("/static/{filename}", name="page_static")
 def static_file(filename: str) -> Response:
-    """The stylesheet (and any other file of ``web/static``), never anything outside it."""
-    path = STATIC_DIR / filename
-    if "/" in filename or filename.startswith(".") or not path.is_file() or path.suffix not in STATIC_TYPES:
-        raise NotFoundError(f"no static file {filename!r}")
+    """The stylesheet (and any other file of ``web/static``), never anything outside it; anything else is a 404."""
+    path = STATIC_FILES.get(filename)
+    if path is None:
+        raise NotFoundError(f"no static file {filename[:80]!r}")
     return Response(
         path.read_bytes(), media_type=STATIC_TYPES[path.suffix], headers={"Cache-Control": "public, max-age=3600"}
     )
