@@ -195,6 +195,19 @@ class StorageSettings(_Model):
         return uri.rstrip("/") if uri.startswith("s3://") else uri
 
 
+class LearnedBoilerplate(_Model):
+    """Per-feed learned boilerplate (feedvault.cleaning.fingerprints): when a line recurring across a feed's
+    articles counts as boilerplate, and how big the per-feed fingerprint set may grow."""
+
+    enabled: bool = True
+    min_articles: int = Field(default=5, ge=2, description="distinct articles a line must occur in")
+    min_runs: int = Field(default=2, ge=1, description="distinct runs it must have been seen in")
+    min_days: int = Field(default=2, ge=1, description="distinct article days (published, else fetched)")
+    min_words: int = Field(default=3, ge=2, description="shorter lines are never learned")
+    max_lines: int = Field(default=2000, ge=10, description="fingerprints kept per feed (see the eviction rule)")
+    forget_after_days: int = Field(default=60, ge=1, description="a line not seen for this long is forgotten")
+
+
 class Settings(_Model):
     contact_url: str = "https://github.com/feedvault/feedvault#contact"
     user_agent: str = "feedvault/{version} (+{contact_url})"
@@ -213,6 +226,7 @@ class Settings(_Model):
         default=14, ge=1, description="Runs between uploads of the whole browse catalog (readers index the rest)"
     )
     extract_workers: int = Field(default=0, ge=0, description="Extraction processes; 0 = one per core")
+    learned_boilerplate: LearnedBoilerplate = LearnedBoilerplate()
     schedule: str = "0 2 * * *"
     timezone: str = "UTC"
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from feedvault.cleaning.fingerprints import FeedFingerprints, Observation
 from feedvault.config import FeedConfig, Politeness, Settings
 from feedvault.keys import RunId
 from feedvault.manifest import FeedRunLog
@@ -33,6 +34,8 @@ class FeedCrawl:
     finished: bool = False  # set when the spider closed normally
     stage: Store | None = None  # local copies of uploaded clean records, read back by the catalog update
     shared: dict[str, Any] = field(default_factory=dict)  # one dict for every feed of the run: per-host caches
+    fingerprints: FeedFingerprints | None = None  # the feed's learned boilerplate as read at the start (None: off)
+    line_observations: list[Observation] = field(default_factory=list)  # merged into it at the end of the run
 
     @property
     def politeness(self) -> Politeness:

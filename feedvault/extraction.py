@@ -13,6 +13,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from typing import Any
 
 from feedvault.cleaning import CleanOptions
+from feedvault.cleaning.fingerprints import observe_lines
 from feedvault.signals import examine_payload
 from feedvault.warc import Capture, build_exchange
 
@@ -53,8 +54,11 @@ def examine_capture(
     """One page's whole CPU step, in a worker: clean and scan it, and serialise its WARC request and response.
 
     The records are built before the permission decision (which needs the scan): a refused page's records
-    are simply dropped by the reactor, never written.
+    are simply dropped by the reactor, never written. ``line_fingerprints`` are the page's candidate lines for
+    the feed's learned boilerplate (feedvault.cleaning.fingerprints).
     """
-    return examine_payload(body, capture.url, declared_encoding, options) | {
-        "exchange": build_exchange(capture, gzip_level)
+    examined = examine_payload(body, capture.url, declared_encoding, options)
+    return examined | {
+        "exchange": build_exchange(capture, gzip_level),
+        "line_fingerprints": observe_lines(examined["cleaned"], options.learned),
     }

@@ -7,6 +7,7 @@ Layout (relative to the store's prefix)::
     runs/<yyyy>/<mm>/<dd>/<run-id>/feeds/<feed>.json              per-feed manifest of a run
     runs/<yyyy>/<mm>/<dd>/<run-id>/manifest.json                  run manifest, written last (commit marker)
     state/<feed>.json                                             seen state of a feed (revisit decisions)
+    fingerprints/<feed>.json                                      lines recurring across a feed's articles (learned)
     tombstones/<url-key>.json                                     a taken-down URL: reason, date, what was removed
     audit/<yyyy>/<mm>/<dd>/<timestamp>-<action>.json              audit trail of takedowns and other admin acts
     catalog/catalog.sqlite                                        the browse catalog (derived; rebuildable)
@@ -130,6 +131,11 @@ def run_prefix(run: RunId) -> str:
 
 def state_key(feed_id: str) -> str:
     return f"state/{check_feed_id(feed_id)}.json"
+
+
+def fingerprints_key(feed_id: str) -> str:
+    """The feed's learned boilerplate (feedvault.cleaning.fingerprints), rewritten at the end of each run."""
+    return f"fingerprints/{check_feed_id(feed_id)}.json"
 
 
 def partition_prefixes(feed_id: str, run: RunId) -> list[str]:

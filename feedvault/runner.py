@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from feedvault import keys
+from feedvault.cleaning.fingerprints import FeedFingerprints
 from feedvault.config import ConfigError, FeedConfig, Registry, load_registry
 from feedvault.crawl import FeedCrawl
 from feedvault.extraction import ExtractorPool
@@ -230,15 +231,44 @@ def run_feeds(
                         since=options.since,
                         stage=stage,
                         shared=shared,
+                        fingerprints=_load_fingerprints(store, registry, feed.id, log),
                     )
                 )
             if crawls:
                 _crawl_all(crawls, log_level)
         finally:
             extractor.shutdown(wait=True, cancel_futures=True)
+        if not options.dry_run:
+            for crawl in crawls:
+                _update_fingerprints(crawl, today)
         return _commit(store, registry, options, run_id, started, logs, stage)
     finally:
         shutil.rmtree(spool, ignore_errors=True)
+
+
+def _load_fingerprints(store: Store, registry: Registry, feed_id: str, log: FeedRunLog) -> FeedFingerprints | None:
+    """The feed's learned boilerplate (None when learning is off); an unreadable set only warns: the feed is
+    cleaned by its rules alone and nothing is learned this run (the set is not overwritten)."""
+    if not registry.settings.learned_boilerplate.enabled:
+        return None
+    try:
+        return FeedFingerprints.load(store, feed_id)
+    except Exception as exc:
+        log.warn(
+            f"learned boilerplate not applied: {keys.fingerprints_key(feed_id)} unreadable ({type(exc).__name__}: "
+            f"{exc}); delete it to start learning again"
+        )
+        return None
+
+
+def _update_fingerprints(crawl: FeedCrawl, today: dt.date) -> None:
+    """Merge the lines this run saw into the feed's fingerprint set (compare-and-swap); a failure only warns."""
+    if crawl.fingerprints is None or not crawl.line_observations or crawl.log.error:
+        return
+    try:
+        crawl.fingerprints.update(crawl.store, crawl.line_observations, crawl.settings.learned_boilerplate, today=today)
+    except Exception as exc:  # the articles are archived; only learning from them is lost
+        crawl.log.warn(f"learned boilerplate not updated ({type(exc).__name__}: {exc}); later runs learn it")
 
 
 def _commit(

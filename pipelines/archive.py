@@ -18,6 +18,7 @@ state put back), so nothing committed ever points at a record the archive does n
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 import http
 import logging
@@ -29,6 +30,7 @@ from urllib.parse import urlsplit
 from feedvault import keys
 from feedvault.cdxj import cdxj_key, index_warc_file
 from feedvault.cleaning import CleanOptions
+from feedvault.cleaning.fingerprints import Observation, RepeatedLines
 from feedvault.config import Signal
 from feedvault.crawl import FeedCrawl
 from feedvault.extraction import examine_capture
@@ -82,7 +84,8 @@ class ArchivePipeline:
                 "description": f"feedvault capture of feed {crawl.feed.id} ({crawl.feed.publisher})",
             },
         )
-        self.clean_options = CleanOptions(rules=crawl.feed.cleaning)  # language is metadata, not a filter
+        # language is metadata, not a filter
+        self.clean_options = CleanOptions(rules=crawl.feed.cleaning, learned=self._learned_lines())
 
     async def process_item(self, item: ArticleCapture) -> dict[str, Any]:
         crawl, log = self.crawl, self.crawl.log
@@ -175,6 +178,7 @@ class ArchivePipeline:
                     warc_key=location.warc_key if location else None,  # its raw record stayed there: named
                 )
                 return {"url": item.url, "outcome": "failed"}
+        self._observe_lines(item, examined)
         crawl.state.record(
             item.url,
             now=crawl.now,
@@ -202,6 +206,19 @@ class ArchivePipeline:
             bytes_written=len(data) + (location.length if location else 0),
         )
         return {"url": item.url, "outcome": "archived"}
+
+    def _learned_lines(self) -> RepeatedLines | None:
+        """The feed's learned boilerplate lines, for the workers to remove (None: learning is off)."""
+        learned = self.crawl.fingerprints
+        return learned.repeated_lines(self.crawl.settings.learned_boilerplate) if learned is not None else None
+
+    def _observe_lines(self, item: ArticleCapture, examined: dict[str, Any]) -> None:
+        """Keep an archived article's candidate lines; the runner merges them into the feed's set at the end."""
+        if examined.get("line_fingerprints"):
+            day = (item.entry.published or item.fetched_at).astimezone(dt.UTC).date().isoformat()
+            self.crawl.line_observations.append(
+                Observation(item.url, self.crawl.run_id.value, day, examined["line_fingerprints"])
+            )
 
     def _put_clean(self, key: str, data: bytes) -> None:
         self.crawl.store.put_bytes(key, data, "application/json")

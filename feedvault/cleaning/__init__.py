@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from lxml.html import HtmlElement
 
 from feedvault.cleaning.encoding import decode_html
+from feedvault.cleaning.fingerprints import RepeatedLines, drop_repeated_lines
 from feedvault.cleaning.rules import (
     RemovedLine,
     RightsKind,
@@ -51,6 +52,7 @@ class CleanOptions:
     include_comments: bool = False
     rules: CleaningRules = field(default_factory=CleaningRules)  # no feed rules, built-ins on
     target_language: str | None = None  # ISO 639-1; pages in another language give an empty text
+    learned: RepeatedLines | None = None  # the feed's learned boilerplate lines (cleaning.fingerprints)
 
 
 @dataclass
@@ -115,6 +117,7 @@ def _extractor_info(options: CleanOptions) -> dict[str, Any]:
             "feed_patterns": len(options.rules.drop_patterns) + len(options.rules.rights_patterns),
             "digest": _rules_digest(options.rules),
         },
+        "learned_lines": len(options.learned.active) if options.learned is not None else None,
     }
 
 
@@ -234,10 +237,11 @@ def clean_tree(tree: HtmlElement | None, url: str | None = None, options: CleanO
         doc = trafilatura.extract_metadata(tree, default_url=url)
     rules = compile_rules(options.rules, language)
     text, removed, reservations = apply_rules(raw_text.strip(), rules, lambda: labelled_links(tree, rules))
+    text, repeated = drop_repeated_lines(text, options.learned)
     return CleanResult(
         text=text,
         metadata=_metadata(doc, tree, text, url, language),
-        removed=removed,
+        removed=removed + repeated,
         rights_reservations=reservations,
         extractor=_extractor_info(options),
     )
