@@ -972,16 +972,13 @@ def _download(store: Store, path: Path, etag: str) -> Catalog | None:
 
 
 def update_after_takedown(store: Store, local_dir: str | Path, summary: dict[str, Any]) -> None:
-    """Bring the catalog (and the CDXJ indexes) in line with a takedown's summary, and publish the catalog:
-    tombstoned URLs dropped, pointers into rewritten WARCs refreshed, indexes of changed WARCs rewritten."""
-    from feedvault.cdxj import refresh_cdxj
-
+    """Bring the catalog in line with a takedown's summary, and publish it: tombstoned URLs dropped, pointers
+    into rewritten WARCs refreshed (the takedown itself rewrote the WARCs' CDXJ indexes)."""
     touched = [*summary.get("warcs_rewritten", []), *summary.get("warcs_deleted", [])]
     with open_catalog(store, local_dir) as catalog:
         catalog.sync_tombstones(store)
         catalog.refresh_warcs(store, touched)
         catalog.publish(store, compact=True)
-    refresh_cdxj(store, touched)
 
 
 def update_after_run(

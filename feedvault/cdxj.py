@@ -76,18 +76,6 @@ def write_cdxj(
     return written
 
 
-def refresh_cdxj(store: Store, warc_keys: Iterable[str]) -> None:
-    """After WARCs were rewritten or deleted (a takedown): rewrite their existing indexes, drop orphaned ones."""
-    for warc_key in warc_keys:
-        key = cdxj_key(warc_key)
-        if store.head(key) is None:
-            continue
-        if store.head(warc_key) is None:
-            store.delete([key])
-        else:
-            write_cdxj(store, [warc_key], force=True)
-
-
 def archive_warcs(store: Store, prefix: str = "raw/") -> list[str]:
     """Every WARC key under ``prefix`` (an S3 listing: for the indexing step, never for browsing)."""
     return [obj.key for obj in store.list(prefix) if obj.key.endswith(WARC_SUFFIX)]

@@ -4,15 +4,17 @@ For each taken-down URL:
 
 1. its tombstone (``tombstones/<url-key>.json``: URL, reason, date, what is removed) is written *first*, so
    later runs refuse the URL (reason ``takedown``) even if the rest is interrupted; a re-run completes it;
-2. every WARC holding a capture of it is rewritten without that capture's records (every record is its own
-   gzip member, so the others are copied byte for byte); a WARC left with nothing but its ``warcinfo`` is
-   deleted; the clean JSONs of the remaining captures (same feed and run partition) get their new offsets,
+2. every WARC holding a record of it is rewritten without that URL's records (every record is its own
+   gzip member, so the others are copied byte for byte) and its CDXJ index rewritten; a WARC left with nothing
+   but its ``warcinfo`` is deleted with its index. WARCs are found through manifests, seen state and clean
+   records, and by scanning every WARC's CDXJ index (the WARC itself where it has none), committed or not: a
+   record whose clean JSON was never written, or whose run never committed, is named by nothing else; the clean JSONs of the remaining captures (same feed and run partition) get their new offsets,
    found by response record id, so one ranged GET still returns their record;
 3. its clean JSONs are deleted, its entry is removed from every feed's seen state (``state/<feed>.json``);
 4. run and feed manifests keep their outcome entries but with the URL replaced by ``[removed: takedown]``
    (every other field of the entry dropped), and any other mention of the URL replaced the same way;
-5. the tombstone is rewritten with what was removed, and an audit entry (``audit/...-takedown.json``) names
-   the tombstones, never the URL itself.
+5. the tombstone is rewritten with what was removed, and an audit entry (``audit/...-takedown.json``) lists
+   what was removed per URL key and names the tombstones, never the URL itself.
 
 A feed takedown tombstones every URL the feed ever saw (its state and manifests), does the above for each,
 and deletes the feed's whole ``raw/<feed>/``, ``clean/<feed>/`` prefixes and ``state/<feed>.json``.
@@ -34,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from feedvault import keys
+from feedvault.cdxj import WARC_SUFFIX, cdxj_key, index_warc
 from feedvault.keys import RunId, UnsafeKeyError
 from feedvault.manifest import dumps
 from feedvault.storage import NotFound, Store, VersionConflict
@@ -200,17 +203,46 @@ class Takedown:
                     for snap in entry.get("snapshots", []):
                         target.clean_keys.update(k for k in [snap.get("clean_key")] if k)
                         target.warc_keys.update(k for k in [snap.get("warc_key")] if k)
-        other_feeds = {f for t in targets.values() for f in t.feeds} - {"", plan.feed}
-        for feed_id in sorted(other_feeds):
-            for obj in self.store.list(f"clean/{feed_id}/"):
-                name = obj.key.rsplit("/", 1)[-1].removesuffix(".json")
-                if name in targets:
-                    targets[name].clean_keys.add(obj.key)
+        own = set(plan.prefix_keys)
+        for obj in self.store.list("clean/"):  # every feed and run, committed or not: the key names the URL
+            name = obj.key.rsplit("/", 1)[-1].removesuffix(".json")
+            if name in targets and obj.key not in own:
+                targets[name].clean_keys.add(obj.key)
+        self._scan_raw(plan)
         for target in targets.values():  # raw pointers of clean snapshots no manifest names
             for clean_key in target.clean_keys - set(plan.prefix_keys):
                 record = self._json(clean_key) or {}
                 target.warc_keys.update(k for k in [(record.get("raw") or {}).get("warc_key")] if k)
             target.forms.discard("")
+
+    def _scan_raw(self, plan: Plan) -> None:
+        """Find the WARCs holding records of the plan's URLs by what they hold, not by pointers: a record whose
+        clean JSON was never written (or whose run never committed) is named by nothing else. Reads each WARC's
+        CDXJ index (one line per response record), or the WARC itself where it has none."""
+        listing = [obj.key for obj in self.store.list("raw/") if obj.key not in set(plan.prefix_keys)]
+        present = set(listing)
+        warcs = [k for k in listing if k.endswith(WARC_SUFFIX)]
+        self.echo(f"scanning the indexes of {len(warcs)} WARC(s) for records of the URL(s) ...")
+
+        def holds(warc_key: str) -> set[str]:
+            index = cdxj_key(warc_key)
+            try:
+                if index in present:
+                    return {k for k in map(_cdxj_url_key, self.store.get_bytes(index).splitlines()) if k}
+                uris = (
+                    v.warc_headers.get("WARC-Target-URI", "")
+                    for _o, _n, v in iter_records(self.store.get_bytes(warc_key))
+                )
+                return {k for k in map(_url_key, uris) if k}
+            except NotFound:  # deleted meanwhile, or an index without its WARC (`feedvault gc` drops those)
+                return set()
+
+        with ThreadPoolExecutor(max_workers=READERS) as pool:
+            for n, (warc_key, url_keys) in enumerate(zip(warcs, pool.map(holds, warcs), strict=True), 1):
+                if n % self.progress_every == 0:
+                    self.echo(f"  scanned {n}/{len(warcs)} WARCs")
+                for url_key in url_keys & plan.targets.keys():
+                    plan.targets[url_key].warc_keys.add(warc_key)
 
     # -- execution -------------------------------------------------------------------------------------
     def execute(self, plan: Plan, *, dry_run: bool = False) -> dict[str, Any]:
@@ -280,10 +312,13 @@ class Takedown:
         summary["warcs_deleted" if only_info else "warcs_rewritten"].append(warc_key)
         if dry_run:
             return
+        index = cdxj_key(warc_key)
         if only_info:
-            self.store.delete([warc_key])
+            self.store.delete([warc_key, index])  # pywb must not find the records through a stale index
             return
-        self.store.put_bytes(warc_key, b"".join(data[o : o + n] for o, n, _ in kept), "application/warc")
+        rewritten = b"".join(data[o : o + n] for o, n, _ in kept)
+        self.store.put_bytes(warc_key, rewritten, "application/warc")
+        self.store.put_bytes(index, index_warc(rewritten, warc_key), "text/plain; charset=utf-8")
         summary["clean_pointers_updated"] += self._repair_pointers(warc_key, _locations(kept), plan)
 
     def _repair_pointers(self, warc_key: str, locations: dict[str, tuple[int, int]], plan: Plan) -> int:
@@ -385,9 +420,19 @@ class Takedown:
             "feed": plan.feed,
             "url_keys": sorted(plan.targets),  # the URLs themselves live only in their tombstones
             **summary,
+            "removed": {url_key: target.removed for url_key, target in sorted(plan.targets.items())},
         }
         self.store.put_bytes(key, dumps(entry), content_type="application/json")
         return key
+
+
+def _cdxj_url_key(line: bytes) -> str | None:
+    """The URL key of one CDXJ line (``<surt> <timestamp> {json}``), None for a line that names no URL."""
+    fields = line.split(b" ", 2)
+    try:
+        return _url_key(str(json.loads(fields[2]).get("url", ""))) if len(fields) == 3 else None
+    except (ValueError, AttributeError):
+        return None
 
 
 def _locations(kept: Iterable[tuple[int, int, dict[str, str]]]) -> dict[str, tuple[int, int]]:
