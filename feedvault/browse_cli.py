@@ -18,7 +18,16 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
-from feedvault.catalog import HIGHLIGHT_END, HIGHLIGHT_START, Catalog, Page, open_catalog, parse_day
+from feedvault.catalog import (
+    HIGHLIGHT_END,
+    HIGHLIGHT_START,
+    Catalog,
+    Page,
+    local_catalog_errors,
+    new_catalog,
+    open_catalog,
+    parse_day,
+)
 from feedvault.cli import EXIT_CONFIG, EXIT_OK, console, out
 from feedvault.config import load_registry
 from feedvault.storage import Store
@@ -115,7 +124,9 @@ def _archive(args: argparse.Namespace) -> Iterator[tuple[Store, Catalog]]:
 
     registry = load_registry(args.registry)
     storage = registry.settings.storage
-    with open_archive(storage) as store, open_catalog(store, storage.data_dir, _reindex_progress()) as catalog:
+    with open_archive(storage) as store, contextlib.ExitStack() as stack:
+        with local_catalog_errors(storage.data_dir):
+            catalog = stack.enter_context(open_catalog(store, storage.data_dir, _reindex_progress()))
         yield store, catalog
 
 
@@ -355,14 +366,14 @@ def _reindex_progress() -> Callable[[int, int, str], None]:
 
 def cmd_reindex(args: argparse.Namespace) -> int:
     from feedvault.archive import open_archive
-    from feedvault.catalog import CATALOG_FILE
 
     registry = load_registry(args.registry)
     storage = registry.settings.storage
-    with open_archive(storage) as store, Catalog(os.path.join(storage.data_dir, CATALOG_FILE)) as catalog:
-        catalog.set_meta("store_uri", store.uri)
-        count = catalog.reindex(store, _reindex_progress())
-        catalog.publish(store)
+    with open_archive(storage) as store, contextlib.ExitStack() as stack:
+        with local_catalog_errors(storage.data_dir):  # whatever was there, even unreadable, is rebuilt
+            catalog = stack.enter_context(new_catalog(store, storage.data_dir))
+            count = catalog.reindex(store, _reindex_progress())
+            catalog.publish(store)
         console.print(
             f"catalog rebuilt from {store.uri}: {count} snapshots, {catalog.counts()['runs']} runs; published"
         )

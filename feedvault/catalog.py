@@ -343,6 +343,8 @@ class Catalog:
                 raise CatalogError(f"{path}: catalog schema {version}, expected {SCHEMA_VERSION}; reindex it")
             if version == 0:
                 conn.executescript(_SCHEMA + f"PRAGMA user_version={SCHEMA_VERSION};")
+        except sqlite3.OperationalError as exc:  # the directory, not the file: cannot open, read-only, full
+            raise local_catalog_unusable(path.parent, exc) from exc
         except sqlite3.DatabaseError as exc:
             raise CatalogError(f"{path}: not a usable catalog ({exc}); `feedvault reindex` rebuilds it") from exc
         return conn
@@ -920,12 +922,20 @@ def open_catalog(store: Store, local_dir: str | Path, progress: Progress | None 
             catalog.close()
         catalog = _download(store, path, _version(remote))
     if catalog is None:
-        _remove_db(path)
-        catalog = Catalog(path)
-        catalog.set_meta("store_uri", store.uri)
+        catalog = new_catalog(store, local_dir)
         catalog.reindex(store, progress)
     else:
         catalog.apply_new_runs(store)
+    return catalog
+
+
+def new_catalog(store: Store, local_dir: str | Path) -> Catalog:
+    """An empty local catalog of ``store`` in ``local_dir``, replacing whatever file was there (even one that
+    cannot be opened): what a reindex fills."""
+    path = Path(local_dir) / CATALOG_FILE
+    _remove_db(path)
+    catalog = Catalog(path)
+    catalog.set_meta("store_uri", store.uri)
     return catalog
 
 
@@ -981,11 +991,40 @@ def update_after_takedown(store: Store, local_dir: str | Path, summary: dict[str
         catalog.publish(store, compact=True)
 
 
+def list_committed_run(store: Store, run: keys.RunId) -> None:
+    """List a committed run under ``catalog/runs/`` for readers to index: part of the commit (written right after
+    the run manifest), so it never depends on the local catalog being usable."""
+    store.put_bytes(keys.catalog_run_key(run), b"", content_type="text/plain")
+
+
+def local_catalog_unusable(directory: str | Path, exc: BaseException) -> CatalogError:
+    """What to say when the local catalog's directory cannot be used (read-only, full, not a directory): the
+    archive itself is intact, and the way out."""
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
+    return CatalogError(
+        f"the local browse catalog in {Path(directory).absolute()} cannot be used ({reason}); the archive itself "
+        "is intact. Make that directory writable or free space on it (or set storage.data_dir to another "
+        "directory), then run `feedvault reindex` to rebuild the catalog from the archive"
+    )
+
+
+@contextlib.contextmanager
+def local_catalog_errors(directory: str | Path) -> Iterator[None]:
+    """Turn OS and SQLite errors of the local catalog (a read-only or full ``data_dir``) into one CatalogError
+    that says what to do, instead of a traceback."""
+    try:
+        yield
+    except CatalogError:
+        raise
+    except (OSError, sqlite3.Error) as exc:
+        raise local_catalog_unusable(directory, exc) from exc
+
+
 def update_after_run(
     store: Store, local_dir: str | Path, run_manifest_key: str, *, republish_every: int = REPUBLISH_EVERY_RUNS
 ) -> bool:
-    """Index a just-committed run into the local catalog (what ``finalize_run`` calls) and list it under
-    ``catalog/runs/``; returns whether the whole catalog was published too.
+    """Index a just-committed run into the local catalog (what ``finalize_run`` calls before it lists the run under
+    ``catalog/runs/``: :func:`list_committed_run`); returns whether the whole catalog was published too.
 
     The catalog grows with the archive, so it is not uploaded after every run: readers index the runs listed
     since their copy (:meth:`Catalog.apply_new_runs`). It is published when none with a run in it exists, every
@@ -996,7 +1035,6 @@ def update_after_run(
     with open_catalog(store, local_dir) as catalog:
         retried = catalog.run(run.value) is not None
         catalog.add_run(store, run_manifest_key)
-        store.put_bytes(keys.catalog_run_key(run), b"", content_type="text/plain")
         due = (
             retried
             or int(catalog.get_meta("published_runs") or 0) == 0

@@ -336,7 +336,16 @@ def finalize_run(
     manifest_key = keys.run_manifest_key(run_id)
     store.put_bytes(manifest_key, dumps(run_manifest), content_type="application/json")
     _update_catalog(ReadThroughStore(store, staged) if staged is not None else store, registry, manifest_key)
+    _list_committed_run(store, run_id)  # after the local index (it tells a retried run id by the run's absence)
     return run_manifest, manifest_key
+
+
+def _list_committed_run(store: Store, run_id: RunId) -> None:
+    """The ``catalog/runs/<run>`` marker readers index from: part of the commit, written whatever became of the
+    local catalog (its update only warns)."""
+    from feedvault.catalog import list_committed_run
+
+    list_committed_run(store, run_id)
 
 
 def _update_catalog(store: Store, registry: Registry, manifest_key: str) -> None:

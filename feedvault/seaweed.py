@@ -16,6 +16,7 @@ import atexit
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import random
 import secrets
@@ -27,6 +28,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -45,6 +47,9 @@ SERVICES = ("s3", "master", "volume", "filer", "admin")  # ports base, base+1, .
 # outgoing connections.
 AUTO_PORT_RANGE = (11000, 22000)
 READY_PROBE_BUCKET = "feedvault-ready"
+PORT_WAIT_SECONDS = 15.0  # how long a fixed port block may stay held (by a process still exiting) before giving up
+
+logger = logging.getLogger(__name__)
 
 
 class EmbeddedS3Error(RuntimeError):
@@ -72,7 +77,10 @@ def weed_binary() -> Path:
 
 
 def _port_free(port: int) -> bool:
+    """Whether a server could listen on ``port`` now. With SO_REUSEADDR, as weed's (Go's) listeners bind: the
+    TIME_WAIT connections a crashed instance leaves for a minute do not count, a live listener does."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((HOST, port))
         except OSError:
@@ -83,6 +91,10 @@ def _port_free(port: int) -> bool:
 def _block_free(base: int) -> bool:
     ports = range(base, base + len(SERVICES))
     return all(_port_free(p) and _port_free(p + GRPC_OFFSET) for p in ports)
+
+
+def _describe_block(base: int) -> str:
+    return f"{base}-{base + len(SERVICES) - 1} (and +{GRPC_OFFSET})"
 
 
 def _pick_base() -> int:
@@ -143,10 +155,19 @@ def _exclusive(lock_file: Path) -> Iterator[None]:
 class EmbeddedS3:
     """Start/stop a private SeaweedFS whose data and credentials persist in ``data_dir``."""
 
-    def __init__(self, data_dir: Path, port: int | None = None, *, ready_timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        *,
+        ready_timeout: float = 60.0,
+        port_wait: float = PORT_WAIT_SECONDS,
+    ) -> None:
         self.data_dir = Path(data_dir).absolute()
         self.port = port
         self.ready_timeout = ready_timeout
+        self.port_wait = port_wait
+        self.start_notes: list[str] = []  # what start() had to do besides launching (said in the log too)
         self._proc: subprocess.Popen[bytes] | None = None
         self._base: int | None = None
         self._credentials: Credentials | None = None
@@ -225,15 +246,12 @@ class EmbeddedS3:
     def _start_locked(self) -> None:
         self.s3_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        previous = self._previous_base()
         self._endpoint_file(self.data_dir).unlink(missing_ok=True)  # stale: its pid is gone
         config = self._write_identity_config()
         attempts = 1 if self.port is not None else 3  # an auto-picked block may be taken meanwhile
         for attempt in range(attempts):
-            base = self.port if self.port is not None else _pick_base()
-            if not _block_free(base):
-                raise EmbeddedS3Error(
-                    f"ports {base}-{base + len(SERVICES) - 1} (and +{GRPC_OFFSET}) on {HOST} are not all free"
-                )
+            base = self._fixed_base() if self.port is not None else self._auto_base(previous if attempt == 0 else None)
             self._launch(base, config)
             try:
                 self._wait_ready()
@@ -247,6 +265,50 @@ class EmbeddedS3:
             self._endpoint_file(self.data_dir),
             {"pid": self.pid, "endpoint_url": self.endpoint_url, "started_at": time.time()},
         )
+
+    def _note(self, message: str) -> None:
+        self.start_notes.append(message)
+        logger.warning("embedded S3 (%s): %s", self.data_dir, message)
+
+    def _fixed_base(self) -> int:
+        """The requested port block, once free: right after a crash its ports may still be held for a moment
+        (by a process that is still exiting), so wait up to ``port_wait`` seconds before giving up."""
+        assert self.port is not None
+        base, waited, started = self.port, False, time.monotonic()
+        while not _block_free(base):
+            if time.monotonic() - started >= self.port_wait:
+                raise EmbeddedS3Error(
+                    f"ports {_describe_block(base)} on {HOST} are not all free (waited {self.port_wait:.0f} s); "
+                    "stop whatever listens there (`ss -ltnp`) or start without a fixed port"
+                )
+            waited = True
+            time.sleep(0.25)
+        if waited:
+            self._note(f"waited {time.monotonic() - started:.1f} s for ports {_describe_block(base)} to be free")
+        return base
+
+    def _auto_base(self, previous: int | None) -> int:
+        """The previous instance's block when it is free (its endpoint stays valid for whoever kept it), else
+        a free one picked at random."""
+        if previous is not None:
+            if _block_free(previous):
+                return previous
+            base = _pick_base()
+            self._note(
+                f"the previous instance's ports {_describe_block(previous)} are held by another process; "
+                f"started on {_describe_block(base)} instead (endpoint http://{HOST}:{base})"
+            )
+            return base
+        return _pick_base()
+
+    def _previous_base(self) -> int | None:
+        """The port base a previous instance on this data_dir used (from its leftover ``endpoint.json``)."""
+        try:
+            info = json.loads(self._endpoint_file(self.data_dir).read_text())
+            port = urllib.parse.urlsplit(str(info["endpoint_url"])).port
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return port if port is not None and AUTO_PORT_RANGE[0] <= port < AUTO_PORT_RANGE[1] else None
 
     def stop(self, timeout: float = 15.0) -> None:
         """Terminate weed's process group; kill it if it does not exit within ``timeout`` seconds."""

@@ -3,8 +3,10 @@
 It lives in the archive (``state/<feed>.json``), so any worker can run any feed. It is read once at the start
 of a feed's crawl and written once at the end, only if something changed.
 
-Decisions are made against the *baseline*: the newest snapshot taken by a run older than the current one. So
-a retried or re-run partition ignores what it wrote itself and produces the same partition again.
+Decisions are made against the *baseline*: the newest snapshot (by fetch time) taken by any other run. So a
+retried or re-run partition ignores what it wrote itself and produces the same partition again, and a run whose
+id sorts before others (a scheduled run after manual runs of the same day, a backfill of an old logical date)
+still sees what they archived and does not archive it again.
 """
 
 from __future__ import annotations
@@ -52,6 +54,21 @@ class FetchPlan:
 
 def _iso(value: dt.datetime | None) -> str | None:
     return value.astimezone(dt.UTC).isoformat() if value else None
+
+
+def _fetched(snapshot: Snapshot) -> tuple[dt.datetime, str]:
+    """Sort key putting snapshots in the order they were taken: run ids need not sort that way (a scheduled
+    run's id can sort before manual runs of the same day; a backfill's sorts before everything)."""
+    try:
+        when = dt.datetime.fromisoformat(snapshot.fetched_at)
+    except ValueError:
+        when = dt.datetime.min
+    return (when if when.tzinfo else when.replace(tzinfo=dt.UTC)), snapshot.run_id
+
+
+def _newest_kept(snapshots: Iterable[Snapshot]) -> list[Snapshot]:
+    """The ``SNAPSHOTS_KEPT`` most recently taken, oldest first."""
+    return sorted(snapshots, key=_fetched)[-SNAPSHOTS_KEPT:]
 
 
 class SeenState:
@@ -121,18 +138,19 @@ class SeenState:
             if other is not None:
                 by_run = {s.run_id: s for s in other.snapshots if s.run_id not in forgotten}
                 by_run.update({s.run_id: s for s in mine.snapshots})
-                mine.snapshots = sorted(by_run.values(), key=lambda s: s.run_id)[-SNAPSHOTS_KEPT:]
+                mine.snapshots = _newest_kept(by_run.values())
                 mine.last_seen = max(filter(None, (mine.last_seen, other.last_seen)), default=None)
             merged[key] = mine
         self.urls = merged
         self.version = theirs.version
 
     def baseline(self, url: str, run_id: str) -> Snapshot | None:
+        """The newest snapshot of ``url`` taken by another run than ``run_id``, whatever the ids' order."""
         entry = self.urls.get(keys.url_key(url))
         if entry is None:
             return None
-        older = [s for s in entry.snapshots if s.run_id < run_id]
-        return older[-1] if older else None
+        others = [s for s in entry.snapshots if s.run_id != run_id]
+        return max(others, key=_fetched) if others else None
 
     def plan(
         self,
@@ -180,9 +198,7 @@ class SeenState:
             entry.entry_updated, entry.published = updated, _iso(published)
             self._changed(key)
         if snapshot is not None:
-            entry.snapshots = [s for s in entry.snapshots if s.run_id != snapshot.run_id] + [snapshot]
-            entry.snapshots.sort(key=lambda s: s.run_id)
-            entry.snapshots = entry.snapshots[-SNAPSHOTS_KEPT:]
+            entry.snapshots = _newest_kept([s for s in entry.snapshots if s.run_id != snapshot.run_id] + [snapshot])
             entry.last_seen = _iso(now)
             self._changed(key)
 

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import stat
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from feedvault.config import StorageSettings
-from feedvault.seaweed import EmbeddedS3, EmbeddedS3Error
+from feedvault.seaweed import EmbeddedS3, EmbeddedS3Error, _pick_base
 from feedvault.storage import S3Store, open_store
 
 
@@ -82,7 +84,7 @@ def test_busy_port_is_reported_before_launch(tmp_path: Path) -> None:
         port = busy.getsockname()[1]
         started = time.monotonic()
         with pytest.raises(EmbeddedS3Error, match=f"ports {port}-"):
-            EmbeddedS3(tmp_path, port=port).start()
+            EmbeddedS3(tmp_path, port=port, port_wait=0.5).start()
         assert time.monotonic() - started < 5
 
 
@@ -124,3 +126,77 @@ def test_start_failure_shows_the_log_tail(
         server.start()
     assert server.pid is None  # nothing left running
     assert EmbeddedS3.running(tmp_path / "data") is None
+
+
+def crash(server: EmbeddedS3) -> None:
+    """SIGKILL weed's whole process group, as a crash would: no clean shutdown, endpoint.json left behind."""
+    assert server._proc is not None
+    os.killpg(server._proc.pid, signal.SIGKILL)
+    server._proc.wait()
+    server._proc = None
+
+
+def used_store(server: EmbeddedS3) -> S3Store:
+    """A store with traffic on it, so the crashed instance leaves connections in TIME_WAIT on its ports."""
+    store = store_on(server)
+    store.ensure_bucket()
+    for i in range(10):
+        store.put_bytes(f"k/{i}", b"before the crash")
+    return store
+
+
+def test_a_crashed_store_restarts_at_once_on_its_fixed_port(tmp_path: Path) -> None:
+    port = _pick_base()
+    server = EmbeddedS3(tmp_path / "fv", port=port).start()
+    used_store(server)
+    crash(server)
+
+    with EmbeddedS3(tmp_path / "fv", port=port, port_wait=0) as again:  # no waiting: the ports are free to listen
+        assert again.endpoint_url == f"http://127.0.0.1:{port}"
+        assert store_on(again).get_bytes("k/9") == b"before the crash"
+
+
+def test_a_crashed_store_comes_back_on_the_same_endpoint(tmp_path: Path) -> None:
+    server = EmbeddedS3(tmp_path / "fv").start()
+    endpoint = server.endpoint_url
+    used_store(server)
+    crash(server)
+
+    with EmbeddedS3(tmp_path / "fv") as again:
+        assert again.endpoint_url == endpoint and again.start_notes == []
+        assert store_on(again).get_bytes("k/0") == b"before the crash"
+
+
+def test_a_restart_whose_old_ports_are_taken_moves_and_says_so(tmp_path: Path, caplog) -> None:
+    server = EmbeddedS3(tmp_path / "fv").start()
+    old_port = int(server.endpoint_url.rsplit(":", 1)[1])
+    crash(server)
+
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # its start-up probe left TIME_WAITs
+        squatter.bind(("127.0.0.1", old_port))
+        squatter.listen()
+        with EmbeddedS3(tmp_path / "fv") as again:
+            assert again.endpoint_url != server.endpoint_url
+            assert EmbeddedS3.running(tmp_path / "fv").endpoint_url == again.endpoint_url
+            (note,) = again.start_notes
+            assert f"ports {old_port}-" in note and f"instead (endpoint {again.endpoint_url})" in note
+            assert note in caplog.text
+
+
+def test_a_fixed_port_still_held_is_waited_for_and_the_wait_is_said(tmp_path: Path) -> None:
+    port = _pick_base()
+    holder = socket.socket()
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    holder.bind(("127.0.0.1", port))
+    holder.listen()
+    releaser = threading.Timer(1.0, holder.close)  # the crashed process finally lets go of its port
+    releaser.start()
+    try:
+        with EmbeddedS3(tmp_path / "fv", port=port, port_wait=60) as server:
+            assert server.endpoint_url == f"http://127.0.0.1:{port}"
+            (note,) = server.start_notes
+            assert note.startswith("waited ") and f"for ports {port}-" in note
+    finally:
+        releaser.cancel()
+        holder.close()

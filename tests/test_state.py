@@ -7,13 +7,13 @@ NOW = dt.datetime(2026, 11, 26, 2, 0, tzinfo=dt.UTC)
 URL = "http://127.0.0.1/a.html"
 
 
-def snap(run_id, sha="s1", etag='"e1"'):
+def snap(run_id, sha="s1", etag='"e1"', fetched=NOW):
     return Snapshot(
         run_id=run_id,
         sha256=sha,
         clean_key="c",
         warc_key="w",
-        fetched_at=NOW.isoformat(),
+        fetched_at=fetched.isoformat(),
         etag=etag,
         last_modified="Wed, 25 Nov 2026 10:00:00 GMT",
     )
@@ -47,15 +47,39 @@ def test_old_unchanged_entry_is_not_fetched_and_young_one_is_revisited_condition
     assert plan(state, "20261126T020000Z", force=True).reason == "force"
 
 
-def test_a_rerun_ignores_its_own_and_later_snapshots():
+def test_a_rerun_ignores_only_its_own_snapshots():
     state = SeenState("f")
-    state.record(URL, now=NOW, entry_updated=None, published=None, snapshot=snap("20261124T020000Z", "old"))
-    state.record(URL, now=NOW, entry_updated=None, published=None, snapshot=snap("20261125T020000Z", "mine"))
-    state.record(URL, now=NOW, entry_updated=None, published=None, snapshot=snap("20261126T020000Z", "later"))
-    assert state.baseline(URL, "20261125T020000Z").sha256 == "old"
-    assert state.baseline(URL, "20261124T020000Z") is None
+    hours = [NOW - dt.timedelta(hours=h) for h in (3, 2, 1)]
+    state.record(
+        URL, now=NOW, entry_updated=None, published=None, snapshot=snap("20261124T020000Z", "old", fetched=hours[0])
+    )
+    state.record(
+        URL, now=NOW, entry_updated=None, published=None, snapshot=snap("20261125T020000Z", "mine", fetched=hours[1])
+    )
+    state.record(
+        URL, now=NOW, entry_updated=None, published=None, snapshot=snap("20261126T020000Z", "later", fetched=hours[2])
+    )
+    assert state.baseline(URL, "20261125T020000Z").sha256 == "later"
+    assert state.baseline(URL, "20261126T020000Z").sha256 == "mine"
     state.forget_run("20261125T020000Z")
     assert [s.sha256 for s in state.urls[next(iter(state.urls))].snapshots] == ["old", "later"]
+
+
+def test_the_baseline_is_the_newest_snapshot_whatever_the_run_ids_order():
+    """A scheduled run's id (02:00) sorts before manual runs of the same day, a backfill's before everything:
+    they still compare against what was archived last, so an unchanged article is not archived again."""
+    state = SeenState("f")
+    manual = snap("20261126T143000Z-manual", "today", fetched=NOW + dt.timedelta(hours=12))
+    state.record(URL, now=NOW, entry_updated=None, published=None, snapshot=snap("20261120T020000Z", "older"))
+    state.record(URL, now=NOW, entry_updated=None, published=None, snapshot=manual)
+    for run_id in ("20261126T020000Z-scheduled", "20261101T020000Z-backfill"):
+        p = plan(state, run_id, published=NOW)  # young: re-fetched conditionally against the newest snapshot
+        assert p.baseline.sha256 == "today" and p.headers["If-None-Match"] == '"e1"'
+    # Kept in the order taken, so the newest survives the cap on kept snapshots.
+    for day in range(1, 10):
+        early = snap(f"202611{day:02d}T020000Z-backfill", f"b{day}", fetched=NOW - dt.timedelta(days=30 - day))
+        state.record(URL, now=NOW, entry_updated=None, published=None, snapshot=early)
+    assert state.baseline(URL, "20261127T020000Z").sha256 == "today"
 
 
 def test_state_round_trips_through_a_store_and_saves_only_when_dirty(tmp_path):

@@ -1,0 +1,82 @@
+"""Full and read-only local disks: the spool a run writes WARCs into, the local browse catalog.
+
+Each test mounts a real small tmpfs (tests/support/fs.py); nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from feedvault import keys
+from feedvault.catalog import open_catalog
+from feedvault.keys import RunId
+from tests.support.crawl import REPO, crawl_env, feed_summary, run_crawl, write_registry
+from tests.support.fs import fill, remount, small_filesystem
+from tests.test_archive_e2e import folder_archive
+
+RUN_1, RUN_2 = "20261126T020000Z-first", "20261127T020000Z-second"
+
+
+def feedvault(registry, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "feedvault.cli", "--registry", str(registry), *args],
+        env=crawl_env(None, COLUMNS="200"),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def with_data_dir(archive, path, name="broken.yaml"):
+    """The archive's registry, but with the local catalog (storage.data_dir) in ``path``."""
+    storage = archive.storage.model_copy(update={"data_dir": str(path)})
+    import yaml
+
+    data = yaml.safe_load(archive.registry.read_text())
+    return write_registry(archive.registry.with_name(name), storage, data["feeds"])
+
+
+def test_a_run_whose_catalog_directory_is_read_only_still_reaches_readers(tmp_path, site_server):
+    """The catalog/runs/<run> marker is part of the commit: written even when the local catalog cannot be."""
+    archive = folder_archive(tmp_path, site_server, 3)
+    run_crawl(archive.registry, None, "--run-id", RUN_1)  # publishes the catalog with run 1
+    with small_filesystem(tmp_path / "ro-data") as data_dir:
+        remount(data_dir, read_only=True)
+        summary = run_crawl(with_data_dir(archive, data_dir), None, "--run-id", RUN_2, "--force")
+    assert summary["status"] == "ok" and feed_summary(summary, "synth")["counts"]["changed"] == 3
+    assert "browse catalog not updated" in summary["_stderr"] and "feedvault reindex" in summary["_stderr"]
+    assert archive.store.head(keys.catalog_run_key(RunId(RUN_2))) is not None
+    with open_catalog(archive.store, tmp_path / "reader") as reader:  # the published copy has only run 1
+        assert [s.run_id for s in reader.history(archive.urls[0])] == [RUN_1, RUN_2]
+
+
+@pytest.mark.parametrize("fault", ["read-only", "full"])
+def test_a_broken_local_catalog_says_what_to_do_and_reindex_is_the_way_out(tmp_path, site_server, fault):
+    archive = folder_archive(tmp_path, site_server, 3)
+    run_crawl(archive.registry, None, "--run-id", RUN_1)
+    with small_filesystem(tmp_path / "data-dir", size="4m") as data_dir:
+        registry = with_data_dir(archive, data_dir)
+        (data_dir / "catalog.sqlite").write_bytes(b"not a catalog: a disk error left this")
+        if fault == "read-only":
+            remount(data_dir, read_only=True)
+        else:
+            filler = fill(data_dir)
+        for command in (["ls"], ["ls", "--feed", "synth"], ["reindex"]):
+            broken = feedvault(registry, *command)
+            assert broken.returncode == 3, (command, broken.stdout, broken.stderr)
+            said = " ".join((broken.stdout + broken.stderr).split())  # rich wraps long lines
+            assert "Traceback" not in said, (command, broken.stderr)
+            assert "cannot be used" in said and "then run `feedvault reindex`" in said and str(data_dir) in said
+
+        if fault == "read-only":
+            remount(data_dir, read_only=False)
+        else:
+            filler.unlink()
+        fixed = feedvault(registry, "reindex")  # rebuilds over the unreadable file
+        assert fixed.returncode == 0 and "3 snapshots" in fixed.stderr, fixed.stdout + fixed.stderr
+        listed = feedvault(registry, "ls", "--feed", "synth")
+        assert listed.returncode == 0 and "2026-11-26" in listed.stdout, listed.stdout + listed.stderr
