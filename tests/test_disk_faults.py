@@ -9,10 +9,12 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 from feedvault import keys
 from feedvault.catalog import open_catalog
 from feedvault.keys import RunId
+from tests.support.checks import assert_archive_consistent
 from tests.support.crawl import REPO, crawl_env, feed_summary, run_crawl, write_registry
 from tests.support.fs import fill, remount, small_filesystem
 from tests.test_archive_e2e import folder_archive
@@ -34,8 +36,6 @@ def feedvault(registry, *args: str) -> subprocess.CompletedProcess[str]:
 def with_data_dir(archive, path, name="broken.yaml"):
     """The archive's registry, but with the local catalog (storage.data_dir) in ``path``."""
     storage = archive.storage.model_copy(update={"data_dir": str(path)})
-    import yaml
-
     data = yaml.safe_load(archive.registry.read_text())
     return write_registry(archive.registry.with_name(name), storage, data["feeds"])
 
@@ -52,6 +52,7 @@ def test_a_run_whose_catalog_directory_is_read_only_still_reaches_readers(tmp_pa
     assert archive.store.head(keys.catalog_run_key(RunId(RUN_2))) is not None
     with open_catalog(archive.store, tmp_path / "reader") as reader:  # the published copy has only run 1
         assert [s.run_id for s in reader.history(archive.urls[0])] == [RUN_1, RUN_2]
+    assert_archive_consistent(archive.store)
 
 
 @pytest.mark.parametrize("fault", ["read-only", "full"])
@@ -80,3 +81,4 @@ def test_a_broken_local_catalog_says_what_to_do_and_reindex_is_the_way_out(tmp_p
         assert fixed.returncode == 0 and "3 snapshots" in fixed.stderr, fixed.stdout + fixed.stderr
         listed = feedvault(registry, "ls", "--feed", "synth")
         assert listed.returncode == 0 and "2026-11-26" in listed.stdout, listed.stdout + listed.stderr
+    assert_archive_consistent(archive.store)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from tests.support.checks import assert_archive_consistent
 from tests.support.crawl import feed_summary, run_crawl
 from tests.test_archive_e2e import folder_archive, keys_under
 
@@ -28,3 +29,4 @@ def test_a_run_whose_id_sorts_first_does_not_archive_unchanged_articles_again(tm
         assert summary["totals"]["new"] == summary["totals"]["changed"] == 0, summary["feeds"]
         assert {o["outcome"] for o in outcomes(archive, summary).values()} == {"unchanged"}
         assert keys_under(archive.store, "raw/", "clean/") == archived
+    assert_archive_consistent(archive.store)
