@@ -1,16 +1,20 @@
 """Open the archive a registry points at: the one place that turns StorageSettings into a live Store.
 
 With ``storage.embedded`` it reuses a running embedded SeaweedFS for ``data_dir`` or starts one (and stops
-it again on exit if it started it). Otherwise credentials come from the standard AWS chain, or from the
-caller (Airflow passes the ones from its connection).
+it again on exit if it started it, on SIGTERM, SIGHUP and SIGINT too: :func:`unwind_on_termination`).
+Otherwise credentials come from the standard AWS chain, or from the caller (Airflow passes the ones from its
+connection).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 
 from feedvault.config import StorageSettings
 from feedvault.s3 import Credentials
@@ -51,8 +55,39 @@ def embedded_s3(data_dir: Path) -> Iterator[tuple[str, Credentials]]:
         return
     server = EmbeddedS3(data_dir)
     logger.info("starting embedded S3 (SeaweedFS) in %s", data_dir)
-    server.start()
+    with unwind_on_termination():
+        try:
+            server.start()
+            yield server.endpoint_url, server.credentials
+        finally:
+            server.stop()
+
+
+TERMINATING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _exit_on_signal(signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+@contextlib.contextmanager
+def unwind_on_termination() -> Iterator[None]:
+    """Inside, SIGTERM and SIGHUP raise ``SystemExit`` instead of ending the process on the spot.
+
+    Python's default for them kills the process without unwinding, so ``finally`` blocks never run and a store
+    this process started (in its own process group) would outlive it: ``kill <pid>`` of ``feedvault browse`` left
+    SeaweedFS running. SIGINT already raises ``KeyboardInterrupt``. Servers that catch the signal themselves
+    (uvicorn re-raises it once it has shut down; Scrapy stops the crawl) still do: only default handlers are
+    replaced, and they are put back on the way out. Signals reach the main thread only; elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    replaced = [sig for sig in TERMINATING_SIGNALS if signal.getsignal(sig) == signal.SIG_DFL]
+    for sig in replaced:
+        signal.signal(sig, _exit_on_signal)
     try:
-        yield server.endpoint_url, server.credentials
+        yield
     finally:
-        server.stop()
+        for sig in replaced:
+            signal.signal(sig, signal.SIG_DFL)

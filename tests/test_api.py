@@ -6,14 +6,18 @@ import base64
 import hashlib
 import io
 import json
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
 from fastapi.testclient import TestClient
 from warcio.archiveiterator import ArchiveIterator
 
-from feedvault.catalog import MAX_PAGE, MAX_QUERY_CHARS
+from feedvault.catalog import MAX_PAGE, MAX_QUERY_CHARS, open_catalog
+from feedvault.seaweed import EmbeddedS3
 from feedvault.web.app import InsecureListenError, check_listen, create_app
-from tests.support.archive import CHANGED_SENTENCE, ArchivedDemo
+from tests.support.archive import CHANGED_SENTENCE, ArchivedDemo, copy_archive
+from tests.support.s3 import fresh_archive
 
 API = "/api/v1"
 UNKNOWN_ID = "0123456789abcdef"
@@ -122,6 +126,7 @@ def test_tombstones(client):
 def test_day_export_jsonl(client, archived_demo):
     response = client.get(f"{API}/feeds/demo-id/days/2026-11-26/export.jsonl")
     assert response.status_code == 200 and response.headers["content-type"].startswith("application/x-ndjson")
+    assert int(response.headers["content-length"]) == len(response.content)  # read in full before sending
     lines = response.content.decode().splitlines()
     records = [json.loads(line) for line in lines]
     assert len(records) == get_ok(client, f"{API}/feeds/demo-id/days/2026-11-26/articles")["total"]
@@ -258,3 +263,61 @@ def test_listening_beyond_loopback_needs_auth():
 def test_root_path(archived_demo):
     client = TestClient(create_app(archived_demo.store, archived_demo.catalog, root_path="/feedvault"))
     assert client.get(f"/feedvault{API}/feeds").status_code == 200
+
+
+# -- the archive's storage failing while browsing ------------------------------------------------------------
+@dataclass
+class StoppedArchive:
+    client: TestClient
+    snapshot_id: str
+    run_id: str
+
+
+@pytest.fixture(scope="module")
+def stopped_archive(archived_demo, tmp_path_factory) -> Iterator[StoppedArchive]:
+    """The demo archive copied to a SeaweedFS of its own, browsed, then that SeaweedFS stopped under the app."""
+    root = tmp_path_factory.mktemp("stopped-archive")
+    with EmbeddedS3(root / "s3") as server:
+        _settings, store = fresh_archive(server)
+        copy_archive(archived_demo.store, store)
+        with open_catalog(store, root / "catalog") as catalog:
+            app = create_app(store, catalog, catalog_refresh_seconds=None)
+            with TestClient(app) as client:
+                snap = catalog.articles("demo-id", "2026-11-26").items[0].id
+                up = StoppedArchive(client, snap, archived_demo.run_ids[0])
+                for path in unavailable_paths(up):  # while the store is up, every one of them answers
+                    assert client.get(path).status_code == 200, path
+                server.stop()
+                yield up
+
+
+def unavailable_paths(archive: StoppedArchive) -> list[str]:
+    """Every route that reads the store itself (the others answer from the catalog)."""
+    sid, run = archive.snapshot_id, archive.run_id
+    return [
+        f"{API}/snapshots/{sid}/raw",
+        f"{API}/snapshots/{sid}/clean.json",
+        f"{API}/snapshots/{sid}/record.warc.gz",
+        f"{API}/runs/{run}",
+        f"{API}/feeds/demo-id/days/2026-11-26/export.jsonl",
+        f"/snapshots/{sid}/raw",
+        f"/snapshots/{sid}/capture",
+        f"/runs/{run}",
+    ]
+
+
+def test_an_unreachable_archive_is_a_503_with_what_to_do_never_a_500_or_a_truncated_200(stopped_archive):
+    client = stopped_archive.client
+    for path in unavailable_paths(stopped_archive):
+        response = client.get(path)
+        assert response.status_code == 503, (path, response.status_code, response.text[:300])
+        assert response.headers["retry-after"] and response.headers["x-content-type-options"] == "nosniff"
+        if path.startswith(API):
+            detail = response.json()["detail"]
+            assert "try again shortly" in detail and "endpoint not reachable" in detail, detail
+        else:
+            assert response.headers["content-type"].startswith("text/html")
+            assert "Archive unavailable" in response.text and "try again shortly" in response.text
+    # What the catalog alone answers keeps working.
+    assert client.get(f"{API}/feeds").status_code == 200
+    assert client.get(f"/snapshots/{stopped_archive.snapshot_id}").status_code == 200

@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -18,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from feedvault.browse_cli import TOKEN_ENV
+from feedvault.config import StorageSettings
 from tests.support.archive import CHANGED_SENTENCE, ArchivedDemo
 from tests.support.crawl import REPO, crawl_env, write_registry
 
@@ -260,6 +263,51 @@ def test_credentials_in_an_endpoint_url_are_never_printed(archived_demo, tmp_pat
             assert "http://***@127.0.0.1" in output, output
     finally:
         dead.close()
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][:1] != "Z"  # a zombie has exited
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_stopping_browse_stops_the_embedded_store_it_started(tmp_path, sig):
+    """``kill <pid>`` (or Ctrl-C) of ``feedvault browse`` leaves no SeaweedFS behind: checked by weed's pid."""
+    data_dir = tmp_path / "data"
+    storage = StorageSettings(uri="s3://feedvault/archive", embedded=True, data_dir=str(data_dir))
+    local = write_registry(tmp_path / "feeds.yaml", storage, [])
+    port = free_port()
+    env = crawl_env(None)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"):
+        env.pop(name, None)
+    command = [sys.executable, "-m", "feedvault.cli", "--registry", str(local), "browse", "--port", str(port)]
+    proc = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                assert http_status(port, "/api/v1/feeds") == 200
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[0].decode()
+                time.sleep(0.3)
+        weed = json.loads((data_dir / "s3" / "endpoint.json").read_text())["pid"]
+        assert process_alive(weed)
+        proc.send_signal(sig)
+        output = proc.communicate(timeout=60)[0].decode(errors="replace")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    leaked = process_alive(weed)
+    if leaked:
+        os.killpg(weed, signal.SIGKILL)  # its own process group: leave nothing behind, then fail
+    assert not leaked, f"SeaweedFS (pid {weed}) outlived feedvault browse\n{output}"
+    assert not (data_dir / "s3" / "endpoint.json").exists()
+    assert "Traceback" not in output, output
 
 
 def test_cdxj_indexes_committed_warcs(archived_demo, tmp_path):

@@ -13,6 +13,7 @@ import binascii
 import hmac
 import http
 import ipaddress
+import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
@@ -28,8 +29,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from feedvault.catalog import Catalog
-from feedvault.storage import Store
+from feedvault.storage import StorageError, Store
 from feedvault.web.service import ArchiveService, refresh_catalog
+
+logger = logging.getLogger(__name__)
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -213,6 +216,28 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return page
 
 
+UNAVAILABLE_RETRY_SECONDS = 30
+
+
+async def _storage_unavailable(request: Request, exc: Exception) -> Response:
+    """The archive's storage failed (unreachable, refusing, 5xx): 503 with what happened and what to do.
+
+    JSON under the API, a page elsewhere; one log line, no traceback. The message names the store and the
+    operation, with any credentials in the endpoint URL redacted (``StorageError`` messages are).
+    """
+    from feedvault.web.pages import error_page
+
+    path = request.url.path.removeprefix(request.scope.get("root_path", ""))
+    logger.warning("archive unavailable while serving %s: %s", path, exc)
+    advice = "the archive's storage did not answer; try again shortly (check that the S3 server is running)"
+    headers = {"Retry-After": str(UNAVAILABLE_RETRY_SECONDS)}
+    if path.startswith(API_PREFIX + "/"):
+        return JSONResponse({"detail": f"{advice}: {exc}"}, status_code=503, headers=headers)
+    page = error_page(request, 503, "Archive unavailable", [advice, str(exc)])
+    page.headers.update(headers)
+    return page
+
+
 def create_app(
     store: Store,
     catalog: Catalog,
@@ -244,6 +269,7 @@ def create_app(
     app.state.catalog = catalog
     app.state.service = ArchiveService(store, catalog, catalog_refresh_seconds)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(StorageError, _storage_unavailable)
     app.include_router(api.router, prefix=API_PREFIX, dependencies=[Depends(refresh_catalog)])
     app.include_router(docs.router)
     app.include_router(pages.router, dependencies=[Depends(refresh_catalog)])

@@ -2,7 +2,7 @@
 
 Listings, search and snapshot text come from the :class:`~feedvault.catalog.Catalog`; clean JSON, raw captures
 and manifests come from the store (a raw capture with exactly one ranged GET). Unknown ids raise
-:class:`NotFoundError`, which the web layer maps to 404.
+:class:`NotFoundError`, which the web layer maps to 404; a failing store raises ``StorageError`` (503 there).
 """
 
 from __future__ import annotations
@@ -12,21 +12,25 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 from starlette.requests import Request
 
 from feedvault import keys
 from feedvault.catalog import Catalog, Snapshot, SnapshotSummary, is_snapshot_id
 from feedvault.diffing import TextDiff, diff_lines
-from feedvault.storage import NotFound, StorageError, Store
+from feedvault.storage import NotFound, Store
 from feedvault.warc import RecordLocation, WarcRecordView, iter_records
 
 logger = logging.getLogger(__name__)
+
+EXPORT_SPOOL_BYTES = 8 * 1024 * 1024
+"""A day's export is held in memory up to this size while it is read, then in a temporary file."""
 
 
 class NotFoundError(LookupError):
@@ -146,8 +150,8 @@ class ArchiveService:
             location = self._location(snapshot)
             try:
                 data = self.store.get_bytes(location.warc_key, start=location.offset, length=location.length)
-            except (NotFound, StorageError, ValueError):  # gone, or the range is past the end of a shorter WARC
-                continue
+            except (NotFound, ValueError):  # gone, or the range is past the end of a shorter WARC
+                continue  # (a StorageError, the archive unreachable, is not "elsewhere": it propagates)
             view = _response_view(data, location)
             if view is not None:
                 return location, data, view
@@ -164,6 +168,25 @@ class ArchiveService:
         if not entries:
             raise NotFoundError(f"no snapshots of feed {feed!r} on {day}")
         return self._jsonl(entries)
+
+    def day_jsonl_file(self, feed: str, day: str | dt.date) -> tuple[IO[bytes], int]:
+        """A feed's day as JSON Lines, read in full before anything is sent: (file at offset 0, size in bytes).
+
+        A download must not answer 200 and then stop half-way when the archive fails mid-read (a client such as
+        ``curl --fail`` would keep a truncated file as a success): every record is fetched into a spooled
+        temporary file first (memory up to ``EXPORT_SPOOL_BYTES``, then disk), so a failure is an error status.
+        """
+        lines = self.day_jsonl(feed, day)
+        spool = tempfile.SpooledTemporaryFile(max_size=EXPORT_SPOOL_BYTES)  # noqa: SIM115 (the caller closes it)
+        try:
+            for line in lines:
+                spool.write(line)
+            size = spool.tell()
+            spool.seek(0)
+        except BaseException:
+            spool.close()
+            raise
+        return spool, size
 
     def _jsonl(self, entries: list[tuple[str, str]]) -> Iterator[bytes]:
         for _sid, clean_key in entries:
