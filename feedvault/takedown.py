@@ -11,13 +11,16 @@ For each taken-down URL:
    record whose clean JSON was never written, or whose run never committed, is named by nothing else; the clean JSONs of the remaining captures (same feed and run partition) get their new offsets,
    found by response record id, so one ranged GET still returns their record;
 3. its clean JSONs are deleted, its entry is removed from every feed's seen state (``state/<feed>.json``);
-4. run and feed manifests keep their outcome entries but with the URL replaced by ``[removed: takedown]``
+4. its article is taken out of every feed's learned boilerplate (``fingerprints/<feed>.json``), and lines seen
+   in no other article go with it;
+5. run and feed manifests keep their outcome entries but with the URL replaced by ``[removed: takedown]``
    (every other field of the entry dropped), and any other mention of the URL replaced the same way;
-5. the tombstone is rewritten with what was removed, and an audit entry (``audit/...-takedown.json``) lists
+6. the tombstone is rewritten with what was removed, and an audit entry (``audit/...-takedown.json``) lists
    what was removed per URL key and names the tombstones, never the URL itself.
 
 A feed takedown tombstones every URL the feed ever saw (its state and manifests), does the above for each,
-and deletes the feed's whole ``raw/<feed>/``, ``clean/<feed>/`` prefixes and ``state/<feed>.json``.
+and deletes the feed's whole ``raw/<feed>/``, ``clean/<feed>/`` prefixes, ``state/<feed>.json`` and
+``fingerprints/<feed>.json``.
 
 Run it while no crawl of the affected feeds is running (a crawl saves the seen state it loaded at its start);
 it is idempotent, so running it again afterwards is always safe.
@@ -133,6 +136,8 @@ class Takedown:
         plan.prefix_keys = [obj.key for prefix in prefixes for obj in self.store.list(prefix)]
         if state is not None:
             plan.prefix_keys.append(keys.state_key(feed_id))
+        if self.store.head(keys.fingerprints_key(feed_id)) is not None:  # learned from the feed's articles
+            plan.prefix_keys.append(keys.fingerprints_key(feed_id))
         if not plan.targets and not plan.prefix_keys:
             raise TakedownError(f"nothing of feed {feed_id!r} is in {self.store.uri}")
         self._discover(plan)
@@ -255,6 +260,7 @@ class Takedown:
             "clean_deleted": 0,
             "state_entries_removed": 0,
             "manifests_scrubbed": 0,
+            "fingerprint_lines_removed": 0,
             "objects_deleted": 0,
         }
         verb = "would remove" if dry_run else "removing"
@@ -273,6 +279,7 @@ class Takedown:
             target.removed += [{"kind": "clean", "key": k} for k in sorted(target.clean_keys - set(plan.prefix_keys))]
         self._states(plan, summary, dry_run)
         self._manifests(plan, summary, dry_run)
+        self._fingerprints(plan, summary, dry_run)
         if plan.prefix_keys:
             self.echo(f"{verb} feed {plan.feed}: {len(plan.prefix_keys)} object(s) under raw/, clean/ and state/")
             if not dry_run:
@@ -372,6 +379,50 @@ class Takedown:
             except VersionConflict:
                 continue
             return gone
+        raise TakedownError(f"{key} kept changing during the takedown (a crawl of the feed is saving it); run it again")
+
+    def _fingerprints(self, plan: Plan, summary: dict[str, Any], dry_run: bool) -> None:
+        """Learned-boilerplate sets keep a sample of each line with the articles it was seen in: the plan's
+        articles are taken out of every line, and a line seen in no other article goes (its sample is their
+        text)."""
+        own = set(plan.prefix_keys)
+        for obj in self.store.list("fingerprints/"):
+            if obj.key in own:
+                continue
+            gone = self._scrub_fingerprints(obj.key, plan, dry_run)
+            for url_key, lines in gone.items():
+                plan.targets[url_key].removed.append({"kind": "fingerprint-lines", "key": obj.key, "lines": lines})
+            if gone:
+                summary["fingerprint_lines_removed"] += sum(gone.values())
+                self.echo(f"{'would remove' if dry_run else 'removing'} {sum(gone.values())} line(s) from {obj.key}")
+
+    def _scrub_fingerprints(self, key: str, plan: Plan, dry_run: bool, attempts: int = 5) -> dict[str, int]:
+        """URL key -> lines of ``key`` that named that article; written back by compare-and-swap (a run
+        updating the set meanwhile is merged, as with the seen state)."""
+        articles = {url_key[:12]: url_key for url_key in plan.targets}  # how fingerprint sets name articles
+        for _attempt in range(attempts):
+            try:
+                raw, version = self.store.get_versioned(key)
+            except NotFound:
+                return {}
+            data = json.loads(raw)
+            gone: dict[str, int] = defaultdict(int)
+            lines = data.get("lines", {})
+            for fp in list(lines):
+                named = [a for a in lines[fp].get("articles", []) if a in articles]
+                for article in named:
+                    gone[articles[article]] += 1
+                    lines[fp]["articles"].remove(article)
+                if named and not lines[fp]["articles"]:
+                    del lines[fp]
+            if not gone or dry_run:
+                return dict(gone)
+            body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+            try:
+                self.store.put_if(key, body, version)
+            except VersionConflict:
+                continue
+            return dict(gone)
         raise TakedownError(f"{key} kept changing during the takedown (a crawl of the feed is saving it); run it again")
 
     def _manifests(self, plan: Plan, summary: dict[str, Any], dry_run: bool) -> None:
@@ -509,7 +560,10 @@ def iter_summary(summary: dict[str, Any]) -> Iterator[str]:
         f"{summary['clean_deleted']} clean snapshot(s), {summary['state_entries_removed']} seen-state entry(ies), "
         f"{summary['objects_deleted']} object(s) under the feed's prefixes"
     )
-    yield f"manifests scrubbed: {summary['manifests_scrubbed']}; clean pointers updated: {summary['clean_pointers_updated']}"
+    yield (
+        f"manifests scrubbed: {summary['manifests_scrubbed']}; clean pointers updated: "
+        f"{summary['clean_pointers_updated']}; learned lines removed: {summary['fingerprint_lines_removed']}"
+    )
     if summary["dry_run"]:
         yield f"would write {len(summary['tombstones'])} tombstone(s); nothing was changed (dry run)"
     else:
