@@ -37,7 +37,8 @@ lint: venv
 lock:
 	$(UV) pip compile pyproject.toml --extra dev --python-version 3.11.7 --generate-hashes -o requirements.lock
 
-# pywb (replay of the archive's WARCs + CDXJ) in its own venv: its pins conflict with Airflow's.
+# pywb (replay of the archive's WARCs + CDXJ) and py-wacz (the WACZ validator) in their own venv: their pins
+# conflict with Airflow's.
 PYWB := .feedvault/tools/pywb
 pywb: $(PYWB)/.installed
 
@@ -48,7 +49,7 @@ $(PYWB)/.installed: requirements-pywb.lock
 	@touch $@
 
 pywb-lock:
-	echo "pywb==2.10.0" | $(UV) pip compile - --generate-hashes --python-version 3.11.7 --custom-compile-command "make pywb-lock" -o requirements-pywb.lock
+	printf 'pywb==2.10.0\nwacz==0.6.0\n' | $(UV) pip compile - --generate-hashes --python-version 3.11.7 --custom-compile-command "make pywb-lock" -o requirements-pywb.lock
 
 # Every bench runs and prints its numbers; the target fails (exit 1) if any bench missed its target.
 bench: venv

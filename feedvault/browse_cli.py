@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import os
 import secrets
+import socket
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -28,12 +29,13 @@ from feedvault.catalog import (
     open_catalog,
     parse_day,
 )
-from feedvault.cli import EXIT_CONFIG, EXIT_OK, console, out
+from feedvault.cli import EXIT_CONFIG, EXIT_NOT_FOUND, EXIT_OK, EXIT_UNAVAILABLE, console, out
 from feedvault.config import load_registry
+from feedvault.listing import Listing, add_format_options, emit, resolve_format
 from feedvault.storage import Store
 from feedvault.web.service import ArchiveService, NotFoundError
 
-EXIT_NOT_FOUND = 4
+BROWSE_PORT = 8078  # not 8080: Airflow's UI listens there, and people run both side by side
 TOKEN_ENV, BASIC_ENV = "FEEDVAULT_BROWSE_TOKEN", "FEEDVAULT_BROWSE_BASIC_AUTH"
 Handler = Callable[[argparse.Namespace], int]
 
@@ -49,8 +51,10 @@ def add_parsers(sub: Any) -> dict[str, Handler]:
     """Add the browsing subcommands to ``feedvault``'s subparsers; returns their handlers by name."""
     ls = sub.add_parser("ls", help="list feeds; a feed's days (--feed); a day's articles (--feed --day)")
     ls.add_argument("--feed", metavar="ID")
-    ls.add_argument("--day", type=_day_arg, metavar="DATE", help="YYYY-MM-DD (needs --feed)")
+    ls.add_argument("--day", type=_day_arg, metavar="DATE", help="capture day YYYY-MM-DD (needs --feed)")
+    ls.add_argument("--published", type=_day_arg, metavar="DATE", help="publication day YYYY-MM-DD (needs --feed)")
     _paging(ls)
+    add_format_options(ls)
 
     show = sub.add_parser("show", help="print a snapshot's clean text and metadata (a URL: its latest snapshot)")
     show.add_argument("target", metavar="URL|ID")
@@ -60,6 +64,7 @@ def add_parsers(sub: Any) -> dict[str, Handler]:
 
     history = sub.add_parser("history", help="list every snapshot of a URL, oldest first")
     history.add_argument("url")
+    add_format_options(history)
 
     diff = sub.add_parser("diff", help="diff the clean text of two snapshots of a URL (default: the last two)")
     diff.add_argument("url")
@@ -68,15 +73,21 @@ def add_parsers(sub: Any) -> dict[str, Handler]:
     search = sub.add_parser("search", help="full-text search of the archive")
     search.add_argument("query")
     search.add_argument("--feed", metavar="ID")
-    search.add_argument("--from", dest="date_from", type=_day_arg, metavar="DATE")
-    search.add_argument("--to", dest="date_to", type=_day_arg, metavar="DATE")
+    search.add_argument("--from", dest="date_from", type=_day_arg, metavar="DATE", help="captured on or after")
+    search.add_argument("--to", dest="date_to", type=_day_arg, metavar="DATE", help="captured on or before")
+    search.add_argument("--published-from", type=_day_arg, metavar="DATE", help="published on or after")
+    search.add_argument("--published-to", type=_day_arg, metavar="DATE", help="published on or before")
     search.add_argument("--lang", metavar="CODE", help="language, e.g. id or en")
     _paging(search, per_page=20)
+    add_format_options(search)
 
-    export = sub.add_parser("export", help="write a day's clean records to stdout")
-    export.add_argument("--day", type=_day_arg, required=True, metavar="DATE")
+    export = sub.add_parser("export", help="export clean records (jsonl) or raw captures for replay tools (wacz)")
+    export.add_argument("--format", choices=["jsonl", "wacz"], required=True)
+    export.add_argument("--day", type=_day_arg, metavar="DATE", help="capture day (jsonl: required)")
     export.add_argument("--feed", metavar="ID", help="only this feed (default: every feed)")
-    export.add_argument("--format", choices=["jsonl"], required=True)
+    export.add_argument("--run", metavar="RUN_ID", help="wacz: one run's captures")
+    export.add_argument("--url", help="wacz: every capture of one URL (its history)")
+    export.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
 
     reindex = sub.add_parser("reindex", help="rebuild the browse catalog from the archive and publish it")
     reindex.add_argument("--cdxj", action="store_true", help="also write missing CDXJ indexes of the WARCs")
@@ -87,7 +98,7 @@ def add_parsers(sub: Any) -> dict[str, Handler]:
 
     browse = sub.add_parser("browse", help="serve the archive browser and JSON API (127.0.0.1 by default)")
     browse.add_argument("--host", default="127.0.0.1")
-    browse.add_argument("--port", type=int, default=8080)
+    browse.add_argument("--port", type=int, default=BROWSE_PORT, help=f"default {BROWSE_PORT} (Airflow's UI has 8080)")
     browse.add_argument("--token", nargs="?", const="generate", help=f"require this token (default ${TOKEN_ENV})")
     browse.add_argument("--basic-auth", metavar="USER:PASSWORD", help=f"require basic auth (default ${BASIC_ENV})")
     browse.add_argument("--root-path", default="", help="URL prefix when served behind a proxy")
@@ -140,63 +151,86 @@ def _bad(message: str) -> int:
     return EXIT_CONFIG
 
 
-def _page_note(page: Page[Any], what: str) -> None:
-    if page.total > len(page.items):
-        console.print(f"{what}: page {page.page} of {page.pages} ({page.total} in all); --page N for more")
-
-
 # -- ls --
+def _empty_hint(what: str, hint: str) -> int:
+    """An empty answer: say why and what to try, and exit 4 like every other "nothing there" answer."""
+    console.print(f"{what}; {hint}")
+    return EXIT_NOT_FOUND
+
+
 def cmd_ls(args: argparse.Namespace) -> int:
-    if args.day and not args.feed:
-        return _bad("--day needs --feed (`feedvault ls` lists the feeds)")
+    if (args.day or args.published) and not args.feed:
+        return _bad("--day/--published need --feed (`feedvault ls` lists the feeds)")
+    if args.day and args.published:
+        return _bad("give --day (capture day) or --published (publication day), not both")
     with _archive(args) as (_store, catalog):
         try:
             if not args.feed:
-                return _ls_feeds(catalog)
+                return _ls_feeds(catalog, args.output_format)
             if catalog.feed(args.feed) is None:
                 return _not_found(LookupError(f"no feed {args.feed!r} in the archive; `feedvault ls` lists them"))
-            if not args.day:
-                days = catalog.days(args.feed, args.page, args.per_page)
-                table = Table(title=f"days of {args.feed}")
-                for column in ("day", "snapshots", "runs"):
-                    table.add_column(column)
-                for d in days.items:
-                    table.add_row(d.day, str(d.snapshot_count), ", ".join(d.run_ids))
-                out.print(table)
-                _page_note(days, "days")
-                return EXIT_OK
-            articles = catalog.articles(args.feed, args.day, args.page, args.per_page)
+            if args.published:
+                articles = catalog.articles_published(args.feed, args.published, args.page, args.per_page)
+                day_kind, day = "published", args.published
+            elif args.day:
+                articles = catalog.articles(args.feed, args.day, args.page, args.per_page)
+                day_kind, day = "captured", args.day
+            else:
+                return _ls_days(catalog, args)
         except ValueError as exc:
             return _bad(str(exc))
-        table = Table(title=f"{args.feed} on {args.day}: {articles.total} snapshots")
-        for column in ("id", "title", "url", "fetched"):
-            table.add_column(column, overflow="fold")
-        for a in articles.items:
-            table.add_row(a.id, escape(a.title or "-"), a.url, a.fetched_at[:19])
-        out.print(table)
-        _page_note(articles, "snapshots")
+    if not articles.total:
+        other = "--published" if day_kind == "captured" else "--day"
+        return _empty_hint(
+            f"no snapshots of {args.feed} {day_kind} on {day}",
+            f"`feedvault ls --feed {args.feed}` lists the capture days; {other} {day} filters by "
+            f"{'publication' if other == '--published' else 'capture'} day instead",
+        )
+    listing = Listing(f"{args.feed}, {day_kind} on {day}: {articles.total} snapshots", _ARTICLE_COLUMNS)
+    for a in articles.items:
+        listing.add(a.id, a.title or "", a.url, a.fetched_at[:19], (a.published or "")[:19])
+    listing.notes.extend(_page_notes(articles, "snapshots"))
+    emit(listing, args.output_format, out, console)
     return EXIT_OK
 
 
-def _ls_feeds(catalog: Catalog) -> int:
+_ARTICLE_COLUMNS = ("id", "title", "url", "fetched", "published")
+
+
+def _ls_days(catalog: Catalog, args: argparse.Namespace) -> int:
+    days = catalog.days(args.feed, args.page, args.per_page)
+    listing = Listing(f"capture days of {args.feed}", ("day", "snapshots", "runs"))
+    for d in days.items:
+        listing.add(d.day, d.snapshot_count, ",".join(d.run_ids))
+    listing.notes.extend(_page_notes(days, "days"))
+    emit(listing, args.output_format, out, console)
+    return EXIT_OK
+
+
+def _ls_feeds(catalog: Catalog, output_format: str | None) -> int:
     feeds = catalog.feeds()
-    table = Table(title=f"{len(feeds)} feeds in the archive")
-    for column in ("feed", "last run", "status", "new", "changed", "unchanged", "failed", "snapshots", "permission"):
-        table.add_column(column)
+    columns = ("feed", "last_run", "status", "new", "changed", "unchanged", "failed", "snapshots", "permission")
+    listing = Listing(f"{len(feeds)} feeds in the archive", columns)
     for f in feeds:
         c = f.last_counts
-        table.add_row(
+        listing.add(
             f.id,
             f.last_run_id,
             f.last_status,
-            *(str(c.get(k, 0)) for k in ("new", "changed", "unchanged", "failed")),
-            str(f.snapshot_count),
+            *(c.get(k, 0) for k in ("new", "changed", "unchanged", "failed")),
+            f.snapshot_count,
             f.permission_status,
         )
-    out.print(table)
     if not feeds:
-        out.print("nothing archived yet: `feedvault run` archives the registry's feeds")
+        listing.notes.append("nothing archived yet: `feedvault run` archives the registry's feeds")
+    emit(listing, output_format, out, console)
     return EXIT_OK
+
+
+def _page_notes(page: Page[Any], what: str) -> list[str]:
+    if page.total > len(page.items):
+        return [f"{what}: page {page.page} of {page.pages} ({page.total} in all); --page N for more"]
+    return []
 
 
 # -- show / history / diff --
@@ -220,7 +254,6 @@ def cmd_show(args: argparse.Namespace) -> int:
         except NotFoundError as exc:
             return _not_found(exc)
     meta = snapshot.metadata
-    header = Table.grid(padding=(0, 2))
     rows = [
         ("id", snapshot.id),
         ("url", snapshot.url),
@@ -234,6 +267,11 @@ def cmd_show(args: argparse.Namespace) -> int:
         ("raw", f"{snapshot.raw.get('warc_key')} @ {snapshot.raw.get('offset')} (+{snapshot.raw.get('length')})"),
         ("sha256", snapshot.sha256 or "-"),
     ]
+    if not out.is_terminal:  # a file or a pipe: the whole text, unwrapped, metadata as "name: value" lines
+        sys.stdout.write("".join(f"{name}: {value}\n" for name, value in rows) + "\n" + snapshot.text + "\n")
+        sys.stdout.flush()
+        return EXIT_OK
+    header = Table.grid(padding=(0, 2))
     for name, value in rows:
         header.add_row(f"[bold]{name}[/bold]", escape(str(value)))
     console.print(header)
@@ -247,20 +285,12 @@ def cmd_history(args: argparse.Namespace) -> int:
             snapshots = ArchiveService(store, catalog).history(args.url)
         except NotFoundError as exc:
             return _not_found(exc)
-    table = Table(title=f"{len(snapshots)} snapshots of {args.url}")
-    for column in ("id", "run", "feed", "fetched", "sha256", "words", "title"):
-        table.add_column(column, overflow="fold")
+    listing = Listing(
+        f"{len(snapshots)} snapshots of {args.url}", ("id", "run", "feed", "fetched", "sha256", "words", "title")
+    )
     for s in snapshots:
-        table.add_row(
-            s.id,
-            s.run_id,
-            s.feed,
-            s.fetched_at[:19],
-            (s.sha256 or "-")[:12],
-            str(s.word_count or "-"),
-            escape(s.title or "-"),
-        )
-    out.print(table)
+        listing.add(s.id, s.run_id, s.feed, s.fetched_at[:19], s.sha256 or "", s.word_count or "", s.title or "")
+    emit(listing, args.output_format, out, console)
     return EXIT_OK
 
 
@@ -287,11 +317,15 @@ def cmd_diff(args: argparse.Namespace) -> int:
     if not text:
         console.print(f"{a.id} and {b.id}: the clean text is identical")
         return EXIT_OK
+    if not out.is_terminal:  # a valid unified diff, byte for byte (`feedvault diff URL > change.patch`)
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return EXIT_OK
     for line in text.splitlines():
         style = (
             "green" if line.startswith("+") else "red" if line.startswith("-") else "cyan" if line[:2] == "@@" else ""
         )
-        out.print(f"[{style}]{escape(line)}[/{style}]" if style else escape(line), highlight=False)
+        out.print(f"[{style}]{escape(line)}[/{style}]" if style else escape(line), highlight=False, soft_wrap=True)
     return EXIT_OK
 
 
@@ -311,38 +345,114 @@ def cmd_search(args: argparse.Namespace) -> int:
                 feed=args.feed,
                 date_from=args.date_from,
                 date_to=args.date_to,
+                published_from=args.published_from,
+                published_to=args.published_to,
                 language=args.lang,
                 page=args.page,
                 per_page=args.per_page,
             )
         except ValueError as exc:
             return _bad(str(exc))
-    table = Table(title=f"{hits.total} matches for {args.query!r}")
-    for column in ("id", "day", "feed", "title / snippet"):
-        table.add_column(column, overflow="fold")
+    fmt = resolve_format(args.output_format, out)
+    if not hits.total:
+        console.print(f"0 matches for {args.query!r}")
+        if args.date_from or args.date_to:
+            console.print(
+                "--from/--to bound the capture day; --published-from/--published-to bound the publication day"
+            )
+        if fmt != "table":
+            emit(Listing("", _HIT_COLUMNS), fmt, out, console)
+        return EXIT_NOT_FOUND
+    if fmt == "table":
+        table = Table(title=f"{hits.total} matches for {escape(args.query)!r}")
+        for column in ("id", "day", "feed", "title / snippet"):
+            table.add_column(column, overflow="fold")
+        for hit in hits.items:
+            snippet = (
+                escape(hit.snippet).replace(HIGHLIGHT_START, "[bold yellow]").replace(HIGHLIGHT_END, "[/bold yellow]")
+            )
+            s = hit.snapshot
+            table.add_row(s.id, s.day, s.feed, f"[bold]{escape(s.title or s.url)}[/bold]\n{snippet}")
+        out.print(table)
+        for note in _page_notes(hits, "matches"):
+            console.print(note)
+        return EXIT_OK
+    listing = Listing(f"{hits.total} matches for {args.query!r}", _HIT_COLUMNS, notes=_page_notes(hits, "matches"))
     for hit in hits.items:
-        snippet = escape(hit.snippet).replace(HIGHLIGHT_START, "[bold yellow]").replace(HIGHLIGHT_END, "[/bold yellow]")
         s = hit.snapshot
-        table.add_row(s.id, s.day, s.feed, f"[bold]{escape(s.title or s.url)}[/bold]\n{snippet}")
-    out.print(table)
-    _page_note(hits, "matches")
+        snippet = hit.snippet.replace(HIGHLIGHT_START, "").replace(HIGHLIGHT_END, "")
+        listing.add(s.id, s.day, s.feed, s.url, s.title or "", (s.published or "")[:19], snippet)
+    emit(listing, fmt, out, console)
     return EXIT_OK
 
 
+_HIT_COLUMNS = ("id", "day", "feed", "url", "title", "published", "snippet")
+
+
 def cmd_export(args: argparse.Namespace) -> int:
-    with _archive(args) as (store, catalog):
+    if args.format == "wacz":
+        return _export_wacz(args)
+    if not args.day or args.run or args.url:
+        return _bad("--format jsonl exports a capture day: give --day DATE (and optionally --feed ID)")
+    with _archive(args) as (store, catalog), _output(args) as stream:
         service = ArchiveService(store, catalog)
         feeds = [args.feed] if args.feed else [f.id for f in catalog.feeds()]
         written = 0
         for feed in feeds:
             with contextlib.suppress(NotFoundError):
                 for line in service.day_jsonl(feed, args.day):
-                    sys.stdout.buffer.write(line)
+                    stream.write(line)
                     written += 1
-        sys.stdout.flush()
     if not written:
         return _not_found(LookupError(f"no snapshots on {args.day}" + (f" in feed {args.feed!r}" if args.feed else "")))
     console.print(f"{written} records")
+    return EXIT_OK
+
+
+@contextlib.contextmanager
+def _output(args: argparse.Namespace) -> Iterator[Any]:
+    if args.output:
+        with open(args.output, "wb") as fh:
+            yield fh
+    else:
+        yield sys.stdout.buffer
+        sys.stdout.flush()
+
+
+def _export_wacz(args: argparse.Namespace) -> int:
+    import io
+
+    from feedvault.wacz import write_wacz
+
+    if not (args.day or args.run or args.url):
+        return _bad("--format wacz needs what to export: --feed ID --day DATE, --run RUN_ID or --url URL")
+    if not args.output and sys.stdout.isatty():
+        return _bad("a WACZ is a binary file: give -o FILE.wacz (or redirect stdout)")
+    with _archive(args) as (store, catalog):
+        service = ArchiveService(store, catalog)
+        if args.url:
+            try:
+                ids = [s.id for s in service.history(args.url)]
+            except NotFoundError as exc:
+                return _not_found(exc)
+            title = f"feedvault: every capture of {args.url}"
+        else:
+            ids = catalog.snapshot_ids(feed=args.feed, day=args.day, run_id=args.run)
+            title = "feedvault: " + ", ".join(
+                f"{name} {value}"
+                for name, value in (("feed", args.feed), ("day", args.day), ("run", args.run))
+                if value
+            )
+        if not ids:
+            return _not_found(LookupError("no snapshots match; `feedvault ls` lists feeds, days and runs"))
+        buffer = io.BytesIO()
+        summary = write_wacz(store, (service.snapshot(i) for i in ids), buffer, title=title)
+    if not summary.pages:
+        return _not_found(LookupError(f"none of the {len(ids)} snapshots has a raw capture (clean-only permission)"))
+    with _output(args) as stream:
+        stream.write(buffer.getvalue())
+    skipped = f"; {len(summary.skipped)} without a raw capture left out" if summary.skipped else ""
+    console.print(f"WACZ: {summary.pages} captures, {summary.records} WARC records, {summary.bytes:,} bytes{skipped}")
     return EXIT_OK
 
 
@@ -420,14 +530,37 @@ def cmd_browse(args: argparse.Namespace) -> int:
     except InsecureListenError as exc:
         return _bad(str(exc))
     hosts = allowed_hosts(args.host, args.allowed_host)
-    with _archive(args) as (store, catalog):
+    try:
+        listener = _listen(args.host, args.port)
+    except OSError as exc:
+        console.print(
+            f"[red]cannot listen on {args.host}:{args.port}[/red]: {exc.strerror or exc}; "
+            "pick another port with --port N (Airflow's UI uses 8080)"
+        )
+        return EXIT_UNAVAILABLE
+    with listener, _archive(args) as (store, catalog):
         app = create_app(store, catalog, auth_token=token, basic_auth=basic_auth, root_path=args.root_path, hosts=hosts)
         host = host_name(args.host)
-        url = f"http://{host}:{args.port}{args.root_path}/"
+        url = f"http://{host}:{listener.getsockname()[1]}{args.root_path}/"
         # A token only appears on the console when this command made it up: one from the environment or the
         # command line is known already, and stdout often ends up in a service's log.
         note = f"?token={token}" if generated else " (token required)" if token else ""
         console.print(f"browsing {store.uri} at {url}{note}")
         console.print(f"answering requests for host {', '.join(hosts)} (--allowed-host NAME adds one)")
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", proxy_headers=False)
+        config = uvicorn.Config(app, log_level="warning", proxy_headers=False)
+        uvicorn.Server(config).run(sockets=[listener])
     return EXIT_OK
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The bound, listening socket, before anything is started: a taken port is a clear error, not a traceback."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    return sock

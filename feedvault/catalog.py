@@ -662,6 +662,17 @@ class Catalog:
         )
         return [(r["id"], r["clean_key"]) for r in rows]
 
+    def snapshot_ids(
+        self, *, feed: str | None = None, day: str | dt.date | None = None, run_id: str | None = None
+    ) -> list[str]:
+        """Ids of the snapshots matching every given filter, oldest fetch first (for exports)."""
+        rows = self._all(
+            "SELECT id FROM snapshots WHERE (?1 IS NULL OR feed = ?1) AND (?2 IS NULL OR day = ?2)"
+            " AND (?3 IS NULL OR run_id = ?3) ORDER BY fetched_at, n",
+            (feed, parse_day(day) if day is not None else None, run_id),
+        )
+        return [r["id"] for r in rows]
+
     def warc_keys(self, run_id: str | None = None) -> list[str]:
         """The WARCs holding indexed snapshots (of one run, or all): committed runs only."""
         rows = self._all(
@@ -691,6 +702,21 @@ class Catalog:
         rows, total = self._page(
             f"SELECT {_SUMMARY_COLUMNS} FROM snapshots WHERE feed = ? AND day = ? ORDER BY fetched_at DESC, n",
             "SELECT count(*) FROM snapshots WHERE feed = ? AND day = ?",
+            (feed, parse_day(day)),
+            page,
+            per_page,
+        )
+        return Page([_summary(r) for r in rows], page, per_page, total)
+
+    def articles_published(
+        self, feed: str, day: str | dt.date, page: int = 1, per_page: int = 50
+    ) -> Page[SnapshotSummary]:
+        """Snapshots of a feed whose article was published on ``day`` (the publisher's date), newest fetch first."""
+        page, per_page = check_paging(page, per_page)
+        rows, total = self._page(
+            f"SELECT {_SUMMARY_COLUMNS} FROM snapshots WHERE feed = ? AND substr(published, 1, 10) = ?"
+            " ORDER BY fetched_at DESC, n",
+            "SELECT count(*) FROM snapshots WHERE feed = ? AND substr(published, 1, 10) = ?",
             (feed, parse_day(day)),
             page,
             per_page,
@@ -741,10 +767,13 @@ class Catalog:
         language: str | None = None,
         page: int = 1,
         per_page: int = 20,
+        published_from: str | dt.date | None = None,
+        published_to: str | dt.date | None = None,
     ) -> Page[SearchHit]:
         """Full-text search over titles and clean text, best match (bm25) first.
 
-        ``date_from``/``date_to`` bound the snapshot's day (inclusive). ValueError for bad input.
+        ``date_from``/``date_to`` bound the snapshot's capture day, ``published_from``/``published_to`` its
+        publication day as the publisher stated it (inclusive). ValueError for bad input.
         """
         page, per_page = check_paging(page, per_page)
         match = fts_query(query)
@@ -760,6 +789,16 @@ class Catalog:
             params.append(parse_day(date_to))
         if date_from is not None and date_to is not None and parse_day(date_from) > parse_day(date_to):
             raise ValueError("date_from is after date_to")
+        for bound, op in ((published_from, ">="), (published_to, "<=")):
+            if bound is not None:
+                where.append(f"substr(s.published, 1, 10) {op} ?")
+                params.append(parse_day(bound))
+        if (
+            published_from is not None
+            and published_to is not None
+            and parse_day(published_from) > parse_day(published_to)
+        ):
+            raise ValueError("published_from is after published_to")
         if language:
             where.append("s.language = ?")
             params.append(language)

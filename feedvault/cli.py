@@ -1,8 +1,4 @@
-"""The ``feedvault`` command line.
-
-Exit codes: 0 success; 1 the run finished but a feed failed; 2 bad configuration or arguments; 3 storage
-unreachable or refusing; 4 no such snapshot, URL, feed or day (browsing commands); 130 interrupted.
-"""
+"""The ``feedvault`` command line. Exit codes: :mod:`feedvault.exitcodes` (one table for every command)."""
 
 from __future__ import annotations
 
@@ -22,14 +18,17 @@ from rich.console import Console
 from rich.table import Table
 
 from feedvault.config import ConfigError, Registry, load_registry
+from feedvault.exitcodes import ExitCode
 from feedvault.keys import RunId
+from feedvault.listing import Listing, add_format_options, emit
 from feedvault.logs import console_logging
 from feedvault.storage import StorageError
 
 console = Console(stderr=True)
 out = Console()
 
-EXIT_OK, EXIT_FAILED_FEED, EXIT_CONFIG, EXIT_STORAGE = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILED_FEED, EXIT_CONFIG, EXIT_STORAGE = ExitCode.OK, ExitCode.FAILED, ExitCode.USAGE, ExitCode.STORAGE
+EXIT_NOT_FOUND, EXIT_UNAVAILABLE, EXIT_INTERRUPTED = ExitCode.NOT_FOUND, ExitCode.UNAVAILABLE, ExitCode.INTERRUPTED
 
 
 class _Parser(argparse.ArgumentParser):
@@ -88,11 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--explain", action="store_true", help="after the text, list every removed line: family, rule, reason, line"
     )
 
-    sub.add_parser("feeds", help="list feeds with their permission status")
+    feeds = sub.add_parser("feeds", help="list feeds with their permission status")
+    add_format_options(feeds)
 
     runs = sub.add_parser("runs", help="list recent runs from their manifests")
     runs.add_argument("--limit", type=int, default=10)
     runs.add_argument("--show", metavar="RUN_ID", help="print one run manifest as JSON")
+    add_format_options(runs)
 
     from feedvault.takedown import add_parser as add_takedown_parser
 
@@ -124,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_STORAGE
     except KeyboardInterrupt:
         console.print("interrupted; nothing of an unfinished run is published (no run manifest). Re-run it.")
-        return 130
+        return EXIT_INTERRUPTED
 
 
 # -- run -------------------------------------------------------------------------------------------------
@@ -224,17 +225,18 @@ class _Progress:
 
 
 def _print_summary(result: Any, uri: str, dry_run: bool) -> None:
+    from feedvault.manifest import DISPLAY_COLUMNS, display_counts
+
     manifest = result.manifest
     table = Table(title=f"run {result.run_id}" + (" (dry run: nothing written)" if dry_run else ""))
-    for column in ("feed", "status", "new", "changed", "unchanged", "refused", "failed", "skipped", "bytes"):
+    for column in ("feed", "status", *DISPLAY_COLUMNS, "bytes"):
         table.add_column(column, justify="left" if column in ("feed", "status") else "right")
     for feed in manifest["feeds"]:
-        c = feed["counts"]
         style = {"ok": "green", "failed": "red", "refused": "yellow"}.get(feed["status"], "")
         table.add_row(
             feed["feed"],
             f"[{style}]{feed['status']}[/{style}]" if style else feed["status"],
-            *(str(c[k]) for k in ("new", "changed", "unchanged", "refused", "failed", "skipped")),
+            *(str(n) for n in display_counts(feed["counts"], feed.get("not_due", 0)).values()),
             f"{feed['bytes_written']:,}",
         )
     out.print(table)
@@ -292,25 +294,26 @@ def cmd_feeds(args: argparse.Namespace) -> int:
 
     registry: Registry = load_registry(args.registry)
     today = dt.datetime.now(dt.UTC).date()
-    table = Table(title=f"{len(registry.feeds)} feeds")
-    for column in ("id", "publisher", "kind", "permission", "basis", "expires", "urls"):
-        table.add_column(column)
+    listing = Listing(
+        f"{len(registry.feeds)} feeds", ("id", "enabled", "publisher", "kind", "permission", "basis", "expires", "urls")
+    )
     for feed in registry.feeds:
         decision = feed_permission(feed, today)
         if decision["decision"] == "archive":
-            status = "[yellow]expiring soon[/yellow]" if decision.get("warning") else "[green]valid[/green]"
+            status = "expiring soon" if decision.get("warning") else "valid"
         else:
-            status = f"[red]{decision['reason']}[/red]"
-        table.add_row(
-            feed.id + ("" if feed.enabled else " (disabled)"),
+            status = decision["reason"]
+        listing.add(
+            feed.id,
+            "yes" if feed.enabled else "no",
             feed.publisher,
             str(feed.kind),
             status,
-            decision.get("basis") or "-",
-            decision.get("expires_on") or "-",
-            "\n".join(feed.urls),
+            decision.get("basis") or "",
+            decision.get("expires_on") or "",
+            " ".join(feed.urls),
         )
-    out.print(table)
+    emit(listing, args.output_format, out, console)
     return EXIT_OK
 
 
@@ -329,25 +332,30 @@ def cmd_runs(args: argparse.Namespace) -> int:
             match = [k for k in manifests if k.split("/")[-2] == args.show]
             if not match:
                 console.print(f"no run {args.show!r} in {store.uri}; `feedvault runs` lists them")
-                return EXIT_CONFIG
-            out.print_json(store.get_bytes(match[0]).decode())
+                return EXIT_NOT_FOUND
+            sys.stdout.write(store.get_bytes(match[0]).decode() + "\n")
             return EXIT_OK
-        table = Table(title=f"recent runs in {store.uri}")
-        for column in ("run", "status", "feeds", "new", "changed", "unchanged", "refused", "failed", "seconds"):
-            table.add_column(column)
+        columns = ("run", "status", "feeds", "new", "changed", "unchanged", "not_due", "refused", "failed", "seconds")
+        listing = Listing(f"recent runs in {store.uri}", columns)
         for key in manifests[: args.limit]:
             m = json.loads(store.get_bytes(key))
             t = m["totals"]
-            table.add_row(
+            not_due = m.get("not_due", 0)
+            listing.add(
                 m["run_id"],
                 m["status"],
-                str(len(m["feeds"])),
-                *(str(t[k]) for k in ("new", "changed", "unchanged", "refused", "failed")),
-                str(m["seconds"]),
+                len(m["feeds"]),
+                t["new"],
+                t["changed"],
+                t["unchanged"] - not_due,
+                not_due,
+                t["refused"],
+                t["failed"],
+                m["seconds"],
             )
-    out.print(table)
     if not manifests:
-        out.print("no runs yet: `feedvault run` archives the registry's feeds")
+        listing.notes.append("no runs yet: `feedvault run` archives the registry's feeds")
+    emit(listing, args.output_format, out, console)
     return EXIT_OK
 
 

@@ -25,6 +25,18 @@ class Outcome(StrEnum):
 
 
 COUNTED = tuple(Outcome)
+NOT_DUE = "not-due"  # the reason of an unchanged article that was not fetched at all
+
+
+def display_counts(counts: dict[str, int], not_due: int) -> dict[str, int]:
+    """Counts for people: ``unchanged`` (fetched, same payload or 304) apart from ``not due`` (not fetched)."""
+    shown = {k: counts.get(k, 0) for k in ("new", "changed", "unchanged", "refused", "failed", "skipped")}
+    shown["unchanged"] -= not_due
+    shown["not due"] = not_due
+    return {k: shown[k] for k in DISPLAY_COLUMNS}
+
+
+DISPLAY_COLUMNS = ("new", "changed", "unchanged", "not due", "refused", "failed", "skipped")
 
 
 @dataclass
@@ -106,6 +118,10 @@ class FeedRunLog:
         tally = Counter(str(o.outcome) for o in self.outcomes if o.role == "article")
         return {str(k): tally.get(str(k), 0) for k in COUNTED}
 
+    def not_due(self) -> int:
+        """Unchanged articles that were not even fetched (seen before, not due for a revisit)."""
+        return sum(1 for o in self.outcomes if o.role == "article" and o.reason == NOT_DUE)
+
     def bytes_written(self) -> int:
         return sum(o.bytes_written for o in self.outcomes)
 
@@ -130,6 +146,7 @@ class FeedRunLog:
             "finished_at": finished.isoformat(),
             "seconds": round((finished - self.started_at).total_seconds(), 3),
             "counts": self.counts(),
+            "not_due": self.not_due(),
             "bytes_written": self.bytes_written(),
             "warnings": self.warnings,
             "feed_documents": self.feeds,
@@ -145,6 +162,7 @@ def summarize_feed(manifest: dict[str, Any], manifest_key: str | None) -> dict[s
         "status": manifest["status"],
         "error": manifest.get("error"),
         "counts": manifest["counts"],
+        "not_due": manifest.get("not_due", 0),
         "bytes_written": manifest["bytes_written"],
         "seconds": manifest["seconds"],
         "warnings": manifest.get("warnings", [])[:20],
@@ -178,6 +196,7 @@ def build_run_manifest(
         "config_hash": config_hash,
         "versions": versions,
         "totals": {str(k): totals.get(str(k), 0) for k in COUNTED},
+        "not_due": sum(f.get("not_due", 0) for f in feeds),
         "bytes_written": sum(f["bytes_written"] for f in feeds),
         "feeds": feeds,
     }

@@ -97,10 +97,12 @@ def test_history_and_diff(registry, archived_demo):
 
 
 def test_search(registry, archived_demo):
-    found = text(feedvault(registry, archived_demo, "search", "koreksi", "--feed", "demo-id", "--lang", "id"))
-    assert "1 matches" in found and demo_id_history(archived_demo)[-1].id in found
-    none = text(feedvault(registry, archived_demo, "search", "koreksi", "--from", "2026-11-28"))
-    assert "0 matches" in none
+    found = feedvault(registry, archived_demo, "search", "koreksi", "--feed", "demo-id", "--lang", "id")
+    assert b"1 matches" in found.stderr
+    rows = [line.split("\t") for line in text(found).splitlines()]
+    assert rows[0][:2] == ["id", "day"] and [r[0] for r in rows[1:]] == [demo_id_history(archived_demo)[-1].id]
+    none = feedvault(registry, archived_demo, "search", "koreksi", "--from", "2026-11-28", expect=4)
+    assert b"0 matches" in none.stderr and b"--published-from" in none.stderr
     feedvault(registry, archived_demo, "search", "x" * 300, expect=2)
     feedvault(registry, archived_demo, "search", "festival", "--from", "someday", expect=2)
 

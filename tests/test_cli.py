@@ -62,13 +62,13 @@ def test_dry_run_and_since(setup):
     dry = feedvault("--registry", str(registry), "run", "--feed", "dups", "--dry-run", "--json", env=env)
     assert dry.returncode == 0 and "dry run: nothing written" in dry.stdout
     runs = feedvault("--registry", str(registry), "runs", env=env)
-    assert "no runs yet" in runs.stdout  # the dry run wrote no manifest
+    assert "no runs yet" in runs.stderr and runs.stdout.splitlines()[1:] == []  # the dry run wrote no manifest
 
     # The fixture's entries are dated 2026-11-24 08:00 .. 2026-11-25 12:10: --since keeps only the last ones.
     since = feedvault("--registry", str(registry), "run", "--feed", "dups", "--since", "2026-11-25T07:00", env=env)
     assert since.returncode == 0, since.stderr
     runs = feedvault("--registry", str(registry), "runs", env=env)
-    run_id = next(line.split()[1] for line in runs.stdout.splitlines() if "Z-cli" in line)
+    run_id = next(line.split("\t")[0] for line in runs.stdout.splitlines() if "Z-cli" in line)
     shown = feedvault("--registry", str(registry), "runs", "--show", run_id, env=env)
     manifest = json.loads(shown.stdout)
     assert manifest["options"]["since"].startswith("2026-11-25T07:00")
@@ -147,8 +147,8 @@ def test_feeds_lists_permission_status(tmp_path, s3_storage):
         ],
     )
     out = feedvault("--registry", str(registry), "feeds", env=crawl_env(credentials)).stdout
-    rows = {line.split("│")[1].strip(): line for line in out.splitlines() if line.count("│") > 3}
-    assert "valid" in rows["current"] and "permission-expired" in rows["lapsed"]
+    rows = {line.split("\t")[0]: line.split("\t") for line in out.splitlines()[1:]}  # piped: TSV
+    assert rows["current"][4] == "valid" and rows["lapsed"][4] == "permission-expired"
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-COLUMNS = ("new", "changed", "unchanged", "refused", "failed", "skipped")
+from feedvault.manifest import DISPLAY_COLUMNS, display_counts
+
+COLUMNS = DISPLAY_COLUMNS
 
 
 def summary_table(manifest: dict[str, Any], *, dry_run: bool = False) -> str:
@@ -14,14 +16,19 @@ def summary_table(manifest: dict[str, Any], *, dry_run: bool = False) -> str:
         (
             feed["feed"],
             feed["status"],
-            *(str(feed["counts"].get(k, 0)) for k in COLUMNS),
+            *(str(n) for n in display_counts(feed["counts"], feed.get("not_due", 0)).values()),
             f"{feed['bytes_written']:,}",
         )
         for feed in manifest["feeds"]
     ]
     totals = manifest["totals"]
     rows.append(
-        ("total", manifest["status"], *(str(totals.get(k, 0)) for k in COLUMNS), f"{manifest['bytes_written']:,}")
+        (
+            "total",
+            manifest["status"],
+            *(str(n) for n in display_counts(totals, manifest.get("not_due", 0)).values()),
+            f"{manifest['bytes_written']:,}",
+        )
     )
     widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
 
@@ -42,7 +49,7 @@ def summary_table(manifest: dict[str, Any], *, dry_run: bool = False) -> str:
 
 _STAMP = re.compile(r"^\d{4}-\d\d-\d\dT[\d:.]+Z? \[\w+\s*\] ")
 _SUFFIX = re.compile(r" \[[\w.]+\] loc=\S+$")
-_NOTABLE = ("run manifest:", "look at it:", "feed(s) failed", "Marking run", "dag_run_state")
+_NOTABLE = ("run manifest:", "look at it:", "feed(s) failed")
 
 
 def extract_from_log(text: str) -> list[str]:

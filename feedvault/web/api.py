@@ -170,6 +170,14 @@ def warc_record(service: Service, snapshot_id: SnapshotId) -> Response:
     return _download(service.warc_record_bytes(snapshot_id), f"{snapshot_id}.warc.gz", "application/warc")
 
 
+@router.get(
+    "/snapshots/{snapshot_id}/capture.wacz",
+    summary="Download the capture as a WACZ (request, response and metadata records; opens in ReplayWeb.page)",
+)
+def capture_wacz(service: Service, snapshot_id: SnapshotId) -> Response:
+    return _download(service.snapshot_wacz(snapshot_id), f"{snapshot_id}.wacz", "application/wacz")
+
+
 @router.get("/snapshots/{snapshot_id}/raw", summary="The raw capture's WARC and HTTP headers (one ranged GET)")
 def raw_info(service: Service, snapshot_id: SnapshotId) -> RawInfo:
     raw = service.raw_record(snapshot_id)
@@ -216,12 +224,17 @@ def search(
     lang: Annotated[str | None, Query(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})?$")] = None,
     page: PageNo = 1,
     per_page: PerPage = 20,
+    published_from: Annotated[str | None, Query(pattern=DAY, description="published on or after")] = None,
+    published_to: Annotated[str | None, Query(pattern=DAY, description="published on or before")] = None,
 ) -> Page[SearchResult]:
+    """``from``/``to`` bound the capture day; ``published_from``/``published_to`` the publication day."""
     found = service.catalog.search(
         q,
         feed=feed,
         date_from=_day(date_from) if date_from else None,
         date_to=_day(date_to) if date_to else None,
+        published_from=_day(published_from) if published_from else None,
+        published_to=_day(published_to) if published_to else None,
         language=lang,
         page=page,
         per_page=per_page,

@@ -241,6 +241,7 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
         # Downloads are served by the JSON API (feedvault.web.api), by route name.
         "clean_json_url": lambda sid: path_for(request, "clean_json", snapshot_id=sid),
         "warc_record_url": lambda sid: path_for(request, "warc_record", snapshot_id=sid),
+        "wacz_url": lambda sid: path_for(request, "capture_wacz", snapshot_id=sid),
         "day_jsonl_url": lambda feed, day: path_for(request, "export_day", feed=feed, day=day),
     }
     html = ENV.get_template(template).render({"nav": None, "wide": False, **helpers, **context})
@@ -438,6 +439,8 @@ def search_page(
     date_to: str = Query("", alias="to", max_length=10),
     lang: str = Query("", max_length=16),
     language: str = Query("", max_length=16),  # the old name of ``lang``: links made before still work
+    published_from: str = Query("", max_length=10),
+    published_to: str = Query("", max_length=10),
     page: PageNumber = 1,
     per_page: PerPage = None,
 ) -> HTMLResponse:
@@ -452,6 +455,8 @@ def search_page(
         "date_from": optional_day(date_from, "from"),
         "date_to": optional_day(date_to, "to"),
         "language": language or None,
+        "published_from": optional_day(published_from, "published_from"),
+        "published_to": optional_day(published_to, "published_to"),
     }
     hits = None
     if q.strip():
@@ -459,7 +464,15 @@ def search_page(
             hits = catalog.search(q, **filters, page=page, per_page=per_page or 20)
         except ValueError as exc:
             raise BadRequest(str(exc)) from None
-    form = {"q": q, "feed": feed, "from": date_from, "to": date_to, "lang": language}
+    form = {
+        "q": q,
+        "feed": feed,
+        "from": date_from,
+        "to": date_to,
+        "lang": language,
+        "published_from": published_from,
+        "published_to": published_to,
+    }
     feeds = [f.id for f in catalog.feeds()]
     return render(request, "search.html", nav="search", form=form, feeds=feeds, hits=hits)
 

@@ -138,6 +138,22 @@ class ArchiveService:
         """The response record's gzip member as stored (a valid one-record ``.warc.gz``)."""
         return self._fetch_record(self.snapshot(snapshot_id))[1]
 
+    def snapshot_wacz(self, snapshot_id: str) -> bytes:
+        """One capture as a WACZ file (its request, response and metadata records, index, page list)."""
+        import io
+
+        from feedvault.wacz import write_wacz
+
+        snapshot = self.snapshot(snapshot_id)
+        self._location(snapshot)  # NotFoundError when the permission kept no raw capture
+        buffer = io.BytesIO()
+        summary = write_wacz(
+            self.store, [snapshot], buffer, title=f"feedvault: {snapshot.url} at {snapshot.fetched_at}"
+        )
+        if not summary.pages:
+            raise NotFoundError(f"the raw capture of snapshot {snapshot.id} is not where the archive says it is")
+        return buffer.getvalue()
+
     def _fetch_record(self, snapshot: Snapshot) -> tuple[RecordLocation, bytes, WarcRecordView]:
         """One ranged GET at the catalog's pointer, checked (one response record, the payload's sha256).
 
