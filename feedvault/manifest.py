@@ -95,6 +95,8 @@ class FeedRunLog:
         withdrawn = []
         with self._lock:
             for i, was in enumerate(self.outcomes):
+                if was.warc_key in warc_keys and was.outcome is Outcome.FAILED:
+                    was.warc_key = None  # its raw records went down with that WARC: nothing to name
                 if was.warc_key in warc_keys and was.outcome in (Outcome.NEW, Outcome.CHANGED):
                     withdrawn.append(was)
                     self.outcomes[i] = UrlOutcome(
@@ -170,6 +172,16 @@ def summarize_feed(manifest: dict[str, Any], manifest_key: str | None) -> dict[s
     }
 
 
+def run_status(feed_statuses: list[str]) -> str:
+    """``ok`` when every feed is; ``failed`` when feeds failed and none archived (all failed or refused);
+    else ``partial``."""
+    if all(status == "ok" for status in feed_statuses):
+        return "ok"
+    if "failed" in feed_statuses and "ok" not in feed_statuses:
+        return "failed"
+    return "partial"
+
+
 def build_run_manifest(
     *,
     run_id: str,
@@ -192,7 +204,7 @@ def build_run_manifest(
         "started_at": started_at.isoformat(),
         "finished_at": finished.isoformat(),
         "seconds": round((finished - started_at).total_seconds(), 3),
-        "status": "ok" if all(f["status"] == "ok" for f in feeds) else "partial",
+        "status": run_status([f["status"] for f in feeds]),
         "config_hash": config_hash,
         "versions": versions,
         "totals": {str(k): totals.get(str(k), 0) for k in COUNTED},

@@ -8,6 +8,7 @@ each starts with a ``warcinfo`` record.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import io
@@ -226,6 +227,17 @@ def build_exchange(capture: Capture, gzip_level: int = DEFAULT_GZIP_LEVEL) -> Ex
     return _Writer(gzip_level).exchange_records(capture)
 
 
+class WarcSpoolError(Exception):
+    """A WARC file could not be written to (or closed in) the local spool, e.g. the disk is full. The file is
+    abandoned: it is never uploaded, so every record already appended to it is lost with it."""
+
+    def __init__(self, key: str | None, cause: BaseException) -> None:
+        self.key = key
+        self.cause = cause
+        reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else str(cause)
+        super().__init__(f"{key or 'a new WARC file'}: not written to the spool ({type(cause).__name__}: {reason})")
+
+
 class WarcRoller:
     """Write captures into size-limited WARC files spooled locally; hand each finished file to ``on_complete``.
 
@@ -259,6 +271,7 @@ class WarcRoller:
         self._key: str | None = None
         self._records = _Writer(gzip_level)
         self.completed: list[str] = []
+        self.abandoned: list[str] = []  # keys of files that failed in the spool: never uploaded
 
     def _open(self) -> None:
         self._key = self.key_for_serial(self._serial)
@@ -279,12 +292,15 @@ class WarcRoller:
         """Append prebuilt request and response records plus their metadata record. Rolls past ``max_bytes``."""
         # Everything is serialised before the file is touched: a failure never leaves half a capture in it.
         data = self._records.metadata_record(exchange, metadata)
-        if self._file is None:
-            self._open()
-        assert self._file is not None and self._key is not None
-        base = self._file.tell()
-        self._file.write(exchange.data)
-        self._file.write(data)
+        try:
+            if self._file is None:
+                self._open()
+            assert self._file is not None and self._key is not None
+            base = self._file.tell()
+            self._file.write(exchange.data)
+            self._file.write(data)
+        except OSError as exc:  # the spool is full or gone: this file may have lost any record appended to it
+            raise self._abandon(exc) from exc
         location = RecordLocation(
             self._key,
             base + exchange.response_offset,
@@ -298,11 +314,28 @@ class WarcRoller:
 
     def _finish(self) -> None:
         assert self._file is not None and self._key is not None and self._path is not None
-        self._file.close()
+        try:
+            self._file.close()  # flushes what is buffered: may fail on a full disk
+        except OSError as exc:
+            raise self._abandon(exc) from exc
         key, path = self._key, self._path
         self._file = self._path = self._key = None
         self.on_complete(key, path)
         self.completed.append(key)
+
+    def _abandon(self, cause: BaseException) -> WarcSpoolError:
+        """Drop the current file (it cannot be trusted to hold what was appended); the next append starts a new
+        one. Returns the error to raise, naming the abandoned key."""
+        key, fh, path = self._key, self._file, self._path
+        self._file = self._path = self._key = None
+        if fh is not None:
+            with contextlib.suppress(OSError):  # the buffer that failed to flush is discarded with the file
+                fh.close()
+        if path is not None:
+            path.unlink(missing_ok=True)
+        if key is not None:
+            self.abandoned.append(key)
+        return WarcSpoolError(key, cause)
 
     def close(self) -> None:
         """Finish the current file, if any (no file at all when nothing was written)."""

@@ -40,7 +40,7 @@ from feedvault.records import build_clean_record, dumps_record
 from feedvault.signals import page_findings
 from feedvault.state import SeenState, Snapshot
 from feedvault.versions import versions
-from feedvault.warc import Capture, ExchangeRecords, RecordLocation, WarcRoller
+from feedvault.warc import Capture, ExchangeRecords, RecordLocation, WarcRoller, WarcSpoolError
 from spiders.feeds import ArticleCapture, takedown_evidence
 
 if TYPE_CHECKING:
@@ -58,8 +58,11 @@ class ArchivePipeline:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         self._uploads: set[asyncio.Task[None]] = set()
-        self._failed_warcs: dict[str, str] = {}  # WARC key -> why its upload failed
+        self._failed_warcs: dict[str, tuple[str, str]] = {}  # WARC key -> (reason, why it never reached the archive)
         self._failed_cleans = 0
+        self._failed_items: dict[str, int] = {}  # reason -> articles whose processing raised
+        self._raw_written: dict[int, str] = {}  # id(item) -> WARC key its records went to, while it is processed
+        self._stage_warned = False
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ArchivePipeline:
@@ -88,6 +91,37 @@ class ArchivePipeline:
         self.clean_options = CleanOptions(rules=crawl.feed.cleaning, learned=self._learned_lines())
 
     async def process_item(self, item: ArticleCapture) -> dict[str, Any]:
+        """Archive one capture; whatever goes wrong, the article ends with an outcome and a failure fails the feed
+        (an exception that escaped to Scrapy would only be logged, and the run would report ok)."""
+        try:
+            return await self._archive_item(item)
+        except Exception as exc:
+            return self._item_failed(item, exc)
+        finally:
+            self._raw_written.pop(id(item), None)
+
+    def _item_failed(self, item: ArticleCapture, exc: Exception) -> dict[str, Any]:
+        """The outcome of an article whose processing raised: failed, with the reason, and counted for the feed.
+        A WARC file that failed in the spool is withdrawn at close with every snapshot in it."""
+        if isinstance(exc, WarcSpoolError):
+            reason = "warc-write-failed"
+            if exc.key is not None:
+                self._failed_warcs[exc.key] = ("warc-write-failed", str(exc))
+        else:
+            reason = "pipeline-error"
+            logger.error("archiving %s failed", item.url, exc_info=exc)
+        self._failed_items[reason] = self._failed_items.get(reason, 0) + 1
+        self.crawl.log.add(
+            item.url,
+            Outcome.FAILED,
+            reason=reason,
+            detail=f"{type(exc).__name__}: {exc}"[:500],
+            http_status=item.raw.get("status"),
+            warc_key=self._raw_written.get(id(item)),  # its raw records, if appended, are named
+        )
+        return {"url": item.url, "outcome": "failed"}
+
+    async def _archive_item(self, item: ArticleCapture) -> dict[str, Any]:
         crawl, log = self.crawl, self.crawl.log
         raw = item.raw
         if self.crawler.spider.taken_down(item.url):  # type: ignore[union-attr]  (redirected to a tombstone)
@@ -137,6 +171,8 @@ class ArchivePipeline:
             return {"url": item.url, "outcome": "refused"}
 
         location = self._write_raw(item, examined["exchange"], permission) if "raw" in verdict.stored else None
+        if location is not None:
+            self._raw_written[id(item)] = location.warc_key
         record = build_clean_record(
             url=item.url,
             feed_id=crawl.feed.id,
@@ -223,7 +259,12 @@ class ArchivePipeline:
     def _put_clean(self, key: str, data: bytes) -> None:
         self.crawl.store.put_bytes(key, data, "application/json")
         if self.crawl.stage is not None:  # the catalog update reads it back from here, not from S3
-            self.crawl.stage.put_bytes(key, data, "application/json")
+            try:
+                self.crawl.stage.put_bytes(key, data, "application/json")
+            except Exception as exc:  # scratch (written atomically): the catalog reads a missing copy from S3
+                if not self._stage_warned:
+                    self._stage_warned = True
+                    self.crawl.log.warn(f"local copies of clean records not kept ({exc}); the catalog reads them back")
 
     def _decide(self, item: ArticleCapture, examined: dict[str, Any]) -> tuple[PageDecision, dict[str, Any]]:
         """The page's decision, and the permission evidence every snapshot (or refusal) carries."""
@@ -289,7 +330,7 @@ class ArchivePipeline:
             await asyncio.to_thread(self.crawl.store.put_file, key, path, "application/warc")
         except Exception as exc:
             logger.error("uploading %s failed: %s", key, exc)
-            self._failed_warcs[key] = f"{type(exc).__name__}: {exc}"
+            self._failed_warcs[key] = ("warc-upload-failed", f"upload failed: {type(exc).__name__}: {exc}")
         else:
             await self._index_warc(key, path)
             path.unlink(missing_ok=True)
@@ -305,11 +346,26 @@ class ArchivePipeline:
             self.crawl.log.warn(f"CDXJ index of {key} not written ({exc}); `feedvault cdxj` writes it")
 
     async def close_spider(self) -> None:
-        self.roller.close()
+        try:
+            await self._close()
+        except Exception as exc:  # Scrapy would only log it, and the feed would look ok
+            logger.error("closing the archive of feed %s failed", self.crawl.feed.id, exc_info=exc)
+            error = f"closing the feed's archive failed ({type(exc).__name__}: {exc}); run the feed again"
+            self.crawl.log.error = f"{self.crawl.log.error}; {error}" if self.crawl.log.error else error
+
+    async def _close(self) -> None:
+        """Finish the last WARC, wait for uploads, withdraw what never reached the archive, save the seen state."""
+        try:
+            self.roller.close()
+        except WarcSpoolError as exc:  # its snapshots are withdrawn below
+            if exc.key is not None:
+                self._failed_warcs[exc.key] = ("warc-write-failed", str(exc))
         self.crawl.state.prune(self.crawl.now - self.crawl.settings.state_retention)
         while self._uploads:
             await asyncio.gather(*list(self._uploads))
         errors = []  # the archive refused writes: the feed fails, so the operator hears of it
+        for reason, count in self._failed_items.items():
+            errors.append(f"{count} articles failed while being archived (outcome {reason} in the manifest)")
         if self._failed_cleans:
             errors.append(
                 f"{self._failed_cleans} clean records not written (outcome clean-write-failed in the manifest); "
@@ -333,9 +389,12 @@ class ArchivePipeline:
         so the next run fetches exactly those articles again.
         """
         crawl, failed = self.crawl, self._failed_warcs
-        withdrawn = crawl.log.fail_archived(
-            failed.keys(), reason="warc-upload-failed", detail="its WARC record was not uploaded; not archived"
-        )
+        withdrawn = []
+        for reason in sorted({reason for reason, _why in failed.values()}):
+            lost = [key for key, (why, _detail) in failed.items() if why == reason]
+            withdrawn += crawl.log.fail_archived(
+                lost, reason=reason, detail="its WARC record never reached the archive; not archived"
+            )
         try:
             crawl.store.delete([o.clean_key for o in withdrawn if o.clean_key])
         except Exception as exc:  # unreferenced by any manifest, so never listed; only storage is wasted
@@ -350,7 +409,5 @@ class ArchivePipeline:
                 crawl.state.save(crawl.store)
             except Exception as exc:
                 crawl.log.warn(f"seen state not saved ({exc}): the next run fetches this feed's articles again")
-        uploads = "; ".join(f"{key}: {why}" for key, why in failed.items())
-        return (
-            f"WARC upload failed ({uploads}); {len(withdrawn)} articles not archived: the next run fetches them again"
-        )
+        lost = "; ".join(why if why.startswith(key) else f"{key}: {why}" for key, (_reason, why) in failed.items())
+        return f"WARC not archived ({lost}); {len(withdrawn)} articles not archived: the next run fetches them again"

@@ -5,6 +5,7 @@ Each test mounts a real small tmpfs (tests/support/fs.py); nothing is mocked.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -31,6 +32,50 @@ def feedvault(registry, *args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=300,
     )
+
+
+def crawl_with_tmpdir(registry, tmpdir, *args: str) -> tuple[int, dict]:
+    """The runner with its spool (``TMPDIR``) in ``tmpdir``: its exit code and JSON summary."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "feedvault.runner", "--registry", str(registry), *args],
+        env=crawl_env(None, TMPDIR=str(tmpdir)),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert lines, f"no summary (exit {proc.returncode}):\n{proc.stderr[-5000:]}"
+    return proc.returncode, json.loads(lines[-1])
+
+
+def test_a_full_spool_fails_the_feed_and_the_run_and_leaves_nothing_pointing_at_a_lost_warc(tmp_path, site_server):
+    """TMPDIR on a 256 KiB filesystem: the run's WARC cannot be written. Every article still ends with an outcome,
+    no committed snapshot points into the WARC that was lost, and the run says failed (exit 1)."""
+    archive = folder_archive(tmp_path, site_server, 40)
+    with small_filesystem(tmp_path / "spool", size="256k") as spool:
+        code, summary = crawl_with_tmpdir(archive.registry, spool, "--run-id", RUN_1)
+        assert not any(spool.iterdir()), "the run left its spool behind"
+    assert code == 1 and summary["status"] == "failed", summary
+    feed = feed_summary(summary, "synth")
+    assert feed["status"] == "failed" and "not archived" in feed["error"], feed
+    manifest = json.loads(archive.store.get_bytes(feed["manifest_key"]))
+    entries = sum(doc["entries"] for doc in manifest["feed_documents"].values())
+    assert len(manifest["urls"]) == entries == 40  # every entry ends with an outcome
+    by_outcome = {o["url"]: o for o in manifest["urls"]}
+    failed = {url for url, o in by_outcome.items() if o["outcome"] == "failed"}
+    assert failed and {by_outcome[url]["reason"] for url in failed} <= {"warc-write-failed"}
+    assert {o["outcome"] for o in manifest["urls"]} <= {"new", "failed"}
+    assert_archive_consistent(archive.store)  # nothing committed points at a record the archive lacks
+
+    # With room again, the next run archives exactly what failed, and nothing twice.
+    again = run_crawl(archive.registry, None, "--run-id", RUN_2)
+    outcomes = {
+        o["url"]: o["outcome"]
+        for o in json.loads(archive.store.get_bytes(feed_summary(again, "synth")["manifest_key"]))["urls"]
+    }
+    assert {url for url, outcome in outcomes.items() if outcome == "new"} == failed
+    assert_archive_consistent(archive.store)
 
 
 def with_data_dir(archive, path, name="broken.yaml"):
