@@ -103,6 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_check_parser(sub)  # check: verifies the archive
 
+    from feedvault.health_cli import add_parser as add_health_parser
+
+    add_health_parser(sub)  # health: its handler is set by the parser
+
     from feedvault.browse_cli import add_parsers  # ls, show, history, diff, search, export, reindex, cdxj, browse
 
     for name, handler in add_parsers(sub).items():

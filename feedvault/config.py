@@ -208,6 +208,44 @@ class LearnedBoilerplate(_Model):
     forget_after_days: int = Field(default=60, ge=1, description="a line not seen for this long is forgotten")
 
 
+class HealthSettings(_Model):
+    """When a feed needs attention (``feedvault health``, the Health page, alerts). Each check compares a run with
+    the feed's own trailing baseline (the median of its last ``baseline_runs`` runs), never with a fixed figure
+    for all feeds; README "Watching it" lists them."""
+
+    baseline_runs: int = Field(default=14, ge=3, le=60, description="Runs in a feed's trailing baseline")
+    min_baseline_runs: int = Field(default=3, ge=1, description="Runs needed before a baseline is trusted")
+    min_articles: int = Field(default=3, ge=1, description="Articles a run needs for its cleaning yield to count")
+    short_text_chars: int = Field(default=200, ge=1, description="A clean text shorter than this counts as short")
+    short_share_rise: float = Field(
+        default=0.3, gt=0, le=1, description="Warn when the share of short texts rises this much over the baseline"
+    )
+    text_length_drop: float = Field(
+        default=0.5, gt=0, lt=1, description="Warn when the median text length falls below this fraction of baseline"
+    )
+    removed_share_rise: float = Field(
+        default=0.2, gt=0, le=1, description="Warn when the share of lines the rules remove rises this much"
+    )
+    articles_drop: float = Field(
+        default=0.25, ge=0, lt=1, description="Warn when articles per run fall below this fraction of the median"
+    )
+    min_median_articles: float = Field(
+        default=2, ge=0, description="Article-count drops are judged only for feeds whose median is at least this"
+    )
+    quiet_factor: float = Field(
+        default=3.0, ge=1, description="Warn when no new article for this many times the feed's usual gap"
+    )
+    quiet_min_days: float = Field(default=2.0, ge=0, description="... and for at least this many days")
+    failed_share: float = Field(
+        default=0.5, gt=0, le=1, description="Warn when this share of a run's articles failed (publisher errors)"
+    )
+    failing_after_failures: int = Field(default=1, ge=1, description="Consecutive failed runs that make a feed failing")
+    permission_change_days: float = Field(
+        default=7.0, ge=0, description="Days a permission change stays flagged after the run that saw it"
+    )
+    expiry_warning_days: int = Field(default=30, ge=0, description="Warn this many days before a permission expires")
+
+
 class Settings(_Model):
     contact_url: str = "https://github.com/feedvault/feedvault#contact"
     user_agent: str = "feedvault/{version} (+{contact_url})"
@@ -225,6 +263,7 @@ class Settings(_Model):
     catalog_republish_every_runs: int = Field(
         default=14, ge=1, description="Runs between uploads of the whole browse catalog (readers index the rest)"
     )
+    health: HealthSettings = HealthSettings()
     extract_workers: int = Field(default=0, ge=0, description="Extraction processes; 0 = one per core")
     learned_boilerplate: LearnedBoilerplate = LearnedBoilerplate()
     schedule: str = "0 2 * * *"

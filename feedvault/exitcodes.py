@@ -12,6 +12,8 @@ class ExitCode(IntEnum):
     STORAGE = 3  # the archive's storage is unreachable or refusing
     NOT_FOUND = 4  # no such snapshot, URL, feed, run or day; nothing matched
     UNAVAILABLE = 5  # a local resource is taken (e.g. the port to listen on)
+    HEALTH_WARNING = 6  # `health`: a feed needs attention
+    HEALTH_FAILING = 7  # `health`: a feed is failing
     INTERRUPTED = 130  # Ctrl-C / SIGINT: nothing of an unfinished run is published
 
 
@@ -22,6 +24,8 @@ MEANINGS = {
     ExitCode.STORAGE: "the archive's storage is unreachable or refusing",
     ExitCode.NOT_FOUND: "no such snapshot, URL, feed, run or day, or nothing matched (browsing commands)",
     ExitCode.UNAVAILABLE: "a local resource is taken, e.g. the port `browse` should listen on",
+    ExitCode.HEALTH_WARNING: "`health`: a feed needs attention (warning)",
+    ExitCode.HEALTH_FAILING: "`health`: a feed is failing",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C); an unfinished run publishes nothing",
 }
 

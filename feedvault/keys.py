@@ -11,6 +11,7 @@ Layout (relative to the store's prefix)::
     tombstones/<url-key>.json                                     a taken-down URL: reason, date, what was removed
     audit/<yyyy>/<mm>/<dd>/<timestamp>-<action>.json              audit trail of takedowns and other admin acts
     catalog/catalog.sqlite                                        the browse catalog (derived; rebuildable)
+    health/feeds.json                                             every feed's health (derived; rebuildable)
 
 A run owns its partition (``<yyyy>/<mm>/<dd>/<run-id>``): a retry of the same run id first deletes what an
 earlier attempt left there, so re-running a logical date replaces its partition instead of adding to it.
@@ -187,3 +188,7 @@ CATALOG_RUNS_PREFIX = "catalog/runs/"
 def catalog_run_key(run: RunId) -> str:
     """An empty object per committed run: browse catalogs list these to index the runs their copy lacks."""
     return f"{CATALOG_RUNS_PREFIX}{run.value}"
+
+
+HEALTH_KEY = "health/feeds.json"  # every feed's health: feedvault.health (derived from the run manifests)
+RUNS_PREFIX = "runs/"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import statistics
 import threading
 from collections import Counter
 from collections.abc import Callable, Collection
@@ -37,6 +38,7 @@ def display_counts(counts: dict[str, int], not_due: int) -> dict[str, int]:
 
 
 DISPLAY_COLUMNS = ("new", "changed", "unchanged", "not due", "refused", "failed", "skipped")
+MAX_FACTS = 50  # distinct permission facts kept per feed and run (signals repeat across a site's pages)
 
 
 @dataclass
@@ -52,6 +54,7 @@ class UrlOutcome:
     warc_key: str | None = None
     bytes_written: int = 0
     evidence: dict[str, Any] | None = None
+    cleaning: dict[str, int] | None = None  # archived articles: text_chars, text_lines, lines_removed (health)
 
     def to_dict(self) -> dict[str, Any]:
         # vars(), not asdict(): no deep copy per URL (manifests list thousands); evidence is JSON-ready already
@@ -78,6 +81,9 @@ class FeedRunLog:
     feeds: dict[str, dict[str, Any]] = field(default_factory=dict)  # feed document URL -> status, entries
     error: str | None = None
     permission: dict[str, Any] | None = None
+    short_text_chars: int = 200  # a clean text shorter than this counts as short (settings.health)
+    permission_facts: Counter[str] = field(default_factory=Counter)  # canonical fact JSON -> pages it was found on
+    judged_pages: int = 0  # pages whose permission was decided this run (their facts are in permission_facts)
     on_change: Callable[[FeedRunLog], None] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -112,6 +118,15 @@ class FeedRunLog:
             self.on_change(self)
         return withdrawn
 
+    def note_evidence(self, evidence: dict[str, Any] | None) -> None:
+        """Remember the permission facts of one judged page (feedvault.health compares them between runs)."""
+        from feedvault.health import evidence_facts
+
+        facts = evidence_facts(evidence)
+        with self._lock:
+            self.permission_facts.update(facts)
+            self.judged_pages += 1
+
     def warn(self, message: str) -> None:
         with self._lock:
             self.warnings.append(message)
@@ -126,6 +141,26 @@ class FeedRunLog:
 
     def bytes_written(self) -> int:
         return sum(o.bytes_written for o in self.outcomes)
+
+    def cleaning_yield(self) -> dict[str, Any]:
+        """How well the cleaner did on this run's archived articles: a layout change shows here first."""
+        figures = [o.cleaning for o in self.outcomes if o.cleaning is not None and o.role == "article"]
+        chars = sorted(f.get("text_chars", 0) for f in figures)
+        kept = sum(f.get("text_lines", 0) for f in figures)
+        removed = sum(f.get("lines_removed", 0) for f in figures)
+        short = sum(1 for c in chars if c < self.short_text_chars)
+        return {
+            "articles": len(chars),
+            "short": short,
+            "short_below_chars": self.short_text_chars,
+            "short_share": round(short / len(chars), 4) if chars else None,
+            "median_text_chars": statistics.median(chars) if chars else None,
+            "lines_removed": removed,
+            "removed_share": round(removed / (kept + removed), 4) if kept + removed else None,
+        }
+
+    def failed_reasons(self) -> dict[str, int]:
+        return dict(Counter(o.reason or "unknown" for o in self.outcomes if o.outcome is Outcome.FAILED).most_common(5))
 
     @property
     def status(self) -> str:
@@ -153,7 +188,21 @@ class FeedRunLog:
             "warnings": self.warnings,
             "feed_documents": self.feeds,
             "robots": self.robots,
+            "health_figures": self.health_figures(),
             "urls": [o.to_dict() for o in self.outcomes],
+        }
+
+    def health_figures(self) -> dict[str, Any]:
+        """The small per-run figures feed health is computed from (they travel in the run manifest's summary)."""
+        with self._lock:
+            facts = sorted(self.permission_facts.items())
+        return {
+            "cleaning_yield": self.cleaning_yield(),
+            "failed_reasons": self.failed_reasons(),
+            "judged_pages": self.judged_pages,
+            "permission_facts": [{**json.loads(fact), "pages": n} for fact, n in facts[:MAX_FACTS]],
+            "robots": {url: ev.get("verdict") for url, ev in self.robots.items()},
+            "permission_expires_on": (self.permission or {}).get("expires_on"),
         }
 
 
@@ -169,6 +218,7 @@ def summarize_feed(manifest: dict[str, Any], manifest_key: str | None) -> dict[s
         "seconds": manifest["seconds"],
         "warnings": manifest.get("warnings", [])[:20],
         "manifest_key": manifest_key,
+        "health_figures": manifest.get("health_figures"),
     }
 
 

@@ -60,6 +60,7 @@ class RunResult:
     manifest: dict[str, Any]
     manifest_key: str | None
     feed_manifests: dict[str, dict[str, Any]] = field(default_factory=dict)
+    health_changes: list[Any] = field(default_factory=list)  # feedvault.health.Change: feeds whose state changed
 
     @property
     def failed_feeds(self) -> list[str]:
@@ -189,7 +190,12 @@ def run_feeds(
     try:
         try:
             for feed in feeds:
-                log = FeedRunLog(feed.id, run_id.value, on_change=on_progress)
+                log = FeedRunLog(
+                    feed.id,
+                    run_id.value,
+                    short_text_chars=registry.settings.health.short_text_chars,
+                    on_change=on_progress,
+                )
                 logs.append(log)
                 log.permission = feed_permission(feed, today)
                 if log.permission["decision"] != "archive":
@@ -290,6 +296,7 @@ def _commit(
         if key:
             store.put_bytes(key, dumps(manifest), content_type="application/json")
         summaries.append(summarize_feed(manifest, key))
+    changes: list[Any] = []
     run_manifest, manifest_key = finalize_run(
         store,
         registry,
@@ -300,8 +307,9 @@ def _commit(
         options=options.to_dict(),
         write=options.write_run_manifest and not options.dry_run,
         staged=stage,
+        on_health=changes.extend,
     )
-    return RunResult(run_id, run_manifest, manifest_key, feed_manifests)
+    return RunResult(run_id, run_manifest, manifest_key, feed_manifests, changes)
 
 
 def finalize_run(
@@ -315,12 +323,14 @@ def finalize_run(
     options: dict[str, Any],
     write: bool = True,
     staged: Store | None = None,
+    on_health: Callable[[list[Any]], None] | None = None,
 ) -> tuple[dict[str, Any], str | None]:
     """Write the run manifest (the run's commit marker) from per-feed summaries; the one way a run ends.
 
     The CLI calls it at the end of ``run_feeds``; Airflow calls it in its final task with the summaries the
     mapped per-feed tasks returned through XCom. ``staged`` holds local copies of the run's clean records, so
-    the catalog update need not download them again.
+    the catalog update need not download them again. The run is then added to the feeds' health;
+    ``on_health`` gets the feeds whose health state changed with it (:class:`feedvault.health.Change`).
     """
     run_manifest = build_run_manifest(
         run_id=run_id.value,
@@ -337,6 +347,9 @@ def finalize_run(
     store.put_bytes(manifest_key, dumps(run_manifest), content_type="application/json")
     _update_catalog(ReadThroughStore(store, staged) if staged is not None else store, registry, manifest_key)
     _list_committed_run(store, run_id)  # after the local index (it tells a retried run id by the run's absence)
+    changes = _update_health(store, registry, run_manifest)
+    if on_health is not None:
+        on_health(changes)
     return run_manifest, manifest_key
 
 
@@ -346,6 +359,23 @@ def _list_committed_run(store: Store, run_id: RunId) -> None:
     from feedvault.catalog import list_committed_run
 
     list_committed_run(store, run_id)
+
+
+def _update_health(store: Store, registry: Registry, run_manifest: dict[str, Any]) -> list[Any]:
+    """Add the committed run to the feeds' health (derived: a failure only warns, `feedvault health --rebuild`
+    recomputes it); returns the feeds whose state changed."""
+    from feedvault.health import record_run
+
+    try:
+        changes = record_run(store, registry.settings.health, run_manifest)
+    except Exception as exc:
+        logger.warning(
+            "feed health not updated (the run is committed; `feedvault health --rebuild` repairs it): %s", exc
+        )
+        return []
+    for change in changes:
+        logger.warning("health changed: %s", change.describe())
+    return changes
 
 
 def _update_catalog(store: Store, registry: Registry, manifest_key: str) -> None:
@@ -403,6 +433,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps({"error": str(exc)}), flush=True)
         return 2
     summary = {"run_id": result.run_id.value, "manifest_key": result.manifest_key, **result.manifest}
+    summary["health_changes"] = [change.to_dict() for change in result.health_changes]
     print(json.dumps({**summary, "storage_requests": requests}), flush=True)
     return result.exit_code
 

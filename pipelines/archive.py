@@ -49,6 +49,16 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+def cleaning_figures(cleaned: dict[str, Any] | None) -> dict[str, int]:
+    """What feed health needs of one cleaned page: text length, lines kept, lines the rules removed."""
+    text = (cleaned or {}).get("text") or ""
+    return {
+        "text_chars": len(text),
+        "text_lines": sum(1 for line in text.splitlines() if line.strip()),
+        "lines_removed": len((cleaned or {}).get("removed") or ()),
+    }
+
+
 def _header(headers: list[tuple[str, str]], name: str) -> str | None:
     lowered = name.lower()
     return next((value for key, value in headers if key.lower() == lowered), None)
@@ -158,6 +168,7 @@ class ArchivePipeline:
             return {"url": item.url, "outcome": "failed"}
         cleaned, clean_error = examined["cleaned"], examined["clean_error"]
         verdict, permission = self._decide(item, examined)
+        log.note_evidence(permission)  # feed health compares these facts with the previous run's
         if verdict.refused:
             log.add(
                 item.url,
@@ -240,6 +251,7 @@ class ArchivePipeline:
             clean_key=clean_key,
             warc_key=location.warc_key if location else None,
             bytes_written=len(data) + (location.length if location else 0),
+            cleaning=cleaning_figures(cleaned),
         )
         return {"url": item.url, "outcome": "archived"}
 

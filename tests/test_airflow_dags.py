@@ -23,6 +23,7 @@ from feedvault.config import BUNDLED_REGISTRY, StorageSettings, parse_registry
 from feedvault.storage import S3Store, open_store
 from tests.support.airflow import DAGS, load_dag
 from tests.support.crawl import feed, run_crawl, write_registry
+from tests.support.listeners import StatsdListener, airflow_statsd_env, reset_airflow_stats, statsd_listener
 from tests.support.s3 import fresh_bucket
 
 NIGHT = dt.datetime(2026, 11, 26, 2, 0, tzinfo=dt.UTC)
@@ -261,7 +262,18 @@ def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
 
 
 @pytest.fixture
-def failing_run(tmp_path: Path, site_server: Any, seaweed: Any, airflow_env: Any, webhook):
+def statsd() -> Iterator[StatsdListener]:
+    """A StatsD server on 127.0.0.1 that Airflow's own metrics client sends to (for this test)."""
+    with statsd_listener() as listener, pytest.MonkeyPatch.context() as env:
+        for name, value in airflow_statsd_env(listener.port).items():
+            env.setenv(name, value)
+        reset_airflow_stats()
+        yield listener
+    reset_airflow_stats()
+
+
+@pytest.fixture
+def failing_run(tmp_path: Path, site_server: Any, seaweed: Any, airflow_env: Any, webhook, statsd):
     """One good feed and one malformed feed, with one retry; returns (dag run, store, webhook bodies)."""
     good, bad = site_server("demo"), site_server("malformed-feed")
     storage, store = bucket_store(seaweed, UNREACHABLE)
@@ -293,6 +305,11 @@ def test_one_failing_feed_keeps_the_others_and_fails_the_run(failing_run):
 
 def test_failure_callback_posts_to_the_webhook(failing_run):
     dag_run, _store, received = failing_run
+    health = [body for body in received if body["event"] == "feedvault.health_changed"]
+    received = [body for body in received if body["event"] == "feedvault.task_failed"]
+    [changed] = health  # the good feed's first run is ok: no alert for it
+    assert (changed["feed"], changed["from"], changed["to"]) == ("broken", None, "failing")
+    assert changed["dag_run_id"] == dag_run.run_id and "feedvault runs --show" in changed["what_to_do"][0]
     by_task = {(body["task_id"], body["feed"]): body for body in received}
     crawl = by_task[("archive_feed", "broken")]  # after its retry: one alert, not one per attempt
     assert crawl["event"] == "feedvault.task_failed" and crawl["run_id"] == dag_run.run_id
@@ -367,3 +384,15 @@ def test_s3_settings_connection_then_environment_then_embedded(tmp_path: Path, m
             assert store.get_bytes("probe.txt") == b"ok"
     finally:
         assert stop_embedded(tmp_path / "store")
+
+
+def test_finalize_sends_feed_metrics_through_airflows_statsd(failing_run, statsd):
+    _dag_run, store, _received = failing_run
+    new = run_manifest(store, NIGHT_RUN)["feeds"][0]["counts"]["new"]
+    metrics = statsd.metrics(wait_for="airflow.feedvault.feed.broken.failure_streak")
+    assert metrics["airflow.feedvault.feed.good.new"] == [f"{new}|c"] and new > 0
+    assert metrics["airflow.feedvault.feed.good.health"] == ["0|g"]
+    assert metrics["airflow.feedvault.feed.broken.health"] == ["2|g"]
+    assert metrics["airflow.feedvault.feed.broken.failure_streak"] == ["1|g"]
+    assert "airflow.feedvault.feed.good.clean.median_text_chars" in metrics
+    assert metrics["airflow.feedvault.feed.good.crawl_time"][0].endswith("|ms")

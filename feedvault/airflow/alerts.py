@@ -1,4 +1,9 @@
-"""Failure alerts: a JSON POST to ``$FEEDVAULT_ALERT_WEBHOOK``, or a clear log line when none is configured."""
+"""Alerts: a JSON POST to ``$FEEDVAULT_ALERT_WEBHOOK``, or a clear log line when none is configured.
+
+Two events: ``feedvault.task_failed`` (a task's ``on_failure_callback``) and ``feedvault.health_changed`` (a feed's
+health state changed with this run: ok -> warning -> failing and back; sent once per change, so a quiet night
+sends nothing).
+"""
 
 from __future__ import annotations
 
@@ -32,24 +37,42 @@ def failure_payload(context: Any) -> dict[str, Any]:
 def notify_failure(context: Any) -> None:
     """``on_failure_callback``: never raises (an alert that fails must not hide the task's own failure)."""
     payload = failure_payload(context)
-    url = os.environ.get(WEBHOOK_ENV, "").strip()
     what = f"{payload['dag_id']}.{payload['task_id']}" + (f"[{payload['feed']}]" if payload["feed"] else "")
+    post_alert(payload, f"{what} failed in run {payload['run_id']}: {payload['error']}")
+
+
+def health_payload(change: dict[str, Any], dag_run_id: str | None = None) -> dict[str, Any]:
+    """A feed's health change: from, to, what is wrong now (each problem with what to do) and what cleared."""
+    return {
+        "event": "feedvault.health_changed",
+        "dag_run_id": dag_run_id,
+        **change,
+        "summary": f"feed {change['feed']}: {change['from'] or 'new'} -> {change['to']} in run {change['run_id']}",
+        "what_changed": [p["message"] for p in change["problems"]] or ["every problem cleared"],
+        "what_to_do": [p["action"] for p in change["problems"]],
+    }
+
+
+def notify_health_changes(changes: list[dict[str, Any]], dag_run_id: str | None = None) -> int:
+    """POST one alert per feed whose health state changed (``feedvault.health.Change.to_dict()``); never raises.
+    Returns how many were sent (or logged)."""
+    for change in changes:
+        payload = health_payload(change, dag_run_id)
+        post_alert(payload, f"{payload['summary']}: {'; '.join(payload['what_changed'])}")
+    return len(changes)
+
+
+def post_alert(payload: dict[str, Any], what: str) -> None:
+    """POST ``payload`` to the webhook, or log ``what`` when none is set; a failing webhook is logged, not raised."""
+    url = os.environ.get(WEBHOOK_ENV, "").strip()
     if not url:
-        logger.error(
-            "feedvault ALERT: %s failed in run %s: %s (set %s to POST alerts)",
-            what,
-            payload["run_id"],
-            payload["error"],
-            WEBHOOK_ENV,
-        )
+        logger.error("feedvault ALERT: %s (set %s to POST alerts)", what, WEBHOOK_ENV)
         return
     request = urllib.request.Request(
         url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}, method="POST"
     )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
-            logger.info("failure alert for %s posted to the webhook (HTTP %s)", what, response.status)
+            logger.info("alert %s posted to the webhook (HTTP %s)", payload["event"], response.status)
     except OSError as exc:
-        logger.error(
-            "feedvault ALERT: %s failed (%s); posting to the webhook failed too: %s", what, payload["error"], exc
-        )
+        logger.error("feedvault ALERT: %s; posting to the webhook failed too: %s", what, exc)

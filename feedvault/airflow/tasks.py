@@ -226,6 +226,7 @@ def finalize(context: Any) -> dict[str, Any]:
         force=run["force"],
     ).to_dict()
     target = resolve_target(registry.settings.storage, conn_id())
+    changes: list[Any] = []
     with target.open(registry.settings.storage) as store:
         manifest, manifest_key = finalize_run(
             store,
@@ -236,9 +237,13 @@ def finalize(context: Any) -> dict[str, Any]:
             trigger=run["trigger"],
             options=options,
             write=not run["dry_run"],
+            on_health=changes.extend,
         )
         archive = store.uri
-    logger.info("\n%s", summary_table(manifest, dry_run=run["dry_run"]))
+        reports = _health_reports(store, registry, run["feeds"]) if manifest_key else []
+    logger.info("\n%s", "\n".join([summary_table(manifest, dry_run=run["dry_run"]), *health_lines(reports)]))
+    if manifest_key:
+        _watch(manifest, reports, changes, context)
     if manifest_key:
         logger.info("run manifest: %s/%s", archive, manifest_key)
         logger.info("look at it: `feedvault runs`, `feedvault runs --show %s`", run["run_id"])
@@ -253,6 +258,34 @@ def finalize(context: Any) -> dict[str, Any]:
         "totals": manifest["totals"],
         "bytes_written": manifest["bytes_written"],
     }
+
+
+def _health_reports(store: Any, registry: Any, feeds: list[str]) -> list[dict[str, Any]]:
+    """The run's feeds' health after this run (derived: a failure only warns)."""
+    from feedvault.health import report
+    from feedvault.health_cli import registry_expiries
+
+    try:
+        return report(store, registry.settings.health, feed_ids=feeds, expiries=registry_expiries(registry))
+    except Exception as exc:
+        logger.warning("feed health not read (`feedvault health --rebuild` repairs it): %s", exc)
+        return []
+
+
+def health_lines(reports: list[dict[str, Any]]) -> list[str]:
+    from feedvault.health import summary_lines
+
+    return summary_lines(reports)
+
+
+def _watch(manifest: dict[str, Any], reports: list[dict[str, Any]], changes: list[Any], context: Any) -> None:
+    """What an operator watches: feed metrics through Airflow's metrics client, an alert per health change."""
+    from feedvault.airflow.alerts import notify_health_changes
+    from feedvault.metrics import emit, run_metrics
+
+    emit(run_metrics(manifest, reports))
+    dag_run = context.get("dag_run")
+    notify_health_changes([c.to_dict() for c in changes], getattr(dag_run, "run_id", None))
 
 
 # -- publish / verdict --------------------------------------------------------------------------------------
