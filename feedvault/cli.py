@@ -249,6 +249,8 @@ def _print_summary(result: Any, uri: str, dry_run: bool) -> None:
             out.print(f"[red]{feed['feed']} failed[/red]: {feed['error']}")
         for warning in feed.get("warnings", [])[:5]:
             out.print(f"[yellow]{feed['feed']}[/yellow]: {warning}")
+    for change in result.health_changes:  # a feed's health state changed with this run: `feedvault health`
+        out.print(f"[yellow]health[/yellow]: {change.describe()}", soft_wrap=True)
     if result.manifest_key:
         out.print(f"run manifest: {uri}/{result.manifest_key}")
         out.print("look at it: `feedvault runs`, `feedvault runs --show " + result.run_id.value + "`")

@@ -26,6 +26,7 @@ once, by the run that caused it (:class:`Change`, posted by the Airflow alert we
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import itertools
 import json
 import logging
@@ -33,6 +34,7 @@ import statistics
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from feedvault import keys
@@ -178,19 +180,24 @@ def _at(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text)
 
 
-def _run_record(summary: Mapping[str, Any], run_id: str, at: dt.datetime) -> dict[str, Any]:
+_YIELD_KEYS = ("articles", "short", "short_below_chars", "short_share", "median_text_chars", "removed_share")
+
+
+def _run_record(summary: Mapping[str, Any], run_id: str) -> dict[str, Any]:
+    """What health keeps of one run of a feed (small: a window of these is kept per feed)."""
     counts = summary.get("counts") or {}
     figures = summary.get("health_figures") or {}
-    return {
+    record = {
         "run_id": run_id,
-        "at": _iso(at),
         "status": summary.get("status"),
-        **{k: int(counts.get(k, 0)) for k in ("new", "changed", "unchanged", "refused", "failed", "skipped")},
-        "bytes": int(summary.get("bytes_written") or 0),
-        "seconds": float(summary.get("seconds") or 0),
-        "yield": figures.get("cleaning_yield") or {},
-        "failed_reasons": figures.get("failed_reasons") or {},
+        **{k: int(counts.get(k, 0)) for k in ("new", "changed", "unchanged", "refused", "failed")},
     }
+    cleaning = figures.get("cleaning_yield") or {}
+    if cleaning.get("articles"):
+        record["yield"] = {k: cleaning.get(k) for k in _YIELD_KEYS}
+    if figures.get("failed_reasons"):
+        record["failed_reasons"] = figures["failed_reasons"]
+    return record
 
 
 def apply_run(
@@ -206,14 +213,15 @@ def apply_run(
     (a backfill) only joins the window of recent runs.
     """
     if entry and entry.get("last_run_id") == run_id:
-        entry = entry.get("undo")
-    record = _run_record(summary, run_id, at)
+        undo = entry.get("undo")
+        entry = {**undo, "runs": [r for r in entry["runs"] if r["run_id"] != run_id]} if undo else None
+    record = _run_record(summary, run_id)
     if entry and run_id < entry.get("last_run_id", ""):
         runs = sorted([*entry["runs"], record], key=lambda r: r["run_id"])
         return {**entry, "runs": runs[-(settings.baseline_runs + 1) :]}
-    before = {k: v for k, v in (entry or {}).items() if k != "undo"}
-    new = json.loads(json.dumps(before)) if before else {"feed": summary["feed"], "first_run_at": _iso(at)}
-    new["undo"] = before or None
+    # Shallow copies: every list or dict changed below is replaced, never mutated (the undo shares the rest).
+    new = dict(entry) if entry else {"feed": summary["feed"], "first_run_at": _iso(at)}
+    new["undo"] = {k: v for k, v in entry.items() if k not in ("undo", "runs")} if entry else None
     new["runs"] = [*new.get("runs", []), record][-(settings.baseline_runs + 1) :]
     status = summary.get("status")
     error = summary.get("error") or next(iter(summary.get("warnings") or []), None)
@@ -262,7 +270,7 @@ def _permission_events(
             pages = int(fact.get("pages") or 0)
             if key not in memory and had_history:
                 events.append(f"new publisher signal: {fact_text(json.loads(key))} (on {pages} of {judged} pages)")
-            memory[key] = {"last_seen": _iso(at), "sitewide": pages >= judged}
+            memory[key] = {"last_seen": _iso(at), "sitewide": pages >= judged, "last_run": run_id}
         for key, seen in list(memory.items()):
             if key in now_facts:
                 continue
@@ -273,8 +281,6 @@ def _permission_events(
                 memory.pop(key)
             else:
                 memory[key] = seen
-        for key in now_facts:
-            memory[key]["last_run"] = run_id
         entry["facts"], entry["facts_run"] = memory, run_id
     return [{"at": _iso(at), "run_id": run_id, "message": e} for e in events]
 
@@ -497,24 +503,66 @@ class HealthBook:
     def save(self, store: Store) -> None:
         self.version = store.put_if(keys.HEALTH_KEY, self.to_json(), self.version)
 
+    @classmethod
+    def from_cache(cls, path: Path | None) -> HealthBook:
+        """The last object this machine wrote, with its version (empty, version None: assume no object yet)."""
+        try:
+            data = json.loads(path.read_text()) if path else {}
+            return cls(data["feeds"], data["version"]) if data.get("schema") == HEALTH_SCHEMA else cls()
+        except (OSError, ValueError, KeyError):
+            return cls()
+
+    def to_cache(self, path: Path | None) -> None:
+        if path is None:
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            body = {"schema": HEALTH_SCHEMA, "version": self.version, "feeds": self.feeds}
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(body, separators=(",", ":")))
+            tmp.replace(path)
+        except OSError as exc:  # only a cache: the next run reads the object instead
+            logger.warning("health cache %s not written: %s", path, exc)
+
 
 def record_run(
-    store: Store, settings: HealthSettings, run_manifest: Mapping[str, Any], attempts: int = 5
+    store: Store,
+    settings: HealthSettings,
+    run_manifest: Mapping[str, Any],
+    *,
+    cache_dir: str | Path | None = None,
+    attempts: int = 5,
 ) -> list[Change]:
-    """Add a committed run to the stored health (compare-and-swap: a concurrent writer's runs are kept)."""
+    """Add a committed run to the stored health; returns the feeds whose state changed.
+
+    Writes are compare-and-swap, so a concurrent writer's runs are kept. The last object written is cached in
+    ``cache_dir`` (the registry's data dir): the next run on this machine writes against that version without
+    reading it first. Without a cache the write first assumes there is no object yet (a new archive); if there
+    is one, it is read and the run applied to it.
+    """
+    book = HealthBook.from_cache(_cache_file(store, cache_dir))
     for _attempt in range(attempts):
-        book = HealthBook.load(store)
         changes = book.apply(run_manifest, settings)
         try:
             book.save(store)
         except VersionConflict:
+            book = HealthBook.load(store)
             continue
+        book.to_cache(_cache_file(store, cache_dir))
         return changes
     raise VersionConflict(f"{keys.HEALTH_KEY}: {attempts} conflicting writes in a row; `feedvault health --rebuild`")
 
 
-def rebuild(store: Store, settings: HealthSettings) -> HealthBook:
-    """Recompute every feed's health from the run manifests, oldest first, and store it."""
+def _cache_file(store: Store, cache_dir: str | Path | None) -> Path | None:
+    if cache_dir is None:
+        return None
+    name = hashlib.sha256(str(getattr(store, "uri", store)).encode()).hexdigest()[:16]
+    return Path(cache_dir) / "health" / f"{name}.json"
+
+
+def rebuild(store: Store, settings: HealthSettings, *, save: bool = True) -> HealthBook:
+    """Recompute every feed's health from the run manifests, oldest first (and store it, unless ``save`` is
+    false: readers without write access compute it in memory)."""
     manifests = sorted(
         (o.key for o in store.list(keys.RUNS_PREFIX) if o.key.endswith("/manifest.json")),
         key=lambda k: k.split("/")[-2],
@@ -522,7 +570,8 @@ def rebuild(store: Store, settings: HealthSettings) -> HealthBook:
     book = HealthBook()
     for key in manifests:
         book.apply(json.loads(store.get_bytes(key)), settings)
-    store.put_bytes(keys.HEALTH_KEY, book.to_json(), content_type="application/json")  # the rebuild wins
+    if save:
+        store.put_bytes(keys.HEALTH_KEY, book.to_json(), content_type="application/json")  # the rebuild wins
     return book
 
 
@@ -547,7 +596,7 @@ def feed_report(
         "days_since_new_article": round((now - _at(stamps[-1])).total_seconds() / 86400, 1) if stamps else None,
         "articles_last_run": (last.get("new", 0) + last.get("changed", 0)) if last else None,
         "articles_median": _median(r["new"] + r["changed"] for r in runs[:-1] if r.get("status") == "ok"),
-        "cleaning_yield": last.get("yield") or None,
+        "cleaning_yield": next((r["yield"] for r in reversed(runs) if r.get("yield")), None),  # latest with articles
         "permission_expires_on": expires_on or entry.get("expires_on"),
         "robots": entry.get("robots") or {},
     }
@@ -566,9 +615,9 @@ def report(
     try:
         book = HealthBook.load(store)
     except ValueError:
-        book = rebuild(store, settings)
+        book = rebuild(store, settings, save=False)
     if not book.feeds and next(iter(store.list(keys.RUNS_PREFIX)), None) is not None:
-        book = rebuild(store, settings)
+        book = rebuild(store, settings, save=False)  # runs from before feed health: computed, not written
     wanted = set(feed_ids) if feed_ids else None
     reports = [
         feed_report(entry, now, settings, (expiries or {}).get(feed))

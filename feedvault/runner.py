@@ -367,7 +367,9 @@ def _update_health(store: Store, registry: Registry, run_manifest: dict[str, Any
     from feedvault.health import record_run
 
     try:
-        changes = record_run(store, registry.settings.health, run_manifest)
+        changes = record_run(
+            store, registry.settings.health, run_manifest, cache_dir=registry.settings.storage.data_dir
+        )
     except Exception as exc:
         logger.warning(
             "feed health not updated (the run is committed; `feedvault health --rebuild` repairs it): %s", exc

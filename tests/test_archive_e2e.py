@@ -143,7 +143,7 @@ def test_demo_publisher_archive_round_trip(demo_registry, s3_store):
         assert record["removed"], "the rules removed nothing from a demo page"
         assert record["metadata"]["title"]
 
-    # A second run fetches conditionally, gets 304s, and writes nothing but its manifests.
+    # A second run fetches conditionally, gets 304s, and writes nothing but its manifests (and the feeds' health).
     objects_before = keys_under(s3_store, "raw/", "clean/", "state/")
     second = run_crawl(registry, credentials, "--run-id", RUN_2)
     assert second["totals"]["new"] == second["totals"]["changed"] == 0
@@ -151,8 +151,8 @@ def test_demo_publisher_archive_round_trip(demo_registry, s3_store):
     assert keys_under(s3_store, "raw/", "clean/", "state/") == objects_before
     assert keys_under(s3_store, "runs/2026/11/27/")  # only the new run's manifests
     assert (
-        second["storage_requests"]["write_requests"] == len(second["feeds"]) + 2
-    )  # feed manifests, run manifest, catalog entry
+        second["storage_requests"]["write_requests"] == len(second["feeds"]) + 3
+    )  # feed manifests, run manifest, catalog entry, health/feeds.json
 
     # A changed article becomes a second snapshot of the same URL, in the new run's partition only.
     changed_path = next(p for p in ARTICLE_SENTINELS if p.startswith("/id/"))

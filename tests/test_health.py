@@ -16,15 +16,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 from feedvault import health
 from feedvault.airflow.alerts import notify_health_changes
+from feedvault.catalog import open_catalog
 from feedvault.config import HealthSettings
 from feedvault.demo.server import SiteServer
 from feedvault.health import Level
 from feedvault.keys import RunId
 from feedvault.metrics import emit, run_metrics
 from feedvault.storage import S3Store
+from feedvault.web.app import create_app
 from tests.support.crawl import REPO, crawl_env, feed, run_crawl, write_registry
 from tests.support.listeners import airflow_statsd_env, reset_airflow_stats, statsd_listener, webhook_listener
 from tests.support.publisher import ChangingPublisher
@@ -193,7 +196,7 @@ def feedvault_cli(pub: Publisher, *args: str) -> subprocess.CompletedProcess[str
     )
 
 
-def test_health_command_exits_non_zero_when_a_feed_needs_attention(publisher: Publisher):
+def test_health_shows_in_the_cli_with_its_exit_code_and_on_the_web_page_and_api(publisher: Publisher, tmp_path: Path):
     quiet = feedvault_cli(publisher, "health")
     assert quiet.returncode == 0 and "ok" in quiet.stdout, quiet.stderr
     publisher.site.answer_500(publisher.server)
@@ -204,6 +207,17 @@ def test_health_command_exits_non_zero_when_a_feed_needs_attention(publisher: Pu
     assert report["state"] == "failing" and report["last_success"]
     table = feedvault_cli(publisher, "health", "--rebuild")  # the same verdict, recomputed from the manifests
     assert table.returncode == 7 and "what to do: read `feedvault runs --show" in table.stdout, table.stdout
+
+    with open_catalog(publisher.store, tmp_path / "catalog") as catalog:
+        client = TestClient(create_app(publisher.store, catalog))
+        page = client.get("/health")
+        api = client.get("/api/v1/health", params={"feed": FEED})
+        unknown = client.get("/api/v1/health", params={"feed": "nope"})
+    assert page.status_code == 200 and "Feed health" in page.text and "1 failing" in page.text
+    assert "What to do: read <code>" not in page.text and "feedvault runs --show" in page.text
+    assert api.status_code == 200 and api.json()["state"] == "failing"
+    assert api.json()["feeds"][0]["problems"][0]["check"] == "failure-streak"
+    assert unknown.status_code == 404
 
 
 # -- the rules, without crawling ----------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ def shots(demo: ArchivedDemo) -> dict[str, str]:
         "history.png": f"/history?url={quote(demo.changed_url, safe='')}",
         "diff.png": f"/diff?a={changed[0].id}&b={changed[-1].id}",
         "search.png": "/search?q=harbour",
+        "health.png": "/health",
     }
 
 

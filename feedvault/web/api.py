@@ -6,6 +6,7 @@ Parameters are validated strictly (422 with the failing parameter named); bad va
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from typing import IO, Annotated, Any
@@ -253,6 +254,19 @@ def run_manifest(
     service: Service, run_id: Annotated[str, Path(pattern=RUN_ID_RE.pattern, description="run id")]
 ) -> dict[str, Any]:
     return service.run_manifest(run_id)
+
+
+@router.get("/health", summary="Each feed's health (ok, warning, failing), its problems and what to do, worst first")
+def feed_health(
+    service: Service,
+    feed: Annotated[list[str] | None, Query(description="only these feeds (repeatable)")] = None,
+) -> dict[str, Any]:
+    for feed_id in feed or ():
+        _known_feed(service, feed_id)
+    reports = service.health(feed)
+    states = {r["state"] for r in reports}
+    overall = "failing" if "failing" in states else "warning" if "warning" in states else "ok"
+    return {"as_of": dt.datetime.now(dt.UTC).isoformat(), "state": overall, "feeds": reports}
 
 
 @router.get("/tombstones", summary="Taken-down URLs")

@@ -206,9 +206,9 @@ def status_kind(value: str | None) -> str:
     text = str(value or "")
     if text in ("ok", "valid", "archive", "new") or text.startswith("2"):
         return "ok"
-    if text in ("partial", "expiring", "changed", "unchanged", "skipped") or text.startswith("3"):
+    if text in ("partial", "expiring", "changed", "unchanged", "skipped", "warning") or text.startswith("3"):
         return "warn"
-    if text.startswith(("refused", "failed")) or text[:1] in ("4", "5"):
+    if text.startswith(("refused", "failed", "failing")) or text[:1] in ("4", "5"):
         return "bad"
     return "info"
 
@@ -487,6 +487,13 @@ def runs_page(request: Request, page: PageNumber = 1, per_page: PerPage = None) 
 def run_page(request: Request, run_id: str) -> HTMLResponse:
     manifest = get_service(request).run_manifest(run_id)
     return render(request, "run.html", nav="runs", run=manifest)
+
+
+@router.get("/health", name="page_health")
+def health_page(request: Request) -> HTMLResponse:
+    reports = get_service(request).health()
+    counts = {state: sum(1 for r in reports if r["state"] == state) for state in ("failing", "warning", "ok")}
+    return render(request, "health.html", nav="health", reports=reports, counts=counts)
 
 
 @router.get("/tombstones", name="page_tombstones")

@@ -23,6 +23,7 @@ from starlette.requests import Request
 
 from feedvault import keys
 from feedvault.catalog import Catalog, Snapshot, SnapshotSummary, is_snapshot_id
+from feedvault.config import HealthSettings
 from feedvault.diffing import TextDiff, diff_lines
 from feedvault.storage import NotFound, Store
 from feedvault.warc import RecordLocation, WarcRecordView, iter_records
@@ -72,6 +73,13 @@ class ArchiveService:
         self.refresh_seconds = refresh_seconds
         self._checked_at = time.monotonic()  # the catalog was just opened, which synced it
         self._refreshing = threading.Lock()
+        self.health_settings: HealthSettings | None = None  # the registry's, when the app has one; else defaults
+
+    def health(self, feed_ids: list[str] | None = None) -> list[dict[str, Any]]:
+        """Every feed's health (or the named feeds'), worst first: one GET of ``health/feeds.json``."""
+        from feedvault.health import report
+
+        return report(self.store, self.health_settings or HealthSettings(), feed_ids=feed_ids)
 
     def refresh_if_due(self) -> None:
         """Sync the catalog with the published one when ``refresh_seconds`` have passed since the last look.
