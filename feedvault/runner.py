@@ -29,7 +29,7 @@ from feedvault.logs import console_logging
 from feedvault.manifest import FeedRunLog, build_run_manifest, dumps, summarize_feed, utcnow
 from feedvault.permissions import feed_permission
 from feedvault.state import SeenState
-from feedvault.storage import FileStore, ReadThroughStore, Store
+from feedvault.storage import FileStore, ReadThroughStore, StorageError, Store
 from feedvault.versions import versions
 
 logger = logging.getLogger(__name__)
@@ -434,6 +434,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, ValueError) as exc:
         print(json.dumps({"error": str(exc)}), flush=True)
         return 2
+    except StorageError as exc:  # one line (credentials in the endpoint redacted), not a traceback quoting the URL
+        print(json.dumps({"error": str(exc)}), flush=True)
+        return 3  # the CLI's exit code for a storage failure
     summary = {"run_id": result.run_id.value, "manifest_key": result.manifest_key, **result.manifest}
     summary["health_changes"] = [change.to_dict() for change in result.health_changes]
     print(json.dumps({**summary, "storage_requests": requests}), flush=True)

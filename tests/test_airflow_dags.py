@@ -22,7 +22,7 @@ import yaml
 from feedvault.config import BUNDLED_REGISTRY, StorageSettings, parse_registry
 from feedvault.storage import S3Store, open_store
 from tests.support.airflow import DAGS, load_dag
-from tests.support.crawl import feed, run_crawl, write_registry
+from tests.support.crawl import REPO, feed, run_crawl, write_registry
 from tests.support.listeners import StatsdListener, airflow_statsd_env, reset_airflow_stats, statsd_listener
 from tests.support.s3 import fresh_bucket
 
@@ -344,6 +344,31 @@ def test_no_secret_in_dag_code_logs_xcom_or_archive(demo, seaweed, capfd, caplog
 
 
 # -- S3 settings --------------------------------------------------------------------------------------------
+def test_the_crawler_takes_its_endpoint_from_the_environment_and_never_prints_its_credentials(tmp_path: Path):
+    """What an Airflow task hands the crawler: the endpoint (which may hold credentials) by environment only.
+
+    The registry names another endpoint, so the error proves the environment's was used; the store is down, so
+    the crawler fails, and its one-line error and its log show the endpoint redacted.
+    """
+    from feedvault.airflow.storage import S3Target
+    from feedvault.airflow.tasks import runner_command
+    from feedvault.s3 import Credentials
+
+    storage = StorageSettings(uri="s3://bucket/archive", endpoint_url="http://127.0.0.1:7", max_attempts=1)
+    registry = write_registry(tmp_path / "feeds.yaml", storage, [feed("f1", "http://127.0.0.1:9/feed.xml")])
+    endpoint = "http://feedvault:hunter2-secret@127.0.0.1:9"
+    target = S3Target("connection", endpoint, Credentials("AKIDEXAMPLE", "conn-secret-value"))
+    run = {"run_id": "20261201T020000Z-airflow", "trigger": "airflow-manual"}
+    command = runner_command(run, "f1")
+    env = target.runner_env({"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "FEEDVAULT_REGISTRY": str(registry)})
+    assert not any("127.0.0.1:9" in part for part in command) and "hunter2" not in repr(target)
+    proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 3, proc.stderr[-2000:]
+    error = json.loads(proc.stdout.strip().splitlines()[-1])["error"]
+    assert "at http://***@127.0.0.1:9 failed" in error, error
+    assert "hunter2" not in proc.stdout + proc.stderr and "conn-secret-value" not in proc.stdout + proc.stderr
+
+
 def test_s3_settings_connection_then_environment_then_embedded(tmp_path: Path, monkeypatch):
     from feedvault.airflow.storage import resolve_target, stop_embedded
     from feedvault.config import ConfigError

@@ -434,6 +434,25 @@ def test_plugin_app_serves_the_registry_archive_behind_its_token(plugin_env: dic
             lazy.app.state.resources.close()
 
 
+def test_plugin_answers_only_the_configured_host_names(plugin_env: dict[str, str], monkeypatch) -> None:
+    from feedvault.web.app import ALLOWED_HOSTS_ENV
+
+    monkeypatch.setenv(ALLOWED_HOSTS_ENV, "airflow.example.org, ops.example.org")
+    lazy = airflow_plugin.LazyApp()
+    host = FastAPI()
+    host.mount("/feedvault", lazy)
+    try:
+        with TestClient(host, base_url="http://airflow.example.org") as client:
+            assert client.get(f"/feedvault/?token={TOKEN}").status_code == 200
+        with TestClient(host, base_url="http://localhost:8080") as client:
+            assert client.get(f"/feedvault/?token={TOKEN}").status_code == 200
+        with TestClient(host, base_url="http://attacker.example") as client:
+            assert client.get(f"/feedvault/?token={TOKEN}").status_code == 400
+    finally:
+        if lazy.app is not None:
+            lazy.app.state.resources.close()
+
+
 def test_airflow_loads_the_plugin_from_infra_plugins(plugin_env: dict[str, str], tmp_path: Path) -> None:
     """Airflow's own plugin manager finds the loader file and mounts the app (no API server needed)."""
     script = f"""

@@ -18,8 +18,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
+from urllib.parse import urlsplit
 
 from feedvault.config import ConfigError, StorageSettings
+from feedvault.redact import redact
 from feedvault.s3 import Credentials
 
 if TYPE_CHECKING:
@@ -38,6 +40,10 @@ class S3Target:
     source: Source
     endpoint_url: str | None = None
     credentials: Credentials | None = None  # None: boto3's standard chain in the worker's environment
+
+    def __repr__(self) -> str:
+        endpoint = redact(self.endpoint_url) if self.endpoint_url else None
+        return f"S3Target(source={self.source!r}, endpoint_url={endpoint!r}, credentials={self.credentials!r})"
 
     def runner_env(self, base: Mapping[str, str]) -> dict[str, str]:
         """The crawler subprocess's environment: ``base`` minus Airflow secrets, plus this target's keys and endpoint.
@@ -103,6 +109,8 @@ def _from_connection(conn, storage: StorageSettings, conn_id: str) -> S3Target: 
             f"connection {conn_id!r} has no endpoint_url in its extra, but the registry's storage is the embedded "
             "store: give the connection an endpoint_url, or set storage.embedded: false for AWS"
         )
+    if endpoint:
+        _mask(urlsplit(endpoint).password)  # a password inside the endpoint URL is a secret too
     credentials = None
     if conn.login:
         _mask(conn.password)

@@ -118,7 +118,8 @@ def archive_feed(run: dict[str, Any], feed_id: str, context: Any) -> None:
     if code == EXIT_CONFIG:
         raise _fail(f"feed {feed_id}: configuration error: {(result or {}).get('error', 'see the log above')}")
     if not result or not result.get("feeds"):
-        raise RuntimeError(f"feed {feed_id}: the crawler exited with status {code} without a summary (log above)")
+        error = (result or {}).get("error") or "see the log above"
+        raise RuntimeError(f"feed {feed_id}: the crawler exited with status {code} without a summary: {error}")
     summary = result["feeds"][0]
     context["ti"].xcom_push(key=SUMMARY_KEY, value=summary)
     counts = ", ".join(f"{n} {k}" for k, n in summary["counts"].items() if n) or "nothing"
