@@ -136,6 +136,7 @@ def _archive(args: argparse.Namespace) -> Iterator[tuple[Store, Catalog]]:
     registry = load_registry(args.registry)
     storage = registry.settings.storage
     with open_archive(storage) as store, contextlib.ExitStack() as stack:
+        console.print(f"archive: {store.uri} (local data: {storage.data_dir})", style="dim", highlight=False)
         with local_catalog_errors(storage.data_dir):
             catalog = stack.enter_context(open_catalog(store, storage.data_dir, _reindex_progress()))
         yield store, catalog
@@ -480,6 +481,7 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     registry = load_registry(args.registry)
     storage = registry.settings.storage
     with open_archive(storage) as store, contextlib.ExitStack() as stack:
+        console.print(f"archive: {store.uri} (local data: {storage.data_dir})", style="dim", highlight=False)
         with local_catalog_errors(storage.data_dir):  # whatever was there, even unreadable, is rebuilt
             catalog = stack.enter_context(new_catalog(store, storage.data_dir))
             count = catalog.reindex(store, _reindex_progress())

@@ -24,8 +24,8 @@ from feedvault.listing import Listing, add_format_options, emit
 from feedvault.logs import console_logging
 from feedvault.storage import StorageError
 
-console = Console(stderr=True)
-out = Console()
+console = Console(stderr=True, soft_wrap=True)  # messages are never hard-wrapped (logs, pipes, copy-paste)
+out = Console(soft_wrap=True)
 
 EXIT_OK, EXIT_FAILED_FEED, EXIT_CONFIG, EXIT_STORAGE = ExitCode.OK, ExitCode.FAILED, ExitCode.USAGE, ExitCode.STORAGE
 EXIT_NOT_FOUND, EXIT_UNAVAILABLE, EXIT_INTERRUPTED = ExitCode.NOT_FOUND, ExitCode.UNAVAILABLE, ExitCode.INTERRUPTED
@@ -179,7 +179,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             trigger="cli",
         )
         store = stack.enter_context(open_archive(registry.settings.storage))
-        console.print(f"archive: {store.uri}")
+        console.print(f"archive: {store.uri} (local data: {registry.settings.storage.data_dir})", highlight=False)
         with _Progress() as progress:
             result = run_feeds(
                 registry, store, options, log_level="INFO" if args.verbose else "WARNING", on_progress=progress.update

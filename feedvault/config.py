@@ -342,4 +342,14 @@ def load_registry(path: str | os.PathLike[str] | None = None) -> Registry:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    return parse_registry(data, source=str(path))
+    return anchor_paths(parse_registry(data, source=str(path)), path.resolve().parent)
+
+
+def anchor_paths(registry: Registry, base: Path) -> Registry:
+    """Relative paths in a registry mean relative to the registry file, not to wherever a command runs: the same
+    registry opens the same archive from any directory."""
+    storage = registry.settings.storage
+    if Path(storage.data_dir).is_absolute():
+        return registry
+    anchored = storage.model_copy(update={"data_dir": str((base / storage.data_dir).resolve())})
+    return registry.model_copy(update={"settings": registry.settings.model_copy(update={"storage": anchored})})

@@ -173,3 +173,23 @@ def test_browse_does_not_default_to_airflows_port():
     from feedvault.browse_cli import BROWSE_PORT
 
     assert BROWSE_PORT != 8080
+
+
+def test_a_registrys_relative_paths_mean_the_same_archive_from_any_directory(archived_demo, tmp_path):
+    home = tmp_path / "newsroom"
+    elsewhere = tmp_path / "somewhere-else"
+    home.mkdir()
+    elsewhere.mkdir()
+    storage = archived_demo.storage.model_copy(update={"data_dir": "archive-data"})  # relative, as users write it
+    registry = write_registry(home / "feeds.yaml", storage, [])
+    proc = subprocess.run(
+        [sys.executable, "-m", "feedvault.cli", "--registry", str(registry), "ls", "--json"],
+        env=crawl_env(archived_demo.credentials),
+        cwd=elsewhere,
+        capture_output=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert {f["feed"] for f in json.loads(proc.stdout)} == {"demo-id", "demo-en", "demo-news"}
+    assert (home / "archive-data" / "catalog.sqlite").exists() and not any(elsewhere.iterdir())
+    assert f"local data: {home / 'archive-data'}".encode() in proc.stderr  # says which archive it opened
