@@ -63,6 +63,10 @@ class Signal(StrEnum):
     NOINDEX = "noindex"  # robots directive noindex (or none = noindex, nofollow)
     RIGHTS_NOTICE = "rights-notice"  # plain-language reservation against crawling/AI/TDM
     COPYRIGHT_NOTICE = "copyright-notice"  # plain-language copyright line ("(c) 2026", "All rights reserved")
+    # Usage preferences (IETF AIPREF Content-Usage in robots.txt or the response header, robots.txt Content-Signal)
+    NO_AI_TRAINING = "no-ai-training"  # AI training (or generative AI training) disallowed
+    NO_AUTOMATED_PROCESSING = "no-automated-processing"  # automated processing (TDM, analysis) disallowed
+    SEARCH_ONLY = "search-only"  # search allowed, every AI use stated disallowed
 
 
 class PermissionRecord(_Model):

@@ -102,6 +102,11 @@ _A, _C, _R = Decision.ARCHIVE, Decision.CLEAN_ONLY, Decision.REFUSE
 #:   we hold rights to the text itself (licence, written permission) the text is kept, the page copy is not.
 #: - noimageai (we archive no images), noindex/none (search indexing, not archiving) and copyright lines
 #:   (copyright is what the permission record is for) are recorded as evidence and never restrict.
+#: - Usage preferences (AIPREF Content-Usage, Content-Signal) say how fetched content may be used, not whether
+#:   it may be fetched. feedvault trains nothing: "no AI training" is recorded, travels with the snapshot and
+#:   keeps it out of AI-training exports. "No automated processing" reserves analysis (TDM) like TDMRep. "Search
+#:   only" allows indexing that points readers to the page: with only public feed terms nothing is kept; where
+#:   we hold rights to the text, the clean text (linked to its source) is kept but no replayable page copy.
 DECISION_TABLE: Mapping[Signal, Mapping[str, Decision]] = MappingProxyType(
     {
         Signal.ROBOTS_TXT: _row(own=_R, licence=_R, public=_R, written=_R),
@@ -112,6 +117,9 @@ DECISION_TABLE: Mapping[Signal, Mapping[str, Decision]] = MappingProxyType(
         Signal.NOINDEX: _row(own=_A, licence=_A, public=_A, written=_A),
         Signal.RIGHTS_NOTICE: _row(own=_A, licence=_R, public=_R, written=_R),
         Signal.COPYRIGHT_NOTICE: _row(own=_A, licence=_A, public=_A, written=_A),
+        Signal.NO_AI_TRAINING: _row(own=_A, licence=_A, public=_A, written=_A),
+        Signal.NO_AUTOMATED_PROCESSING: _row(own=_A, licence=_R, public=_R, written=_R),
+        Signal.SEARCH_ONLY: _row(own=_A, licence=_C, public=_R, written=_C),
     }
 )
 

@@ -1,6 +1,7 @@
 """The clean snapshot record: one JSON document per archived article snapshot (schema ``feedvault.clean/1``).
 
-It carries the cleaned text and metadata, what the rules removed, the permission decision, and a pointer to
+It carries the cleaned text and metadata, what the rules removed, the permission decision, the publisher's usage
+preferences at capture time (``usage``: :mod:`feedvault.usage`, e.g. AI training reserved), and a pointer to
 the raw capture (WARC key, offset and length of the response record) so one ranged GET returns the raw page.
 """
 
@@ -23,6 +24,7 @@ def build_clean_record(
     clean_error: str | None,
     permission: dict[str, Any],
     raw: dict[str, Any],
+    usage: dict[str, Any] | None = None,
     versions: dict[str, str],
 ) -> dict[str, Any]:
     cleaned = cleaned or {}
@@ -41,6 +43,7 @@ def build_clean_record(
         "encoding": cleaned.get("encoding"),
         "error": clean_error,
         "permission": permission,
+        "usage": usage,
         "raw": raw,
         "versions": versions,
     }

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from feedvault import keys
+from feedvault import aipref, keys
 from feedvault.cdxj import cdxj_key, index_warc_file
 from feedvault.cleaning import CleanOptions
 from feedvault.cleaning.fingerprints import Observation, RepeatedLines
@@ -39,6 +39,7 @@ from feedvault.permissions import Finding, PageDecision, decide
 from feedvault.records import build_clean_record, dumps_record
 from feedvault.signals import page_findings
 from feedvault.state import SeenState, Snapshot
+from feedvault.usage import compact, usage_field, usage_findings
 from feedvault.versions import versions
 from feedvault.warc import Capture, ExchangeRecords, RecordLocation, WarcRoller, WarcSpoolError
 from spiders.feeds import ArticleCapture, takedown_evidence
@@ -167,7 +168,7 @@ class ArchivePipeline:
             log.add(item.url, Outcome.FAILED, reason="examine-failed", detail=f"{type(exc).__name__}: {exc}")
             return {"url": item.url, "outcome": "failed"}
         cleaned, clean_error = examined["cleaned"], examined["clean_error"]
-        verdict, permission = self._decide(item, examined)
+        verdict, permission, usage = self._decide(item, examined)
         log.note_evidence(permission)  # feed health compares these facts with the previous run's
         if verdict.refused:
             log.add(
@@ -181,7 +182,7 @@ class ArchivePipeline:
             )
             return {"url": item.url, "outcome": "refused"}
 
-        location = self._write_raw(item, examined["exchange"], permission) if "raw" in verdict.stored else None
+        location = self._write_raw(item, examined["exchange"], permission, usage) if "raw" in verdict.stored else None
         if location is not None:
             self._raw_written[id(item)] = location.warc_key
         record = build_clean_record(
@@ -193,6 +194,7 @@ class ArchivePipeline:
             cleaned=cleaned,
             clean_error=clean_error,
             permission=permission,
+            usage=usage,
             raw={
                 "sha256": payload_sha256,
                 "status": raw["status"],
@@ -252,6 +254,7 @@ class ArchivePipeline:
             warc_key=location.warc_key if location else None,
             bytes_written=len(data) + (location.length if location else 0),
             cleaning=cleaning_figures(cleaned),
+            usage=compact(usage) or None,
         )
         return {"url": item.url, "outcome": "archived"}
 
@@ -278,8 +281,10 @@ class ArchivePipeline:
                     self._stage_warned = True
                     self.crawl.log.warn(f"local copies of clean records not kept ({exc}); the catalog reads them back")
 
-    def _decide(self, item: ArticleCapture, examined: dict[str, Any]) -> tuple[PageDecision, dict[str, Any]]:
-        """The page's decision, and the permission evidence every snapshot (or refusal) carries."""
+    def _decide(
+        self, item: ArticleCapture, examined: dict[str, Any]
+    ) -> tuple[PageDecision, dict[str, Any], dict[str, Any]]:
+        """The page's decision, the permission evidence every snapshot (or refusal) carries, and its usage field."""
         findings, tdm = page_findings(
             headers=item.raw["headers"],
             page=examined["page"],
@@ -290,10 +295,19 @@ class ArchivePipeline:
             findings.insert(
                 0, Finding(Signal.ROBOTS_TXT, "robots", item.robots["robots_url"], item.robots.get("verdict"))
             )
+        statements = self._usage_statements(item)
+        findings += usage_findings(statements)
         record = self.crawl.feed.permission
         assert record is not None  # feeds without a valid record are never crawled
         verdict = decide(record, findings)
-        return verdict, {**self.crawl.permission, **verdict.to_dict(), "robots": item.robots, "tdmrep": tdm}
+        permission = {**self.crawl.permission, **verdict.to_dict(), "robots": item.robots, "tdmrep": tdm}
+        return verdict, permission, usage_field(statements, permission["signals"], tdm)
+
+    @staticmethod
+    def _usage_statements(item: ArticleCapture) -> list[aipref.Statement]:
+        """AIPREF / Content Signals statements for the page: robots.txt rules for its URL, its Content-Usage header."""
+        header = aipref.header_statement([v for k, v in item.raw["headers"] if k.lower() == "content-usage"])
+        return [*item.robots_usage, *([header] if header else [])]
 
     @staticmethod
     def _capture(item: ArticleCapture) -> Capture:
@@ -316,7 +330,9 @@ class ArchivePipeline:
             ip_address=raw["ip_address"],
         )
 
-    def _write_raw(self, item: ArticleCapture, exchange: ExchangeRecords, permission: dict[str, Any]) -> RecordLocation:
+    def _write_raw(
+        self, item: ArticleCapture, exchange: ExchangeRecords, permission: dict[str, Any], usage: dict[str, Any]
+    ) -> RecordLocation:
         metadata = {
             "feed": self.crawl.feed.id,
             "run_id": self.crawl.run_id.value,
@@ -326,6 +342,7 @@ class ArchivePipeline:
             "redirects": item.redirects,
             "robots": item.robots,
             "permission": permission,
+            "usage": usage,
         }
         return self.roller.append(exchange, metadata)
 

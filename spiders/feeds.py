@@ -24,7 +24,7 @@ from feedvault.keys import UnsafeKeyError, normalize_url, tombstone_key, url_key
 from feedvault.manifest import Outcome
 from feedvault.state import FetchPlan
 from feedvault.storage import Store
-from spiders.middlewares import RAW_META, ROBOTS_META, TDMREP_META, RefusedRequest
+from spiders.middlewares import RAW_META, ROBOTS_META, TDMREP_META, USAGE_META, RefusedRequest
 
 MAX_SITEMAP_DEPTH = 2
 
@@ -44,6 +44,7 @@ class ArticleCapture:
     redirects: list[str] = field(default_factory=list)
     robots: dict[str, Any] | None = None
     tdmrep: dict[str, Any] | None = None  # the host's tdmrep.json and the rule matching this URL
+    robots_usage: list[Any] = field(default_factory=list)  # aipref.Statement: robots.txt usage rules for the URL
 
 
 class FeedSpider(scrapy.Spider):
@@ -181,6 +182,7 @@ class FeedSpider(scrapy.Spider):
             redirects=list(response.meta.get("redirect_urls", [])),
             robots=response.meta.get(ROBOTS_META),
             tdmrep=response.meta.get(TDMREP_META),
+            robots_usage=response.meta.get(USAGE_META) or [],
         )
 
     def taken_down(self, url: str) -> bool:

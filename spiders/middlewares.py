@@ -29,7 +29,7 @@ from scrapy.http.request import NO_CALLBACK
 from scrapy.resolver import dnscache
 from scrapy.utils.httpobj import urlparse_cached
 
-from feedvault import tdmrep
+from feedvault import aipref, tdmrep
 from feedvault.config import Signal
 from feedvault.netguard import NetworkPolicy, RefusedURL, Resolver
 from feedvault.permissions import Decision, signal_decision
@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 RAW_META = "feedvault_raw"
 ROBOTS_META = "feedvault_robots"
 TDMREP_META = "feedvault_tdmrep"
+USAGE_META = "feedvault_robots_usage"  # the robots.txt Content-Usage / Content-Signal statements for the URL
 T = TypeVar("T")
 
 
@@ -156,6 +157,14 @@ class RobotsVerdict:
     evidence: dict[str, Any]
     parser: Protego | None = None
     crawl_delay: float | None = None
+    usage: aipref.RobotsUsage | None = None  # Content-Usage / Content-Signal rules of our group
+
+    def usage_statements(self, url: str) -> list[aipref.Statement]:
+        """robots.txt usage preferences for ``url``; none for a disallowed URL (attach draft: no preferences
+        are implied for resources that cannot be crawled)."""
+        if self.usage is None or not self.allowed(url):
+            return []
+        return self.usage.statements_for(url)
 
     def allowed(self, url: str) -> bool:
         if self.rule == "rules" and self.parser is not None:
@@ -194,6 +203,7 @@ class RobotsPolicyMiddleware:
                 "robots.txt disallows %s; fetched under written permission %s", request.url, record.reference
             )
         request.meta[ROBOTS_META] = evidence
+        request.meta[USAGE_META] = verdict.usage_statements(request.url)
 
     async def verdict(self, request: Request) -> RobotsVerdict:
         parts = urlparse_cached(request)
@@ -217,9 +227,11 @@ class RobotsPolicyMiddleware:
         if response is None:  # unreachable: RFC 9309 section 2.3.1.4
             verdict = RobotsVerdict("disallow-all", evidence)
         elif 200 <= response.status < 300:
-            parser = Protego.parse(response.body.decode("utf-8", errors="replace"))
+            text = response.body.decode("utf-8", errors="replace")
+            parser = Protego.parse(text)
             delay = parser.crawl_delay(ROBOTS_TOKEN)
             verdict = RobotsVerdict("rules", evidence, parser, float(delay) if delay else None)
+            verdict.usage = _robots_usage(text, evidence)
         elif 400 <= response.status < 500:
             verdict = RobotsVerdict("allow-all", evidence)
         else:
@@ -235,6 +247,15 @@ class RobotsPolicyMiddleware:
         slot.delay = max(slot.delay, delay)
         logger.info("robots.txt Crawl-delay %.1fs applied to %s (cap %.1fs)", delay, request.url, cap)
         return delay
+
+
+def _robots_usage(text: str, evidence: dict[str, Any]) -> aipref.RobotsUsage:
+    """Our group's Content-Usage / Content-Signal rules; kept in the robots.txt evidence (``usage``) when the file
+    has any, so each run's manifest says which usage rules it crawled under and two runs can be compared."""
+    usage = aipref.parse_robots(text, ROBOTS_TOKEN)
+    if usage.rules or usage.ignored:
+        evidence["usage"] = usage.to_evidence()
+    return usage
 
 
 @dataclass

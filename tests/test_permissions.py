@@ -37,6 +37,9 @@ SPECIFIED = {
     "noindex": (A, A, A, A, A),
     "rights-notice": (A, R, R, R, A),
     "copyright-notice": (A, A, A, A, A),
+    "no-ai-training": (A, A, A, A, A),
+    "no-automated-processing": (A, R, R, R, A),
+    "search-only": (A, C, R, C, A),
 }
 SPEC_ROWS = ("own-content", "licence", "public-feed-terms", "written-permission", OVERRIDE_ROW)
 CELLS = [(signal, row) for signal, cells in DECISION_TABLE.items() for row in cells]

@@ -1,0 +1,197 @@
+"""AIPREF Content-Usage and Content-Signal end to end: the `aipref` fixture publisher crawled by Scrapy into real
+SeaweedFS under three permission bases, then crawled again after the publisher changed its robots.txt.
+
+The site (tests/fixtures/sites/README.md): our robots.txt group carries the CDN-style ``Content-Signal:
+search=yes, ai-train=no`` for every page plus per-path rules (search only, no automated processing, a
+Content-Usage that allows training but loses to the signal), a ``*`` group that must not apply, a disallowed
+path, and a ``Content-Usage`` header on some pages only (one conflicting with robots.txt, one malformed).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+
+from feedvault.usage import compact
+from tests.support.crawl import feed, run_crawl, write_registry
+
+PUBLIC = {
+    "basis": "public-feed-terms",
+    "reference": "https://fixture.test/feed-terms",
+    "granted_by": "Fixture Gazette feed terms",
+    "granted_on": "2026-01-01",
+}
+LICENCE = {**PUBLIC, "basis": "licence", "licence": "CC-BY-4.0", "reference": "https://fixture.test/licence"}
+WRITTEN = {
+    **PUBLIC,
+    "basis": "written-permission",
+    "reference": "letter FG-2026-11",
+    "overrides": ["no-automated-processing"],
+}
+FEEDS = {"aipref-public": PUBLIC, "aipref-licence": LICENCE, "aipref-written": WRITTEN}
+RAW_CLEAN, CLEAN = "raw+clean", "clean"
+SEARCH, ANALYSIS = "search/index-note.html", "analysis/tide-model.html"
+EXPECTED = {
+    "aipref-public": {
+        "plain.html": RAW_CLEAN,  # no AI training: recorded, archived
+        ANALYSIS: ("no-automated-processing", "robots"),
+        SEARCH: ("search-only", "robots"),
+        "open/open-data.html": RAW_CLEAN,
+        "header-only.html": RAW_CLEAN,
+        "header-conflict.html": ("no-automated-processing", "header"),
+        "header-malformed.html": RAW_CLEAN,
+        "private/members.html": ("robots-txt", None),
+    },
+    "aipref-licence": {
+        "plain.html": RAW_CLEAN,
+        ANALYSIS: ("no-automated-processing", "robots"),
+        SEARCH: CLEAN,  # search only, under a licence: the clean text, no page copy
+        "open/open-data.html": RAW_CLEAN,
+        "header-only.html": RAW_CLEAN,
+        "header-conflict.html": ("no-automated-processing", "header"),
+        "header-malformed.html": RAW_CLEAN,
+        "private/members.html": ("robots-txt", None),
+    },
+    "aipref-written": {  # names no-automated-processing, not search-only
+        "plain.html": RAW_CLEAN,
+        ANALYSIS: RAW_CLEAN,
+        SEARCH: CLEAN,
+        "open/open-data.html": RAW_CLEAN,
+        "header-only.html": RAW_CLEAN,
+        "header-conflict.html": RAW_CLEAN,
+        "header-malformed.html": RAW_CLEAN,
+        "private/members.html": ("robots-txt", None),
+    },
+}
+# article -> the usage field's stated categories at capture time (same on every basis)
+USAGE = {
+    "plain.html": {"train-ai": "n", "train-genai": "n", "search": "y"},
+    ANALYSIS: {"automated-processing": "n", "train-ai": "n", "train-genai": "n", "search": "n", "ai-input": "n"},
+    SEARCH: {"train-ai": "n", "train-genai": "n", "search": "y", "ai-input": "n"},
+    # Content-Usage train-ai=y (its longest path) and Content-Signal ai-train=no: the disallow wins
+    "open/open-data.html": {"train-ai": "n", "train-genai": "n", "search": "y"},
+    "header-only.html": {"train-ai": "n", "train-genai": "n", "search": "y"},
+    "header-conflict.html": {
+        "automated-processing": "n",
+        "train-ai": "n",
+        "train-genai": "n",
+        "search": "n",
+        "ai-input": "n",
+    },
+    "header-malformed.html": {"train-ai": "n", "train-genai": "n", "search": "y"},
+}
+
+
+@pytest.fixture(scope="module")
+def crawled(tmp_path_factory, seaweed):
+    from feedvault.config import StorageSettings
+    from feedvault.demo.server import SiteServer
+    from feedvault.storage import open_store
+    from tests.support.s3 import fresh_bucket
+    from tests.support.sites import FIXTURE_SITES
+
+    storage = StorageSettings(uri=f"s3://{fresh_bucket()}/archive", endpoint_url=seaweed.endpoint_url, max_attempts=2)
+    store = open_store(storage, seaweed.credentials)
+    store.ensure_bucket()
+    server = SiteServer(FIXTURE_SITES / "aipref").start()
+    try:
+        feeds = [feed(feed_id, server.url("/feed.xml"), permission=p) for feed_id, p in FEEDS.items()]
+        storage = storage.model_copy(update={"data_dir": str(tmp_path_factory.mktemp("aipref-data"))})
+        registry = write_registry(tmp_path_factory.mktemp("aipref") / "feeds.yaml", storage, feeds)
+        first = run_crawl(registry, seaweed.credentials, "--run-id", "20261126T040000Z-aipref")
+        server.set_route("/robots.txt", {"file": "robots-v2.txt"})  # the publisher now allows training
+        second = run_crawl(registry, seaweed.credentials, "--run-id", "20261127T040000Z-aipref", "--force")
+        manifests = [
+            {f["feed"]: json.loads(store.get_bytes(f["manifest_key"])) for f in run["feeds"]} for run in (first, second)
+        ]
+        yield manifests, store, server
+    finally:
+        server.stop()
+
+
+def outcomes(manifest, server) -> dict[str, dict]:
+    prefix = server.url("/articles/")
+    return {u["url"].removeprefix(prefix): u for u in manifest["urls"] if u.get("role", "article") == "article"}
+
+
+@pytest.mark.parametrize("feed_id", list(FEEDS))
+def test_each_article_gets_its_decision_and_evidence(crawled, feed_id):
+    (first, _second), store, server = crawled
+    got = outcomes(first[feed_id], server)
+    assert set(got) == set(EXPECTED[feed_id])
+    for path, expected in EXPECTED[feed_id].items():
+        entry = got[path]
+        if isinstance(expected, tuple):
+            reason, source = expected
+            assert (entry["outcome"], entry["reason"]) == ("refused", reason), entry
+            if source:  # the deciding finding says which signal, from where
+                deciding = [s for s in entry["evidence"]["signals"] if s["decision"] == "refuse"]
+                assert (deciding[0]["signal"], deciding[0]["source"]) == (reason, source), entry
+            continue
+        assert entry["outcome"] == "new", entry
+        assert bool(entry.get("warc_key")) == (expected == RAW_CLEAN), entry
+        record = json.loads(store.get_bytes(entry["clean_key"]))
+        assert record["permission"]["stored"] == (["clean", "raw"] if expected == RAW_CLEAN else ["clean"])
+        assert record["usage"]["schema"] == "feedvault.usage/1"
+        assert compact(record["usage"]) == USAGE[path]
+        assert entry["usage"] == USAGE[path]  # the manifest says it too, per snapshot
+
+
+def test_every_snapshot_carries_its_usage_in_the_warc_metadata_record(crawled):
+    (first, _second), store, server = crawled
+    entry = outcomes(first["aipref-public"], server)["plain.html"]
+    warc = gzip.decompress(store.get_bytes(entry["warc_key"])).decode("utf-8", errors="replace")
+    metadata = next(json.loads(b[b.index("{") :]) for b in warc.split("WARC/1.1") if "WARC-Type: metadata" in b)
+    assert {k: metadata["usage"][k] for k in USAGE["plain.html"]} == USAGE["plain.html"]
+    assert metadata["usage"]["source"][0]["value"] == "search=yes, ai-train=no"
+
+
+def test_usage_sources_name_each_form_and_ignored_values_are_recorded(crawled):
+    (first, _second), store, server = crawled
+    got = outcomes(first["aipref-public"], server)
+
+    def usage(path: str) -> dict:
+        return json.loads(store.get_bytes(got[path]["clean_key"]))["usage"]
+
+    open_data = usage("open/open-data.html")
+    assert [(s["signal"], s["source"], s.get("path")) for s in open_data["source"]] == [
+        ("content-usage", "robots", "/articles/open/"),
+        ("content-signal", "robots", None),
+    ]
+    assert [i["why"] for i in open_data["ignored"]] == [
+        "bogus-category: unknown category",
+        "train-genai=maybe: not the token y or n",
+    ]
+    header = usage("header-only.html")
+    assert header["source"][-1] == {
+        "source": "header",
+        "value": "train-genai=n, search=y",
+        "prefs": {"train-genai": "n", "search": "y"},
+        "signal": "content-usage",
+    }
+    malformed = usage("header-malformed.html")
+    assert malformed["ignored"][0]["value"] == "Train-AI=n"
+    assert malformed["ignored"][0]["why"].startswith("not a Structured Field Dictionary")
+
+
+def test_the_star_group_does_not_apply_to_us(crawled):
+    (first, _second), _store, _server = crawled
+    (evidence,) = first["aipref-public"]["robots"].values()
+    assert evidence["usage"]["group"] == "feedvault"
+    assert "train-ai=y" not in [r["value"] for r in evidence["usage"]["rules"] if "path" not in r]
+
+
+def test_a_changed_signal_between_runs_is_in_the_evidence_and_the_manifests(crawled):
+    (first, second), store, server = crawled
+    before, after = (next(iter(m["aipref-public"]["robots"].values())) for m in (first, second))
+    assert before["sha256"] != after["sha256"]
+    assert next(r["value"] for r in before["usage"]["rules"]) == "search=yes, ai-train=no"
+    assert [r["value"] for r in after["usage"]["rules"]] == ["search=yes, ai-train=yes"]
+    old, new = (outcomes(m["aipref-public"], server) for m in (first, second))
+    assert old["plain.html"]["usage"] == {"train-ai": "n", "train-genai": "n", "search": "y"}
+    assert new["plain.html"]["usage"] == {"train-ai": "y", "train-genai": "y", "search": "y"}
+    assert (old[ANALYSIS]["outcome"], new[ANALYSIS]["outcome"]) == ("refused", "new")  # the path rule is gone
+    record = json.loads(store.get_bytes(new["plain.html"]["clean_key"]))
+    assert record["usage"]["train-ai"] == "y" and record["run_id"] == "20261127T040000Z-aipref"
