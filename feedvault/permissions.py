@@ -215,3 +215,41 @@ def decision_table_markdown() -> str:
     for signal, cells in DECISION_TABLE.items():
         lines.append(f"| `{signal}` | " + " | ".join(str(cells[row]) for row in ROWS) + " |")
     return "\n".join(lines)
+
+
+# -- plain-language notices -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class NoticeTerms:
+    """What one sentence contains, by meaning (feedvault.notices finds these with a language's lexicon)."""
+
+    use: bool = False  # an AI / TDM / machine-learning / crawling / scraping use
+    use_leads: bool = False  # ... within the sentence's first two words ("Scraping is prohibited ...")
+    reproduction: bool = False  # reproduce, republish, copy, broadcast ...
+    reproduction_leads: bool = False
+    prohibition: bool = False  # may not, prohibited, dilarang, untersagt ...
+    reservation: bool = False  # rights reserved, expressly reserves, opt-out, Art. 4(3) DSM ...
+    condition: bool = False  # without (written) permission, tanpa izin, ohne Zustimmung ...
+    subject: bool = False  # the content, article, site, publication, publisher ...
+    label: bool = False  # a short label made of a prohibition and a use ("No AI training.")
+    attributed: bool = False  # reported speech: said, told, confirmed, kata, ujar, menurut, selon ...
+
+
+def notice_kind(terms: NoticeTerms) -> str | None:
+    """Whether a sentence is a rights notice, and which kind: ``ai-reservation`` (restricts: signal
+    ``rights-notice``), ``rights-notice`` (a reproduction ban: signal ``copyright-notice``) or None.
+
+    A notice reserves or forbids a use of *the content*: so a prohibition must name the content (or lead with
+    the use and state a permission condition), and attributed speech (quotations are masked before) is news,
+    never a notice.
+    """
+    if terms.attributed:
+        return None
+    if terms.use and (
+        terms.label
+        or terms.reservation
+        or (terms.prohibition and (terms.subject or (terms.use_leads and terms.condition)))
+    ):
+        return "ai-reservation"
+    if terms.reproduction and terms.prohibition and (terms.subject or (terms.reproduction_leads and terms.condition)):
+        return "rights-notice"
+    return None

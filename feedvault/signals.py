@@ -131,10 +131,19 @@ def scan_tree(tree: HtmlElement | None, rules: CleaningRules) -> dict[str, Any]:
         name = (element.get("name") or "").strip().lower()
         if name in meta:
             meta[name].append(element.get("content") or "")
+    lines = _page_lines(tree)
     rights_rules = [rule for rule in compile_rules(rules) if rule.action == "rights"]
-    _, _, reservations = apply_rules("\n".join(_page_lines(tree)), rights_rules)
+    _, _, reservations = apply_rules("\n".join(lines), rights_rules)
     notices = [{"kind": r.kind, "text": r.text, "rule": r.rule} for r in reservations]
-    return {"meta": meta, "notices": notices}
+    return {"meta": meta, "notices": notices + page_notices(lines)}
+
+
+def page_notices(lines: Sequence[str]) -> list[dict[str, Any]]:
+    """Rights notices found by meaning (feedvault.notices) in the page's lines, each with its sentence. They are
+    looked for whatever the feed's cleaning rules say: a reservation binds even where cleaning is switched off."""
+    from feedvault.notices import scan_lines
+
+    return [{"kind": n.kind, "text": n.sentence, "rule": n.rule} for n in scan_lines(list(lines))]
 
 
 def examine_payload(body: bytes, url: str, declared_encoding: str | None, options: CleanOptions) -> dict[str, Any]:

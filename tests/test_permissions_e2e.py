@@ -278,7 +278,7 @@ def test_footer_notice_is_found_in_the_page_text(crawled):
     entry = outcomes(manifests["perm-notice"], servers["perm-notice"])["notice-footer.html"]
     (notice,) = [s for s in entry["evidence"]["signals"] if s["signal"] == "rights-notice"]
     assert notice["where"] == "page text" and notice["value"].startswith("Dilarang")
-    assert notice["kind"] == "ai-reservation" and notice["rule"] == "id.ai-reservation"
+    assert notice["kind"] == "ai-reservation" and notice["rule"] == "notice.id"
     own = outcomes(manifests["perm-notice-own"], servers["perm-notice-own"])["notice-footer.html"]
     record = json.loads(store.get_bytes(own["clean_key"]))
     assert any(s["signal"] == "rights-notice" and s["decision"] == "archive" for s in record["permission"]["signals"])

@@ -24,6 +24,7 @@ from feedvault.cleaning.rules import (
     RemovedLine,
     RightsKind,
     RightsReservation,
+    apply_notices,
     apply_rules,
     compile_rules,
     labelled_links,
@@ -237,6 +238,9 @@ def clean_tree(tree: HtmlElement | None, url: str | None = None, options: CleanO
         doc = trafilatura.extract_metadata(tree, default_url=url)
     rules = compile_rules(options.rules, language)
     text, removed, reservations = apply_rules(raw_text.strip(), rules, lambda: labelled_links(tree, rules))
+    if options.rules.builtin:  # then notices found by meaning, in any language with a lexicon
+        text, cut, notices = apply_notices(text)
+        removed, reservations = removed + cut, reservations + notices
     text, repeated = drop_repeated_lines(text, options.learned)
     return CleanResult(
         text=text,

@@ -220,6 +220,16 @@ def _split_after_link(rule: Rule, cut: str, links: Sequence[str]) -> tuple[str, 
     return cut, ""
 
 
+def apply_notices(text: str) -> tuple[str, list[RemovedLine], list[RightsReservation]]:
+    """Remove the rights notices the notice detector (feedvault.notices) finds, sentence by sentence: family
+    ``rights``, reason ``notice``; each reservation carries its sentence."""
+    from feedvault.notices import cut_notices
+
+    kept, cut, notices = cut_notices(text)
+    removed = [RemovedLine(piece, rule, "rights", "notice") for piece, rule in cut]
+    return kept, removed, [RightsReservation(n.kind, n.sentence, n.rule) for n in notices]  # type: ignore[arg-type]
+
+
 def apply_rules(
     text: str, rules: Sequence[Rule], link_texts: Callable[[], Sequence[str]] | None = None
 ) -> tuple[str, list[RemovedLine], list[RightsReservation]]:
