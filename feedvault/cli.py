@@ -107,6 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_health_parser(sub)  # health: its handler is set by the parser
 
+    from feedvault.gc import add_parser as add_gc_parser
+
+    add_gc_parser(sub)  # gc: removes what crashed runs left
+
     from feedvault.browse_cli import add_parsers  # ls, show, history, diff, search, export, reindex, cdxj, browse
 
     for name, handler in add_parsers(sub).items():

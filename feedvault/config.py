@@ -269,6 +269,14 @@ class Settings(_Model):
     )
     health: HealthSettings = HealthSettings()
     extract_workers: int = Field(default=0, ge=0, description="Extraction processes; 0 = one per core")
+    uncommitted_grace_hours: float = Field(
+        default=6,
+        ge=0,
+        description="An uncommitted partition younger than this may be a run in progress: runs and gc leave it alone",
+    )
+    uncommitted_lookback_days: int = Field(
+        default=3, ge=0, description="Days back each run removes its feeds' uncommitted partitions (gc: all days)"
+    )
     learned_boilerplate: LearnedBoilerplate = LearnedBoilerplate()
     schedule: str = "0 2 * * *"
     timezone: str = "UTC"

@@ -169,6 +169,33 @@ def _clear_partition(store: Store, feed_id: str, run_id: RunId) -> int:
     return store.delete(stale) if stale else 0
 
 
+def _remove_crashed_partitions(
+    store: Store, registry: Registry, feed_id: str, run_id: RunId, state: SeenState, log: FeedRunLog
+) -> None:
+    """Remove what runs of this feed that never committed left (recent days only; `feedvault gc` does all),
+    and forget their snapshots in ``state``. Only warns on failure: the crawl itself does not need it."""
+    from feedvault.gc import collect_for_feed
+
+    settings = registry.settings
+    try:
+        removed = collect_for_feed(
+            store,
+            feed_id,
+            now=utcnow(),
+            grace=dt.timedelta(hours=settings.uncommitted_grace_hours),
+            lookback_days=settings.uncommitted_lookback_days,
+            current_run=run_id,
+            state=state,
+        )
+    except Exception as exc:
+        log.warn(
+            f"uncommitted partitions of crashed runs not removed ({type(exc).__name__}: {exc}); `feedvault gc` does"
+        )
+        return
+    for part in removed:
+        log.warn(f"removed {len(part.keys)} objects run {part.run_id} left uncommitted (it never finished)")
+
+
 def run_feeds(
     registry: Registry,
     store: Store,
@@ -212,6 +239,7 @@ def run_feeds(
                         if removed:
                             log.warn(f"re-running {run_id}: replaced {removed} objects of an earlier attempt")
                         state.forget_run(run_id.value)
+                        _remove_crashed_partitions(store, registry, feed.id, run_id, state, log)
                 except Exception as exc:  # this feed fails; the others still run
                     log.error = (
                         f"not crawled: {type(exc).__name__}: {exc} (reading {keys.state_key(feed.id)} or clearing "

@@ -7,8 +7,6 @@ import gzip
 import hashlib
 import io
 import json
-import subprocess
-import sys
 import urllib.request
 
 import pytest
@@ -328,24 +326,6 @@ def test_planning_reads_manifests_in_parallel_batches_in_order_and_shows_progres
     assert progress[0] == f"  read 3/{len(manifests)} run manifests" and len(progress) == len(manifests) // 3
 
 
-def crawl_that_cannot_commit(archive, run_id: str) -> None:
-    """A real crawl whose feed manifest the archive refuses (a directory is where it must go): the run never
-    commits, and what it uploaded stays uncommitted."""
-    from tests.support.crawl import REPO, crawl_env
-
-    archive.block(keys.feed_manifest_key(keys.RunId(run_id), "synth"))
-    proc = subprocess.run(
-        [sys.executable, "-m", "feedvault.runner", "--registry", str(archive.registry), "--run-id", run_id],
-        env=crawl_env(None),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode != 0, proc.stderr[-3000:]
-    assert not [o.key for o in archive.store.list("runs/") if o.key.endswith("manifest.json")]
-
-
 def cdxj_text(store) -> str:
     return "".join(store.get_bytes(o.key).decode() for o in store.list("raw/") if o.key.endswith(".cdxj"))
 
@@ -355,12 +335,13 @@ def test_takedown_removes_records_that_no_manifest_or_clean_record_points_at(tmp
     metadata records sit in an uploaded WARC (and its CDXJ, so pywb replays it) that nothing names. The
     takedown finds them by scanning the WARC indexes, removes them from the WARC and the CDXJ, and its audit
     entry lists what it removed."""
+    from tests.support.crawl import crawl_that_cannot_commit
     from tests.test_archive_e2e import folder_archive
 
     archive = folder_archive(tmp_path, site_server, 6)
     store, victim = archive.store, archive.urls[0]
     archive.block(keys.clean_key("synth", keys.RunId(RUN_1), victim))
-    crawl_that_cannot_commit(archive, RUN_1)
+    crawl_that_cannot_commit(archive.registry, store, archive.block, RUN_1)
     (warc,) = [o.key for o in store.list("raw/") if o.key.endswith(".warc.gz")]
     assert target_uris(store).count(victim) == 1 and victim in cdxj_text(store)
     assert keys.url_key(victim) not in {o.key.rsplit("/", 1)[-1][:32] for o in store.list("clean/")}

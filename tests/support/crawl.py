@@ -83,5 +83,28 @@ def run_crawl(
     return summary
 
 
+def start_crawl(registry: Path, credentials: Credentials | None, *args: str, **popen: Any) -> subprocess.Popen[str]:
+    """Start ``python -m feedvault.runner`` without waiting (for tests that kill it, or its archive, mid-run)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "feedvault.runner", "--registry", str(registry), "--log-level", "INFO", *args],
+        env=crawl_env(credentials),
+        cwd=REPO,
+        text=True,
+        **({"stdout": subprocess.PIPE, "stderr": subprocess.PIPE} | popen),
+    )
+
+
+def crawl_that_cannot_commit(registry: Path, store: Any, block: Any, run_id: str, feed_id: str = "synth") -> None:
+    """A real crawl whose feed manifest the archive refuses (``block(key)`` puts a directory where it must go):
+    the run never commits, and everything it uploaded stays uncommitted."""
+    from feedvault import keys
+
+    block(keys.feed_manifest_key(keys.RunId(run_id), feed_id))
+    proc = start_crawl(registry, None, "--run-id", run_id)
+    _out, err = proc.communicate(timeout=300)
+    assert proc.returncode != 0, err[-3000:]
+    assert not [o.key for o in store.list("runs/") if o.key.endswith(f"{run_id}/manifest.json")]
+
+
 def feed_summary(summary: dict[str, Any], feed_id: str) -> dict[str, Any]:
     return next(f for f in summary["feeds"] if f["feed"] == feed_id)

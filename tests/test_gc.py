@@ -1,0 +1,78 @@
+"""Crashed runs leave nothing behind for long: `feedvault gc` and the next run of a feed remove what a run that
+never committed left (clean JSONs, WARCs, CDXJ, feed manifests, seen-state snapshots), leave a partition that
+may belong to a run in progress alone, and the checker then finds nothing. The crash is real: the archive
+refuses the run's feed manifest (a directory where it must go), so the run dies before it commits."""
+
+from __future__ import annotations
+
+import json
+
+from feedvault import cli, keys
+from feedvault.check import check_archive
+from feedvault.keys import RunId
+from feedvault.state import SeenState
+from tests.support.checks import assert_archive_consistent
+from tests.support.crawl import crawl_that_cannot_commit, feed_summary, run_crawl
+from tests.test_archive_e2e import folder_archive
+
+CRASHED, NEXT = "20261126T020000Z-crashed", "20261127T020000Z-next"
+
+
+def gc(registry, capsys, *args: str) -> dict:
+    capsys.readouterr()
+    assert cli.main(["--registry", str(registry), "gc", "--json", *args]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def uncommitted(store) -> set[str]:
+    return {o.key for o in store.list("") if CRASHED in o.key}
+
+
+def test_gc_removes_what_a_crashed_run_left_and_leaves_young_partitions_alone(tmp_path, site_server, capsys):
+    archive = folder_archive(tmp_path, site_server, 6)
+    store = archive.store
+    crawl_that_cannot_commit(archive.registry, store, archive.block, CRASHED)
+    left = uncommitted(store)
+    assert {k.split("/")[0] for k in left} == {"raw", "clean"} and len(left) >= 8  # 6 clean, a WARC, its CDXJ
+    assert any(s.run_id == CRASHED for u in SeenState.load(store, "synth").urls.values() for s in u.snapshots)
+    kinds = {p.kind for p in check_archive(store)}
+    assert kinds == {"uncommitted", "state-uncommitted"}
+    (tmp_path / "archive" / keys.feed_manifest_key(RunId(CRASHED), "synth")).rmdir()  # the archive heals
+
+    summary = gc(archive.registry, capsys, "--dry-run", "--grace-hours", "0")
+    assert summary["dry_run"] and summary["objects"] == len(left)
+    assert uncommitted(store) == left
+
+    summary = gc(archive.registry, capsys, "--grace-hours", "24")  # as young as a run in progress: kept
+    assert summary["objects"] == 0 and [p["run_id"] for p in summary["in_progress_partitions"]] == [CRASHED]
+    assert uncommitted(store) == left
+
+    summary = gc(archive.registry, capsys, "--grace-hours", "0")
+    assert summary["objects"] == len(left) and summary["state_snapshots_forgotten"] == 6
+    assert uncommitted(store) == set()
+    assert_archive_consistent(store)
+    # The crashed run's articles were never committed: the next run archives them all.
+    summary = feed_summary(run_crawl(archive.registry, None, "--run-id", NEXT), "synth")
+    assert summary["counts"]["new"] == 6
+    assert_archive_consistent(store)
+    # An index whose WARC is gone goes too.
+    stray = keys.raw_warc_key("synth", RunId(NEXT), 99).removesuffix(".warc.gz") + ".cdxj"
+    store.put_bytes(stray, b"")
+    assert {p.kind for p in check_archive(store)} == {"orphan-cdxj"}
+    summary = gc(archive.registry, capsys, "--grace-hours", "0")
+    assert summary["orphan_cdxj"] == [stray] and store.head(stray) is None
+    assert_archive_consistent(store)
+
+
+def test_the_next_run_of_a_feed_removes_what_its_crashed_run_left(tmp_path, site_server):
+    archive = folder_archive(tmp_path, site_server, 6, uncommitted_grace_hours=0)
+    store = archive.store
+    crawl_that_cannot_commit(archive.registry, store, archive.block, CRASHED)
+    assert uncommitted(store)
+    (tmp_path / "archive" / keys.feed_manifest_key(RunId(CRASHED), "synth")).rmdir()
+
+    summary = feed_summary(run_crawl(archive.registry, None, "--run-id", NEXT), "synth")
+    assert uncommitted(store) == set()
+    assert summary["counts"]["new"] == 6  # its snapshots were forgotten with it: no baseline points at nothing
+    assert any(CRASHED in w and "never finished" in w for w in summary["warnings"])
+    assert_archive_consistent(store)
