@@ -257,6 +257,8 @@ def _permission_events(
     events: list[str] = []
     robots = dict(entry.get("robots") or {})
     for url, verdict in (figures.get("robots") or {}).items():
+        if verdict == "unreachable":  # the publisher is down (the feed's failure says so): compare once it is back
+            continue
         if url in robots and robots[url] != verdict:
             events.append(f"robots.txt {url} was {robots[url]}, now {verdict}")
         robots[url] = verdict

@@ -202,9 +202,16 @@ class FeedRunLog:
             "failed_reasons": self.failed_reasons(),
             "judged_pages": self.judged_pages,
             "permission_facts": [{**json.loads(fact), "pages": n} for fact, n in facts[:MAX_FACTS]],
-            "robots": {url: ev.get("verdict") for url, ev in self.robots.items()},
+            "robots": {url: robots_verdict(ev) for url, ev in self.robots.items()},
             "permission_expires_on": (self.permission or {}).get("expires_on"),
         }
+
+
+def robots_verdict(evidence: dict[str, Any]) -> str | None:
+    """A robots.txt verdict for health: ``unreachable`` when the server erred (RFC 9309 then disallows all, but
+    that is the publisher being down, not a new rule; the failing feed reports it)."""
+    status = evidence.get("status")
+    return "unreachable" if status is None or status >= 500 else evidence.get("verdict")
 
 
 def summarize_feed(manifest: dict[str, Any], manifest_key: str | None) -> dict[str, Any]:

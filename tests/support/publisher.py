@@ -74,6 +74,7 @@ class ChangingPublisher:
     seed: int = 7
     layout: str = "classic"  # classic | redesigned
     articles: list[tuple[str, str, dt.datetime]] = field(default_factory=list)  # (slug, title, published)
+    _failing: list[str] = field(default_factory=list)  # paths answering 500
 
     def __post_init__(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -110,6 +111,13 @@ class ChangingPublisher:
         paths += [f"/articles/{slug}.html" for slug, _t, _p in self.articles]
         for path in paths:
             server.set_route(path, {"status": 500})
+        self._failing = paths
+
+    def recover(self, server: SiteServer) -> None:
+        """Back to normal after :meth:`answer_500`."""
+        for path in self._failing:
+            server.set_route(path, None)
+        self._failing = []
 
     # -- files --------------------------------------------------------------------------------------------
     def _write_article(self, slug: str, title: str) -> None:
