@@ -3,8 +3,8 @@
 Builds the health of 1,000 feeds over 365 nightly runs (synthetic run manifests: counts, cleaning yield, permission
 facts, robots verdicts; some feeds fail, go quiet or change layout on the way), then measures what one more run
 costs at several history lengths, the way ``finalize_run`` pays it: read ``health/feeds.json`` from an archive
-(a local folder store here), apply the run, write it back (CPU time of this process, median of 5). Prints the cost per history length and the ratio of
-the longest to the shortest (1.0 = independent of history).
+(a local folder store here), apply the run, write it back (CPU time of this process, median of 5). Prints the
+cost per history length and the ratio of the longest to the shortest (1.0 = independent of history).
 
     .venv/bin/python bench/health.py [--feeds 1000] [--runs 365]
 """

@@ -207,11 +207,22 @@ class FeedRunLog:
         }
 
 
+_ROBOTS_FETCH_KEYS = frozenset(
+    {"robots_url", "fetched_at", "sha256", "status", "error", "verdict", "crawl_delay_applied"}
+    | {"disallowed", "overridden_by"}
+)
+
+
 def robots_verdict(evidence: dict[str, Any]) -> str | None:
-    """A robots.txt verdict for health: ``unreachable`` when the server erred (RFC 9309 then disallows all, but
-    that is the publisher being down, not a new rule; the failing feed reports it)."""
+    """A robots.txt verdict for health, with any further rules the evidence records (e.g. its usage rules), so a
+    change of either shows. ``unreachable`` when the server erred: RFC 9309 then disallows all, but that is the
+    publisher being down, not a new rule (the failing feed reports it)."""
     status = evidence.get("status")
-    return "unreachable" if status is None or status >= 500 else evidence.get("verdict")
+    if status is None or status >= 500:
+        return "unreachable"
+    rules = {k: v for k, v in evidence.items() if k not in _ROBOTS_FETCH_KEYS}
+    verdict = str(evidence.get("verdict"))
+    return f"{verdict} {json.dumps(rules, sort_keys=True, ensure_ascii=False)}" if rules else verdict
 
 
 def summarize_feed(manifest: dict[str, Any], manifest_key: str | None) -> dict[str, Any]:

@@ -195,3 +195,16 @@ def test_a_changed_signal_between_runs_is_in_the_evidence_and_the_manifests(craw
     assert (old[ANALYSIS]["outcome"], new[ANALYSIS]["outcome"]) == ("refused", "new")  # the path rule is gone
     record = json.loads(store.get_bytes(new["plain.html"]["clean_key"]))
     assert record["usage"]["train-ai"] == "y" and record["run_id"] == "20261127T040000Z-aipref"
+
+
+def test_a_changed_usage_rule_shows_in_feed_health_as_a_permission_change(crawled):
+    from feedvault import health
+    from feedvault.config import HealthSettings
+    from feedvault.keys import RunId
+
+    _manifests, store, _server = crawled
+    at = RunId("20261127T040000Z-aipref").started  # as of the second run (the flag lasts permission_change_days)
+    [report] = health.report(store, HealthSettings(), now=at, feed_ids=["aipref-public"])
+    changes = [p["message"] for p in report["problems"] if p["check"] == "permission-change"]
+    assert any(m.startswith("robots.txt ") and "ai-train=no" in m and "ai-train=yes" in m for m in changes), changes
+    assert report["state"] == "warning"
