@@ -182,6 +182,8 @@ def test_two_crawls_learn_a_promo_and_remove_it_on_the_second_keeping_the_recurr
     stored = json.loads(s3_store.get_bytes(keys.fingerprints_key("warta")))
     assert stored["lines"][fingerprint(PROMO)]["sample"] == PROMO
     assert fingerprint(QUOTE) not in stored["lines"]
+    own = first_articles[0].paragraphs[0]  # an article's own sentence: counted, its text never stored
+    assert stored["lines"][fingerprint(own)]["sample"] == ""
     first_record = json.loads(s3_store.get_bytes(feed_summary_clean_key(s3_store, first, first_articles[0].path)))
     assert PROMO in first_record["text"]  # nothing was learned before the first run
 

@@ -19,6 +19,9 @@ dateline or carries a date or time. A candidate becomes active only once it was 
 distinct articles, in ``min_runs`` distinct runs and on ``min_days`` distinct article days (a line repeated by
 one day's stories about one event is not boilerplate).
 
+Only fingerprints are stored for lines not (yet) active; the text of a line (``sample``) is kept once it is
+active, i.e. shared by many articles: no article's own sentences are kept, so a takedown leaves none behind.
+
 Eviction (the set is bounded): a line not seen for ``forget_after_days`` is forgotten; beyond ``max_lines``,
 the lines kept are the active ones first, then those seen in the most articles, then the most recently seen.
 Per line, at most :data:`MAX_IDS` article ids, runs and days are kept (enough to pass any threshold).
@@ -207,10 +210,13 @@ class FeedFingerprints:
         for seen in observations:
             article = keys.url_key(seen.url)[:12]
             for fp, sample in seen.lines.items():
-                self.lines.setdefault(fp, LineStats(sample)).add(article, seen.run_id, seen.day, seen_on)
+                stats = self.lines.setdefault(fp, LineStats(sample))
+                stats.sample = stats.sample or sample
+                stats.add(article, seen.run_id, seen.day, seen_on)
 
     def prune(self, settings: LearnedBoilerplate, today: dt.date) -> int:
-        """Apply the eviction rule (module docstring); returns how many lines were dropped."""
+        """Apply the eviction rule (module docstring) and drop the samples of inactive lines; returns how many lines
+        were dropped."""
         before = len(self.lines)
         horizon = (today - dt.timedelta(days=settings.forget_after_days)).isoformat()
         kept = {fp: s for fp, s in self.lines.items() if s.last_seen >= horizon}
@@ -221,6 +227,9 @@ class FeedFingerprints:
                 reverse=True,
             )
             kept = dict(ranked[: settings.max_lines])
+        for stats in kept.values():  # no article's own text is kept: a takedown leaves none behind
+            if not stats.active(settings):
+                stats.sample = ""
         self.lines = kept
         return before - len(kept)
 
