@@ -3,7 +3,8 @@
 Thin by design: schedule, feeds and storage come from the registry ($FEEDVAULT_REGISTRY or the bundled demo),
 credentials from the ``feedvault_s3`` connection; task bodies live in ``feedvault.airflow.tasks``.
 One DAG serves nightly and manual runs: max_active_runs=1 then also keeps a manual run from racing the
-nightly one on a feed's seen-state.
+nightly one on a feed's seen-state. A manual run with ``reclean: true`` (and ``feeds``, ``reclean_from``,
+``reclean_to``) re-cleans from the archived raw records instead of crawling (``feedvault reclean``).
 """
 
 from __future__ import annotations
@@ -57,6 +58,27 @@ ARCHIVE = Asset(name=ASSET_NAME, uri=ASSET_URI)  # where it is (s3://...) travel
         "dry_run": Param(
             False, type="boolean", title="Dry run", description="Fetch and clean, write nothing, report what would be."
         ),
+        "reclean": Param(
+            False,
+            type="boolean",
+            title="Re-clean instead of crawling",
+            description="Rebuild the feeds' clean records from their archived raw records with today's rules and "
+            "learned boilerplate (feedvault reclean); nothing is fetched.",
+        ),
+        "reclean_from": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            title="Re-clean from",
+            description="Captures fetched on or after.",
+        ),
+        "reclean_to": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            title="Re-clean to",
+            description="Captures fetched on or before.",
+        ),
     },
 )
 def feedvault_nightly() -> None:
@@ -72,6 +94,10 @@ def feedvault_nightly() -> None:
     def archive_feed(run: dict[str, Any], feed_id: str) -> None:
         tasks.archive_feed(run, feed_id, get_current_context())
 
+    @task(pool=SETTINGS.pool, retries=0, execution_timeout=SETTINGS.task_timeout)
+    def reclean(run: dict[str, Any]) -> dict[str, Any]:
+        return tasks.reclean(run, get_current_context())
+
     @task(trigger_rule="all_done", multiple_outputs=False)
     def finalize() -> dict[str, Any]:
         return tasks.finalize(get_current_context())
@@ -86,8 +112,9 @@ def feedvault_nightly() -> None:
 
     feeds = plan()
     crawled = archive_feed.partial(run=feeds[tasks.RUN_KEY]).expand(feed_id=feeds)
+    recleaned = reclean(feeds[tasks.RUN_KEY])  # skipped unless the run asks for a reclean (then nothing is crawled)
     result = finalize()
-    crawled >> result
+    [crawled, recleaned] >> result
     publish(result)
     verdict(result)
 

@@ -99,6 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_takedown_parser(sub)  # takedown: its handler is set by the parser
 
+    from feedvault.reclean import add_parser as add_reclean_parser
+
+    add_reclean_parser(sub)  # reclean: its handler is set by the parser
+
     from feedvault.check import add_parser as add_check_parser
 
     add_check_parser(sub)  # check: verifies the archive

@@ -13,6 +13,12 @@ Layout (relative to the store's prefix)::
     catalog/catalog.sqlite                                        the browse catalog (derived; rebuildable)
     health/feeds.json                                             every feed's health (derived; rebuildable)
 
+Re-cleaning (``feedvault reclean``) is a run of its own, with run id ``<UTC timestamp>-reclean``: a new version
+of an older capture's clean record goes to ``clean/<feed>/<yyyy>/<mm>/<dd>/<reclean-run-id>/<url-key>.json``
+(the reclean's day), keeps the capture's raw pointer (the WARC of the run that fetched it) and names the version
+it replaces (``recleaned_from``); the older versions stay where they are, so every version is in the URL's
+history, newest last. Its manifests are those of any run (outcome ``changed``, reason ``reclean``).
+
 A run owns its partition (``<yyyy>/<mm>/<dd>/<run-id>``): a retry of the same run id first deletes what an
 earlier attempt left there, so re-running a logical date replaces its partition instead of adding to it.
 URLs never appear in keys: a URL is represented by :func:`url_key`, a hash of its normalised form.
@@ -132,6 +138,16 @@ def run_prefix(run: RunId) -> str:
 
 def state_key(feed_id: str) -> str:
     return f"state/{check_feed_id(feed_id)}.json"
+
+
+RECLEAN_LABEL = "reclean"
+
+
+def is_reclean_run(run_id: str) -> bool:
+    """Whether a run id names a re-clean (``feedvault reclean``): its clean records are new versions of older
+    captures, whose raw records stay in the WARCs of the runs that fetched them."""
+    match = RUN_ID_RE.match(run_id)
+    return bool(match and match.group(2) == RECLEAN_LABEL)
 
 
 def fingerprints_key(feed_id: str) -> str:

@@ -3,6 +3,9 @@
 It carries the cleaned text and metadata, what the rules removed, the permission decision, the publisher's usage
 preferences at capture time (``usage``: :mod:`feedvault.usage`, e.g. AI training reserved), and a pointer to
 the raw capture (WARC key, offset and length of the response record) so one ranged GET returns the raw page.
+A record written by ``feedvault reclean`` is a newer version of an older capture's record: same raw pointer and
+``fetched_at``, its own ``run_id`` (``...-reclean``), and ``recleaned_from`` (``{"clean_key", "run_id"}`` of the
+version it replaces, which stays in the archive).
 """
 
 from __future__ import annotations

@@ -112,6 +112,7 @@ class Takedown:
         self.at = (at or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
         self.echo = echo
         self.progress_every = progress_every  # manifests read between two progress lines
+        self._reclean_prefixes: set[str] = set()  # clean partitions of reclean runs (found while discovering)
 
     # -- discovery -------------------------------------------------------------------------------------
     def plan_url(self, url: str) -> Plan:
@@ -177,6 +178,7 @@ class Takedown:
         targets = plan.targets
         self.echo(f"looking for {len(targets)} URL(s) in manifests, seen state and clean snapshots ...")
         manifest_keys = [obj.key for obj in self.store.list("runs/")]
+        self._reclean_prefixes |= _reclean_partitions(manifest_keys)
         for n, (key, data) in enumerate(self._read_in_order(manifest_keys), 1):
             if n % self.progress_every == 0:
                 self.echo(f"  read {n}/{len(manifest_keys)} run manifests")
@@ -333,10 +335,12 @@ class Takedown:
         match = _RAW_KEY.match(warc_key)
         if match is None:
             return 0
-        prefix = keys.clean_prefix(match["feed"], RunId(match["run"]))
+        # The run that fetched them, and the reclean runs of the feed (new clean versions keep the raw pointer).
+        prefixes = [keys.clean_prefix(match["feed"], RunId(match["run"]))]
+        prefixes += sorted(p for p in self._reclean_prefixes if p.startswith(f"clean/{match['feed']}/"))
         gone = plan.clean_keys() | set(plan.prefix_keys)
         updated = 0
-        for obj in self.store.list(prefix):
+        for obj in (o for prefix in prefixes for o in self.store.list(prefix)):
             if obj.key in gone:
                 continue
             record = self._json(obj.key) or {}
@@ -484,6 +488,16 @@ def _cdxj_url_key(line: bytes) -> str | None:
         return _url_key(str(json.loads(fields[2]).get("url", ""))) if len(fields) == 3 else None
     except (ValueError, AttributeError):
         return None
+
+
+def _reclean_partitions(manifest_keys: Iterable[str]) -> set[str]:
+    """The clean partitions of the reclean runs among these manifest keys (see feedvault.reclean)."""
+    found = set()
+    for key in manifest_keys:
+        parsed = keys.parse_partition_key(key)
+        if parsed and parsed.kind == "feed-manifest" and parsed.feed_id and keys.is_reclean_run(parsed.run_id):
+            found.add(keys.clean_prefix(parsed.feed_id, RunId(parsed.run_id)))
+    return found
 
 
 def _locations(kept: Iterable[tuple[int, int, dict[str, str]]]) -> dict[str, tuple[int, int]]:

@@ -108,7 +108,7 @@ def test_dag_folder_imports_without_errors_and_light(airflow_db: Path, tmp_path:
     dag = load_dag()
     assert dag.catchup is False and dag.max_active_runs == 1
     assert dag.timetable.expression == "30 3 * * *" and str(dag.timetable.timezone) == "Asia/Jakarta"
-    assert set(dag.params) == {"feeds", "since", "force", "dry_run"}
+    assert set(dag.params) == {"feeds", "since", "force", "dry_run", "reclean", "reclean_from", "reclean_to"}
     assert dag.params.get_param("feeds").schema["examples"] == ["alpha"]  # the form offers enabled feeds
     assert dag.params.get_param("since").schema["format"] == "date"
     crawl = dag.get_task("archive_feed")
@@ -159,6 +159,7 @@ def test_nightly_run_archives_the_demo_publisher_like_the_cli(demo, seaweed, tmp
     assert states == {
         "plan": "success",
         **{f"archive_feed[{i}]": "success" for i in range(3)},
+        "reclean": "skipped",  # only a run with the reclean param re-cleans
         "finalize": "success",
         "publish": "success",
         "verdict": "success",
@@ -421,3 +422,38 @@ def test_finalize_sends_feed_metrics_through_airflows_statsd(failing_run, statsd
     assert metrics["airflow.feedvault.feed.broken.failure_streak"] == ["1|g"]
     assert "airflow.feedvault.feed.good.clean.median_text_chars" in metrics
     assert metrics["airflow.feedvault.feed.good.crawl_time"][0].endswith("|ms")
+
+
+def test_a_manual_reclean_run_rebuilds_clean_records_from_raw_instead_of_crawling(demo):
+    import re
+
+    from feedvault.demo import ARTICLE_SENTINELS
+
+    registry, store = demo
+    crawl = run_dag(NIGHT, feeds=["demo-en"])
+    assert crawl.state == "success", task_states(crawl)
+    archived = len(keys(store, "clean/"))
+    sentence = next(s for p, s in ARTICLE_SENTINELS.items() if p.startswith("/en/"))
+    data = yaml.safe_load(registry.read_text())  # today's rules: the feed now drops one article's sentence
+    for entry in data["feeds"]:
+        if entry["id"] == "demo-en":
+            entry["cleaning"] = {"drop_patterns": [re.escape(sentence)]}
+    registry.write_text(yaml.safe_dump(data, sort_keys=False))
+    fetched = len(keys(store, "raw/"))
+
+    bad = run_dag(None, reclean=True, reclean_from="2026-11-27", reclean_to="2026-11-26")
+    assert bad.state == "failed" and task_states(bad)["plan"] == "failed"
+
+    run = run_dag(None, reclean=True, feeds=["demo-en"], reclean_from="2026-11-26", reclean_to="2026-11-26")
+    states = task_states(run)
+    assert run.state == "success", states
+    assert states["reclean"] == "success" and not any(s == "success" for t, s in states.items() if "archive" in t)
+    assert len(keys(store, "raw/")) == fetched  # nothing was fetched
+    [manifest_key] = [k for k in keys(store, "runs/") if k.endswith("-reclean/manifest.json")]
+    manifest = json.loads(store.get_bytes(manifest_key))
+    assert manifest["trigger"] == "airflow-reclean-manual", manifest
+    assert manifest["totals"]["changed"] == 1 and manifest["totals"]["unchanged"] == archived - 1, manifest["totals"]
+    [new_version] = [k for k in keys(store, "clean/") if "-reclean/" in k]
+    assert sentence not in json.loads(store.get_bytes(new_version))["text"]
+    [extra] = asset_events(run)
+    assert extra["run_id"] == manifest["run_id"] and extra["manifest_key"] == manifest_key

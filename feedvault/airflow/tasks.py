@@ -1,7 +1,8 @@
 """The bodies of the feedvault DAG's tasks. The DAG file wires them; each function gets the task context.
 
 plan -> archive_feed (mapped: one crawl subprocess per feed) -> finalize (all_done: run manifest, table)
--> publish (asset event) and verdict (fails the run naming failed feeds).
+-> publish (asset event) and verdict (fails the run naming failed feeds). A run with ``reclean`` set maps no
+crawl; its ``reclean`` task re-cleans from raw (feedvault.reclean) and finalize passes that run's result on.
 """
 
 from __future__ import annotations
@@ -71,6 +72,8 @@ def plan(context: Any) -> list[str]:
         except ValueError:
             raise _fail(f"since: not a date (YYYY-MM-DD): {since!r}") from None
     at = dag_run.logical_date or dag_run.run_after
+    if params.get("reclean"):
+        return _plan_reclean(context, registry, requested, at)
     run = {
         "run_id": RunId.new(at=at, label=RUN_LABEL).value,
         "feeds": feeds,
@@ -86,6 +89,80 @@ def plan(context: Any) -> list[str]:
     )
     context["ti"].xcom_push(key=RUN_KEY, value=run)
     return feeds
+
+
+def _plan_reclean(context: Any, registry: Any, requested: list[str], at: dt.datetime) -> list[str]:
+    """A reclean run: nothing is crawled (no feed to map over); the ``reclean`` task does the work."""
+    from feedvault.keys import RECLEAN_LABEL, RunId
+
+    params, dag_run = context["params"], context["dag_run"]
+    days = {}
+    for name in ("reclean_from", "reclean_to"):
+        value = params.get(name)
+        try:
+            days[name] = dt.date.fromisoformat(str(value)).isoformat() if value else None
+        except ValueError:
+            raise _fail(f"{name}: not a date (YYYY-MM-DD): {value!r}") from None
+    if days["reclean_from"] and days["reclean_to"] and days["reclean_from"] > days["reclean_to"]:
+        raise _fail(f"reclean_from {days['reclean_from']} is after reclean_to {days['reclean_to']}")
+    run = {
+        "run_id": RunId.new(at=at, label=RECLEAN_LABEL).value,
+        "reclean": True,
+        "feeds": list(dict.fromkeys(requested)) or [f.id for f in registry.feeds if f.enabled],
+        "requested": requested or None,
+        "from": days["reclean_from"],
+        "to": days["reclean_to"],
+        "dry_run": bool(params.get("dry_run")),
+        "trigger": f"airflow-reclean-{getattr(dag_run.run_type, 'value', dag_run.run_type)}",
+    }
+    logger.info(
+        "reclean %s: feed(s) %s, captures from %s to %s", run["run_id"], ", ".join(run["feeds"]), run["from"], run["to"]
+    )
+    context["ti"].xcom_push(key=RUN_KEY, value=run)
+    return []
+
+
+# -- reclean ------------------------------------------------------------------------------------------------
+def reclean(run: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Re-clean from raw (feedvault.reclean) when the run asks for it; skipped otherwise. Its own run manifest
+    is its commit; the result has finalize's shape, so publish and verdict treat both runs alike."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    if not run.get("reclean"):
+        raise AirflowSkipException("not a reclean run")
+    from feedvault.airflow.storage import resolve_target
+    from feedvault.keys import RunId
+    from feedvault.reclean import RecleanOptions, report_lines
+    from feedvault.reclean import reclean as reclean_archive
+
+    registry = _registry()
+    options = RecleanOptions(
+        feed_ids=tuple(run["requested"]) if run.get("requested") else None,
+        day_from=dt.date.fromisoformat(run["from"]) if run.get("from") else None,
+        day_to=dt.date.fromisoformat(run["to"]) if run.get("to") else None,
+        dry_run=run["dry_run"],
+        run_id=RunId(run["run_id"]),
+        trigger=run["trigger"],
+    )
+    target = resolve_target(registry.settings.storage, conn_id())
+    with target.open(registry.settings.storage) as store:
+        result = reclean_archive(registry, store, options, echo=logger.info)
+        archive = store.uri
+    for line in report_lines(result, dry_run=run["dry_run"]):
+        logger.info("%s", line)
+    manifest = result.manifest
+    return {
+        "run_id": run["run_id"],
+        "status": manifest["status"],
+        "dry_run": run["dry_run"],
+        "archive": archive,
+        "manifest_key": result.manifest_key,
+        "feeds": [s["feed"] for s in manifest["feeds"]],
+        "failed": {s["feed"]: s["error"] for s in manifest["feeds"] if s["status"] == "failed"},
+        "totals": manifest["totals"],
+        "bytes_written": manifest["bytes_written"],
+        "taken_down": result.taken_down,
+    }
 
 
 # -- archive_feed -------------------------------------------------------------------------------------------
@@ -218,6 +295,11 @@ def finalize(context: Any) -> dict[str, Any]:
     run = ti.xcom_pull(task_ids="plan", key=RUN_KEY)
     if not run:
         raise _fail("nothing to finalize: the plan task failed (see its log)")
+    if run.get("reclean"):  # committed by the reclean task itself
+        result = ti.xcom_pull(task_ids="reclean")
+        if not result:
+            raise _fail("the reclean task ended without a result (see its log); nothing is committed")
+        return result
     summaries = collect_summaries(ti, run["feeds"])
     registry = _registry()
     options = RunOptions(

@@ -1,0 +1,168 @@
+"""Re-clean from raw (feedvault.reclean): a real crawl into SeaweedFS, then `feedvault reclean` with today's rules
+and fingerprints: new versions beside the old ones, the catalog's history, the decision taken again."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from feedvault import cli, keys
+from feedvault.catalog import open_catalog
+from feedvault.cleaning.fingerprints import REASON
+from feedvault.takedown import MARKER
+from feedvault.warc import RecordLocation, read_record
+from tests.support.checks import assert_archive_consistent
+from tests.support.crawl import PERMISSION, feed, feed_summary, run_crawl, write_registry
+from tests.support.portal import PROMO, QUOTE, article, write_portal
+
+DAY = dt.datetime(2026, 11, 24, 8, tzinfo=dt.UTC)
+RUN = "20261127T020000Z-first"
+NOTICE = "Kode lisensi WP-AI-7"  # no built-in rule knows it; a per-feed rights pattern added later does
+PUBLIC = {**PERMISSION, "basis": "public-feed-terms"}
+
+
+def keys_under(store, prefix=""):
+    return {obj.key for obj in store.list(prefix)}
+
+
+@pytest.fixture
+def archived(tmp_path, site_server, s3_storage, s3_store, monkeypatch):
+    """One crawl of a six-article portal (one article ends with NOTICE), fingerprints learned from it."""
+    site = tmp_path / "site"
+    articles = [article(n, DAY + dt.timedelta(days=n % 3)) for n in range(5)]
+    articles.append(article(5, DAY, (PROMO, QUOTE, NOTICE)))
+    feed_path = write_portal(site, articles)
+    server = site_server(site)
+    storage, credentials = s3_storage
+    storage = storage.model_copy(update={"data_dir": str(tmp_path / "data")})
+    registry_path = tmp_path / "feeds.yaml"
+
+    def registry(**cleaning):
+        entry = feed("warta", server.url(feed_path), language="id", permission=PUBLIC, cleaning=cleaning)
+        return write_registry(registry_path, storage, [entry], learned_boilerplate={"min_runs": 1})
+
+    first = run_crawl(registry(), credentials, "--run-id", RUN)
+    assert feed_summary(first, "warta")["counts"]["new"] == 6, first["feeds"]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", credentials.access_key_id)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", credentials.secret_access_key)
+    manifest = json.loads(s3_store.get_bytes(feed_summary(first, "warta")["manifest_key"]))
+    old = {u["url"]: u["clean_key"] for u in manifest["urls"] if u.get("clean_key")}
+    return registry, old, {a.path: server.url(a.path) for a in articles}, tmp_path
+
+
+def reclean(registry_path, capsys, *args):
+    code = cli.main(["--registry", str(registry_path), "reclean", "--feed", "warta", *args])
+    return code, capsys.readouterr().out
+
+
+def test_reclean_writes_new_versions_with_todays_fingerprints_and_keeps_the_old_ones(archived, s3_store, capsys):
+    registry, old, urls, tmp_path = archived
+    code, out = reclean(registry(), capsys)
+    assert code == 0, out
+    run_manifests = [k for k in keys_under(s3_store, "runs/") if k.endswith("-reclean/manifest.json")]
+    assert len(run_manifests) == 1
+    manifest = json.loads(s3_store.get_bytes(run_manifests[0]))
+    assert manifest["trigger"] == "reclean" and manifest["totals"]["changed"] == 6, manifest
+    assert "warta: ok; 6 changed" in out and out.count("changed   http") == 6
+
+    feed_manifest = json.loads(s3_store.get_bytes(manifest["feeds"][0]["manifest_key"]))
+    for entry in feed_manifest["urls"]:
+        assert entry["outcome"] == "changed" and entry["reason"] == "reclean"
+        assert entry["clean_key"] != old[entry["url"]] and "-reclean/" in entry["clean_key"]
+        record = json.loads(s3_store.get_bytes(entry["clean_key"]))
+        assert PROMO not in record["text"] and QUOTE in record["text"]
+        assert any(r["reason"] == REASON and r["line"] == PROMO for r in record["removed"])
+        assert record["recleaned_from"] == {"clean_key": old[entry["url"]], "run_id": RUN}
+        assert PROMO in json.loads(s3_store.get_bytes(old[entry["url"]]))["text"]  # the old version stays
+        raw = record["raw"]
+        view = read_record(
+            s3_store, RecordLocation(raw["warc_key"], raw["offset"], raw["length"], raw["record_id"], raw["sha256"])
+        )
+        assert b"Warta Pesisir" in view.payload  # one ranged GET still returns the raw page
+
+    url = urls[article(1, DAY).path]
+    with open_catalog(s3_store, tmp_path / "reader") as catalog:
+        history = catalog.history(url)
+        assert [h.run_id for h in history] == [RUN, manifest["run_id"]]  # both versions, newest last
+        assert PROMO not in catalog.snapshot(history[-1].id).text
+    assert_archive_consistent(s3_store)
+
+
+def test_reclean_again_finds_nothing_changed_and_a_dry_run_writes_nothing(archived, s3_store, capsys):
+    registry, _old, _urls, _tmp = archived
+    assert reclean(registry(), capsys)[0] == 0
+    before = keys_under(s3_store)
+    code, out = reclean(registry(), capsys, "--dry-run")
+    assert code == 0 and "0 changed" in out and "6 unchanged" in out, out
+    assert keys_under(s3_store) == before
+
+
+def test_reclean_selects_captures_by_the_day_they_were_fetched(archived, s3_store, capsys):
+    registry, _old, _urls, _tmp = archived
+    code, out = reclean(registry(), capsys, "--dry-run", "--from", "2026-11-28")
+    assert code == 0 and "0 changed" in out and "0 unchanged" in out, out
+    code, out = reclean(registry(), capsys, "--dry-run", "--from", "2026-11-27", "--to", "2026-11-27")
+    assert code == 0 and "6 changed (would write new versions)" in out, out
+
+
+def test_a_page_now_found_to_carry_a_notice_keeps_no_copy(archived, s3_store, capsys):
+    registry, old, urls, tmp_path = archived
+    noticed = urls[article(5, DAY).path]
+    before = keys_under(s3_store)
+    code, out = reclean(registry(rights_patterns=[f"^{NOTICE}$"]), capsys, "--dry-run", "--json")
+    dry = json.loads(out)["url_outcomes"]["warta"]
+    [refused] = [u for u in dry if u["outcome"] == "refused"]
+    assert refused["url"] == noticed and refused["evidence"]["decision"] == "refuse"
+    assert any(s.get("value") == NOTICE for s in refused["evidence"]["signals"])
+    assert keys_under(s3_store) == before  # a dry run takes nothing down
+
+    code, out = reclean(registry(rights_patterns=[f"^{NOTICE}$"]), capsys)
+    assert code == 0, out
+    assert (
+        "5 changed" in out and "1 refused now" in out and f"taken down (the decision now refuses it): {noticed}" in out
+    )
+    run_manifest = next(k for k in keys_under(s3_store, "runs/") if k.endswith("-reclean/manifest.json"))
+    feed_manifest = json.loads(
+        s3_store.get_bytes(json.loads(s3_store.get_bytes(run_manifest))["feeds"][0]["manifest_key"])
+    )
+    refused = [u for u in feed_manifest["urls"] if u["outcome"] == "refused"]
+    assert refused == [
+        {
+            "url": MARKER,
+            "outcome": "refused",
+            "reason": "rights-notice",
+            "detail": "taken down: see its tombstone",
+            "role": "article",
+        }
+    ]
+    tombstone = json.loads(s3_store.get_bytes(keys.tombstone_key(noticed)))
+    assert tombstone["reason"].startswith("reclean: rights-notice") and NOTICE in tombstone["reason"]
+    # No copy is kept: its clean record is gone, its URL tombstoned, and the catalog lists nothing of it.
+    assert old[noticed] not in keys_under(s3_store, "clean/")
+    # The other captures of the rewritten WARC still point at their records.
+    for entry in feed_manifest["urls"]:
+        if entry["outcome"] == "changed":
+            raw = json.loads(s3_store.get_bytes(entry["clean_key"]))["raw"]
+            location = RecordLocation(raw["warc_key"], raw["offset"], raw["length"], raw["record_id"], raw["sha256"])
+            assert read_record(s3_store, location).payload
+    with open_catalog(s3_store, tmp_path / "reader") as catalog:
+        assert catalog.history(noticed) == []
+        assert len(catalog.history(urls[article(1, DAY).path])) == 2
+    assert_archive_consistent(s3_store)
+
+
+def test_a_later_takedown_repairs_the_raw_pointers_of_recleaned_versions(archived, s3_store, capsys):
+    registry, _old, urls, _tmp = archived
+    assert reclean(registry(), capsys)[0] == 0
+    recleaned = [k for k in keys_under(s3_store, "clean/") if "-reclean/" in k]
+    for url in (urls[article(0, DAY).path], urls[article(2, DAY).path]):
+        args = ["--registry", str(registry()), "takedown", "--url", url, "--reason", "publisher request"]
+        assert cli.main(args) == 0, capsys.readouterr()
+    for key in recleaned:
+        if key in keys_under(s3_store, "clean/"):
+            raw = json.loads(s3_store.get_bytes(key))["raw"]
+            location = RecordLocation(raw["warc_key"], raw["offset"], raw["length"], raw["record_id"], raw["sha256"])
+            assert read_record(s3_store, location).payload
+    assert_archive_consistent(s3_store)
