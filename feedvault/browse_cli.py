@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import secrets
 import socket
@@ -33,7 +34,9 @@ from feedvault.cli import EXIT_CONFIG, EXIT_NOT_FOUND, EXIT_OK, EXIT_UNAVAILABLE
 from feedvault.config import load_registry
 from feedvault.listing import Listing, add_format_options, emit, resolve_format
 from feedvault.storage import Store
-from feedvault.web.service import ArchiveService, NotFoundError
+from feedvault.usage import describe as describe_usage
+from feedvault.usage import usage_of
+from feedvault.web.service import EXPORT_PURPOSES, ArchiveService, ExportTally, NotFoundError
 
 BROWSE_PORT = 8078  # not 8080: Airflow's UI listens there, and people run both side by side
 TOKEN_ENV, BASIC_ENV = "FEEDVAULT_BROWSE_TOKEN", "FEEDVAULT_BROWSE_BASIC_AUTH"
@@ -88,6 +91,12 @@ def add_parsers(sub: Any) -> dict[str, Handler]:
     export.add_argument("--run", metavar="RUN_ID", help="wacz: one run's captures")
     export.add_argument("--url", help="wacz: every capture of one URL (its history)")
     export.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    export.add_argument(
+        "--for",
+        dest="purpose",
+        choices=sorted(EXPORT_PURPOSES),
+        help="leave out snapshots whose publisher reserved this use (their usage field), and say how many and why",
+    )
 
     reindex = sub.add_parser("reindex", help="rebuild the browse catalog from the archive and publish it")
     reindex.add_argument("--cdxj", action="store_true", help="also write missing CDXJ indexes of the WARCs")
@@ -249,7 +258,7 @@ def cmd_show(args: argparse.Namespace) -> int:
                 sys.stdout.flush()
                 return EXIT_OK
             if args.json:
-                sys.stdout.buffer.write(service.clean_record_bytes(snapshot.id) + b"\n")
+                sys.stdout.buffer.write(_record_with_usage(service.clean_record_bytes(snapshot.id)) + b"\n")
                 sys.stdout.flush()
                 return EXIT_OK
         except NotFoundError as exc:
@@ -265,6 +274,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         ("author", meta.get("author") or "-"),
         ("language", snapshot.language or "-"),
         ("permission", f"{snapshot.permission.get('decision')} ({snapshot.permission.get('basis')})"),
+        ("usage", describe_usage(snapshot.usage)),
         ("raw", f"{snapshot.raw.get('warc_key')} @ {snapshot.raw.get('offset')} (+{snapshot.raw.get('length')})"),
         ("sha256", snapshot.sha256 or "-"),
     ]
@@ -278,6 +288,15 @@ def cmd_show(args: argparse.Namespace) -> int:
     console.print(header)
     out.print(escape(snapshot.text), highlight=False)
     return EXIT_OK
+
+
+def _record_with_usage(data: bytes) -> bytes:
+    """The clean record as stored, with its usage field (derived for records archived before it existed)."""
+    record = json.loads(data)
+    if "usage" in record:
+        return data
+    record["usage"] = usage_of(record)
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def cmd_history(args: argparse.Namespace) -> int:
@@ -395,18 +414,17 @@ def cmd_export(args: argparse.Namespace) -> int:
         return _export_wacz(args)
     if not args.day or args.run or args.url:
         return _bad("--format jsonl exports a capture day: give --day DATE (and optionally --feed ID)")
+    tally = ExportTally(args.purpose)
     with _archive(args) as (store, catalog), _output(args) as stream:
         service = ArchiveService(store, catalog)
         feeds = [args.feed] if args.feed else [f.id for f in catalog.feeds()]
-        written = 0
         for feed in feeds:
             with contextlib.suppress(NotFoundError):
-                for line in service.day_jsonl(feed, args.day):
+                for line in service.day_jsonl(feed, args.day, tally):
                     stream.write(line)
-                    written += 1
-    if not written:
+    if not tally.written and not tally.left_out:
         return _not_found(LookupError(f"no snapshots on {args.day}" + (f" in feed {args.feed!r}" if args.feed else "")))
-    console.print(f"{written} records")
+    console.print(f"{tally.written} records, each with its usage field" + (f"; {tally.note()}" if args.purpose else ""))
     return EXIT_OK
 
 
@@ -446,8 +464,14 @@ def _export_wacz(args: argparse.Namespace) -> int:
             )
         if not ids:
             return _not_found(LookupError("no snapshots match; `feedvault ls` lists feeds, days and runs"))
+        tally = ExportTally(args.purpose)
+        snapshots = [s for s in (service.snapshot(i) for i in ids) if tally.admit(s.usage)]
+        if args.purpose:
+            console.print(tally.note())
+        if not snapshots:
+            return EXIT_OK
         buffer = io.BytesIO()
-        summary = write_wacz(store, (service.snapshot(i) for i in ids), buffer, title=title)
+        summary = write_wacz(store, snapshots, buffer, title=title)
     if not summary.pages:
         return _not_found(LookupError(f"none of the {len(ids)} snapshots has a raw capture (clean-only permission)"))
     with _output(args) as stream:

@@ -33,10 +33,11 @@ from typing import Any, Generic, TypeVar
 
 from feedvault import keys
 from feedvault.storage import NotFound, ObjectInfo, StorageError, Store
+from feedvault.usage import usage_of
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: snapshots.usage (the publisher's usage preferences); a version-2 catalog is migrated
 MAX_PER_PAGE = 100
 MAX_PAGE = 10_000
 MAX_QUERY_CHARS = 256
@@ -107,6 +108,7 @@ class SnapshotSummary:
     language: str | None
     word_count: int | None
     sha256: str | None
+    usage: dict[str, Any]  # the publisher's usage preferences at capture time (feedvault.usage)
 
 
 @dataclass(frozen=True)
@@ -269,7 +271,7 @@ CREATE TABLE IF NOT EXISTS snapshots (
     id TEXT NOT NULL UNIQUE, clean_key TEXT NOT NULL, url TEXT NOT NULL, url_key TEXT NOT NULL,
     feed TEXT NOT NULL, run_id TEXT NOT NULL, day TEXT NOT NULL, fetched_at TEXT NOT NULL,
     title TEXT, published TEXT, language TEXT, word_count INTEGER, sha256 TEXT,
-    details TEXT NOT NULL
+    details TEXT NOT NULL, usage TEXT
 );
 CREATE INDEX IF NOT EXISTS snapshots_feed_day ON snapshots (feed, day, fetched_at DESC, n);
 CREATE INDEX IF NOT EXISTS snapshots_url ON snapshots (url_key, fetched_at);
@@ -284,12 +286,29 @@ CREATE TABLE IF NOT EXISTS tombstones (
 );
 """
 
-_SUMMARY_COLUMNS = "id, url, feed, run_id, day, fetched_at, title, published, language, word_count, sha256"
+_SUMMARY_COLUMNS = "id, url, feed, run_id, day, fetched_at, title, published, language, word_count, sha256, usage"
 _S_COLUMNS = ", ".join(f"s.{name}" for name in _SUMMARY_COLUMNS.split(", "))  # the same, joined with FTS
 
 
 def _summary(row: sqlite3.Row) -> SnapshotSummary:
-    return SnapshotSummary(**{name: row[name] for name in _SUMMARY_COLUMNS.split(", ")})
+    fields = {name: row[name] for name in _SUMMARY_COLUMNS.split(", ")}
+    fields["usage"] = _loads(fields["usage"], {})
+    return SnapshotSummary(**fields)
+
+
+def _add_usage_column(conn: sqlite3.Connection) -> None:
+    """Schema 2 -> 3: the usage column, filled from each row's permission evidence (what was known then)."""
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("ALTER TABLE snapshots ADD COLUMN usage TEXT")
+    for n, details in conn.execute("SELECT n, details FROM snapshots").fetchall():
+        usage = usage_of({"permission": json.loads(details).get("permission")})
+        conn.execute("UPDATE snapshots SET usage = ? WHERE n = ?", (_usage_json(usage), n))
+    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+    conn.execute("COMMIT")
+
+
+def _usage_json(usage: dict[str, Any]) -> str:
+    return json.dumps(usage, ensure_ascii=False, separators=(",", ":"))
 
 
 def _run_summary(row: sqlite3.Row) -> RunSummary:
@@ -338,6 +357,9 @@ class Catalog:
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version == 2:
+                _add_usage_column(conn)
+                version = SCHEMA_VERSION
             if version not in (0, SCHEMA_VERSION):
                 conn.close()
                 raise CatalogError(f"{path}: catalog schema {version}, expected {SCHEMA_VERSION}; reindex it")
@@ -418,7 +440,7 @@ class Catalog:
             }
             cursor = conn.execute(
                 "INSERT INTO snapshots (id, clean_key, url, url_key, feed, run_id, day, fetched_at, title,"
-                " published, language, word_count, sha256, details) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " published, language, word_count, sha256, details, usage) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     sid,
                     clean_key,
@@ -434,6 +456,7 @@ class Catalog:
                     meta.get("word_count"),
                     (record.get("raw") or {}).get("sha256"),
                     json.dumps(details, ensure_ascii=False, separators=(",", ":")),
+                    _usage_json(usage_of(record)),
                 ),
             )
             conn.execute(

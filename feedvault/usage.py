@@ -148,3 +148,13 @@ def training_reserved_by(usage: Mapping[str, Any]) -> list[str]:
 def compact(usage: Mapping[str, Any]) -> dict[str, str]:
     """Only the stated categories (and ``tdm``): small enough for every manifest outcome, and comparable."""
     return {k: v for k in (*CATEGORIES, "tdm") if (v := usage.get(k)) is not None}
+
+
+def describe(usage: Mapping[str, Any]) -> str:
+    """One line for people: the stated preferences and where they came from, e.g.
+    ``train-ai n, train-genai n, search y (content-signal robots)``."""
+    stated = compact(usage)
+    if not stated:
+        return "none stated"
+    where = ", ".join(dict.fromkeys(f"{s.get('signal')} {s.get('source')}" for s in usage.get("source") or []))
+    return ", ".join(f"{k} {v}" for k, v in stated.items()) + (f" ({where})" if where else "")

@@ -1,7 +1,8 @@
 """WACZ export: archived captures packaged for the web-archiving ecosystem (ReplayWeb.page, pywb).
 
 A WACZ (Web Archive Collection Zipped, spec 1.1.1) is a ZIP holding ``archive/*.warc.gz``, an index of them
-(``indexes/index.cdx``, CDXJ lines as the spec names it), ``pages/pages.jsonl`` (the entry points) and ``datapackage.json`` listing every file
+(``indexes/index.cdx``, CDXJ lines as the spec names it), ``pages/pages.jsonl`` (the entry points, each with the
+publisher's ``usage`` preferences at capture time) and ``datapackage.json`` listing every file
 with its sha256, plus ``datapackage-digest.json`` (the hash of that). We copy each selected capture's records
 (request, response and our metadata record, linked by ``WARC-Concurrent-To``) byte for byte from the archive's
 WARCs: the WACZ holds exactly what was served, with the same record ids and digests as the archive.
@@ -104,7 +105,7 @@ def write_wacz(store: Store, snapshots: Iterable[Snapshot], out: IO[bytes], *, t
 def _pages_jsonl(pages: list[Snapshot]) -> bytes:
     lines = [json.dumps(PAGES_HEADER)]
     for s in pages:
-        page = {"id": s.id, "url": s.url, "ts": s.fetched_at, "title": s.title or s.url}
+        page = {"id": s.id, "url": s.url, "ts": s.fetched_at, "title": s.title or s.url, "usage": s.usage}
         lines.append(json.dumps(page, ensure_ascii=False))
     return ("\n".join(lines) + "\n").encode("utf-8")
 

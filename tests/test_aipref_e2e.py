@@ -11,11 +11,17 @@ from __future__ import annotations
 
 import gzip
 import json
+import subprocess
+import sys
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from feedvault.usage import compact
-from tests.support.crawl import feed, run_crawl, write_registry
+from tests.support.crawl import REPO, crawl_env, feed, run_crawl, write_registry
 
 PUBLIC = {
     "basis": "public-feed-terms",
@@ -106,9 +112,22 @@ def crawled(tmp_path_factory, seaweed):
         manifests = [
             {f["feed"]: json.loads(store.get_bytes(f["manifest_key"])) for f in run["feeds"]} for run in (first, second)
         ]
-        yield manifests, store, server
+        yield Crawled(manifests, store, server, storage, seaweed.credentials, tmp_path_factory.mktemp("aipref-use"))
     finally:
         server.stop()
+
+
+@dataclass
+class Crawled:
+    manifests: list[dict[str, dict]]  # per run: feed -> feed manifest
+    store: Any
+    server: Any
+    storage: Any
+    credentials: Any
+    scratch: Path
+
+    def __iter__(self):  # (manifests, store, server)
+        return iter((self.manifests, self.store, self.server))
 
 
 def outcomes(manifest, server) -> dict[str, dict]:
@@ -208,3 +227,95 @@ def test_a_changed_usage_rule_shows_in_feed_health_as_a_permission_change(crawle
     changes = [p["message"] for p in report["problems"] if p["check"] == "permission-change"]
     assert any(m.startswith("robots.txt ") and "ai-train=no" in m and "ai-train=yes" in m for m in changes), changes
     assert report["state"] == "warning"
+
+
+# -- the usage field downstream: catalog, CLI, API, exports --------------------------------------------------
+DAY2 = "2026-11-27"  # the second run: training allowed by robots.txt; header-only.html still says train-genai=n
+DAY2_ARCHIVED = {"plain.html", ANALYSIS, SEARCH, "open/open-data.html", "header-only.html", "header-malformed.html"}
+
+
+def feedvault(crawled: Crawled, *args: str, expect: int = 0) -> subprocess.CompletedProcess:
+    root = crawled.scratch
+    storage = crawled.storage.model_copy(update={"data_dir": str(root / "data")})
+    registry = write_registry(root / "feeds.yaml", storage, [])
+    proc = subprocess.run(
+        [sys.executable, "-m", "feedvault.cli", "--registry", str(registry), *args],
+        env=crawl_env(crawled.credentials, COLUMNS="250"),
+        cwd=REPO,
+        capture_output=True,
+        timeout=120,
+    )
+    assert proc.returncode == expect, f"exit {proc.returncode}\n{proc.stdout.decode()}\n{proc.stderr.decode()}"
+    return proc
+
+
+def exported(proc: subprocess.CompletedProcess, server) -> dict[str, dict]:
+    records = [json.loads(line) for line in proc.stdout.decode().splitlines()]
+    return {r["url"].removeprefix(server.url("/articles/")): r for r in records}
+
+
+def test_the_default_export_states_the_restrictions_of_every_record(crawled):
+    proc = feedvault(crawled, "export", "--day", DAY2, "--feed", "aipref-public", "--format", "jsonl")
+    records = exported(proc, crawled.server)
+    assert set(records) == DAY2_ARCHIVED
+    assert compact(records["header-only.html"]["usage"]) == {"train-ai": "y", "train-genai": "n", "search": "y"}
+    assert compact(records["plain.html"]["usage"]) == {"train-ai": "y", "train-genai": "y", "search": "y"}
+    assert b"6 records, each with its usage field" in proc.stderr
+
+
+def test_export_for_ai_training_leaves_out_reserved_snapshots_and_says_why(crawled):
+    args = ("export", "--feed", "aipref-public", "--format", "jsonl", "--for", "ai-training")
+    proc = feedvault(crawled, *args, "--day", DAY2)
+    assert set(exported(proc, crawled.server)) == DAY2_ARCHIVED - {"header-only.html"}
+    assert b"1 snapshots left out for ai-training: the publisher reserved it (content-usage 1)" in proc.stderr
+    # the first run: Content-Signal ai-train=no on every page, so nothing is left to export, and that is no error
+    first = feedvault(crawled, *args, "--day", "2026-11-26")
+    assert first.stdout == b""
+    assert b"0 records" in first.stderr and b"4 snapshots left out for ai-training" in first.stderr
+    assert b"content-signal 4, content-usage 1" in first.stderr  # header-only.html: both reserved it
+
+
+def test_the_api_export_for_ai_training_says_how_many_and_why_in_headers(crawled):
+    from fastapi.testclient import TestClient
+
+    from feedvault.catalog import open_catalog
+    from feedvault.web.app import create_app
+
+    catalog = open_catalog(crawled.store, crawled.scratch / "api-catalog")
+    client = TestClient(create_app(crawled.store, catalog))
+    url = f"/api/v1/feeds/aipref-public/days/{DAY2}/export.jsonl"
+    plain = client.get(url)
+    assert plain.status_code == 200 and "x-feedvault-left-out" not in plain.headers
+    assert len(plain.content.splitlines()) == 6
+    response = client.get(url, params={"for": "ai-training"})
+    assert response.status_code == 200
+    assert len(response.content.splitlines()) == 5
+    assert response.headers["x-feedvault-export-for"] == "ai-training"
+    assert response.headers["x-feedvault-left-out"] == "1"
+    assert response.headers["x-feedvault-left-out-reasons"] == "content-usage=1"
+    assert client.get(url, params={"for": "fun"}).status_code == 422
+    articles = client.get(f"/api/v1/feeds/aipref-public/days/{DAY2}/articles").json()["items"]
+    by_path = {a["url"].removeprefix(crawled.server.url("/articles/")): a for a in articles}
+    assert by_path["header-only.html"]["usage"]["train-genai"] == "n"  # the catalog's usage column
+    snapshot = client.get(f"/api/v1/snapshots/{by_path['header-only.html']['id']}").json()
+    assert snapshot["usage"]["source"][-1]["source"] == "header"
+
+
+def test_show_json_and_show_print_the_usage_field(crawled):
+    proc = feedvault(crawled, "export", "--day", DAY2, "--feed", "aipref-public", "--format", "jsonl")
+    url = exported(proc, crawled.server)["header-only.html"]["url"]
+    record = json.loads(feedvault(crawled, "show", url, "--json").stdout)
+    assert compact(record["usage"]) == {"train-ai": "y", "train-genai": "n", "search": "y"}
+    shown = feedvault(crawled, "show", url).stdout.decode()
+    assert "usage: train-ai y, train-genai n, search y (content-signal robots, content-usage header)" in shown
+
+
+def test_the_wacz_export_carries_usage_and_honours_for(crawled):
+    out = crawled.scratch / "day2.wacz"
+    args = ("export", "--format", "wacz", "--feed", "aipref-public", "--day", DAY2, "-o", str(out))
+    proc = feedvault(crawled, *args, "--for", "ai-training")
+    assert b"1 snapshots left out for ai-training" in proc.stderr
+    with zipfile.ZipFile(out) as wacz:
+        pages = [json.loads(line) for line in wacz.read("pages/pages.jsonl").splitlines()[1:]]
+    assert len(pages) == 5 and all(p["usage"]["schema"] == "feedvault.usage/1" for p in pages)
+    assert all(p["usage"]["train-ai"] == "y" for p in pages)

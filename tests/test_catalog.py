@@ -299,6 +299,30 @@ def test_schema_version_is_checked(tmp_path: Path):
         Catalog(path)
 
 
+def test_a_schema_2_catalog_gains_the_usage_column_from_its_permission_evidence(tmp_path: Path):
+    import sqlite3
+
+    path = tmp_path / "c.sqlite"
+    record = {
+        "url": "https://publisher.test/a.html",
+        "feed": "f",
+        "run_id": "20261126T020000Z",
+        "text": "t",
+        "permission": {"signals": [{"signal": "noai", "source": "meta", "value": "noai"}]},
+    }
+    with Catalog(path) as catalog:
+        catalog.insert_records([("clean/f/a.json", record)])
+    conn = sqlite3.connect(path)  # what a catalog written before the column looks like
+    conn.execute("ALTER TABLE snapshots DROP COLUMN usage")
+    conn.execute("PRAGMA user_version=2")
+    conn.close()
+    with Catalog(path) as catalog:
+        (summary,) = catalog.history(record["url"])
+        assert (summary.usage["train-ai"], summary.usage["ai-input"], summary.usage["search"]) == ("n", "n", None)
+        assert catalog.snapshot(summary.id).usage == summary.usage
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 3
+
+
 def test_takedown_keeps_catalog_service_and_cdxj_consistent(archive_copy: FileStore, tmp_path: Path):
     from feedvault.catalog import update_after_takedown
     from feedvault.cdxj import cdxj_key, write_cdxj

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
-from typing import IO, Annotated, Any
+from typing import IO, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -31,7 +31,7 @@ from feedvault.catalog import (
 from feedvault.config import FEED_ID_RE
 from feedvault.diffing import DiffRow
 from feedvault.keys import RUN_ID_RE
-from feedvault.web.service import ArchiveService, NotFoundError, get_service
+from feedvault.web.service import ArchiveService, ExportTally, NotFoundError, get_service
 
 SNAPSHOT_ID = r"^[0-9a-f]{16}$"
 DAY = r"^\d{4}-\d{2}-\d{2}$"
@@ -63,6 +63,10 @@ SnapshotId = Annotated[str, Path(pattern=SNAPSHOT_ID, description="snapshot id (
 PageNo = Annotated[int, Query(ge=1, le=MAX_PAGE, description="page number, from 1")]
 PerPage = Annotated[int, Query(ge=1, le=MAX_PER_PAGE, description="items per page")]
 OptionalDay = Annotated[str | None, Query(pattern=DAY, description="YYYY-MM-DD")]
+ExportFor = Annotated[
+    Literal["ai-training"] | None,
+    Query(alias="for", description="leave out snapshots whose publisher reserved this use (ai-training)"),
+]
 
 
 @dataclass(frozen=True)
@@ -138,15 +142,35 @@ def articles(
     summary="Download a feed's day as JSON Lines (one clean record per line)",
     response_class=StreamingResponse,
 )
-def export_day(service: Service, feed: FeedId, day: DayParam) -> StreamingResponse:
-    """Read in full before the first byte is sent: an archive failing mid-read is a 503, never a truncated 200."""
+def export_day(service: Service, feed: FeedId, day: DayParam, purpose: ExportFor = None) -> StreamingResponse:
+    """Read in full before the first byte is sent: an archive failing mid-read is a 503, never a truncated 200.
+
+    Every record carries its ``usage`` field. With ``for=ai-training``, snapshots whose publisher reserved AI
+    training are left out; the ``X-Feedvault-Left-Out`` headers say how many and which signals reserved it.
+    """
     _known_feed(service, feed)
-    body, size = service.day_jsonl_file(feed, _day(day))
+    tally = ExportTally(purpose)
+    body, size = service.day_jsonl_file(feed, _day(day), tally)
     return StreamingResponse(
         _chunks(body),
         media_type="application/x-ndjson",
-        headers={"Content-Disposition": f'attachment; filename="{feed}-{day}.jsonl"', "Content-Length": str(size)},
+        headers={
+            "Content-Disposition": f'attachment; filename="{feed}-{day}.jsonl"',
+            "Content-Length": str(size),
+            **_tally_headers(tally),
+        },
     )
+
+
+def _tally_headers(tally: ExportTally) -> dict[str, str]:
+    """What an export for a purpose left out, as response headers (the body stays plain JSON Lines)."""
+    if not tally.purpose:
+        return {}
+    return {
+        "X-Feedvault-Export-For": tally.purpose,
+        "X-Feedvault-Left-Out": str(tally.left_out),
+        "X-Feedvault-Left-Out-Reasons": ", ".join(f"{k}={v}" for k, v in sorted(tally.reasons.items())),
+    }
 
 
 def _chunks(body: IO[bytes], size: int = 64 * 1024) -> Iterator[bytes]:

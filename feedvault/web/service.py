@@ -15,8 +15,9 @@ import logging
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import IO, Any
 
 from starlette.requests import Request
@@ -26,6 +27,7 @@ from feedvault.catalog import Catalog, Snapshot, SnapshotSummary, is_snapshot_id
 from feedvault.config import HealthSettings
 from feedvault.diffing import TextDiff, diff_lines
 from feedvault.storage import NotFound, Store
+from feedvault.usage import training_reserved_by, usage_of
 from feedvault.warc import RecordLocation, WarcRecordView, iter_records
 
 logger = logging.getLogger(__name__)
@@ -36,6 +38,41 @@ EXPORT_SPOOL_BYTES = 8 * 1024 * 1024
 
 class NotFoundError(LookupError):
     """No such snapshot, URL, feed, day or run in the archive (or it was taken down)."""
+
+
+#: Export purposes a publisher's usage preferences can rule snapshots out of: purpose -> who reserved it.
+EXPORT_PURPOSES: dict[str, Callable[[Mapping[str, Any]], list[str]]] = {"ai-training": training_reserved_by}
+
+
+@dataclass
+class ExportTally:
+    """What an export for a purpose (``--for ai-training``) wrote and left out, and why (reserving signals)."""
+
+    purpose: str | None = None
+    written: int = 0
+    left_out: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)  # signal -> snapshots it ruled out
+
+    def admit(self, usage: Mapping[str, Any]) -> bool:
+        """Whether a snapshot with this usage field may go into the export; counts it either way."""
+        reserved = EXPORT_PURPOSES[self.purpose](usage) if self.purpose else []
+        if reserved:
+            self.left_out += 1
+            self.reasons.update(reserved)
+            return False
+        self.written += 1
+        return True
+
+    def note(self) -> str:
+        """One line for people: how many were left out and which publisher signals reserved the use."""
+        if not self.purpose:
+            return ""
+        why = ", ".join(f"{signal} {count}" for signal, count in sorted(self.reasons.items()))
+        return (
+            f"{self.left_out} snapshots left out for {self.purpose}: the publisher reserved it ({why})"
+            if self.left_out
+            else f"no snapshot left out for {self.purpose}"
+        )
 
 
 @dataclass(frozen=True)
@@ -186,21 +223,23 @@ class ArchiveService:
         a, b = self.snapshot(snapshot_a), self.snapshot(snapshot_b)
         return SnapshotDiff(a.summary, b.summary, diff_lines(a.text, b.text))
 
-    def day_jsonl(self, feed: str, day: str | dt.date) -> Iterator[bytes]:
-        """A feed's day as JSON Lines: each clean record as stored, one per line. NotFoundError if empty."""
+    def day_jsonl(self, feed: str, day: str | dt.date, tally: ExportTally | None = None) -> Iterator[bytes]:
+        """A feed's day as JSON Lines: each clean record as stored, one per line, with its ``usage`` field (derived
+        for records archived before it existed). With a ``tally`` for a purpose (``ai-training``), records whose
+        publisher reserved that use are left out and counted there. NotFoundError if the day has no snapshots."""
         entries = self.catalog.day_snapshots(feed, day)
         if not entries:
             raise NotFoundError(f"no snapshots of feed {feed!r} on {day}")
-        return self._jsonl(entries)
+        return self._jsonl(entries, tally or ExportTally())
 
-    def day_jsonl_file(self, feed: str, day: str | dt.date) -> tuple[IO[bytes], int]:
+    def day_jsonl_file(self, feed: str, day: str | dt.date, tally: ExportTally | None = None) -> tuple[IO[bytes], int]:
         """A feed's day as JSON Lines, read in full before anything is sent: (file at offset 0, size in bytes).
 
         A download must not answer 200 and then stop half-way when the archive fails mid-read (a client such as
         ``curl --fail`` would keep a truncated file as a success): every record is fetched into a spooled
         temporary file first (memory up to ``EXPORT_SPOOL_BYTES``, then disk), so a failure is an error status.
         """
-        lines = self.day_jsonl(feed, day)
+        lines = self.day_jsonl(feed, day, tally)
         spool = tempfile.SpooledTemporaryFile(max_size=EXPORT_SPOOL_BYTES)  # noqa: SIM115 (the caller closes it)
         try:
             for line in lines:
@@ -212,12 +251,15 @@ class ArchiveService:
             raise
         return spool, size
 
-    def _jsonl(self, entries: list[tuple[str, str]]) -> Iterator[bytes]:
+    def _jsonl(self, entries: list[tuple[str, str]], tally: ExportTally) -> Iterator[bytes]:
         for _sid, clean_key in entries:
             try:
                 record = json.loads(self.store.get_bytes(clean_key))
             except NotFound:
                 continue  # taken down since the listing was read
+            record["usage"] = usage_of(record)
+            if not tally.admit(record["usage"]):
+                continue
             yield json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
 
     def run_manifest(self, run_id: str) -> dict[str, Any]:
