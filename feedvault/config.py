@@ -107,6 +107,7 @@ class Politeness(_Model):
     autothrottle: bool = True
     timeout_seconds: float = Field(default=30, gt=0)
     max_response_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    max_header_bytes: int = Field(default=256 * 1024, ge=1024)  # status line and headers of one response
     retry_times: int = Field(default=2, ge=0)
     retry_after_cap_seconds: float = Field(default=300, ge=0)
     crawl_delay_cap_seconds: float = Field(default=30, ge=0)

@@ -56,6 +56,7 @@ class UrlOutcome:
     evidence: dict[str, Any] | None = None
     cleaning: dict[str, int] | None = None  # archived articles: text_chars, text_lines, lines_removed (health)
     usage: dict[str, str] | None = None  # stated usage preferences of an archived snapshot (usage.compact)
+    redirected_to: str | None = None  # a failure or refusal after redirects: where the entry's URL led
 
     def to_dict(self) -> dict[str, Any]:
         # vars(), not asdict(): no deep copy per URL (manifests list thousands); evidence is JSON-ready already

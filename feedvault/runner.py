@@ -98,11 +98,20 @@ def scrapy_settings(crawl: FeedCrawl, log_level: str) -> dict[str, Any]:
             "spiders.middlewares.RobotsPolicyMiddleware": 100,
             "spiders.middlewares.TdmRepMiddleware": 110,
             "spiders.middlewares.RetryAfterMiddleware": 550,
+            "spiders.middlewares.RedirectGuardMiddleware": 650,
             "spiders.middlewares.RawCaptureMiddleware": 950,
         },
         "ITEM_PIPELINES": {"pipelines.archive.ArchivePipeline": 300},
         # Only http(s) is ever fetched (the SSRF guard refuses other schemes): no other handler is even loaded.
-        "DOWNLOAD_HANDLERS": {"data": None, "file": None, "s3": None, "ftp": None},
+        "DOWNLOAD_HANDLERS": {
+            "data": None,
+            "file": None,
+            "s3": None,
+            "ftp": None,
+            "http": "spiders.download.BoundedHTTP11DownloadHandler",  # bounds the header section too
+            "https": "spiders.download.BoundedHTTP11DownloadHandler",
+        },
+        "FEEDVAULT_MAX_HEADER_BYTES": polite.max_header_bytes,
         "DOWNLOAD_DELAY": polite.download_delay,
         "DOWNLOAD_DELAY_JITTER": 0.5 if polite.download_delay > 0 else 0.0,  # delays vary by ±50%
         "CONCURRENT_REQUESTS": max(16, polite.concurrency_per_domain),

@@ -13,8 +13,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import scrapy
+from scrapy.exceptions import (
+    CannotResolveHostError,
+    DownloadConnectionRefusedError,
+    DownloadFailedError,
+    DownloadTimeoutError,
+    ResponseDataLossError,
+)
 from scrapy.http import Request, Response
 from scrapy.spidermiddlewares.httperror import HttpError
+from scrapy.utils._compression import _DecompressionMaxSizeExceeded
+from twisted.internet.error import ConnectionRefusedError as TxConnectionRefusedError
 from twisted.internet.error import DNSLookupError, TCPTimedOutError, TimeoutError
 from twisted.python.failure import Failure
 
@@ -24,7 +33,16 @@ from feedvault.keys import UnsafeKeyError, normalize_url, tombstone_key, url_key
 from feedvault.manifest import Outcome
 from feedvault.state import FetchPlan
 from feedvault.storage import Store
-from spiders.middlewares import RAW_META, ROBOTS_META, TDMREP_META, USAGE_META, RefusedRequest
+from spiders.download import HeaderTooLarge, ResponseTooLarge
+from spiders.middlewares import (
+    RAW_META,
+    ROBOTS_META,
+    TDMREP_META,
+    USAGE_META,
+    RefusedRequest,
+    RetryAfterTooLong,
+    TooManyRedirects,
+)
 
 MAX_SITEMAP_DEPTH = 2
 
@@ -190,11 +208,21 @@ class FeedSpider(scrapy.Spider):
         return url_key(url) in self.tombstones
 
     def article_failed(self, failure: Failure) -> None:
+        """The entry's outcome, under the URL the feed gave (a redirect's target is ``redirected_to``)."""
         request = failure.request  # type: ignore[attr-defined]
         reason, detail, evidence = describe_failure(failure)
         outcome = Outcome.REFUSED if failure.check(RefusedRequest) else Outcome.FAILED
         status = failure.value.response.status if failure.check(HttpError) else None
-        self.crawl.log.add(request.url, outcome, reason=reason, detail=detail, http_status=status, evidence=evidence)
+        entry_url = request.meta.get("redirect_urls", [request.url])[0]
+        self.crawl.log.add(
+            entry_url,
+            outcome,
+            reason=reason,
+            detail=detail,
+            http_status=status,
+            evidence=evidence,
+            redirected_to=request.url if request.url != entry_url else None,
+        )
 
     def closed(self, reason: str) -> None:
         self.crawl.finished = reason == "finished"
@@ -224,23 +252,34 @@ def _declared_charset(response: Response) -> str | None:
     return None
 
 
+#: Failure reasons by exception type (the exception or one it was raised from), first match wins.
+FAILURE_REASONS: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], str], ...] = (
+    (HeaderTooLarge, "header-too-large"),
+    ((ResponseTooLarge, _DecompressionMaxSizeExceeded), "too-large"),
+    ((DownloadTimeoutError, TimeoutError, TCPTimedOutError), "timeout"),
+    ((CannotResolveHostError, DNSLookupError), "dns"),
+    ((DownloadConnectionRefusedError, TxConnectionRefusedError), "connection-refused"),
+    (TooManyRedirects, "redirect-loop"),
+    (RetryAfterTooLong, "retry-after"),
+    (ResponseDataLossError, "incomplete-response"),
+    (DownloadFailedError, "connection-failed"),
+)
+
+
 def describe_failure(failure: Failure) -> tuple[str, str, dict[str, Any] | None]:
-    """(reason code, human detail, evidence) for a failed or refused request."""
+    """(reason code, human detail, evidence) for a failed or refused request, classified by exception type."""
     exc = failure.value
     if isinstance(exc, RefusedRequest):
         return exc.reason, exc.detail, exc.evidence
     if isinstance(exc, HttpError):
         return f"http-{exc.response.status}", f"HTTP {exc.response.status}", None
-    if isinstance(exc, DNSLookupError):
-        return "dns", str(exc), None
-    if isinstance(exc, TimeoutError | TCPTimedOutError):
-        return "timeout", str(exc), None
-    message = str(exc) or type(exc).__name__
-    lowered = message.lower()
-    if "redirect" in lowered:
-        return "redirect-loop", message, None
-    if "max size" in lowered or "maxsize" in lowered or "larger than" in lowered or "exceeded" in lowered:
-        return "too-large", message, None
-    if "retry-after" in lowered:
-        return "retry-after", message, None
-    return type(exc).__name__, message[:500], None
+    message = (str(exc) or type(exc).__name__)[:500]
+    chain: list[BaseException] = []
+    cause: BaseException | None = exc
+    while cause is not None and cause not in chain:
+        chain.append(cause)
+        cause = cause.__cause__
+    for kinds, reason in FAILURE_REASONS:
+        if any(isinstance(link, kinds) for link in chain):
+            return reason, message, None
+    return type(exc).__name__, message, None

@@ -6,6 +6,7 @@ Order (lower runs first on the way out, last on the way back)::
     100 RobotsPolicyMiddleware   robots.txt as RFC 9309 says (replaces Scrapy's RobotsTxtMiddleware)
     110 TdmRepMiddleware         the host's /.well-known/tdmrep.json, matched against each article URL
     550 RetryAfterMiddleware     Scrapy's retries, plus waiting out Retry-After on 429/503 (capped)
+    650 RedirectGuardMiddleware  a redirect to a non-http(s) URL or past the limit fails with a typed reason
     950 RawCaptureMiddleware     keeps the response exactly as transferred (before decompression) for WARC
 """
 
@@ -19,6 +20,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from urllib.parse import urljoin, urlsplit
 
 from protego import Protego
 from scrapy import Request
@@ -28,6 +30,7 @@ from scrapy.http import Response
 from scrapy.http.request import NO_CALLBACK
 from scrapy.resolver import dnscache
 from scrapy.utils.httpobj import urlparse_cached
+from w3lib.url import safe_url_string
 
 from feedvault import aipref, tdmrep
 from feedvault.config import Signal
@@ -55,6 +58,14 @@ class RefusedRequest(IgnoreRequest):
         self.reason = reason
         self.detail = detail
         self.evidence = evidence or {}
+
+
+class RetryAfterTooLong(IgnoreRequest):
+    """The server asked us to come back later than the feed's ``retry_after_cap_seconds``."""
+
+
+class TooManyRedirects(IgnoreRequest):
+    """A redirect chain longer than ``max_redirects`` (a loop, usually)."""
 
 
 def _crawl(crawler: Crawler) -> Any:
@@ -333,7 +344,7 @@ class RetryAfterMiddleware(RetryMiddleware):
             if delay is not None:
                 cap = _crawl(self.crawler).politeness.retry_after_cap_seconds
                 if delay > cap:
-                    raise IgnoreRequest(f"retry-after {delay:.0f}s exceeds the cap of {cap:.0f}s")
+                    raise RetryAfterTooLong(f"retry-after {delay:.0f}s exceeds the cap of {cap:.0f}s")
                 retry = self._retry(request, f"{response.status} Retry-After {delay:g}s")
                 if retry is None:
                     return response
@@ -341,6 +352,51 @@ class RetryAfterMiddleware(RetryMiddleware):
                 await asyncio.sleep(delay)
                 return retry
         return super().process_response(request, response)
+
+
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
+
+class RedirectGuardMiddleware:
+    """Sees each redirect before Scrapy's RedirectMiddleware (600) and fails the ones it would mishandle.
+
+    Scrapy hands a redirect to a ``file:``, ``gopher:`` (any non-http(s)) URL back as the 3xx response itself,
+    which would fail as ``http-302``: it is refused here as ``unsupported-scheme``, never followed. A chain past
+    ``REDIRECT_MAX_TIMES`` fails as :class:`TooManyRedirects` (Scrapy raises a bare IgnoreRequest).
+    """
+
+    def __init__(self, max_redirects: int) -> None:
+        self.max_redirects = max_redirects
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> RedirectGuardMiddleware:
+        return cls(crawler.settings.getint("REDIRECT_MAX_TIMES"))
+
+    def process_response(self, request: Request, response: Response) -> Response:
+        location = response.headers.get(b"Location")
+        if response.status not in _REDIRECT_STATUSES or not location or _redirects_not_followed(request, response):
+            return response
+        target = urljoin(request.url, safe_url_string(location.decode("latin-1")))
+        scheme = urlsplit(target).scheme.lower()
+        if scheme not in ("http", "https"):
+            raise RefusedRequest(
+                "unsupported-scheme",
+                f"redirected ({response.status}) to a {scheme or 'scheme-less'} URL; only http(s) is fetched",
+                {"url": request.url, "status": response.status, "location": target[:500]},
+            )
+        if request.meta.get("redirect_times", 0) >= self.max_redirects:
+            raise TooManyRedirects(f"more than {self.max_redirects} redirects (the last to {target[:200]})")
+        return response
+
+
+def _redirects_not_followed(request: Request, response: Response) -> bool:
+    """Scrapy's RedirectMiddleware leaves these responses alone (the request handles the status itself)."""
+    meta = request.meta
+    return bool(
+        meta.get("dont_redirect")
+        or meta.get("handle_httpstatus_all")
+        or response.status in meta.get("handle_httpstatus_list", ())
+    )
 
 
 class RawCaptureMiddleware:

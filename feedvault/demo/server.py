@@ -17,7 +17,10 @@ Per-path behaviours come from ``_routes.json`` in the site root (``{"/path": spe
 ``content_type``  content type for ``body``, ``repeat_mb`` and ``gzip_bomb_mb``
 ``gzip_bomb_mb``  a small gzip body (``Content-Encoding: gzip``) that expands to this many MiB
 ``repeat_mb``     a body of this many MiB generated on the fly
-``delay``         seconds to wait before answering
+``delay``         seconds to wait before answering (longer than the client's timeout: a hung response)
+``trickle_seconds`` send the body one byte at a time, this many seconds apart (a slow-loris response)
+``endless_chunk_kb`` a ``Transfer-Encoding: chunked`` body of chunks of this many KiB that never ends
+``filler_headers``  add this many headers ``X-Filler-<n>`` of ``filler_header_bytes`` bytes each (default 500)
 ``last_modified`` ``Last-Modified`` to announce (HTTP date or ISO 8601) instead of the file's mtime
 
 Run ``python -m feedvault.demo.server ROOT --port N`` to serve a site from the command line.
@@ -96,6 +99,10 @@ class Route:
     repeat_mb: float | None = None
     delay: float = 0.0
     last_modified: dt.datetime | None = None
+    trickle_seconds: float = 0.0
+    endless_chunk_kb: int | None = None
+    filler_headers: int = 0
+    filler_header_bytes: int = 500
 
     _TYPES = MappingProxyType(
         {
@@ -110,9 +117,13 @@ class Route:
             "repeat_mb": (int, float),
             "delay": (int, float),
             "last_modified": str,
+            "trickle_seconds": (int, float),
+            "endless_chunk_kb": int,
+            "filler_headers": int,
+            "filler_header_bytes": int,
         }
     )
-    _PAYLOADS = ("redirect", "body", "file", "gzip_bomb_mb", "repeat_mb")
+    _PAYLOADS = ("redirect", "body", "file", "gzip_bomb_mb", "repeat_mb", "endless_chunk_kb")
 
     @classmethod
     def from_spec(cls, path: str, spec: Any) -> Route:
@@ -135,10 +146,12 @@ class Route:
             raise RouteError(f"route {path}: status {status} out of range")
         if any(not isinstance(k, str) or not isinstance(v, str) for k, v in spec.get("headers", {}).items()):
             raise RouteError(f"route {path}: headers must map strings to strings")
-        for key in ("times", "gzip_bomb_mb", "repeat_mb", "delay"):
+        for key in ("times", "gzip_bomb_mb", "repeat_mb", "delay", "trickle_seconds", "filler_headers"):
             if key in spec and spec[key] < 0:
                 raise RouteError(f"route {path}: {key!r} must not be negative")
         values = dict(spec)
+        if spec.get("endless_chunk_kb", 1) < 1 or spec.get("filler_header_bytes", 1) < 1:
+            raise RouteError(f"route {path}: endless_chunk_kb and filler_header_bytes must be at least 1")
         if "redirect" in spec and status is None:
             values["status"] = 302
         if "last_modified" in spec:
@@ -222,6 +235,25 @@ def repeated_body(size: int, content_type: str) -> Iterator[bytes]:
     whole_units = remaining // len(unit)
     yield unit * whole_units + b" " * (remaining - whole_units * len(unit))
     yield tail
+
+
+def trickled(body: bytes | Iterator[bytes], seconds: float) -> Iterator[bytes]:
+    """The body one byte at a time, ``seconds`` apart."""
+    for chunk in [body] if isinstance(body, bytes) else body:
+        for i in range(len(chunk)):
+            time.sleep(seconds)
+            yield chunk[i : i + 1]
+
+
+def endless_chunks(size: int) -> Iterator[bytes]:
+    """Chunked transfer coding of an HTML body that never ends (until the client hangs up)."""
+    head = b"<!DOCTYPE html><html><head><title>Endless</title></head><body>\n"
+    yield b"%x\r\n%s\r\n" % (len(head), head)
+    unit = b"<p>This synthetic paragraph never stops coming.</p>\n"
+    data = (unit * (size // len(unit) + 1))[:size]
+    chunk = b"%x\r\n%s\r\n" % (len(data), data)
+    while True:
+        yield chunk
 
 
 def _http_date(moment: dt.datetime) -> str:
@@ -409,6 +441,11 @@ class SiteServer:
             for existing in [k for k in response.headers if k.lower() == name.lower()]:
                 del response.headers[existing]
             response.headers[name] = value
+        filler = "f" * route.filler_header_bytes
+        for n in range(route.filler_headers):
+            response.headers[f"X-Filler-{n:06d}"] = filler
+        if route.trickle_seconds:
+            response.body = trickled(response.body, route.trickle_seconds)
         return response
 
     def _route_response(
@@ -433,6 +470,9 @@ class SiteServer:
             headers = {"Content-Type": content_type, "Content-Length": str(size)}
             headers.update(self._validators(fingerprint, modified))
             return _Response(status, headers, repeated_body(size, content_type), size)
+        if route.endless_chunk_kb is not None:
+            headers = {"Content-Type": route.content_type or "text/html; charset=utf-8", "Transfer-Encoding": "chunked"}
+            return _Response(status, headers, endless_chunks(route.endless_chunk_kb * 1024))
         if route.body is not None:
             body = route.body.replace(PLACEHOLDER, self.base_url).encode("utf-8")
             content_type = route.content_type or self._content_type(path)
