@@ -2,7 +2,8 @@
 
 One real Scrapy crawl of ``tests/fixtures/sites/hostile-http`` (a trickling body, a hung response, an endless
 chunked body, one 1 MiB header, 20,000 headers of 500 bytes, redirects to ``file:``, ``gopher:`` and a private
-address) into real SeaweedFS. The registry sets a 1 s timeout, 1 MiB responses and no retries, so it stays fast.
+address) into real SeaweedFS. The registry sets 1 MiB responses, no retries and, for the slow cases only, a 1 s
+timeout, so it stays fast.
 """
 
 from __future__ import annotations
@@ -20,20 +21,22 @@ CASES = ("trickle", "hung", "endless", "huge-header", "many-headers", "to-file",
 
 @pytest.fixture(scope="module")
 def crawled(tmp_path_factory, seaweed):
+    """One run of two feeds of the site: the slow cases under a 1 s timeout, the others under the default."""
     from feedvault.demo.server import SiteServer
 
     storage, store = fresh_archive(seaweed)
     with SiteServer(FIXTURE_SITES / "hostile-http") as site:
-        politeness = {"timeout_seconds": 1, "max_response_bytes": 1024 * 1024, "retry_times": 0}
-        registry = write_registry(
-            tmp_path_factory.mktemp("hostile-http") / "feeds.yaml",
-            storage,
-            [feed("hostile-http", site.url("/feed.xml"), politeness=politeness)],
-        )
+        politeness = {"max_response_bytes": 1024 * 1024, "retry_times": 0}
+        feeds = [
+            feed("hostile-http", site.url("/feed.xml"), politeness=politeness),
+            feed("hostile-slow", site.url("/slow.xml"), politeness={**politeness, "timeout_seconds": 1}),
+        ]
+        registry = write_registry(tmp_path_factory.mktemp("hostile-http") / "feeds.yaml", storage, feeds)
         summary = run_crawl(registry, seaweed.credentials, "--run-id", "20261126T040000Z-hostile")
-        (feed_summary,) = summary["feeds"]
-        manifest = json.loads(store.get_bytes(feed_summary["manifest_key"]))
-        outcomes = {u["url"].removeprefix(site.base_url): u for u in manifest["urls"]}
+        outcomes = {}
+        for feed_summary in summary["feeds"]:
+            manifest = json.loads(store.get_bytes(feed_summary["manifest_key"]))
+            outcomes.update({u["url"].removeprefix(site.base_url): u for u in manifest["urls"]})
         yield outcomes, store, site
 
 
