@@ -67,6 +67,7 @@ class Signal(StrEnum):
     NO_AI_TRAINING = "no-ai-training"  # AI training (or generative AI training) disallowed
     NO_AUTOMATED_PROCESSING = "no-automated-processing"  # automated processing (TDM, analysis) disallowed
     SEARCH_ONLY = "search-only"  # search allowed, every AI use stated disallowed
+    UNSCANNABLE = "unscannable"  # the page scan could not see the whole page (truncated tree, parse error, crash)
 
 
 class PermissionRecord(_Model):

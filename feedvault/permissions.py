@@ -107,6 +107,8 @@ _A, _C, _R = Decision.ARCHIVE, Decision.CLEAN_ONLY, Decision.REFUSE
 #:   keeps it out of AI-training exports. "No automated processing" reserves analysis (TDM) like TDMRep. "Search
 #:   only" allows indexing that points readers to the page: with only public feed terms nothing is kept; where
 #:   we hold rights to the text, the clean text (linked to its source) is kept but no replayable page copy.
+#: - unscannable (the scan could not see the whole page, so any signal in it may be missed) fails closed: refused
+#:   on every basis, like robots.txt; only an explicit override (with the record's reference) lifts it.
 DECISION_TABLE: Mapping[Signal, Mapping[str, Decision]] = MappingProxyType(
     {
         Signal.ROBOTS_TXT: _row(own=_R, licence=_R, public=_R, written=_R),
@@ -120,6 +122,7 @@ DECISION_TABLE: Mapping[Signal, Mapping[str, Decision]] = MappingProxyType(
         Signal.NO_AI_TRAINING: _row(own=_A, licence=_A, public=_A, written=_A),
         Signal.NO_AUTOMATED_PROCESSING: _row(own=_A, licence=_R, public=_R, written=_R),
         Signal.SEARCH_ONLY: _row(own=_A, licence=_C, public=_R, written=_C),
+        Signal.UNSCANNABLE: _row(own=_R, licence=_R, public=_R, written=_R),
     }
 )
 

@@ -116,10 +116,44 @@ def _page_lines(tree: HtmlElement) -> list[str]:
 
 
 def scan_page(html: str, rules: CleaningRules) -> dict[str, Any]:
-    """Meta elements and rights notices of a decoded page (JSON-ready, for the process pool)."""
-    import trafilatura
+    """Meta elements and rights notices of a decoded page (JSON-ready, for the process pool); ``unscannable``
+    says why the scan could not see the whole page, if it could not."""
+    tree, problem = load_page(html)
+    return checked_scan(tree, rules, problem)
 
-    return scan_tree(trafilatura.load_html(html) if html.strip() else None, rules)
+
+def load_page(html: str) -> tuple[HtmlElement | None, str | None]:
+    """Parse a decoded page as trafilatura does: (tree, why the tree is not the whole page, or None).
+
+    libxml2 does not fail on what it cannot hold: past 255 nested elements (2047 with ``huge_tree``) it stops,
+    records a FATAL error (``ERR_RESOURCE_LIMIT``) and returns the tree built so far, so everything after that
+    point, a rights notice included, is silently missing. Any FATAL parser error means the parser gave up
+    early, so the tree is not the page. Content that does not parse as HTML at all cannot be scanned either.
+    """
+    import trafilatura
+    from lxml import etree
+    from trafilatura.utils import HTML_PARSER  # the parser load_html uses; its log is that of the last parse
+
+    if not html.strip():
+        return None, None
+    tree = trafilatura.load_html(html)
+    if tree is None:
+        return None, "the page does not parse as HTML"
+    fatal = next((e for e in HTML_PARSER.error_log if e.level == etree.ErrorLevels.FATAL), None)
+    if fatal is not None:
+        return tree, f"the HTML parser stopped at line {fatal.line} ({fatal.type_name}: {fatal.message.strip()})"
+    return tree, None
+
+
+def checked_scan(tree: HtmlElement | None, rules: CleaningRules, problem: str | None) -> dict[str, Any]:
+    """:func:`scan_tree`, failing closed: a scan that raises, or a tree that is not the whole page, adds
+    ``unscannable`` (which the decision table refuses); what was found in the partial tree stays as evidence."""
+    try:
+        page = scan_tree(tree, rules)
+    except Exception as exc:  # RecursionError, MemoryError from libxslt...: no verdict on what we could not read
+        page = scan_tree(None, rules)
+        problem = problem or f"the page scan failed ({type(exc).__name__}: {exc})"
+    return page | {"unscannable": problem} if problem else page
 
 
 def scan_tree(tree: HtmlElement | None, rules: CleaningRules) -> dict[str, Any]:
@@ -151,19 +185,23 @@ def examine_payload(body: bytes, url: str, declared_encoding: str | None, option
 
     A page that breaks the cleaner still gets scanned (``clean_error`` says why it has no text).
     """
-    import trafilatura  # only the worker processes parse pages
-
     html, encoding = decode_html(body, declared_encoding)
-    tree = trafilatura.load_html(html) if html.strip() else None  # parsed once for both
+    tree, problem = load_page(html)  # parsed once for both
     cleaned, clean_error = None, None
     try:
         cleaned = clean_tree(tree, url, options).to_dict() | {"encoding": encoding}
     except Exception as exc:  # a page that breaks the extractor must not stop the crawl
         clean_error = f"{type(exc).__name__}: {exc}"
-    return {"cleaned": cleaned, "clean_error": clean_error, "page": scan_tree(tree, options.rules)}
+    return {"cleaned": cleaned, "clean_error": clean_error, "page": checked_scan(tree, options.rules, problem)}
 
 
 # -- the reactor half -----------------------------------------------------------------------------------
+def _unscannable_findings(page: dict[str, Any] | None) -> list[Finding]:
+    """The scan could not see the whole page: a finding of its own, so the decision table fails it closed."""
+    problem = (page or {}).get("unscannable")
+    return [Finding(Signal.UNSCANNABLE, "scan", "page scan", problem)] if problem else []
+
+
 def _header_values(headers: Sequence[tuple[str, str]], name: str) -> list[str]:
     lowered = name.lower()
     return [value for key, value in headers if key.lower() == lowered]
@@ -210,6 +248,7 @@ def page_findings(
             where = "tdm-reservation header" if source == "header" else '<meta name="tdm-reservation">'
         findings.append(Finding(Signal.TDMREP, source, where, "1", {"tdm-policy": evaluation["policy"]}))
 
+    findings += _unscannable_findings(page)
     seen: set[tuple[Signal, str]] = set()
     for finding in _notice_findings(article_notices, "article text") + _notice_findings(
         (page or {}).get("notices", []), "page text"

@@ -3,7 +3,11 @@
 - ``/.well-known/tdmrep.json`` is a JSON array of rules ``{"location", "tdm-reservation", "tdm-policy"?}``.
   ``location`` is a robots.txt-style path pattern (``*`` any characters, a final ``$`` anchors the end), matched
   case-sensitively from the start of the path; the first matching rule applies; no match means *unset*. A file
-  that cannot be fetched (non-2xx) or parsed means the site does not implement the protocol (*unset*).
+  that cannot be fetched (non-2xx) means the site does not implement the protocol (*unset*). An invalid file is
+  a protocol error, and the spec's fallback for protocol errors is *unset*: every way a file can be invalid (not
+  UTF-8, over :data:`MAX_FILE_BYTES`, not JSON, nested too deep to parse, not a JSON array) raises
+  :class:`InvalidTdmRepFile` with its ``kind``, and the whole file is then unset (recorded as evidence, never a
+  crash). An error inside one rule makes only that rule unset or skipped.
 - ``tdm-reservation`` is ``1`` (TDM rights reserved) or ``0`` (not reserved); any other value is a protocol
   error and counts as *unset*. ``tdm-policy`` is a URL, recorded as evidence.
 - Precedence (spec, "Processing priority"): the ``tdm-reservation``/``tdm-policy`` HTTP headers supersede the
@@ -20,6 +24,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 WELL_KNOWN_PATH = "/.well-known/tdmrep.json"
+#: A rule array this large is not a policy file (robots.txt parsers must read 500 KiB; this is twice that).
+MAX_FILE_BYTES = 1024 * 1024
 _PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
 _UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
@@ -64,15 +70,38 @@ class TdmRule:
         return {"location": self.location, "tdm-reservation": self.reservation, "tdm-policy": self.policy}
 
 
-def parse_file(body: bytes) -> tuple[TdmRule, ...]:
-    """Rules of a tdmrep.json body; raises ValueError if it is not a JSON array of objects.
+class InvalidTdmRepFile(ValueError):
+    """A tdmrep.json that is not a valid rule array; ``kind`` says how (one word, for evidence and tests)."""
 
-    A rule without a string ``location`` is skipped; a rule with an invalid ``tdm-reservation`` still matches
-    (it is the first in sequence) but yields *unset*, as the spec says of protocol errors.
+    KINDS = ("too-large", "wrong-encoding", "bad-json", "too-deep", "wrong-type")
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(f"{kind}: {detail}")
+        self.kind = kind
+        self.detail = detail
+
+
+def parse_file(body: bytes) -> tuple[TdmRule, ...]:
+    """Rules of a tdmrep.json body; raises :class:`InvalidTdmRepFile` for every way it can be invalid.
+
+    Errors inside one rule stay in that rule, the rest of the file applies: a rule without a string
+    ``location`` (or not an object) is skipped; a rule with an invalid ``tdm-reservation`` still matches (it is
+    the first in sequence) but yields *unset*, as the spec says of protocol errors.
     """
-    data = json.loads(body.decode("utf-8-sig"))
+    if len(body) > MAX_FILE_BYTES:
+        raise InvalidTdmRepFile("too-large", f"{len(body)} bytes (at most {MAX_FILE_BYTES})")
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidTdmRepFile("wrong-encoding", f"not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise InvalidTdmRepFile("too-deep", "nested too deeply to parse") from None
+    except ValueError as exc:
+        raise InvalidTdmRepFile("bad-json", str(exc)) from None
     if not isinstance(data, list):
-        raise ValueError(f"expected a JSON array of rules, got {type(data).__name__}")
+        raise InvalidTdmRepFile("wrong-type", f"expected a JSON array of rules, got {type(data).__name__}")
     rules = []
     for item in data:
         if not isinstance(item, dict) or not isinstance(item.get("location"), str) or not item["location"]:

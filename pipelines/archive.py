@@ -65,6 +65,14 @@ def _header(headers: list[tuple[str, str]], name: str) -> str | None:
     return next((value for key, value in headers if key.lower() == lowered), None)
 
 
+def _no_text_detail(cleaned: dict[str, Any] | None, clean_error: str | None, fetch_reason: str) -> str | None:
+    """Why an archived page has no clean text (the extractor failed or found none), or None if it has text."""
+    if cleaned is not None and cleaned.get("text", "").strip():
+        return None
+    why = f"the cleaner failed: {clean_error}" if clean_error else "the cleaner found no article text"
+    return f"no text extracted ({why}); the clean record's text is empty (fetched: {fetch_reason})"
+
+
 class ArchivePipeline:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
@@ -243,11 +251,12 @@ class ArchivePipeline:
                 last_modified=_header(raw["headers"], "Last-Modified"),
             ),
         )
+        no_text = _no_text_detail(cleaned, clean_error, item.plan.reason)
         log.add(
             item.url,
             Outcome.CHANGED if baseline is not None else Outcome.NEW,
-            reason=item.plan.reason,
-            detail=f"clean failed: {clean_error}" if clean_error else None,
+            reason="no-text" if no_text else item.plan.reason,
+            detail=no_text,
             http_status=raw["status"],
             sha256=payload_sha256,
             clean_key=clean_key,

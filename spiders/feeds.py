@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,8 @@ from feedvault.crawl import FeedCrawl
 from feedvault.feeds import FeedEntry, FeedParseError, parse_feed
 from feedvault.keys import UnsafeKeyError, normalize_url, tombstone_key, url_key
 from feedvault.manifest import Outcome
+from feedvault.permissions import Decision, decide
+from feedvault.signals import page_findings
 from feedvault.state import FetchPlan
 from feedvault.storage import Store
 from spiders.download import HeaderTooLarge, ResponseTooLarge
@@ -43,6 +46,8 @@ from spiders.middlewares import (
     RetryAfterTooLong,
     TooManyRedirects,
 )
+
+logger = logging.getLogger(__name__)
 
 MAX_SITEMAP_DEPTH = 2
 
@@ -182,6 +187,7 @@ class FeedSpider(scrapy.Spider):
                 reason="not-modified",
                 http_status=304,
                 sha256=plan.baseline.sha256 if plan.baseline else None,
+                evidence=self._not_modified_evidence(response),
             )
             self.crawl.state.record(
                 response.url, now=self.crawl.now, entry_updated=entry.updated, published=entry.published
@@ -202,6 +208,26 @@ class FeedSpider(scrapy.Spider):
             tdmrep=response.meta.get(TDMREP_META),
             robots_usage=response.meta.get(USAGE_META) or [],
         )
+
+    def _not_modified_evidence(self, response: Response) -> dict[str, Any] | None:
+        """Signals a 304 carries (its headers, the host's tdmrep.json), judged by the table; a warning if they
+        would restrict the page. Nothing is written on a 304, so the last snapshot stays (takedown removes it)."""
+        findings, tdm = page_findings(
+            headers=response.meta[RAW_META]["headers"], page=None, tdmrep_file=response.meta.get(TDMREP_META)
+        )
+        if not findings:
+            return None
+        record = self.crawl.feed.permission
+        assert record is not None  # feeds without a valid record are never crawled
+        verdict = decide(record, findings)
+        if verdict.refused or verdict.decision is not Decision.ARCHIVE:
+            message = (
+                f"{response.url}: answered 304 Not Modified with {verdict.detail}; its archived snapshot stays "
+                f"(`feedvault takedown --url {response.url}` removes it)"
+            )
+            self.crawl.log.warn(message)
+            logger.warning(message)
+        return {"on": "304 Not Modified", **verdict.to_dict(), "tdmrep": tdm}
 
     def taken_down(self, url: str) -> bool:
         """Whether ``url`` has a tombstone (listed once at crawl start): it is never fetched or archived again."""

@@ -37,6 +37,7 @@ from feedvault.config import Signal
 from feedvault.netguard import NetworkPolicy, RefusedURL, Resolver
 from feedvault.permissions import Decision, signal_decision
 from feedvault.signals import ROBOTS_TOKEN
+from spiders.download import ResponseTooLarge
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -141,20 +142,24 @@ def shared_per_host(crawler: Crawler, kind: str) -> PerHost[Any]:
     return _crawl(crawler).shared.setdefault(kind, PerHost())
 
 
-async def fetch_policy_file(crawler: Crawler, url: str) -> tuple[Response | None, dict[str, Any]]:
-    """GET a site policy file (robots.txt, tdmrep.json) once, no retries; (response or None, evidence)."""
-    request = Request(
-        url,
-        callback=NO_CALLBACK,
-        priority=1000,
-        dont_filter=True,
-        meta={"dont_obey_robotstxt": True, "dont_retry": True, "handle_httpstatus_all": True},
-    )
+async def fetch_policy_file(
+    crawler: Crawler, url: str, max_bytes: int | None = None
+) -> tuple[Response | None, dict[str, Any]]:
+    """GET a site policy file (robots.txt, tdmrep.json) once, no retries; (response or None, evidence).
+
+    ``max_bytes`` caps the body below the feed's ``max_response_bytes``; a larger file is ``too_large``.
+    """
+    meta: dict[str, Any] = {"dont_obey_robotstxt": True, "dont_retry": True, "handle_httpstatus_all": True}
+    if max_bytes is not None:
+        meta["download_maxsize"] = max_bytes
+    request = Request(url, callback=NO_CALLBACK, priority=1000, dont_filter=True, meta=meta)
     evidence: dict[str, Any] = {"fetched_at": dt.datetime.now(dt.UTC).isoformat()}
     try:
         response = await crawler.engine.download_async(request)  # type: ignore[union-attr]
     except Exception as exc:
         evidence.update(status=None, error=f"{type(exc).__name__}: {exc}")
+        if isinstance(exc, ResponseTooLarge):
+            evidence["too_large"] = True
         return None, evidence
     evidence.update(status=response.status, sha256=hashlib.sha256(response.body).hexdigest())
     return response, evidence
@@ -302,16 +307,31 @@ class TdmRepMiddleware:
 
     async def _fetch(self, origin: str) -> TdmRepSite:
         url = origin + tdmrep.WELL_KNOWN_PATH
-        response, evidence = await fetch_policy_file(self.crawler, url)
+        response, evidence = await fetch_policy_file(self.crawler, url, max_bytes=tdmrep.MAX_FILE_BYTES)
         evidence = {"tdmrep_url": url, **evidence}
         rules: tuple[tdmrep.TdmRule, ...] = ()
         if response is not None and 200 <= response.status < 300:
-            try:
-                rules = tdmrep.parse_file(response.body)
-            except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-                evidence["error"] = f"not a tdmrep.json rule array: {exc}"
+            rules = _tdmrep_rules(response.body, evidence)
+        elif evidence.get("too_large"):
+            _record_invalid_tdmrep(
+                evidence, tdmrep.InvalidTdmRepFile("too-large", f"over {tdmrep.MAX_FILE_BYTES} bytes")
+            )
         evidence["rules"] = len(rules)
         return TdmRepSite(rules, evidence)
+
+
+def _tdmrep_rules(body: bytes, evidence: dict[str, Any]) -> tuple[tdmrep.TdmRule, ...]:
+    """The file's rules; an invalid file (any way) is *unset* as TDMRep says, with why in the evidence."""
+    try:
+        return tdmrep.parse_file(body)
+    except tdmrep.InvalidTdmRepFile as exc:
+        _record_invalid_tdmrep(evidence, exc)
+        return ()
+
+
+def _record_invalid_tdmrep(evidence: dict[str, Any], exc: tdmrep.InvalidTdmRepFile) -> None:
+    evidence.update(valid=False, invalid=exc.kind, error=f"invalid tdmrep.json ({exc}): treated as unset")
+    logger.warning("%s: %s", evidence["tdmrep_url"], evidence["error"])
 
 
 def retry_after_seconds(value: bytes | str | None, now: dt.datetime | None = None) -> float | None:

@@ -40,6 +40,7 @@ SPECIFIED = {
     "no-ai-training": (A, A, A, A, A),
     "no-automated-processing": (A, R, R, R, A),
     "search-only": (A, C, R, C, A),
+    "unscannable": (R, R, R, R, A),
 }
 SPEC_ROWS = ("own-content", "licence", "public-feed-terms", "written-permission", OVERRIDE_ROW)
 CELLS = [(signal, row) for signal, cells in DECISION_TABLE.items() for row in cells]
