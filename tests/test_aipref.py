@@ -297,3 +297,14 @@ def test_records_from_before_the_field_get_it_from_their_permission_evidence():
 
 def test_every_usage_signal_is_in_the_signal_enum():
     assert {"no-ai-training", "no-automated-processing", "search-only"} <= {str(s) for s in Signal}
+
+
+def test_a_disallowed_url_has_no_usage_preferences():
+    from protego import Protego
+
+    from spiders.middlewares import RobotsVerdict
+
+    text = "User-agent: feedvault\nDisallow: /private/\nContent-Usage: train-ai=n\n"
+    verdict = RobotsVerdict("rules", {}, Protego.parse(text), None, parse_robots(text, "feedvault"))
+    assert [dict(s.prefs) for s in verdict.usage_statements("https://p.test/news/a")] == [{"train-ai": "n"}]
+    assert verdict.usage_statements("https://p.test/private/a") == []  # fetched only under an override

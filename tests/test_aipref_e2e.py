@@ -299,6 +299,9 @@ def test_the_api_export_for_ai_training_says_how_many_and_why_in_headers(crawled
     assert by_path["header-only.html"]["usage"]["train-genai"] == "n"  # the catalog's usage column
     snapshot = client.get(f"/api/v1/snapshots/{by_path['header-only.html']['id']}").json()
     assert snapshot["usage"]["source"][-1]["source"] == "header"
+    page = client.get(f"/snapshots/{by_path['header-only.html']['id']}").text  # the article page shows it too
+    assert "<dt>Generative AI training</dt><dd>not allowed</dd>" in page
+    assert "<dt>Stated by</dt><dd>content-signal (robots), content-usage (header)</dd>" in page
 
 
 def test_show_json_and_show_print_the_usage_field(crawled):

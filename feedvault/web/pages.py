@@ -133,6 +133,29 @@ def permission_pairs(permission: dict[str, Any] | None) -> list[tuple[str, Any]]
     return pairs
 
 
+USAGE_LABELS = (
+    ("AI training", "train-ai"),
+    ("Generative AI training", "train-genai"),
+    ("AI input", "ai-input"),
+    ("Search", "search"),
+    ("Automated processing", "automated-processing"),
+)
+
+
+def usage_pairs(usage: dict[str, Any] | None) -> list[tuple[str, Any]]:
+    """The publisher's usage preferences at capture time as (label, value) rows: stated categories only."""
+    usage = usage or {}
+    words = {"y": "allowed", "n": "not allowed"}
+    pairs = [(label, words.get(usage.get(key) or "")) for label, key in USAGE_LABELS]
+    tdm = usage.get("tdm")
+    pairs.append(("Text and data mining", tdm.replace("-", " ") if tdm else None))
+    stated = dict.fromkeys(f"{s.get('signal')} ({s.get('source')})" for s in usage.get("source") or [])
+    pairs.append(("Stated by", ", ".join(stated)))
+    ignored = [f"{i.get('value')}: {i.get('why')}" for i in usage.get("ignored") or []]
+    pairs.append(("Ignored", "; ".join(ignored)))
+    return pairs
+
+
 def content_type_parts(value: str | None) -> tuple[str, str | None]:
     """``(media type, charset)`` of a Content-Type header value."""
     message = Message()
@@ -222,6 +245,7 @@ def _environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
     )
     env.globals.update(status_kind=status_kind, permission_pairs=permission_pairs, min=min, max_query=MAX_QUERY_CHARS)
+    env.globals.update(usage_pairs=usage_pairs)
     env.filters["filesize"] = filesize
     env.filters["when"] = when
     return env
