@@ -14,6 +14,7 @@ from typing import Any
 
 from feedvault.cleaning import CleanOptions
 from feedvault.cleaning.fingerprints import observe_lines
+from feedvault.lifeline import die_with_parent
 from feedvault.signals import examine_payload
 from feedvault.warc import Capture, build_exchange
 
@@ -21,7 +22,8 @@ from feedvault.warc import Capture, build_exchange
 class ExtractorPool(Executor):
     """Process pool for cleaning, started on first use: a run with nothing new never pays for workers.
 
-    forkserver: never fork a process that runs a reactor and threads.
+    forkserver: never fork a process that runs a reactor and threads. The forkserver and the workers die with
+    the process that started them (:mod:`feedvault.lifeline`): no orphans after a SIGKILL.
     """
 
     def __init__(self, workers: int) -> None:
@@ -32,10 +34,11 @@ class ExtractorPool(Executor):
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         with self._lock:
             if self._pool is None:
+                context = multiprocessing.get_context("forkserver")
+                # The forkserver and every worker die with this process, even SIGKILLed (feedvault.lifeline).
+                context.set_forkserver_preload(["__main__", "feedvault.forkserver_lifeline"])
                 self._pool = ProcessPoolExecutor(
-                    max_workers=self._workers,
-                    mp_context=multiprocessing.get_context("forkserver"),
-                    initializer=_warm_worker,
+                    max_workers=self._workers, mp_context=context, initializer=_warm_worker
                 )
         return self._pool.submit(fn, *args, **kwargs)
 
@@ -45,6 +48,7 @@ class ExtractorPool(Executor):
 
 
 def _warm_worker() -> None:
+    die_with_parent()
     import trafilatura  # noqa: F401  (import once per worker, not per page)
 
 

@@ -87,12 +87,18 @@ class FeedRunLog:
     permission_facts: Counter[str] = field(default_factory=Counter)  # canonical fact JSON -> pages it was found on
     judged_pages: int = 0  # pages whose permission was decided this run (their facts are in permission_facts)
     on_change: Callable[[FeedRunLog], None] | None = None
+    # Each outcome as it is recorded, (index, outcome dict): the run's journal (feedvault.spool), so outcomes
+    # survive a crawler killed before it writes its manifest.
+    journal: Callable[[int, dict[str, Any]], None] | None = None
+    interrupted: bool = False  # the crawl was stopped (SIGTERM/SIGINT, or killed and recovered): not all was tried
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, url: str, outcome: Outcome, **details: Any) -> UrlOutcome:
         record = UrlOutcome(url=url, outcome=outcome, **details)
         with self._lock:
             self.outcomes.append(record)
+            if self.journal:
+                self.journal(len(self.outcomes) - 1, record.to_dict())
         if self.on_change:
             self.on_change(self)
         return record
@@ -116,6 +122,8 @@ class FeedRunLog:
                         sha256=was.sha256,
                         evidence=was.evidence,
                     )
+                    if self.journal:
+                        self.journal(i, self.outcomes[i].to_dict())
         if withdrawn and self.on_change:
             self.on_change(self)
         return withdrawn
@@ -166,6 +174,8 @@ class FeedRunLog:
 
     @property
     def status(self) -> str:
+        if self.interrupted:
+            return "interrupted"
         if self.error:
             return "failed"
         if self.permission and self.permission.get("decision") == "refused":
@@ -243,10 +253,12 @@ def summarize_feed(manifest: dict[str, Any], manifest_key: str | None) -> dict[s
 
 
 def run_status(feed_statuses: list[str]) -> str:
-    """``ok`` when every feed is; ``failed`` when feeds failed and none archived (all failed or refused);
-    else ``partial``."""
+    """``ok`` when every feed is; ``interrupted`` when a feed's crawl was stopped before it tried everything;
+    ``failed`` when feeds failed and none archived (all failed or refused); else ``partial``."""
     if all(status == "ok" for status in feed_statuses):
         return "ok"
+    if "interrupted" in feed_statuses:
+        return "interrupted"
     if "failed" in feed_statuses and "ok" not in feed_statuses:
         return "failed"
     return "partial"

@@ -12,11 +12,8 @@ import datetime as dt
 import json
 import logging
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from feedvault import keys
@@ -28,6 +25,7 @@ from feedvault.keys import RunId
 from feedvault.logs import console_logging
 from feedvault.manifest import FeedRunLog, build_run_manifest, dumps, summarize_feed, utcnow
 from feedvault.permissions import feed_permission
+from feedvault.spool import Spool
 from feedvault.state import SeenState
 from feedvault.storage import FileStore, ReadThroughStore, StorageError, Store
 from feedvault.versions import versions
@@ -68,7 +66,8 @@ class RunResult:
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.failed_feeds else 0
+        interrupted = any(f["status"] == "interrupted" for f in self.manifest["feeds"])
+        return 1 if self.failed_feeds or interrupted else 0
 
 
 def select_feeds(registry: Registry, feed_ids: Sequence[str] | None) -> list[FeedConfig]:
@@ -219,7 +218,20 @@ def run_feeds(
     feeds = select_feeds(registry, options.feed_ids)
     logs: list[FeedRunLog] = []
     crawls: list[FeedCrawl] = []
-    spool = Path(tempfile.mkdtemp(prefix=f"feedvault-{run_id}-"))
+    if not options.dry_run:
+        recover_interrupted_runs(store, registry, current=run_id)
+    spool_dir = Spool(
+        run_id.value,
+        {
+            "store": store.uri,
+            "started_at": started.isoformat(),
+            "trigger": options.trigger,
+            "options": options.to_dict(),
+            "dry_run": options.dry_run,
+            "write_run_manifest": options.write_run_manifest,
+        },
+    )
+    spool = spool_dir.path
     stage = None if options.dry_run else FileStore(spool / "stage", durable=False)
     shared: dict[str, Any] = {}  # per-host caches (robots.txt, tdmrep.json) shared by every feed of the run
     extractor = ExtractorPool(registry.settings.extract_workers)
@@ -231,6 +243,7 @@ def run_feeds(
                     run_id.value,
                     short_text_chars=registry.settings.health.short_text_chars,
                     on_change=on_progress,
+                    journal=None if options.dry_run else spool_dir.journal(feed.id),
                 )
                 logs.append(log)
                 log.permission = feed_permission(feed, today)
@@ -286,7 +299,88 @@ def run_feeds(
                 _update_fingerprints(crawl, today)
         return _commit(store, registry, options, run_id, started, logs, stage)
     finally:
-        shutil.rmtree(spool, ignore_errors=True)
+        spool_dir.remove()
+
+
+def recover_interrupted_runs(store: Store, registry: Registry, *, current: RunId) -> list[str]:
+    """Sweep the spool directories whose run died (``feedvault.spool``) and, for a CLI run into this archive
+    that never committed, commit what its journal says it did: its partition is removed (its objects were
+    never committed) and its run manifest written with each feed ``interrupted``, the archived articles turned
+    into ``failed`` (``interrupted``: the next run fetches them again). Returns the run ids recovered.
+
+    Airflow's crawls (``--no-run-manifest``) are only swept: the task's retry replaces their partition."""
+    from feedvault.spool import stale_spools
+
+    recovered = []
+    for stale in stale_spools():
+        meta = stale.meta
+        if meta and meta.get("store") != store.uri:  # another archive's run: its own next run recovers it
+            stale.release()
+            continue
+        try:
+            recoverable = meta.get("write_run_manifest") and not meta.get("dry_run")
+            if (
+                recoverable
+                and meta.get("run_id") != current.value
+                and _recover_run(store, registry, meta, stale.journals(), current)
+            ):
+                recovered.append(meta["run_id"])
+        except Exception as exc:  # the spool stays for the next run to try again
+            logger.warning("interrupted run in %s not recovered: %s: %s", stale.path, type(exc).__name__, exc)
+            stale.release()
+            continue
+        stale.remove()
+    return recovered
+
+
+def _recover_run(
+    store: Store, registry: Registry, meta: dict[str, Any], journals: dict[str, list[dict[str, Any]]], current: RunId
+) -> bool:
+    from feedvault.gc import forget_runs
+    from feedvault.manifest import Outcome, UrlOutcome
+
+    run_id = RunId(meta["run_id"])
+    if store.head(keys.run_manifest_key(run_id)) is not None:  # it committed; only its spool was left
+        return False
+    started = dt.datetime.fromisoformat(meta["started_at"])
+    fields = set(UrlOutcome.__dataclass_fields__)
+    summaries = []
+    for feed_id, entries in journals.items():
+        _clear_partition(store, feed_id, run_id)
+        forget_runs(store, feed_id, {run_id.value})
+        log = FeedRunLog(feed_id, run_id.value, started_at=started, interrupted=True)
+        withdrawn = 0
+        for entry in entries:
+            entry = {k: v for k, v in entry.items() if k in fields}
+            outcome = Outcome(entry.pop("outcome"))
+            if outcome in (Outcome.NEW, Outcome.CHANGED):
+                withdrawn += 1
+                outcome = Outcome.FAILED
+                entry = {k: v for k, v in entry.items() if k not in ("clean_key", "warc_key", "bytes_written")}
+                entry["reason"] = "interrupted"
+                entry["detail"] = "archived, but the run was killed before it committed: withdrawn"
+            log.outcomes.append(
+                UrlOutcome(outcome=outcome, **{k: v for k, v in entry.items() if k != "url"}, url=entry["url"])
+            )
+        log.error = (
+            f"the run was killed before it committed; run {current} recovered its {len(entries)} outcomes from its "
+            f"journal and withdrew its {withdrawn} archived articles: the next run fetches them again"
+        )
+        manifest = log.to_manifest()
+        key = keys.feed_manifest_key(run_id, feed_id)
+        store.put_bytes(key, dumps(manifest), content_type="application/json")
+        summaries.append(summarize_feed(manifest, key))
+        logger.warning("feed %s of run %s: %s", feed_id, run_id, log.error)
+    finalize_run(
+        store,
+        registry,
+        run_id=run_id,
+        started_at=started,
+        feed_summaries=summaries,
+        trigger=meta.get("trigger", "manual"),
+        options={**meta.get("options", {}), "recovered_by": current.value},
+    )
+    return True
 
 
 def _load_fingerprints(store: Store, registry: Registry, feed_id: str, log: FeedRunLog) -> FeedFingerprints | None:

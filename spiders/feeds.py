@@ -252,6 +252,12 @@ class FeedSpider(scrapy.Spider):
 
     def closed(self, reason: str) -> None:
         self.crawl.finished = reason == "finished"
+        if reason == "shutdown":  # SIGTERM / SIGINT: what was done is committed, the rest waits for the next run
+            self.crawl.log.interrupted = True
+            self.crawl.log.error = self.crawl.log.error or (
+                "interrupted (SIGTERM or SIGINT): the manifest lists what was done; entries it does not list were not "
+                "tried and the next run takes them"
+            )
         if not self.crawl.finished and not self.crawl.log.error:
             self.crawl.log.error = f"crawl ended early: {reason}"
         if self._feeds_ok == 0 and self._feeds_failed:

@@ -85,12 +85,12 @@ def run_crawl(
 
 def start_crawl(registry: Path, credentials: Credentials | None, *args: str, **popen: Any) -> subprocess.Popen[str]:
     """Start ``python -m feedvault.runner`` without waiting (for tests that kill it, or its archive, mid-run)."""
+    options = {"env": crawl_env(credentials), "stdout": subprocess.PIPE, "stderr": subprocess.PIPE} | popen
     return subprocess.Popen(
         [sys.executable, "-m", "feedvault.runner", "--registry", str(registry), "--log-level", "INFO", *args],
-        env=crawl_env(credentials),
         cwd=REPO,
         text=True,
-        **({"stdout": subprocess.PIPE, "stderr": subprocess.PIPE} | popen),
+        **options,
     )
 
 

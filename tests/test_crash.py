@@ -1,0 +1,170 @@
+"""A crash leaves nothing half-written behind: a crawler killed mid-run (SIGKILL, SIGTERM) leaves no process
+running, its spool directory is swept, its per-URL outcomes are not lost, and the archive is consistent again
+after the next run. Real crawls of a synthetic site whose last articles hang, so the kill lands mid-run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import pytest
+
+from feedvault.config import StorageSettings
+from feedvault.demo.server import SiteServer
+from feedvault.storage import FileStore
+from tests.support.checks import assert_archive_consistent
+from tests.support.crawl import crawl_env, feed, start_crawl, write_registry
+from tests.support.sites import synthetic_site
+
+CRASHED = "20261126T020000Z-crashed"
+SLOW = 4  # articles that hang (answered after HANG seconds): the crawl is mid-run while they wait
+HANG = 40
+
+
+@dataclass
+class SlowSite:
+    server: SiteServer
+    store: FileStore
+    registry: Path
+    urls: list[str]
+    tmpdir: Path  # the crawler's TMPDIR (its spool directories)
+
+
+@pytest.fixture
+def slow_site(tmp_path, site_server) -> SlowSite:
+    site = synthetic_site(tmp_path, 12)
+    server = site_server(site.root)
+    for path in site.article_paths[-SLOW:]:
+        server.set_route(path, {"delay": HANG})
+    root = tmp_path / "archive"
+    storage = StorageSettings(uri=root.as_uri(), data_dir=str(tmp_path / "data"))
+    registry = write_registry(
+        tmp_path / "feeds.yaml", storage, [feed("synth", server.url(site.feed_path))], uncommitted_grace_hours=0
+    )
+    (tmp_path / "tmp").mkdir()
+    urls = [server.url(p) for p in site.article_paths]
+    return SlowSite(server, FileStore(root), registry, urls, tmp_path / "tmp")
+
+
+def run_crawl(site: SlowSite, *args: str) -> dict:
+    """A crawl to its end with the same spool directory ($TMPDIR) as the killed one."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.support.crawl import REPO
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "feedvault.runner", "--registry", str(site.registry), *args],
+        env=crawl_env(None, TMPDIR=str(site.tmpdir)),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert lines, proc.stderr[-3000:]
+    return json.loads(lines[-1])
+
+
+def wait_for(condition, what: str, timeout: float = 120):
+    """Poll until ``condition()`` is truthy (a generous bound on a loaded machine; not a timing assertion)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"gave up waiting for {what}")
+
+
+def crawl_mid_run(site: SlowSite, *args: str) -> tuple[psutil.Popen, list[psutil.Process]]:
+    """Start a crawl and wait until it archived articles (so its extraction workers run) and waits on the rest."""
+    log = (site.tmpdir.parent / "crawl.log").open("a")  # not a pipe: nobody reads it while the crawl runs
+    proc = start_crawl(
+        site.registry,
+        None,
+        "--run-id",
+        CRASHED,
+        *args,
+        env=crawl_env(None, TMPDIR=str(site.tmpdir)),
+        stdout=log,
+        stderr=log,
+    )
+    done = len(site.urls) - SLOW
+    wait_for(lambda: len(list(site.store.list("clean/"))) >= done or proc.poll() is not None, "articles archived")
+    assert proc.poll() is None, (site.tmpdir.parent / "crawl.log").read_text()[-3000:]
+    children = wait_for(lambda: len(c := psutil.Process(proc.pid).children(recursive=True)) >= 3 and c, "workers")
+    return proc, children
+
+
+def test_a_sigkilled_crawl_leaves_no_process_behind(slow_site):
+    proc, children = crawl_mid_run(slow_site)
+    names = {" ".join(c.cmdline()) for c in children}
+    assert any("forkserver" in n for n in names) and any("resource_tracker" in n for n in names), names
+    try:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        _gone, alive = psutil.wait_procs(children, timeout=60)
+        assert alive == [], [" ".join(p.cmdline()) for p in alive]
+    finally:
+        for child in children:
+            if child.is_running():
+                child.kill()
+
+
+def feed_manifest(store, run_id: str) -> dict:
+    import json
+
+    from feedvault import keys
+
+    return json.loads(store.get_bytes(keys.feed_manifest_key(keys.RunId(run_id), "synth")))
+
+
+def unhang(site: SlowSite) -> None:
+    for url in site.urls[-SLOW:]:
+        site.server.set_route(url.removeprefix(site.server.base_url), None)
+
+
+def test_a_sigkilled_run_is_recovered_by_the_next_run_its_outcomes_kept_and_its_spool_swept(slow_site):
+    """SIGKILL leaves no manifest and an uncommitted partition. The next run commits the killed run as
+    ``interrupted`` with the outcomes its journal kept (the archived ones withdrawn: its objects were never
+    committed), removes its partition and spool directory, and archives those articles itself."""
+    site = slow_site
+    proc, children = crawl_mid_run(site)
+    archived = {o.key for o in site.store.list("clean/")}
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    psutil.wait_procs(children, timeout=60)
+    (spool,) = list(site.tmpdir.glob(f"feedvault-{CRASHED}-*"))
+    assert archived and not list(site.store.list("runs/"))
+
+    unhang(site)
+    next_run = "20261127T020000Z-next"
+    summary = run_crawl(site, "--run-id", next_run)
+    assert not spool.exists()
+    manifest = feed_manifest(site.store, CRASHED)
+    assert manifest["status"] == "interrupted" and "recovered" in manifest["error"]
+    withdrawn = {o["url"] for o in manifest["urls"] if o.get("reason") == "interrupted"}
+    assert len(withdrawn) == len(archived) and all(o["outcome"] == "failed" for o in manifest["urls"])
+    assert not [o.key for o in site.store.list("") if CRASHED in o.key and "/runs/" not in "/" + o.key]
+    new = {o["url"] for o in feed_manifest(site.store, next_run)["urls"] if o["outcome"] == "new"}
+    assert new == set(site.urls) and summary["status"] == "ok"
+    assert_archive_consistent(site.store)
+
+
+def test_a_sigterm_commits_what_was_done_and_says_interrupted(slow_site):
+    site = slow_site
+    proc, _children = crawl_mid_run(site)
+    os.kill(proc.pid, signal.SIGTERM)
+    assert proc.wait(timeout=120) == 1
+    manifest = feed_manifest(site.store, CRASHED)
+    assert manifest["status"] == "interrupted" and "SIGTERM" in manifest["error"]
+    archived = {o["url"] for o in manifest["urls"] if o["outcome"] == "new"}
+    assert len(archived) >= len(site.urls) - SLOW
+    assert not list(site.tmpdir.glob("feedvault-*"))
+    assert_archive_consistent(site.store)
