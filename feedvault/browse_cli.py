@@ -566,6 +566,7 @@ def cmd_browse(args: argparse.Namespace) -> int:
         return EXIT_UNAVAILABLE
     with listener, _archive(args) as (store, catalog):
         app = create_app(store, catalog, auth_token=token, basic_auth=basic_auth, root_path=args.root_path, hosts=hosts)
+        app.state.service.health_settings = load_registry(args.registry).settings.health  # the Health page's thresholds
         host = host_name(args.host)
         url = f"http://{host}:{listener.getsockname()[1]}{args.root_path}/"
         # A token only appears on the console when this command made it up: one from the environment or the

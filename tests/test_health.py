@@ -293,3 +293,20 @@ def test_permission_facts_are_generic_over_the_evidence():
     assert {"evidence": "robots", "robots_url": "http://x/robots.txt", "verdict": "rules"} in facts
     assert not any(f.get("evidence") == "tdmrep" for f in facts)  # unset protocol: nothing to compare
     assert all("fetched_at" not in f and "row" not in f for f in facts)
+
+
+def test_the_web_app_judges_with_the_registrys_health_settings(tmp_path: Path):
+    from feedvault.storage import FileStore
+
+    store = FileStore(tmp_path / "archive")
+    now = dt.datetime.now(dt.UTC)
+    expiring = (now + dt.timedelta(days=100)).date().isoformat()
+    figures = {"permission_expires_on": expiring}
+    manifest = {"run_id": RunId.new(at=now, label="t").value, "feeds": [{**summary(), "health_figures": figures}]}
+    health.record_run(store, HealthSettings(), manifest)
+    with open_catalog(store, tmp_path / "catalog") as catalog:
+        app = create_app(store, catalog)
+        client = TestClient(app)
+        assert client.get("/api/v1/health").json()["state"] == "ok"  # defaults: warn 30 days ahead
+        app.state.service.health_settings = HealthSettings(expiry_warning_days=120)  # what browse sets
+        assert client.get("/api/v1/health").json()["state"] == "warning"

@@ -57,7 +57,8 @@ def build_app() -> ASGIApp:
     from feedvault.config import load_registry
     from feedvault.web.app import ALLOWED_HOSTS_ENV, allowed_hosts, create_app
 
-    storage = load_registry().settings.storage
+    settings = load_registry().settings
+    storage = settings.storage
     catalog_dir = Path(os.environ.get(CATALOG_DIR_ENV) or Path(storage.data_dir) / "airflow-browse")
     resources = contextlib.ExitStack()  # open for the life of the API server process
     try:
@@ -72,6 +73,7 @@ def build_app() -> ASGIApp:
     # $FEEDVAULT_BROWSE_ALLOWED_HOSTS set, other Host names are refused as well.
     hosts = allowed_hosts(None) if os.environ.get(ALLOWED_HOSTS_ENV, "").strip() else None
     app = create_app(store, catalog, auth_token=token, hosts=hosts)
+    app.state.service.health_settings = settings.health  # the Health page's thresholds
     app.state.resources = resources
     logger.info("feedvault archive browser ready for %s at %s", store.uri, URL_PREFIX)
     return app
