@@ -58,6 +58,18 @@ _VOLATILE = frozenset({"fetched_at", "sha256", "error", "row", "decision", "over
 _MAX_VALUE = 300
 
 
+def _informational_signals() -> frozenset[str]:
+    """Signals the decision table never lets restrict anything. Found in a page's *text* (a copyright line) they are
+    page text, not a statement to the crawler: next year's copyright line is no permission change. (Directives and
+    usage statements that never restrict, noindex or no-ai-training, are still compared.)"""
+    from feedvault.permissions import DECISION_TABLE, Decision
+
+    return frozenset(str(s) for s, row in DECISION_TABLE.items() if all(d is Decision.ARCHIVE for d in row.values()))
+
+
+_INFORMATIONAL = _informational_signals()
+
+
 class Level(StrEnum):
     OK = "ok"
     WARNING = "warning"
@@ -133,7 +145,8 @@ def _scalars(data: Mapping[str, Any]) -> dict[str, Any]:
 def evidence_facts(evidence: Mapping[str, Any] | None) -> list[str]:
     """The publisher-side facts of one page's permission evidence, as canonical JSON strings.
 
-    Generic over the evidence: every finding in ``signals`` (whatever its signal), and every other top-level key
+    Generic over the evidence: every finding in ``signals`` (whatever its signal; but not a notice in the page text
+    that never restricts, such as a copyright line), and every other top-level key
     that is not about the permission record or the decision (robots, tdmrep, and any signal added later) becomes
     a fact of its scalar fields, without per-fetch details (times, hashes, which rule row applied).
     """
@@ -141,8 +154,11 @@ def evidence_facts(evidence: Mapping[str, Any] | None) -> list[str]:
         return []
     facts = []
     for finding in evidence.get("signals") or ():
-        if isinstance(finding, Mapping):
-            facts.append(_scalars(finding))
+        if not isinstance(finding, Mapping):
+            continue
+        if finding.get("signal") in _INFORMATIONAL and finding.get("source") == "notice":
+            continue  # page text that never restricts (a copyright line)
+        facts.append(_scalars(finding))
     for key, value in evidence.items():
         if key in _RECORD_KEYS or value is None:
             continue

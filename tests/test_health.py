@@ -282,7 +282,16 @@ def test_permission_facts_are_generic_over_the_evidence():
     evidence = {
         "basis": "licence",
         "decision": "archive",
-        "signals": [{"signal": "noai", "source": "header", "where": "X-Robots-Tag header", "row": "licence"}],
+        "signals": [
+            {"signal": "noai", "source": "header", "where": "X-Robots-Tag header", "row": "licence"},
+            {"signal": "copyright-notice", "source": "notice", "where": "page text", "value": "© 2026 Gazette"},
+            {
+                "signal": "no-ai-training",
+                "source": "robots",
+                "where": "robots.txt Content-Usage",
+                "value": "train-ai=n",
+            },
+        ],
         "robots": {"robots_url": "http://x/robots.txt", "verdict": "rules", "fetched_at": "2026-11-01T00:00:00"},
         "tdmrep": {"reservation": None, "source": None, "layers": {}},
         "content_usage": {"value": "train-ai=n", "source": "header"},  # a signal this module has never heard of
@@ -293,6 +302,8 @@ def test_permission_facts_are_generic_over_the_evidence():
     assert {"evidence": "robots", "robots_url": "http://x/robots.txt", "verdict": "rules"} in facts
     assert not any(f.get("evidence") == "tdmrep" for f in facts)  # unset protocol: nothing to compare
     assert all("fetched_at" not in f and "row" not in f for f in facts)
+    assert not any(f.get("signal") == "copyright-notice" for f in facts)  # page text: next year's is no change
+    assert any(f.get("signal") == "no-ai-training" for f in facts)  # a usage statement is compared
 
 
 def test_the_web_app_judges_with_the_registrys_health_settings(tmp_path: Path):
