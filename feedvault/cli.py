@@ -115,6 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_gc_parser(sub)  # gc: removes what crashed runs left
 
+    from feedvault.store_cli import add_parser as add_store_parser
+
+    add_store_parser(sub)  # store start|stop|status: the embedded S3 store kept running between commands
+
     from feedvault.browse_cli import add_parsers  # ls, show, history, diff, search, export, reindex, cdxj, browse
 
     for name, handler in add_parsers(sub).items():

@@ -8,24 +8,20 @@ with Airflow's log masker and reach the crawler subprocess through its environme
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import logging
-import os
-import signal
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
+from feedvault.archive import ensure_embedded, stop_embedded
 from feedvault.config import ConfigError, StorageSettings
 from feedvault.redact import redact
 from feedvault.s3 import Credentials
 
 if TYPE_CHECKING:
-    from feedvault.seaweed import RunningS3
     from feedvault.storage import Store
 
 logger = logging.getLogger(__name__)
@@ -124,59 +120,6 @@ def _mask(secret: str | None) -> None:
         from airflow.sdk.log import mask_secret
 
         mask_secret(secret)
-
-
-def ensure_embedded(data_dir: Path) -> RunningS3:
-    """The embedded SeaweedFS for ``data_dir``, started if needed and left running after this task.
-
-    Feed tasks run in parallel in separate processes: a server owned by one task would vanish under the
-    others when that task ends, so it outlives its starter (``stop_embedded`` ends it).
-    """
-    from feedvault.seaweed import EmbeddedS3, EmbeddedS3Error, RunningS3
-
-    running = EmbeddedS3.running(data_dir)
-    if running is not None:
-        return running
-    server = EmbeddedS3(data_dir)
-    try:
-        server.start()
-    except EmbeddedS3Error:
-        running = EmbeddedS3.running(data_dir)  # another task started it meanwhile
-        if running is None:
-            raise
-        return running
-    atexit.unregister(server.stop)
-    logger.info("started the embedded S3 store (SeaweedFS) in %s at %s", data_dir, server.endpoint_url)
-    assert server.pid is not None
-    return RunningS3(server.endpoint_url, server.credentials, server.pid)
-
-
-def stop_embedded(data_dir: Path, timeout: float = 15.0) -> bool:
-    """Stop the embedded SeaweedFS running on ``data_dir`` (its own process group); False if none ran."""
-    from feedvault.seaweed import EmbeddedS3
-
-    running = EmbeddedS3.running(data_dir)
-    if running is None:
-        return False
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(running.pid, sig)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not _alive(running.pid):
-                return True
-            time.sleep(0.2)
-    return not _alive(running.pid)
-
-
-def _alive(pid: int) -> bool:
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)  # reap it if we started it
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 if __name__ == "__main__":
