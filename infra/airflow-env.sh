@@ -9,6 +9,9 @@ export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="sqlite:///$AIRFLOW_HOME/airflow.db"
 export AIRFLOW__CORE__EXECUTOR=LocalExecutor
 export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-4}"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
+# The local recipe ships feedvault_nightly unpaused, so a trigger (UI form, REST, `airflow dags trigger`) runs at
+# once instead of queueing behind a pause nobody sees. Deployments decide for themselves.
+export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="${AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION:-False}"
 export AIRFLOW__CORE__DAGS_FOLDER="$FEEDVAULT_REPO/dags"
 export AIRFLOW__CORE__PLUGINS_FOLDER="$FEEDVAULT_REPO/infra/plugins"
 export AIRFLOW__API__PORT="${AIRFLOW__API__PORT:-8080}"

@@ -22,6 +22,7 @@ from tests.support.crawl import write_registry
 from tests.test_airflow_dags import UNREACHABLE, bucket_store, demo_feeds, keys
 
 pytestmark = pytest.mark.slow
+BROWSE_TOKEN = "browse-token-for-the-standalone-test"
 
 
 def free_port() -> int:
@@ -89,6 +90,8 @@ def standalone(tmp_path: Path, site_server: Any, seaweed: Any):
         FEEDVAULT_REGISTRY=str(registry),
         FEEDVAULT_DEMO_URL=demo.base_url,
         FEEDVAULT_LOOPBACK_ONLY="1",
+        FEEDVAULT_BROWSE_TOKEN=BROWSE_TOKEN,
+        FEEDVAULT_BROWSE_CATALOG_DIR=str(tmp_path / "browse-catalog"),
         **connection_env(seaweed.credentials, seaweed.endpoint_url),
     )
     home.mkdir()
@@ -123,7 +126,8 @@ def test_standalone_runs_the_dag_triggered_through_the_rest_api(standalone):
     api, store, home, log, secret = standalone
     dag_path = "/api/v2/dags/feedvault_nightly"
     wait_for("the DAG to be parsed", lambda: api.call("GET", dag_path)["dag_id"], 120, log)
-    assert api.call("PATCH", dag_path, {"is_paused": False})["is_paused"] is False
+    # As documented: the local recipe ships the DAG unpaused, so a REST trigger runs without unpausing it first.
+    assert api.call("GET", dag_path)["is_paused"] is False
     run = api.call(
         "POST", f"{dag_path}/dagRuns", {"logical_date": None, "conf": {"feeds": ["demo-en", "demo-id"], "force": True}}
     )
@@ -155,3 +159,23 @@ def test_standalone_runs_the_dag_triggered_through_the_rest_api(standalone):
     assert '"event":"crawler: ' in logs and "Spider closed" in logs
     assert '"level":"error","event":"crawler:' not in logs
     assert secret not in logs
+
+
+def test_archive_browser_in_airflow_takes_its_token_and_is_in_the_menu(standalone):
+    api, _store, _home, log, _secret = standalone
+    plugins = api.call("GET", "/api/v2/plugins")["plugins"]
+    views = [v for p in plugins if p["name"] == "feedvault_browse" for v in p.get("external_views", [])]
+    assert [(v["href"], v["destination"]) for v in views] == [("/feedvault/", "nav")], plugins
+
+    def feeds(authorization: str) -> int:
+        request = urllib.request.Request(
+            api.base_url + "/feedvault/api/v1/feeds", headers={"Authorization": authorization}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:  # loopback only
+                return response.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    assert wait_for("the archive browser", lambda: feeds(f"Bearer {BROWSE_TOKEN}") == 200, 120, log)
+    assert feeds("Bearer not-the-token") == 401

@@ -322,3 +322,12 @@ def test_an_unreachable_archive_is_a_503_with_what_to_do_never_a_500_or_a_trunca
     # What the catalog alone answers keeps working.
     assert client.get(f"{API}/feeds").status_code == 200
     assert client.get(f"/snapshots/{stopped_archive.snapshot_id}").status_code == 200
+
+
+def test_token_is_accepted_beside_a_proxys_own_authorization_header(archived_demo):
+    """Airflow's API server adds its own Authorization header to plugin requests: ours must still count."""
+    client = TestClient(create_app(archived_demo.store, archived_demo.catalog, auth_token="s3cret-token"))
+    ours, theirs = ("authorization", "Bearer s3cret-token"), ("authorization", "Bearer airflow-issued-jwt")
+    assert client.get(f"{API}/feeds", headers=[ours, theirs]).status_code == 200
+    assert client.get(f"{API}/feeds", headers=[theirs, ours]).status_code == 200
+    assert client.get(f"{API}/feeds", headers=[theirs]).status_code == 401

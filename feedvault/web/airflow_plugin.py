@@ -122,3 +122,5 @@ class FeedvaultBrowsePlugin(AirflowPlugin):
 
     name = "feedvault_browse"
     fastapi_apps = [{"app": app, "url_prefix": URL_PREFIX, "name": APP_NAME}]
+    # A link in Airflow's navigation (Airflow 3.1+ external views); the app asks for its token on first use.
+    external_views = [{"name": "Archive (feedvault)", "href": f"{URL_PREFIX}/", "destination": "nav"}]

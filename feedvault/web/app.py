@@ -127,7 +127,10 @@ class AccessControl:
         query_token = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token", [None])[0]
         set_cookie = None
         if self.token or self.basic:
-            if not self._allowed(headers, query_token):
+            # Every Authorization header counts: a proxy in front (Airflow's API server adds its own) may send
+            # ours and another, and a dict keeps only the last one.
+            authorizations = [v.decode("latin-1") for k, v in scope.get("headers", []) if k.lower() == b"authorization"]
+            if not self._allowed(headers, query_token, authorizations):
                 await self._deny(scope, send)
                 return
             if self.token and query_token and _same(query_token, self.token):
@@ -153,8 +156,10 @@ class AccessControl:
 
         await self.app(scope, receive, send_with_headers)
 
-    def _allowed(self, headers: dict[str, str], query_token: str | None) -> bool:
-        authorization = headers.get("authorization", "")
+    def _allowed(self, headers: dict[str, str], query_token: str | None, authorizations: list[str]) -> bool:
+        return any(self._allowed_with(headers, query_token, a) for a in authorizations or [""])
+
+    def _allowed_with(self, headers: dict[str, str], query_token: str | None, authorization: str) -> bool:
         scheme, _, value = authorization.partition(" ")
         if self.token:
             cookie = SimpleCookie()
