@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import io
+import json
 from pathlib import Path
 
 import pytest
@@ -237,19 +237,16 @@ def test_feed_permission_warns_within_30_days(tmp_path):
     assert gone["decision"] == "refused" and gone["reason"] == "permission-expired"
 
 
-def test_feeds_command_flags_expiring_permissions(tmp_path, monkeypatch):
-    from rich.console import Console
-
+def test_feeds_command_flags_expiring_permissions(tmp_path, capsys):
     from feedvault import cli
 
     today = dt.datetime.now(dt.UTC).date()
-    buffer = io.StringIO()
-    monkeypatch.setattr(cli, "out", Console(file=buffer, width=250, color_system=None))
-    assert cli.main(["--registry", str(_registry(tmp_path, today)), "feeds"]) == 0
-    rows = {line.split("│")[1].strip(): line for line in buffer.getvalue().splitlines() if line.count("│") > 3}
-    assert "expiring soon" in rows["soon"] and (today + dt.timedelta(days=30)).isoformat() in rows["soon"]
-    assert "valid" in rows["later"] and "expiring" not in rows["later"]
-    assert "permission-expired" in rows["gone"]
+    assert cli.main(["--registry", str(_registry(tmp_path, today)), "feeds", "--json"]) == 0
+    rows = {row["id"]: row for row in json.loads(capsys.readouterr().out)}
+    assert rows["soon"]["permission"] == "expiring soon"
+    assert rows["soon"]["expires"] == (today + dt.timedelta(days=30)).isoformat()
+    assert rows["later"]["permission"] == "valid"
+    assert rows["gone"]["permission"] == "permission-expired"
 
 
 def test_decision_values_are_the_documented_ones():
