@@ -146,6 +146,11 @@ class FeedConfig(_Model):
         default=False,
         description="Allow loopback/private addresses (local demos and tests): true, or a list of CIDR networks",
     )
+    max_new_entries_per_run: int | None = Field(
+        default=None,
+        ge=1,
+        description="This feed's cap on entries fetched for the first time per run (default: settings')",
+    )
     enabled: bool = True
 
     @field_validator("urls")
@@ -278,6 +283,11 @@ class Settings(_Model):
     )
     uncommitted_lookback_days: int = Field(
         default=3, ge=0, description="Days back each run removes its feeds' uncommitted partitions (gc: all days)"
+    )
+    max_new_entries_per_run: int = Field(
+        default=1000,
+        ge=1,
+        description="Entries a feed fetches for the first time per run; the rest wait for the next run, in feed order",
     )
     learned_boilerplate: LearnedBoilerplate = LearnedBoilerplate()
     schedule: str = "0 2 * * *"

@@ -47,5 +47,10 @@ class FeedCrawl:
         return self.since if self.since else window_start  # --since replaces the window
 
     @property
+    def entry_cap(self) -> int:
+        """How many entries this feed may fetch for the first time in this run (see ``EntryCap``)."""
+        return self.feed.max_new_entries_per_run or self.settings.max_new_entries_per_run
+
+    @property
     def revisit(self) -> dt.timedelta:
         return dt.timedelta(days=self.settings.revisit_days)

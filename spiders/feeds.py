@@ -70,6 +70,29 @@ class ArticleCapture:
     robots_usage: list[Any] = field(default_factory=list)  # aipref.Statement: robots.txt usage rules for the URL
 
 
+class EntryCap:
+    """Bounds a feed's work per run: at most ``limit`` entries fetched for the first time, taken in feed order.
+
+    Only first fetches count: entries archived before are re-fetched (when due) conditionally and their number is
+    bounded by what earlier runs archived, so the next run spends its budget on the entries after the ones this
+    run took, and a feed of any length is worked through in order. With ``--force`` every fetch counts.
+    """
+
+    def __init__(self, limit: int, *, counts_every_fetch: bool = False) -> None:
+        self.limit = limit
+        self.taken = 0
+        self.counts_every_fetch = counts_every_fetch
+        self.detail = f"over this run's cap of {limit} new entries (max_new_entries_per_run); the next run takes it"
+
+    def admits(self, plan: FetchPlan) -> bool:
+        if plan.baseline is not None and not self.counts_every_fetch:
+            return True
+        if self.taken >= self.limit:
+            return False
+        self.taken += 1
+        return True
+
+
 class FeedSpider(scrapy.Spider):
     name = "feedvault"
 
@@ -81,6 +104,7 @@ class FeedSpider(scrapy.Spider):
         self._feeds_ok = 0
         self._feeds_failed: list[str] = []
         self.tombstones: frozenset[str] = frozenset()
+        self.entry_cap = EntryCap(crawl.entry_cap, counts_every_fetch=crawl.force)
 
     async def start(self) -> AsyncIterator[Request]:
         self.tombstones = await asyncio.to_thread(load_tombstones, self.crawl.store)
@@ -156,6 +180,9 @@ class FeedSpider(scrapy.Spider):
         )
         if not plan.fetch:
             log.add(link, Outcome.UNCHANGED, reason="not-due", sha256=plan.baseline.sha256 if plan.baseline else None)
+            return None
+        if not self.entry_cap.admits(plan):
+            log.add(link, Outcome.SKIPPED, reason="entry-cap", detail=self.entry_cap.detail)
             return None
         return Request(
             link,

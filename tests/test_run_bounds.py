@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import urllib.request
 
+import yaml
+
+from feedvault.feeds import parse_feed
 from tests.support.checks import assert_archive_consistent
 from tests.support.crawl import feed_summary, run_crawl
 from tests.test_archive_e2e import folder_archive, keys_under
@@ -30,3 +34,42 @@ def test_a_run_whose_id_sorts_first_does_not_archive_unchanged_articles_again(tm
         assert {o["outcome"] for o in outcomes(archive, summary).values()} == {"unchanged"}
         assert keys_under(archive.store, "raw/", "clean/") == archived
     assert_archive_consistent(archive.store)
+
+
+def feed_order(archive) -> list[str]:
+    """The article URLs in the order the feed document lists them."""
+    url = yaml.safe_load(archive.registry.read_text())["feeds"][0]["urls"][0]
+    with urllib.request.urlopen(url, timeout=10) as response:  # the loopback fixture site
+        return [entry.link for entry in parse_feed(response.read(), url).entries]
+
+
+def test_an_entry_cap_bounds_each_run_and_the_next_run_continues_where_it_stopped(tmp_path, site_server):
+    archive = folder_archive(tmp_path, site_server, 12, max_new_entries_per_run=5)
+    order = feed_order(archive)
+    assert len(order) == 12
+
+    archived: list[str] = []
+    for run_id, taken in ((MANUAL, 5), ("20261127T020000Z-second", 5), ("20261128T020000Z-third", 2)):
+        summary = run_crawl(archive.registry, None, "--run-id", run_id)
+        assert summary["status"] == "ok", summary["feeds"]  # a cap is not a failure
+        by_url = outcomes(archive, summary)
+        assert set(by_url) == set(order)  # every entry has an outcome, also the ones over the cap
+        new = [url for url in order if by_url[url]["outcome"] == "new"]
+        skipped = [url for url in order if by_url[url].get("reason") == "entry-cap"]
+        assert new == order[len(archived) : len(archived) + taken]  # the next ones in feed order
+        assert skipped == order[len(archived) + taken :]  # all of the rest, as skipped
+        assert all(by_url[url]["outcome"] == "skipped" for url in skipped)
+        assert all(by_url[url]["outcome"] == "unchanged" for url in archived)  # re-checked, not capped
+        archived += new
+    assert archived == order
+    assert_archive_consistent(archive.store)
+
+
+def test_a_feed_can_set_its_own_entry_cap(tmp_path, site_server):
+    archive = folder_archive(tmp_path, site_server, 6)
+    data = yaml.safe_load(archive.registry.read_text())
+    data["feeds"][0]["max_new_entries_per_run"] = 2
+    archive.registry.write_text(yaml.safe_dump(data))
+    summary = run_crawl(archive.registry, None, "--run-id", MANUAL)
+    counts = feed_summary(summary, "synth")["counts"]
+    assert counts["new"] == 2 and counts["skipped"] == 4
