@@ -297,25 +297,31 @@ def run_feeds(
         if not options.dry_run:
             for crawl in crawls:
                 _update_fingerprints(crawl, today)
-        return _commit(store, registry, options, run_id, started, logs, stage)
-    finally:
-        spool_dir.remove()
+        result = _commit(store, registry, options, run_id, started, logs, stage)
+    except BaseException:  # not committed: keep the journal for the next run to recover (the rest is scratch)
+        spool_dir.keep_journal()
+        raise
+    spool_dir.remove()
+    return result
 
 
 def recover_interrupted_runs(store: Store, registry: Registry, *, current: RunId) -> list[str]:
-    """Sweep the spool directories whose run died (``feedvault.spool``) and, for a CLI run into this archive
-    that never committed, commit what its journal says it did: its partition is removed (its objects were
+    """Sweep the spool directories whose run died or failed to commit (``feedvault.spool``) and, for a CLI run
+    into this archive that never committed, commit what its journal says it did: its partition is removed (its objects were
     never committed) and its run manifest written with each feed ``interrupted``, the archived articles turned
     into ``failed`` (``interrupted``: the next run fetches them again). Returns the run ids recovered.
 
     Airflow's crawls (``--no-run-manifest``) are only swept: the task's retry replaces their partition."""
-    from feedvault.spool import stale_spools
+    from feedvault.spool import FOREIGN_SPOOL_AGE, stale_spools
 
     recovered = []
     for stale in stale_spools():
         meta = stale.meta
         if meta and meta.get("store") != store.uri:  # another archive's run: its own next run recovers it
-            stale.release()
+            if stale.age() > FOREIGN_SPOOL_AGE:
+                stale.remove()
+            else:
+                stale.release()
             continue
         try:
             recoverable = meta.get("write_run_manifest") and not meta.get("dry_run")
@@ -358,13 +364,14 @@ def _recover_run(
                 outcome = Outcome.FAILED
                 entry = {k: v for k, v in entry.items() if k not in ("clean_key", "warc_key", "bytes_written")}
                 entry["reason"] = "interrupted"
-                entry["detail"] = "archived, but the run was killed before it committed: withdrawn"
+                entry["detail"] = "archived, but the run ended before it committed: withdrawn"
             log.outcomes.append(
                 UrlOutcome(outcome=outcome, **{k: v for k, v in entry.items() if k != "url"}, url=entry["url"])
             )
         log.error = (
-            f"the run was killed before it committed; run {current} recovered its {len(entries)} outcomes from its "
-            f"journal and withdrew its {withdrawn} archived articles: the next run fetches them again"
+            f"the run ended before it committed (killed, or the archive refused its manifests); run {current} "
+            f"recovered its {len(entries)} outcomes from its journal and withdrew its {withdrawn} archived articles: "
+            "the next run fetches them again"
         )
         manifest = log.to_manifest()
         key = keys.feed_manifest_key(run_id, feed_id)

@@ -9,7 +9,8 @@ journal of per-URL outcomes.
 - ``journal/<feed>.jsonl``: every outcome as it is recorded (``{"i": index, ...outcome}``; a later line with the
   same index replaces an earlier one), written through to the kernel at once, so a SIGKILL loses none.
 
-A run removes its spool when it ends. The next run (of any feed, on the same machine and ``$TMPDIR``) sweeps
+A run removes its spool when it commits; one that fails to commit (the archive refused its manifests) keeps
+only the journal. The next run (of any feed, on the same machine and ``$TMPDIR``) sweeps
 stale spools; for one of a run that never committed into the same archive, it first recovers the journal: see
 :func:`feedvault.runner.recover_interrupted_runs`.
 """
@@ -33,6 +34,7 @@ from typing import Any
 LOCK_NAME, META_NAME, JOURNAL_DIR = ".owner.lock", "run.json", "journal"
 SPOOL_RE = re.compile(r"^feedvault-(\d{8}T\d{6}Z(?:-[a-z0-9][a-z0-9-]{0,40})?)-[A-Za-z0-9_]{6,}$")
 UNLOCKED_SPOOL_AGE = dt.timedelta(days=1)  # a spool from before owner locks: swept once this old
+FOREIGN_SPOOL_AGE = dt.timedelta(days=7)  # a stale spool of another archive: left to its runs this long
 
 
 class Spool:
@@ -50,6 +52,18 @@ class Spool:
 
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            os.close(self._lock_fd)
+
+    def keep_journal(self) -> None:
+        """The run did not commit: drop the scratch (WARCs, staged records), keep the journal for the next run
+        to recover, and release the lock (the spool is stale from now on)."""
+        for entry in self.path.iterdir():
+            if entry.name not in (LOCK_NAME, META_NAME, JOURNAL_DIR):
+                if entry.is_dir():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
         with contextlib.suppress(OSError):
             os.close(self._lock_fd)
 
@@ -93,6 +107,12 @@ class StaleSpool:
         if not directory.is_dir():
             return {}
         return {p.stem: read_journal(p) for p in sorted(directory.glob("*.jsonl"))}
+
+    def age(self) -> dt.timedelta:
+        try:
+            return dt.datetime.now(dt.UTC) - dt.datetime.fromtimestamp(self.path.stat().st_mtime, dt.UTC)
+        except OSError:
+            return dt.timedelta(0)
 
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)

@@ -4,9 +4,11 @@ after the next run. Real crawls of a synthetic site whose last articles hang, so
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,9 +17,10 @@ import pytest
 
 from feedvault.config import StorageSettings
 from feedvault.demo.server import SiteServer
-from feedvault.storage import FileStore
+from feedvault.s3 import Credentials
+from feedvault.storage import FileStore, Store
 from tests.support.checks import assert_archive_consistent
-from tests.support.crawl import crawl_env, feed, start_crawl, write_registry
+from tests.support.crawl import crawl_env, feed, short_tmpdir, start_crawl, write_registry
 from tests.support.sites import synthetic_site
 
 CRASHED = "20261126T020000Z-crashed"
@@ -28,26 +31,34 @@ HANG = 40
 @dataclass
 class SlowSite:
     server: SiteServer
-    store: FileStore
+    store: Store
     registry: Path
     urls: list[str]
     tmpdir: Path  # the crawler's TMPDIR (its spool directories)
+    log: Path
+    credentials: Credentials | None = None
 
 
-@pytest.fixture
-def slow_site(tmp_path, site_server) -> SlowSite:
+@contextlib.contextmanager
+def slow_site_into(tmp_path, site_server, storage: StorageSettings, store: Store, credentials=None):
     site = synthetic_site(tmp_path, 12)
     server = site_server(site.root)
     for path in site.article_paths[-SLOW:]:
         server.set_route(path, {"delay": HANG})
-    root = tmp_path / "archive"
-    storage = StorageSettings(uri=root.as_uri(), data_dir=str(tmp_path / "data"))
     registry = write_registry(
         tmp_path / "feeds.yaml", storage, [feed("synth", server.url(site.feed_path))], uncommitted_grace_hours=0
     )
-    (tmp_path / "tmp").mkdir()
     urls = [server.url(p) for p in site.article_paths]
-    return SlowSite(server, FileStore(root), registry, urls, tmp_path / "tmp")
+    with short_tmpdir() as tmpdir:
+        yield SlowSite(server, store, registry, urls, tmpdir, tmp_path / "crawl.log", credentials)
+
+
+@pytest.fixture
+def slow_site(tmp_path, site_server) -> Iterator[SlowSite]:
+    root = tmp_path / "archive"
+    storage = StorageSettings(uri=root.as_uri(), data_dir=str(tmp_path / "data"))
+    with slow_site_into(tmp_path, site_server, storage, FileStore(root)) as site:
+        yield site
 
 
 def run_crawl(site: SlowSite, *args: str) -> dict:
@@ -60,7 +71,7 @@ def run_crawl(site: SlowSite, *args: str) -> dict:
 
     proc = subprocess.run(
         [sys.executable, "-m", "feedvault.runner", "--registry", str(site.registry), *args],
-        env=crawl_env(None, TMPDIR=str(site.tmpdir)),
+        env=crawl_env(site.credentials, TMPDIR=str(site.tmpdir)),
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -84,20 +95,20 @@ def wait_for(condition, what: str, timeout: float = 120):
 
 def crawl_mid_run(site: SlowSite, *args: str) -> tuple[psutil.Popen, list[psutil.Process]]:
     """Start a crawl and wait until it archived articles (so its extraction workers run) and waits on the rest."""
-    log = (site.tmpdir.parent / "crawl.log").open("a")  # not a pipe: nobody reads it while the crawl runs
+    log = (site.log).open("a")  # not a pipe: nobody reads it while the crawl runs
     proc = start_crawl(
         site.registry,
         None,
         "--run-id",
         CRASHED,
         *args,
-        env=crawl_env(None, TMPDIR=str(site.tmpdir)),
+        env=crawl_env(site.credentials, TMPDIR=str(site.tmpdir)),
         stdout=log,
         stderr=log,
     )
     done = len(site.urls) - SLOW
     wait_for(lambda: len(list(site.store.list("clean/"))) >= done or proc.poll() is not None, "articles archived")
-    assert proc.poll() is None, (site.tmpdir.parent / "crawl.log").read_text()[-3000:]
+    assert proc.poll() is None, (site.log).read_text()[-3000:]
     children = wait_for(lambda: len(c := psutil.Process(proc.pid).children(recursive=True)) >= 3 and c, "workers")
     return proc, children
 
@@ -168,3 +179,40 @@ def test_a_sigterm_commits_what_was_done_and_says_interrupted(slow_site):
     assert len(archived) >= len(site.urls) - SLOW
     assert not list(site.tmpdir.glob("feedvault-*"))
     assert_archive_consistent(site.store)
+
+
+def test_seaweedfs_killed_mid_run_leaves_nothing_the_next_run_does_not_put_right(tmp_path, site_server):
+    """The archive's SeaweedFS is SIGKILLed mid-run and started again: the run fails without committing; the
+    next run commits it as interrupted from its journal, removes what it left, and the checker finds nothing."""
+    from feedvault.check import check_archive
+    from feedvault.seaweed import EmbeddedS3, _pick_base
+    from feedvault.storage import open_store
+
+    port = _pick_base()
+    server = EmbeddedS3(tmp_path / "fv", port=port).start()
+    try:
+        storage = server.storage_settings(
+            StorageSettings(uri="s3://crash/archive", max_attempts=2, data_dir=str(tmp_path / "data"))
+        )
+        store = open_store(storage, server.credentials)
+        store.ensure_bucket()
+        with slow_site_into(tmp_path, site_server, storage, store, server.credentials) as site:
+            proc, _children = crawl_mid_run(site)
+            os.killpg(server._proc.pid, signal.SIGKILL)  # weed's whole process group, as a crash would
+            server._proc.wait()
+            server._proc = None
+            assert proc.wait(timeout=300) != 0
+            server = EmbeddedS3(tmp_path / "fv", port=port).start()
+            store = open_store(storage, server.credentials)
+            assert {p.kind for p in check_archive(store)} >= {"uncommitted"}
+
+            unhang(site)
+            site.store = store
+            next_run = "20261127T020000Z-next"
+            assert run_crawl(site, "--run-id", next_run)["status"] == "ok"
+            assert feed_manifest(store, CRASHED)["status"] == "interrupted"
+            new = {o["url"] for o in feed_manifest(store, next_run)["urls"] if o["outcome"] == "new"}
+            assert new == set(site.urls)
+            assert_archive_consistent(store)
+    finally:
+        server.stop()

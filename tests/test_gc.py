@@ -12,7 +12,7 @@ from feedvault.check import check_archive
 from feedvault.keys import RunId
 from feedvault.state import SeenState
 from tests.support.checks import assert_archive_consistent
-from tests.support.crawl import crawl_that_cannot_commit, feed_summary, run_crawl
+from tests.support.crawl import crawl_env, crawl_that_cannot_commit, feed_summary, run_crawl, short_tmpdir
 from tests.test_archive_e2e import folder_archive
 
 CRASHED, NEXT = "20261126T020000Z-crashed", "20261127T020000Z-next"
@@ -67,7 +67,10 @@ def test_gc_removes_what_a_crashed_run_left_and_leaves_young_partitions_alone(tm
 def test_the_next_run_of_a_feed_removes_what_its_crashed_run_left(tmp_path, site_server):
     archive = folder_archive(tmp_path, site_server, 6, uncommitted_grace_hours=0)
     store = archive.store
-    crawl_that_cannot_commit(archive.registry, store, archive.block, CRASHED)
+    with short_tmpdir() as elsewhere:  # another machine: its spool (and journal) is not where the next run looks
+        crawl_that_cannot_commit(
+            archive.registry, store, archive.block, CRASHED, env=crawl_env(None, TMPDIR=str(elsewhere))
+        )
     assert uncommitted(store)
     (tmp_path / "archive" / keys.feed_manifest_key(RunId(CRASHED), "synth")).rmdir()
 
@@ -75,4 +78,20 @@ def test_the_next_run_of_a_feed_removes_what_its_crashed_run_left(tmp_path, site
     assert uncommitted(store) == set()
     assert summary["counts"]["new"] == 6  # its snapshots were forgotten with it: no baseline points at nothing
     assert any(CRASHED in w and "never finished" in w for w in summary["warnings"])
+    assert_archive_consistent(store)
+
+
+def test_a_run_that_could_not_commit_is_committed_as_interrupted_by_the_next_run(tmp_path, site_server):
+    """Same machine ($TMPDIR): the journal the run kept is recovered, so its outcomes are not lost."""
+    archive = folder_archive(tmp_path, site_server, 6)
+    store = archive.store
+    crawl_that_cannot_commit(archive.registry, store, archive.block, CRASHED)
+    (tmp_path / "archive" / keys.feed_manifest_key(RunId(CRASHED), "synth")).rmdir()
+
+    summary = feed_summary(run_crawl(archive.registry, None, "--run-id", NEXT), "synth")
+    assert summary["counts"]["new"] == 6
+    assert {k for k in uncommitted(store) if not k.startswith(("runs/", "catalog/"))} == set()
+    crashed = json.loads(store.get_bytes(keys.feed_manifest_key(RunId(CRASHED), "synth")))
+    assert crashed["status"] == "interrupted" and len(crashed["urls"]) == 6
+    assert {(o["outcome"], o["reason"]) for o in crashed["urls"]} == {("failed", "interrupted")}
     assert_archive_consistent(store)

@@ -5,10 +5,14 @@ Crawls always run in a subprocess: Scrapy's reactor can start only once per proc
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -94,13 +98,26 @@ def start_crawl(registry: Path, credentials: Credentials | None, *args: str, **p
     )
 
 
-def crawl_that_cannot_commit(registry: Path, store: Any, block: Any, run_id: str, feed_id: str = "synth") -> None:
+@contextlib.contextmanager
+def short_tmpdir() -> Iterator[Path]:
+    """A $TMPDIR for a crawler with a short path: the extraction forkserver's socket lives there, and a Unix
+    socket path over 107 bytes fails ("AF_UNIX path too long"), as pytest's tmp_path often would."""
+    path = Path(tempfile.mkdtemp(prefix="fv-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def crawl_that_cannot_commit(
+    registry: Path, store: Any, block: Any, run_id: str, feed_id: str = "synth", **popen: Any
+) -> None:
     """A real crawl whose feed manifest the archive refuses (``block(key)`` puts a directory where it must go):
     the run never commits, and everything it uploaded stays uncommitted."""
     from feedvault import keys
 
     block(keys.feed_manifest_key(keys.RunId(run_id), feed_id))
-    proc = start_crawl(registry, None, "--run-id", run_id)
+    proc = start_crawl(registry, None, "--run-id", run_id, **popen)
     _out, err = proc.communicate(timeout=300)
     assert proc.returncode != 0, err[-3000:]
     assert not [o.key for o in store.list("runs/") if o.key.endswith(f"{run_id}/manifest.json")]
