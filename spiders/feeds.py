@@ -28,14 +28,16 @@ from twisted.internet.error import ConnectionRefusedError as TxConnectionRefused
 from twisted.internet.error import DNSLookupError, TCPTimedOutError, TimeoutError
 from twisted.python.failure import Failure
 
+from feedvault import aipref
 from feedvault.crawl import FeedCrawl
 from feedvault.feeds import FeedEntry, FeedParseError, parse_feed
 from feedvault.keys import UnsafeKeyError, normalize_url, tombstone_key, url_key
 from feedvault.manifest import Outcome
-from feedvault.permissions import Decision, decide
+from feedvault.permissions import Decision, Finding, decide
 from feedvault.signals import page_findings
 from feedvault.state import FetchPlan
 from feedvault.storage import Store
+from feedvault.usage import usage_findings
 from spiders.download import HeaderTooLarge, ResponseTooLarge
 from spiders.middlewares import (
     RAW_META,
@@ -242,6 +244,7 @@ class FeedSpider(scrapy.Spider):
         findings, tdm = page_findings(
             headers=response.meta[RAW_META]["headers"], page=None, tdmrep_file=response.meta.get(TDMREP_META)
         )
+        findings += _usage_findings_of(response)
         if not findings:
             return None
         record = self.crawl.feed.permission
@@ -291,6 +294,13 @@ class FeedSpider(scrapy.Spider):
             self.crawl.log.error = "no feed document could be read: " + "; ".join(
                 str(self.crawl.log.feeds[u].get("error")) for u in self._feeds_failed
             )
+
+
+def _usage_findings_of(response: Response) -> list[Finding]:
+    """Usage findings of a response without a page to scan (a 304): robots.txt rules for its URL, its header."""
+    headers = response.meta[RAW_META]["headers"]
+    header = aipref.header_statement([value for name, value in headers if name.lower() == "content-usage"])
+    return usage_findings([*(response.meta.get(USAGE_META) or []), *([header] if header else [])])
 
 
 def load_tombstones(store: Store) -> frozenset[str]:

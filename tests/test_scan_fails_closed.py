@@ -218,6 +218,7 @@ NOT_MODIFIED_SIGNALS = {
     "/news/noai.html": ("X-Robots-Tag", "noai"),
     "/news/noarchive.html": ("X-Robots-Tag", "noarchive"),
     "/news/reserved.html": ("tdm-reservation", "1"),
+    "/news/usage.html": ("Content-Usage", "all=n"),  # AIPREF: no automated processing
 }
 
 
@@ -231,7 +232,7 @@ def test_a_reservation_that_appears_only_on_a_304_is_recorded_and_warned_about(t
             tmp_path / "feeds.yaml", storage, [feed("revisit", site.url("/feed.xml"), permission=PUBLIC)]
         )
         first = run_crawl(registry, seaweed.credentials, "--run-id", "20261126T070000Z-first")
-        assert first["totals"]["new"] == 3
+        assert first["totals"]["new"] == len(NOT_MODIFIED_SIGNALS)
         for path, (header, value) in NOT_MODIFIED_SIGNALS.items():
             site.set_route(path, {"headers": {header: value}})
         second = run_crawl(registry, seaweed.credentials, "--run-id", "20261127T070000Z-second")
@@ -244,4 +245,4 @@ def test_a_reservation_that_appears_only_on_a_304_is_recorded_and_warned_about(t
         assert evidence["on"] == "304 Not Modified" and evidence["decision"] == "refuse"
         assert any(s["source"] == "header" and s["decision"] == "refuse" for s in evidence["signals"]), evidence
         assert any(path in w and "304 Not Modified" in w and "takedown" in w for w in summary["warnings"]), summary
-    assert len(list(store.list("clean/revisit/"))) == 3  # the old snapshots stay (documented)
+    assert len(list(store.list("clean/revisit/"))) == len(NOT_MODIFIED_SIGNALS)  # the old snapshots stay (documented)
