@@ -27,6 +27,7 @@ from feedvault.cleaning.rules import (
     apply_notices,
     apply_rules,
     compile_rules,
+    drop_headline,
     labelled_links,
 )
 from feedvault.config import CleaningRules
@@ -240,7 +241,8 @@ def clean_tree(tree: HtmlElement | None, url: str | None = None, options: CleanO
     text, removed, reservations = apply_rules(raw_text.strip(), rules, lambda: labelled_links(tree, rules))
     if options.rules.builtin:  # then notices found by meaning, in any language with a lexicon
         text, cut, notices = apply_notices(text)
-        removed, reservations = removed + cut, reservations + notices
+        text, headline = drop_headline(text, getattr(doc, "title", None))
+        removed, reservations = headline + removed + cut, reservations + notices
     text, repeated = drop_repeated_lines(text, options.learned)
     return CleanResult(
         text=text,

@@ -35,6 +35,7 @@ FAMILIES: dict[str, str] = {
     "embed": "embed and interstitial placeholders: [Gambas:...], ADVERTISEMENT, separators",
     "credits": "sign-offs, credits and sources: reporter/editor lines, editor initials, agency sign-offs",
     "rights": "copyright lines and rights notices (AI/TDM reservations included)",
+    "headline": "the article's title repeated as the first line of its text",
     "feed": "a pattern from the feed's own cleaning rules",
     "learned": "a line recurring across the feed's articles (per-feed fingerprints)",
 }
@@ -218,6 +219,14 @@ def _split_after_link(rule: Rule, cut: str, links: Sequence[str]) -> tuple[str, 
         if at > 0 and cut[end:].strip() and rule.pattern.search(cut[:at].strip()):
             return cut[:end], cut[end:].strip()
     return cut, ""
+
+
+def drop_headline(text: str, title: str | None) -> tuple[str, list[RemovedLine]]:
+    """The text without its first line when that line is the page's title (the headline is metadata, not body)."""
+    first, _, rest = text.partition("\n")
+    if title and first.strip() and " ".join(first.split()).casefold() == " ".join(title.split()).casefold():
+        return rest.lstrip("\n"), [RemovedLine(first.strip(), "headline", "headline", "builtin-rule")]
+    return text, []
 
 
 def apply_notices(text: str) -> tuple[str, list[RemovedLine], list[RightsReservation]]:
