@@ -156,3 +156,14 @@ def test_the_headline_repeated_as_first_line_is_removed() -> None:
     assert ("headline", "Ferry service resumes") in [(r.family, r.line) for r in result.removed]
     off = clean_html(html, "https://harbour.example/a", CleanOptions(rules=CleaningRules(builtin=False)))
     assert off.text.startswith("Ferry service resumes")
+
+
+def test_a_first_paragraph_that_is_also_the_title_stays() -> None:
+    first = "Harbour ferry resumes after repairs"
+    body = "".join(f"<p>Sentence {n} about the ferry and the people who rely on it every day.</p>" for n in range(6))
+    html = (
+        f"<html lang='en'><head><title>{first}</title></head><body><article><p>{first}</p>{body}</article>"
+        "</body></html>"
+    )
+    result = clean_html(html, "https://harbour.example/b", CleanOptions())
+    assert result.text.startswith(first) and not [r for r in result.removed if r.family == "headline"]

@@ -241,7 +241,7 @@ def clean_tree(tree: HtmlElement | None, url: str | None = None, options: CleanO
     text, removed, reservations = apply_rules(raw_text.strip(), rules, lambda: labelled_links(tree, rules))
     if options.rules.builtin:  # then notices found by meaning, in any language with a lexicon
         text, cut, notices = apply_notices(text)
-        text, headline = drop_headline(text, getattr(doc, "title", None))
+        text, headline = drop_headline(text, getattr(doc, "title", None), tree)
         removed, reservations = headline + removed + cut, reservations + notices
     text, repeated = drop_repeated_lines(text, options.learned)
     return CleanResult(

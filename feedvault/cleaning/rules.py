@@ -221,12 +221,20 @@ def _split_after_link(rule: Rule, cut: str, links: Sequence[str]) -> tuple[str, 
     return cut, ""
 
 
-def drop_headline(text: str, title: str | None) -> tuple[str, list[RemovedLine]]:
-    """The text without its first line when that line is the page's title (the headline is metadata, not body)."""
+def drop_headline(text: str, title: str | None, tree: HtmlElement | None = None) -> tuple[str, list[RemovedLine]]:
+    """The text without its first line when that line is the page's title set as a heading (the headline is
+    metadata, not body). With the page's tree, a title that is also the text of a paragraph stays: an article
+    whose first sentence is its title keeps that sentence."""
     first, _, rest = text.partition("\n")
-    if title and first.strip() and " ".join(first.split()).casefold() == " ".join(title.split()).casefold():
-        return rest.lstrip("\n"), [RemovedLine(first.strip(), "headline", "headline", "builtin-rule")]
-    return text, []
+    line = " ".join(first.split())
+    if not (title and line and line.casefold() == " ".join(title.split()).casefold()):
+        return text, []
+    if tree is not None:
+        paragraphs = {" ".join(e.text_content().split()).casefold() for e in tree.iter("p")}
+        headings = {" ".join(e.text_content().split()).casefold() for e in tree.iter("h1", "h2", "h3")}
+        if line.casefold() in paragraphs or line.casefold() not in headings:
+            return text, []
+    return rest.lstrip("\n"), [RemovedLine(first.strip(), "headline", "headline", "builtin-rule")]
 
 
 def apply_notices(text: str) -> tuple[str, list[RemovedLine], list[RightsReservation]]:
