@@ -347,6 +347,16 @@ def assess(
                 "renew or fix the feed's permission record in the registry (`feedvault feeds` shows its status)",
             )
         )
+    elif status == "interrupted":
+        problems.append(
+            Problem(
+                "interrupted",
+                Level.WARNING,
+                f"run {entry.get('last_run_id')} was stopped before it tried every article "
+                f"(last success: {since_success})",
+                "nothing to do if it was stopped on purpose; the next run fetches what this one did not try",
+            )
+        )
     problems += _expiry(entry, now, settings, expires_on)
     if status == "ok":
         problems += _failed_articles(last, settings)

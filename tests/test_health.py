@@ -321,3 +321,12 @@ def test_the_web_app_judges_with_the_registrys_health_settings(tmp_path: Path):
         assert client.get("/api/v1/health").json()["state"] == "ok"  # defaults: warn 30 days ahead
         app.state.service.health_settings = HealthSettings(expiry_warning_days=120)  # what browse sets
         assert client.get("/api/v1/health").json()["state"] == "warning"
+
+
+def test_an_interrupted_run_warns_and_the_next_complete_one_clears_it():
+    book = health.HealthBook()
+    book.apply(run_manifest(0, summary()), SETTINGS)
+    [stopped] = book.apply(run_manifest(1, summary("interrupted", new=1)), SETTINGS)
+    assert stopped.after == Level.WARNING and stopped.problems[0].check == "interrupted"
+    [back] = book.apply(run_manifest(2, summary()), SETTINGS)
+    assert back.after == Level.OK
