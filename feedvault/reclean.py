@@ -54,6 +54,7 @@ REASON = "reclean"
 ARCHIVED = ("new", "changed")
 BATCH = 64  # captures fetched and cleaned at a time
 FETCHERS = 8
+READERS, PROGRESS_EVERY = 16, 1000  # parallel manifest reads; a progress line every so many
 # Signals judged at fetch time from outside the page: carried forward, since reclean cannot fetch them again.
 _FETCH_TIME_SOURCES = ("robots", "file")
 # What makes two clean records the same for a reader (their run, keys and timing aside).
@@ -108,38 +109,43 @@ def _in_range(day: dt.date, options: RecleanOptions) -> bool:
     return (options.day_from is None or day >= options.day_from) and (options.day_to is None or day <= options.day_to)
 
 
-def find_sources(store: Store, feed_ids: Iterable[str], options: RecleanOptions) -> dict[str, list[Source]]:
+def find_sources(
+    store: Store, feed_ids: Iterable[str], options: RecleanOptions, echo: Echo | None = None
+) -> dict[str, list[Source]]:
     """Per feed, the captures to re-clean with their newest clean version (from the committed manifests).
 
-    Crawl runs are read only when their day is in range; reclean runs from ``--from`` on (they hold newer
-    versions of captures in range). Captures without a raw record (clean-only decisions) cannot be re-cleaned.
+    Committed crawl runs are read only when their day is in range, reclean runs from ``--from`` on (they hold
+    newer versions of captures in range): one GET per run and feed (the feed manifest), 16 at a time, in run
+    order. Captures without a raw record (clean-only decisions) cannot be re-cleaned.
     """
-    wanted = set(feed_ids)
-    run_keys = []
+    wanted = sorted(set(feed_ids))
+    runs = []
     for obj in store.list("runs/"):
         parsed = keys.parse_partition_key(obj.key)
-        if parsed is None or parsed.kind != "run-manifest":
+        if parsed is None or parsed.kind != "run-manifest":  # only committed runs have one
             continue
         day = RunId(parsed.run_id).started.date()
-        if keys.is_reclean_run(parsed.run_id):
-            if options.day_from is None or day >= options.day_from:
-                run_keys.append((parsed.run_id, obj.key))
-        elif _in_range(day, options):
-            run_keys.append((parsed.run_id, obj.key))
+        reclean_run = keys.is_reclean_run(parsed.run_id)
+        if (reclean_run and (options.day_from is None or day >= options.day_from)) or (
+            not reclean_run and _in_range(day, options)
+        ):
+            runs.append(RunId(parsed.run_id))
+    manifest_keys = [keys.feed_manifest_key(run, feed_id) for run in sorted(runs, key=str) for feed_id in wanted]
     found: dict[str, dict[tuple[str, str], Source]] = {feed_id: {} for feed_id in wanted}
-    for _run_id, key in sorted(run_keys):  # oldest first: a newer version replaces an older one
-        manifest = _json(store, key) or {}
-        for summary in manifest.get("feeds", []):
-            if summary.get("feed") not in wanted or not summary.get("manifest_key"):
+    with ThreadPoolExecutor(READERS) as readers:  # map keeps run order: a newer version replaces an older one
+        for n, manifest in enumerate(readers.map(lambda key: _json(store, key), manifest_keys), 1):
+            if echo is not None and n % PROGRESS_EVERY == 0:
+                echo(f"read {n}/{len(manifest_keys)} feed manifests")
+            if not manifest or manifest.get("feed") not in found:
                 continue
-            for entry in (_json(store, summary["manifest_key"]) or {}).get("urls", []):
+            for entry in manifest.get("urls", []):
                 warc_key = entry.get("warc_key")
                 if entry.get("outcome") not in ARCHIVED or not entry.get("clean_key") or not warc_key:
                     continue
                 fetched_by = keys.parse_partition_key(warc_key)
                 if fetched_by is None or not _in_range(RunId(fetched_by.run_id).started.date(), options):
                     continue
-                found[summary["feed"]][(keys.url_key(entry["url"]), warc_key)] = Source(
+                found[manifest["feed"]][(keys.url_key(entry["url"]), warc_key)] = Source(
                     entry["url"], entry["clean_key"], warc_key
                 )
     return {feed_id: list(captures.values()) for feed_id, captures in found.items()}
@@ -406,7 +412,7 @@ def reclean(registry: Registry, store: Store, options: RecleanOptions, *, echo: 
         if stale:
             store.delete(stale)
     echo(f"reclean {run_id}: reading the manifests of committed runs ...")
-    sources = find_sources(store, [f.id for f in feeds], options)
+    sources = find_sources(store, [f.id for f in feeds], options, echo)
     logs, jobs = [], []
     with ExtractorPool(registry.settings.extract_workers) as pool, ThreadPoolExecutor(FETCHERS) as fetchers:
         for feed in feeds:
