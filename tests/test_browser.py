@@ -263,3 +263,31 @@ def test_api_docs_render_offline_under_their_csp(page: playwright_api.Page, demo
     expect(page.locator(".opblock-summary-path").first).to_be_visible()
     assert page.locator(".opblock").count() >= 14
     assert elsewhere == [] and problems == [], (elsewhere, problems)
+
+
+def test_diff_page_fits_a_phone_screen(
+    browser: playwright_api.Browser, demo_url: str, archived_demo: ArchivedDemo, tmp_path: Path
+) -> None:
+    """On a 390 px wide phone the diff page needs no sideways scrolling: long lines wrap, both sides stay readable."""
+    first, second = (s for s in archived_demo.catalog.history(archived_demo.changed_url) if s.feed == "demo-id")
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    try:
+        page.goto(f"{demo_url}/diff?a={first.id}&b={second.id}")
+        playwright_api.expect(page.get_by_role("heading", level=1)).to_have_text("What changed")
+        playwright_api.expect(page.locator("table.diff ins").first).to_be_visible()
+        widths = page.evaluate(
+            "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth,"
+            " Math.max(...[...document.querySelectorAll('body *')].map(e => e.getBoundingClientRect().right))]"
+        )
+        page.screenshot(path=str(tmp_path / "diff-390.png"), full_page=True)
+        widest = page.evaluate(
+            "() => [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 391)"
+            ".slice(0, 5).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))"
+        )
+    finally:
+        context.close()
+    scroll_width, client_width, rightmost = widths
+    assert client_width == 390 and scroll_width <= client_width, (widths, widest)  # no horizontal scroll
+    assert rightmost <= client_width + 1, widths  # nothing drawn past the right edge
