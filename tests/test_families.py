@@ -60,6 +60,18 @@ POSITIVE = [
         "This story was produced with support from a journalism foundation. The newsroom is solely responsible for"
         " all content.",
     ),
+    ("en", "related", "SEE MORE: Harbour protests: students wait for news at the gate"),
+    ("en", "related", "Plane passengers quarantined after outbreak at the airport [NEWS]"),
+    ("en", "related", "Also on example.org Ferry operators warn of winter delays"),
+    ("en", "promo", "Follow the Opinion section of the Harbour Ledger on Facebook, Twitter and Instagram."),
+    ("en", "promo", "Like this story? Share it with a friend!"),
+    ("en", "promo", "Listen: https://pod.example/ep/615"),
+    ("en", "embed", '[button link="https://x.example/review" type="big"]Send us your review[/button]'),
+    (
+        "en",
+        "rights",
+        "This copy is for your personal, non-commercial use only. To order copies, contact the publisher.",
+    ),
     ("id", "rights", "Semua hak dilindungi."),
     ("ms", "rights", "Hak Cipta Terpelihara © 2026 Pertubuhan Berita Semenanjung."),
     ("de", "rights", "Alle Rechte vorbehalten."),
@@ -88,6 +100,10 @@ NEGATIVE = [
     ("en", "Advertisement revenue fell by a fifth last year."),
     ("en", "- GPS"),
     ("en", "All rights reserved by the original contracts return to the authors after ten years."),
+    ("en", "Follow the river path on foot for about two miles to reach the old mill."),
+    ("en", "Also on Tuesday the council approved a new budget for the harbour."),
+    ("en", "Like this story, the next one begins in a small town on the coast."),
+    ("en", "Note: the ferry runs hourly from the north pier."),
     ("de", "Lesen Sie auch den Kommentar unseres Korrespondenten zur Wahl."),
     ("de", "Jetzt beginnt die Saison, und die App des Vereins zeigt alle Spiele."),
     ("fr", "Suivez le guide : la mairie publie une application pour les randonneurs."),
@@ -156,6 +172,17 @@ def test_the_headline_repeated_as_first_line_is_removed() -> None:
     assert ("headline", "Ferry service resumes") in [(r.family, r.line) for r in result.removed]
     off = clean_html(html, "https://harbour.example/a", CleanOptions(rules=CleaningRules(builtin=False)))
     assert off.text.startswith("Ferry service resumes")
+
+
+def test_the_h1_headline_is_removed_even_when_the_title_differs() -> None:
+    body = "".join(f"<p>Sentence {n} about the ferry and the people who rely on it every day.</p>" for n in range(6))
+    html = (
+        "<html lang='en'><head><title>Ferry news - Harbour Ledger</title></head><body><article>"
+        f"<h1>Harbour ferry resumes after repairs</h1>{body}</article></body></html>"
+    )
+    result = clean_html(html, "https://harbour.example/c", CleanOptions())
+    assert result.text.startswith("Sentence 0")
+    assert [(r.family, r.line) for r in result.removed] == [("headline", "Harbour ferry resumes after repairs")]
 
 
 def test_a_first_paragraph_that_is_also_the_title_stays() -> None:

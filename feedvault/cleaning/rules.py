@@ -222,19 +222,27 @@ def _split_after_link(rule: Rule, cut: str, links: Sequence[str]) -> tuple[str, 
 
 
 def drop_headline(text: str, title: str | None, tree: HtmlElement | None = None) -> tuple[str, list[RemovedLine]]:
-    """The text without its first line when that line is the page's title set as a heading (the headline is
-    metadata, not body). With the page's tree, a title that is also the text of a paragraph stays: an article
-    whose first sentence is its title keeps that sentence."""
+    """The text without its first line when that line is the article's headline: the page's title, or with the
+    page's tree the text of an ``<h1>`` (the headline is metadata, not body). A line that is also the text of a
+    paragraph stays: an article whose first sentence is its title keeps that sentence."""
     first, _, rest = text.partition("\n")
-    line = " ".join(first.split())
-    if not (title and line and line.casefold() == " ".join(title.split()).casefold()):
+    line = " ".join(first.split()).casefold()
+    if not line:
         return text, []
-    if tree is not None:
+    if tree is None:
+        is_title = bool(title) and line == " ".join((title or "").split()).casefold()
+    else:
+        h1 = {" ".join(e.text_content().split()).casefold() for e in tree.iter("h1")}
+        headings = h1 | ({" ".join(title.split()).casefold()} if title else set())
         paragraphs = {" ".join(e.text_content().split()).casefold() for e in tree.iter("p")}
-        headings = {" ".join(e.text_content().split()).casefold() for e in tree.iter("h1", "h2", "h3")}
-        if line.casefold() in paragraphs or line.casefold() not in headings:
-            return text, []
+        is_title = line in headings and line not in paragraphs and (line in h1 or _is_heading(tree, line))
+    if not is_title:
+        return text, []
     return rest.lstrip("\n"), [RemovedLine(first.strip(), "headline", "headline", "builtin-rule")]
+
+
+def _is_heading(tree: HtmlElement, line: str) -> bool:
+    return any(" ".join(e.text_content().split()).casefold() == line for e in tree.iter("h2", "h3"))
 
 
 def apply_notices(text: str) -> tuple[str, list[RemovedLine], list[RightsReservation]]:
