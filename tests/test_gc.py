@@ -95,3 +95,28 @@ def test_a_run_that_could_not_commit_is_committed_as_interrupted_by_the_next_run
     assert crashed["status"] == "interrupted" and len(crashed["urls"]) == 6
     assert {(o["outcome"], o["reason"]) for o in crashed["urls"]} == {("failed", "interrupted")}
     assert_archive_consistent(store)
+
+
+def test_gc_reports_records_no_manifest_entry_names_and_keeps_them(tmp_path, site_server, capsys):
+    """An archive written before a failed entry named the WARC its raw records stayed in: gc lists those
+    records (it does not rewrite WARCs; a takedown of the URL removes them)."""
+    archive = folder_archive(tmp_path, site_server, 6)
+    store, victim = archive.store, archive.urls[0]
+    blocked = archive.block(keys.clean_key("synth", RunId(CRASHED), victim))
+    run_crawl(archive.registry, None, "--run-id", CRASHED, expect_exit=1)
+    blocked.rmdir()
+    key = keys.feed_manifest_key(RunId(CRASHED), "synth")
+    manifest = json.loads(store.get_bytes(key))
+    (entry,) = [o for o in manifest["urls"] if o["url"] == victim]
+    warc = entry.pop("warc_key")
+    store.put_bytes(key, json.dumps(manifest).encode())
+    before = {o.key: o.etag for o in store.list("")}
+
+    summary = gc(archive.registry, capsys, "--grace-hours", "0")
+    assert summary["objects"] == 0 and summary["orphan_records"] == [
+        f"{warc}: 1 response record(s) no manifest entry names"
+    ]
+    assert {o.key for o in store.list("")} == set(before)
+    capsys.readouterr()
+    assert cli.main(["--registry", str(archive.registry), "gc", "--dry-run"]) == 0
+    assert "1 WARC(s) with orphan records reported" in capsys.readouterr().out
