@@ -301,9 +301,11 @@ def unavailable_paths(archive: StoppedArchive) -> list[str]:
         f"{API}/snapshots/{sid}/record.warc.gz",
         f"{API}/runs/{run}",
         f"{API}/feeds/demo-id/days/2026-11-26/export.jsonl",
+        f"{API}/health",
         f"/snapshots/{sid}/raw",
         f"/snapshots/{sid}/capture",
         f"/runs/{run}",
+        "/health",
     ]
 
 
