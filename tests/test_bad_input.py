@@ -144,3 +144,10 @@ def test_private_address_is_refused_before_any_connection(crawled):
     refused = [u for u in manifest["urls"] if u["outcome"] == "refused"]
     assert [u["reason"] for u in refused] == ["private-address"] and "127.0.0.2" in refused[0]["detail"]
     assert all("127.0.0.2" not in r["url"] for r in clean_records(store, "private-address"))
+
+
+def test_the_archive_is_consistent_after_every_bad_input(crawled):
+    from tests.support.checks import assert_archive_consistent
+
+    _summary, _manifests, store, _ = crawled
+    assert_archive_consistent(store)

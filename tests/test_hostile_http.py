@@ -81,3 +81,10 @@ def test_a_refusal_after_a_redirect_is_the_entrys_outcome_and_names_the_target(c
     got = outcome(crawled[0], "to-private")
     assert (got["outcome"], got["reason"]) == ("refused", "private-address"), got
     assert got["redirected_to"] == "http://127.0.0.2:9/articles/fine.html"
+
+
+def test_the_archive_is_consistent_after_a_hostile_server(crawled):
+    from tests.support.checks import assert_archive_consistent
+
+    _outcomes, store, _site = crawled
+    assert_archive_consistent(store)

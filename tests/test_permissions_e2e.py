@@ -307,3 +307,10 @@ def test_expired_permission_is_skipped_with_a_warning(crawled):
     expiring = next(f for f in summary["feeds"] if f["feed"] == "perm-expiring")
     assert expiring["status"] == "ok" and any("expires on" in w for w in expiring["warnings"])
     assert any("feed perm-expiring: permission for 'perm-expiring' expires on" in w for w in warnings)
+
+
+def test_the_archive_is_consistent_after_every_permission_decision(crawled):
+    from tests.support.checks import assert_archive_consistent
+
+    _summary, _manifests, store, _servers = crawled
+    assert_archive_consistent(store)

@@ -246,3 +246,10 @@ def test_a_reservation_that_appears_only_on_a_304_is_recorded_and_warned_about(t
         assert any(s["source"] == "header" and s["decision"] == "refuse" for s in evidence["signals"]), evidence
         assert any(path in w and "304 Not Modified" in w and "takedown" in w for w in summary["warnings"]), summary
     assert len(list(store.list("clean/revisit/"))) == len(NOT_MODIFIED_SIGNALS)  # the old snapshots stay (documented)
+
+
+def test_the_archive_is_consistent_after_unscannable_pages(scanned):
+    from tests.support.checks import assert_archive_consistent
+
+    _outcomes, store = scanned
+    assert_archive_consistent(store)
