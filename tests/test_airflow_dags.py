@@ -446,6 +446,11 @@ def test_a_manual_reclean_run_rebuilds_clean_records_from_raw_instead_of_crawlin
     bad = run_dag(None, reclean=True, reclean_from="2026-11-27", reclean_to="2026-11-26")
     assert bad.state == "failed" and task_states(bad)["plan"] == "failed"
 
+    before = keys(store)
+    dry = run_dag(None, reclean=True, feeds=["demo-en"], dry_run=True)
+    assert dry.state == "success" and keys(store) == before, task_states(dry)  # reports, writes nothing
+    assert task_states(dry)["publish"] == "skipped" and not asset_events(dry)
+
     run = run_dag(None, reclean=True, feeds=["demo-en"], reclean_from="2026-11-26", reclean_to="2026-11-26")
     states = task_states(run)
     assert run.state == "success", states

@@ -166,3 +166,18 @@ def test_a_later_takedown_repairs_the_raw_pointers_of_recleaned_versions(archive
             location = RecordLocation(raw["warc_key"], raw["offset"], raw["length"], raw["record_id"], raw["sha256"])
             assert read_record(s3_store, location).payload
     assert_archive_consistent(s3_store)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--from", "2026-11-28", "--to", "2026-11-27"], "--from 2026-11-28 is after --to 2026-11-27"),
+        (["--run-id", "20261201T020000Z-nightly"], "a reclean run id ends with -reclean"),
+        (["--run-id", "yesterday"], "invalid run id"),
+    ],
+)
+def test_bad_reclean_arguments_exit_2_with_one_line_and_touch_nothing(args, message, tmp_path, capsys):
+    registry = tmp_path / "absent.yaml"  # never opened: the arguments are refused first
+    assert cli.main(["--registry", str(registry), "reclean", *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
