@@ -17,6 +17,7 @@ import pytest
 
 from feedvault.config import CleaningRules
 from feedvault.signals import load_page, scan_page
+from tests.support.checks import assert_archive_consistent
 from tests.support.crawl import PERMISSION, feed, run_crawl, write_registry
 from tests.support.s3 import fresh_archive
 
@@ -211,6 +212,7 @@ def test_an_invalid_tdmrep_file_is_unset_as_the_spec_says_and_recorded(tdmrep_cr
 def test_the_same_reservation_in_a_valid_file_refuses(tdmrep_crawled):
     got = tdmrep_crawled[0]["valid"]
     assert (got["outcome"], got["reason"]) == ("refused", "tdmrep"), got
+    assert_archive_consistent(tdmrep_crawled[1])
 
 
 # -- signals on a 304 -----------------------------------------------------------------------------------
@@ -246,10 +248,9 @@ def test_a_reservation_that_appears_only_on_a_304_is_recorded_and_warned_about(t
         assert any(s["source"] == "header" and s["decision"] == "refuse" for s in evidence["signals"]), evidence
         assert any(path in w and "304 Not Modified" in w and "takedown" in w for w in summary["warnings"]), summary
     assert len(list(store.list("clean/revisit/"))) == len(NOT_MODIFIED_SIGNALS)  # the old snapshots stay (documented)
+    assert_archive_consistent(store)
 
 
 def test_the_archive_is_consistent_after_unscannable_pages(scanned):
-    from tests.support.checks import assert_archive_consistent
-
     _outcomes, store = scanned
     assert_archive_consistent(store)
