@@ -6,6 +6,8 @@ language (all built-in rule sets apply, that language's first).
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from feedvault.cleaning import CleanOptions, clean_html
@@ -194,3 +196,13 @@ def test_a_first_paragraph_that_is_also_the_title_stays() -> None:
     )
     result = clean_html(html, "https://harbour.example/b", CleanOptions())
     assert result.text.startswith(first) and not [r for r in result.removed if r.family == "headline"]
+
+
+def test_a_length_capped_rule_is_skipped_for_longer_lines_without_changing_what_matches() -> None:
+    from feedvault.cleaning.rules import Rule, _max_length
+
+    capped = re.compile(r"(?i)^(?=.{0,40}$)(?:.{0,20}?[.,;]\s+)?all\s+rights\s+reserved\.?$")
+    assert _max_length(capped) == 40 and _max_length(re.compile(r"^(?=.*x)y")) is None
+    rule = Rule("t.rights", capped, "drop", family="rights")
+    for line in ("Acme Ltd. All rights reserved.", "x" * 60 + ". All rights reserved."):
+        assert bool(apply_rules(line, [rule])[1]) == bool(capped.search(line))

@@ -63,9 +63,11 @@ class Rule:
     tail: bool = False  # may also match the end of a line, after a sentence end
     family: str = "feed"  # a key of FAMILIES
     prefilter: re.Pattern[str] | None = field(init=False, repr=False, compare=False)  # see _prefilter
+    max_length: int | None = field(init=False, repr=False, compare=False)  # see _max_length
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "prefilter", _prefilter(self.pattern))
+        object.__setattr__(self, "max_length", _max_length(self.pattern))
 
 
 @dataclass(frozen=True)
@@ -175,16 +177,32 @@ def _prefilter(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
     return re.compile(source[:start] + source[pos:], flags)
 
 
+_LENGTH_CAP = re.compile(r"(?:\(\?[aiLmsux]+\))*\^\(\?=\.\{0,(\d+)\}\$\)")
+
+
+def _max_length(pattern: re.Pattern[str]) -> int | None:
+    """N when ``pattern`` opens with ``^(?=.{0,N}$)`` (and is not multi-line): it cannot match a longer text, so a
+    length comparison saves the regex its scan of every longer line (most article paragraphs)."""
+    found = _LENGTH_CAP.match(pattern.pattern)
+    return int(found.group(1)) if found and not pattern.flags & re.MULTILINE else None
+
+
+def _tries(rule: Rule, text: str) -> bool:
+    if rule.max_length is not None and len(text) > rule.max_length:
+        return False
+    return (rule.prefilter is None or rule.prefilter.search(text) is not None) and rule.pattern.search(text) is not None
+
+
 def _match(line: str, rules: Sequence[Rule], tail_rules: Sequence[Rule]) -> tuple[Rule, str, str] | None:
     """First rule matching the whole line, else the first ``tail`` rule matching its end: (rule, kept, removed)."""
     for rule in rules:
-        if (rule.prefilter is None or rule.prefilter.search(line)) and rule.pattern.search(line):
+        if _tries(rule, line):
             return rule, "", line
     if tail_rules:
         for cut in _SENTENCE_END.finditer(line):
             rest = line[cut.end() :]
             for rule in tail_rules:
-                if (rule.prefilter is None or rule.prefilter.search(rest)) and rule.pattern.search(rest):
+                if _tries(rule, rest):
                     return rule, line[: cut.start()], rest
     return None
 
