@@ -9,7 +9,6 @@ path, and a ``Content-Usage`` header on some pages only (one conflicting with ro
 
 from __future__ import annotations
 
-import gzip
 import json
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from typing import Any
 import pytest
 
 from feedvault.usage import compact
+from feedvault.warc import iter_records
 from tests.support.crawl import REPO, crawl_env, feed, run_crawl, write_registry
 
 PUBLIC = {
@@ -161,8 +161,13 @@ def test_each_article_gets_its_decision_and_evidence(crawled, feed_id):
 def test_every_snapshot_carries_its_usage_in_the_warc_metadata_record(crawled):
     (first, _second), store, server = crawled
     entry = outcomes(first["aipref-public"], server)["plain.html"]
-    warc = gzip.decompress(store.get_bytes(entry["warc_key"])).decode("utf-8", errors="replace")
-    metadata = next(json.loads(b[b.index("{") :]) for b in warc.split("WARC/1.1") if "WARC-Type: metadata" in b)
+    records = [view for _offset, _length, view in iter_records(store.get_bytes(entry["warc_key"]))]
+    # The WARC holds the feed's other pages too, in crawl completion order: pick this page's metadata record.
+    [metadata] = [
+        json.loads(r.payload)
+        for r in records
+        if r.rec_type == "metadata" and r.warc_headers.get("WARC-Target-URI") == entry["url"]
+    ]
     assert {k: metadata["usage"][k] for k in USAGE["plain.html"]} == USAGE["plain.html"]
     assert metadata["usage"]["source"][0]["value"] == "search=yes, ai-train=no"
 

@@ -545,7 +545,13 @@ def test_bundled_registry_validates(monkeypatch):
     ]
     assert registry.feed("demo-id").urls == ("http://127.0.0.1:8765/id/rss.xml",)
     storage = registry.settings.storage
-    assert (storage.uri, storage.embedded, storage.data_dir) == ("s3://feedvault/archive", True, ".feedvault")
+    # data_dir is relative to the registry file: the checkout's .feedvault/, from whatever directory a command runs
+    checkout = BUNDLED_REGISTRY.resolve().parents[2]
+    assert (storage.uri, storage.embedded, storage.data_dir) == (
+        "s3://feedvault/archive",
+        True,
+        str(checkout / ".feedvault"),
+    )
     for feed in registry.feeds:
         assert feed.allow_private_network and feed.permission is not None
         assert feed.permission.basis is PermissionBasis.OWN_CONTENT and feed.permission.expires_on is None
