@@ -216,3 +216,34 @@ def test_seaweedfs_killed_mid_run_leaves_nothing_the_next_run_does_not_put_right
             assert_archive_consistent(store)
     finally:
         server.stop()
+
+
+def test_a_spool_is_stale_only_once_its_owner_process_is_gone(tmp_path):
+    """The owner lock, not age, tells a live run's spool from a dead one's (a long run is never swept)."""
+    import subprocess
+    import sys
+
+    from feedvault.spool import Spool, stale_spools
+
+    live = Spool("20261126T020000Z-live", {"store": "file:///x"}, parent=str(tmp_path))
+    dead = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os, sys; from feedvault.spool import Spool; "
+            "s = Spool('20261126T020000Z-dead', {'store': 'file:///x'}, parent=sys.argv[1]); "
+            "s.journal('f')(0, {'url': 'http://a/', 'outcome': 'new'}); os._exit(9)",
+            str(tmp_path),
+        ],
+        check=False,
+    )
+    assert dead.returncode == 9
+    found = list(stale_spools(str(tmp_path)))
+    try:
+        assert [s.meta["run_id"] for s in found] == ["20261126T020000Z-dead"]
+        assert found[0].journals() == {"f": [{"url": "http://a/", "outcome": "new"}]}
+    finally:
+        for stale in found:
+            stale.remove()
+        live.remove()
+    assert list(tmp_path.iterdir()) == []
