@@ -31,7 +31,11 @@ import functools
 import hashlib
 import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
+from pathlib import Path
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
+
+import yaml
+from w3lib.url import canonicalize_url
 
 from feedvault.config import FEED_ID_RE
 
@@ -43,18 +47,45 @@ class UnsafeKeyError(ValueError):
     """A value that would produce an unsafe or ambiguous key."""
 
 
+TRACKING_PARAMETERS_FILE = Path(__file__).with_name("tracking_parameters.yaml")
+
+
+@functools.cache
+def tracking_parameters() -> tuple[frozenset[str], tuple[str, ...]]:
+    """(names, prefixes) of query parameters that only track a visit, from ``tracking_parameters.yaml``."""
+    data = yaml.safe_load(TRACKING_PARAMETERS_FILE.read_text(encoding="utf-8")) or {}
+    names = frozenset(str(n).lower() for n in data.get("names") or ())
+    return names, tuple(str(p).lower() for p in data.get("prefixes") or ())
+
+
+def _tracking(pair: str) -> bool:
+    names, prefixes = tracking_parameters()
+    name = unquote_plus(pair.split("=", 1)[0]).lower()
+    return name in names or name.startswith(prefixes)
+
+
 @functools.lru_cache(maxsize=65536)  # pure, and called several times per feed entry
 def normalize_url(url: str) -> str:
-    """Canonical form used for identity: lower-case scheme and host, no fragment, default ports dropped."""
+    """The one form of a URL used to fetch it and as its identity, so that variants of one article are one.
+
+    w3lib's ``canonicalize_url`` (dot segments resolved, unreserved characters unescaped and the rest escaped
+    the same way, query sorted, fragment dropped), then tracking parameters dropped (``utm_*`` and the others in
+    ``tracking_parameters.yaml``), scheme and host lower-cased, default ports dropped.
+    """
     parts = urlsplit(url.strip())
-    scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower()
-    port = parts.port
-    if port and not ((scheme == "http" and port == 80) or (scheme == "https" and port == 443)):
-        host = f"{host}:{port}"
     if parts.username or parts.password:
         raise UnsafeKeyError(f"URLs with credentials are not archived: {url!r}")
-    return urlunsplit((scheme, host, parts.path or "/", parts.query, ""))
+    try:
+        canonical = urlsplit(canonicalize_url(url.strip()))
+    except ValueError as exc:  # w3lib refuses what it cannot encode (e.g. a bad IPv6 host)
+        raise UnsafeKeyError(f"not a URL feedvault can archive: {url!r} ({exc})") from None
+    scheme = canonical.scheme.lower()
+    host = (canonical.hostname or "").lower()
+    port = canonical.port
+    if port and not ((scheme == "http" and port == 80) or (scheme == "https" and port == 443)):
+        host = f"{host}:{port}"
+    query = "&".join(pair for pair in canonical.query.split("&") if pair and not _tracking(pair))
+    return urlunsplit((scheme, host, canonical.path or "/", query, ""))
 
 
 def url_key(url: str) -> str:

@@ -162,8 +162,9 @@ class FeedSpider(scrapy.Spider):
             log.add(link, Outcome.REFUSED, reason="takedown", detail="taken down", evidence=takedown_evidence(link))
             return None
         if identity in self._seen_links or (entry.guid and entry.guid in self._seen_guids):
-            log.add(link, Outcome.SKIPPED, reason="duplicate-entry", detail=entry.guid)
+            log.add(link, Outcome.SKIPPED, reason="duplicate-entry", detail=entry.guid)  # the variant as listed
             return None
+        link = identity  # fetched and archived in its one form: URL variants of an article are one snapshot
         self._seen_links.add(identity)
         if entry.guid:
             self._seen_guids.add(entry.guid)

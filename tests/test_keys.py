@@ -33,3 +33,25 @@ def test_run_id_validation_and_partition():
     run = RunId("20261126T020000Z-manual")
     assert run.day == "2026/11/26"
     assert keys.partition_prefixes("f", run)[0] == "raw/f/2026/11/26/20261126T020000Z-manual-"
+
+
+def test_url_variants_of_one_article_normalise_to_one_form():
+    one = "http://news.test/a/v.html?a=1&b=2"
+    variants = [
+        "http://news.test/a/./v.html?a=1&b=2",
+        "http://news.test/a/%76.html?a=1&b=2",
+        "HTTP://News.Test:80/a/x/../v.html?b=2&a=1",
+        "http://news.test/a/v.html?a=1&utm_source=newsletter&b=2&UTM_Medium=email",
+        "http://news.test/a/v.html?fbclid=XYZ&a=1&gclid=1&b=2&mc_cid=3#comments",
+    ]
+    assert {keys.normalize_url(v) for v in variants} == {one}
+    assert len({keys.url_key(v) for v in [one, *variants]}) == 1
+    # Parameters that select content stay, and so do look-alikes of tracking names.
+    assert keys.normalize_url("http://news.test/a?id=7&utm=1&page=2") == "http://news.test/a?id=7&page=2&utm=1"
+    assert keys.normalize_url("http://news.test") == "http://news.test/"
+
+
+def test_tracking_parameters_are_data():
+    names, prefixes = keys.tracking_parameters()
+    assert "utm_" in prefixes and {"fbclid", "gclid", "msclkid"} <= names
+    assert all(name == name.lower() for name in names)
