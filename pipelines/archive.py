@@ -178,15 +178,16 @@ class ArchivePipeline:
         cleaned, clean_error = examined["cleaned"], examined["clean_error"]
         verdict, permission, usage = self._decide(item, examined)
         log.note_evidence(permission)  # feed health compares these facts with the previous run's
-        if verdict.refused:
+        if verdict.refused:  # under the URL the feed gave, like the spider's refusals (nothing is kept by URL)
             log.add(
-                item.url,
+                item.requested_url,
                 Outcome.REFUSED,
                 reason=verdict.reason,
                 detail=verdict.detail,
                 http_status=raw["status"],
                 sha256=payload_sha256,
                 evidence=permission,
+                redirected_to=item.url if item.url != item.requested_url else None,
             )
             return {"url": item.url, "outcome": "refused"}
 

@@ -128,7 +128,13 @@ def scanned(tmp_path_factory, seaweed):
 
     root = tmp_path_factory.mktemp("scan")
     storage, store = fresh_archive(seaweed)
-    with SiteServer(write_site(root / "site", PAGES)) as site:
+    moved = {  # an entry that redirects to a page that refuses itself
+        "/_routes.json": json.dumps({"/news/moved.html": {"redirect": "/news/noai-target.html"}}).encode(),
+        "/news/noai-target.html": page("Moved", "")
+        .replace("<head>", '<head><meta name="robots" content="noai">')
+        .encode(),
+    }
+    with SiteServer(write_site(root / "site", {**PAGES, "/news/moved.html": ""}, moved)) as site:
         registry = write_registry(
             root / "feeds.yaml", storage, [feed("scan", site.url("/feed.xml"), permission=PUBLIC)]
         )
@@ -160,6 +166,12 @@ def test_a_page_archived_without_text_says_no_text_was_extracted(scanned):
     assert json.loads(store.get_bytes(got["clean_key"]))["text"] == ""
     plain = outcomes["/news/plain.html"]
     assert plain["outcome"] == "new" and plain["reason"] != "no-text"
+
+
+def test_a_page_refused_after_a_redirect_is_the_entrys_outcome_and_names_the_target(scanned):
+    got = scanned[0]["/news/moved.html"]
+    assert (got["outcome"], got["reason"]) == ("refused", "noai"), got
+    assert got["redirected_to"].endswith("/news/noai-target.html")
 
 
 # -- invalid tdmrep.json --------------------------------------------------------------------------------
