@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from feedvault.config import CleaningRules
-from feedvault.signals import load_page, scan_page
+from feedvault.signals import checked_scan, load_page, scan_page
 from tests.support.checks import assert_archive_consistent
 from tests.support.crawl import PERMISSION, feed, run_crawl, write_registry
 from tests.support.s3 import fresh_archive
@@ -100,6 +100,12 @@ def test_a_page_the_parser_keeps_whole_is_scanned():
 def test_content_that_is_not_html_is_unscannable():
     assert scan_page(PAGES["/news/not-html.html"], CleaningRules())["unscannable"] == "the page does not parse as HTML"
     assert "unscannable" not in scan_page("", CleaningRules())  # an empty body has nothing to miss
+
+
+def test_a_scan_that_raises_makes_the_page_unscannable():
+    """Whatever breaks the scan (here a tree it cannot walk) gives a verdict of unscannable, never no findings."""
+    scan = checked_scan("not a parsed tree", CleaningRules(), None)  # type: ignore[arg-type]
+    assert scan["unscannable"].startswith("the page scan failed (AttributeError") and scan["notices"] == []
 
 
 @pytest.mark.skipif(not REAL_PAGES.is_dir(), reason="the shared benchmark pages are not on this machine")
