@@ -86,6 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
     clean.add_argument(
         "--explain", action="store_true", help="after the text, list every removed line: family, rule, reason, line"
     )
+    clean.add_argument(
+        "--learned",
+        action="store_true",
+        help="with --feed: also remove the feed's learned boilerplate (reads fingerprints/<feed>.json from the archive)",
+    )
 
     feeds = sub.add_parser("feeds", help="list feeds with their permission status")
     add_format_options(feeds)
@@ -278,9 +283,13 @@ def cmd_clean(args: argparse.Namespace) -> int:
     from feedvault.cleaning import CleanOptions, clean_html
 
     options = CleanOptions()
+    if args.learned and not args.feed:
+        console.print("--learned needs --feed ID: learned boilerplate is per feed")
+        return EXIT_CONFIG
     if args.feed:
-        feed = load_registry(args.registry).feed(args.feed)
-        options = CleanOptions(rules=feed.cleaning)
+        registry = load_registry(args.registry)
+        feed = registry.feed(args.feed)
+        options = CleanOptions(rules=feed.cleaning, learned=_learned_lines(registry, feed.id) if args.learned else None)
     html = sys.stdin.buffer.read()
     if not html.strip():
         console.print("no input: pipe an HTML page in, e.g. `feedvault clean --url URL < page.html`")
@@ -293,6 +302,15 @@ def cmd_clean(args: argparse.Namespace) -> int:
     if args.explain and not args.json:  # the JSON record already carries every removal
         sys.stdout.write(explain_removals(result.to_dict()))
     return EXIT_OK
+
+
+def _learned_lines(registry: Registry, feed_id: str) -> Any:
+    """The feed's learned boilerplate as the crawler applies it (feedvault.cleaning.fingerprints)."""
+    from feedvault.archive import open_archive
+    from feedvault.cleaning.fingerprints import FeedFingerprints
+
+    with open_archive(registry.settings.storage) as store:
+        return FeedFingerprints.load(store, feed_id).repeated_lines(registry.settings.learned_boilerplate)
 
 
 def explain_removals(record: dict[str, Any]) -> str:

@@ -181,3 +181,22 @@ def test_bad_reclean_arguments_exit_2_with_one_line_and_touch_nothing(args, mess
     assert cli.main(["--registry", str(registry), "reclean", *args]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_clean_explain_with_the_feeds_learned_lines_names_repeated_in_feed(archived, capsys, monkeypatch):
+    import io
+    import sys
+
+    from tests.support.portal import _page
+
+    registry, _old, _urls, _tmp = archived
+    page = _page(article(77, DAY)).encode()
+    command = ["--registry", str(registry()), "clean", "--feed", "warta", "--explain"]
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(page)))
+    assert cli.main(command) == 0
+    assert PROMO in capsys.readouterr().out.split("-- removed")[0]  # without --learned: the rules alone
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(page)))
+    assert cli.main([*command, "--learned"]) == 0
+    text, explained = capsys.readouterr().out.split("-- removed")
+    assert PROMO not in text and QUOTE in text
+    assert f"learned | learned.repeated-line | repeated-in-feed | {PROMO}" in explained
