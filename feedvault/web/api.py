@@ -31,7 +31,8 @@ from feedvault.catalog import (
 from feedvault.config import FEED_ID_RE
 from feedvault.diffing import DiffRow
 from feedvault.keys import RUN_ID_RE
-from feedvault.web.service import ArchiveService, ExportTally, NotFoundError, get_service
+from feedvault.web.deps import get_service
+from feedvault.web.service import ArchiveService, ExportTally, NotFoundError
 
 SNAPSHOT_ID = r"^[0-9a-f]{16}$"
 DAY = r"^\d{4}-\d{2}-\d{2}$"

@@ -30,7 +30,8 @@ from starlette.responses import Response
 
 from feedvault.catalog import Catalog
 from feedvault.storage import StorageError, Store
-from feedvault.web.service import ArchiveService, refresh_catalog
+from feedvault.web.deps import refresh_catalog
+from feedvault.web.service import ArchiveService
 
 logger = logging.getLogger(__name__)
 

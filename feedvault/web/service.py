@@ -20,8 +20,6 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from starlette.requests import Request
-
 from feedvault import keys
 from feedvault.catalog import Catalog, Snapshot, SnapshotSummary, is_snapshot_id
 from feedvault.config import HealthSettings
@@ -287,14 +285,3 @@ def _response_view(data: bytes, location: RecordLocation) -> WarcRecordView | No
     if view is None or view.rec_type != "response":
         return None
     return view if hashlib.sha256(view.raw_payload).hexdigest() == location.payload_sha256 else None
-
-
-def get_service(request: Request) -> ArchiveService:
-    """FastAPI dependency: the app's :class:`ArchiveService` (``Depends(get_service)``)."""
-    service: ArchiveService = request.app.state.service
-    return service
-
-
-def refresh_catalog(request: Request) -> None:
-    """Router dependency (sync, so FastAPI runs it in its thread pool): the catalog's periodic sync."""
-    get_service(request).refresh_if_due()
