@@ -116,7 +116,8 @@ def find_sources(
 
     Committed crawl runs are read only when their day is in range, reclean runs from ``--from`` on (they hold
     newer versions of captures in range): one GET per run and feed (the feed manifest), 16 at a time, in run
-    order. Captures without a raw record (clean-only decisions) cannot be re-cleaned.
+    order. Captures without a raw record (clean-only decisions) cannot be re-cleaned: they come back with an
+    empty ``warc_key`` (reported as skipped).
     """
     wanted = sorted(set(feed_ids))
     runs = []
@@ -140,7 +141,12 @@ def find_sources(
                 continue
             for entry in manifest.get("urls", []):
                 warc_key = entry.get("warc_key")
-                if entry.get("outcome") not in ARCHIVED or not entry.get("clean_key") or not warc_key:
+                if entry.get("outcome") not in ARCHIVED or not entry.get("clean_key"):
+                    continue
+                if not warc_key:  # kept clean-only: no raw record to re-clean from
+                    found[manifest["feed"]][(keys.url_key(entry["url"]), "")] = Source(
+                        entry["url"], entry["clean_key"], ""
+                    )
                     continue
                 fetched_by = keys.parse_partition_key(warc_key)
                 if fetched_by is None or not _in_range(RunId(fetched_by.run_id).started.date(), options):
@@ -259,6 +265,14 @@ class _FeedReclean:
         self.written: dict[str, tuple[str, str, str]] = {}  # new clean key -> (URL, source clean key, WARC key)
 
     def run(self, sources: list[Source], pool: ExtractorPool, fetchers: ThreadPoolExecutor) -> None:
+        for source in (s for s in sources if not s.warc_key):
+            self.log.add(
+                source.url,
+                Outcome.SKIPPED,
+                reason="no-raw-record",
+                detail=f"{source.clean_key} was kept without its page",
+            )
+        sources = [s for s in sources if s.warc_key]
         done = 0
         for batch in _batches(sources, BATCH):
             fetched = list(fetchers.map(self._try_fetch, batch))
@@ -514,7 +528,8 @@ def report_lines(result: RecleanResult, *, dry_run: bool) -> Iterator[str]:
         counts = feed["counts"]
         yield (
             f"{feed['feed']}: {feed['status']}; {counts['changed']} changed ({verb} new versions), "
-            f"{counts['unchanged']} unchanged, {counts['refused']} refused now, {counts['failed']} failed"
+            f"{counts['unchanged']} unchanged, {counts['refused']} refused now, {counts['failed']} failed, "
+            f"{counts['skipped']} skipped (kept without a raw record)"
         )
         for outcome in result.manifest.get("url_outcomes", {}).get(feed["feed"], []):
             yield f"  {outcome['outcome']:9} {outcome['url']}" + (

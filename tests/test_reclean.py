@@ -200,3 +200,43 @@ def test_clean_explain_with_the_feeds_learned_lines_names_repeated_in_feed(archi
     text, explained = capsys.readouterr().out.split("-- removed")
     assert PROMO not in text and QUOTE in text
     assert f"learned | learned.repeated-line | repeated-in-feed | {PROMO}" in explained
+
+
+def test_sources_are_the_newest_version_of_each_capture_in_range_and_clean_only_ones_are_named(tmp_path):
+    from feedvault.keys import RunId
+    from feedvault.reclean import RecleanOptions, Source, find_sources
+    from feedvault.storage import FileStore
+
+    store = FileStore(tmp_path)
+    first, recleaned, later = (
+        RunId("20261120T020000Z-airflow"),
+        RunId("20261125T020000Z-reclean"),
+        RunId("20261126T020000Z-airflow"),
+    )
+    warc_first, warc_later = keys.raw_warc_key("f", first, 0), keys.raw_warc_key("f", later, 0)
+    one, two = "http://127.0.0.1:9/one.html", "http://127.0.0.1:9/two.html"
+    entries = {
+        first: [
+            {"url": one, "outcome": "new", "clean_key": "c/first-one", "warc_key": warc_first},
+            {"url": two, "outcome": "new", "clean_key": "c/first-two"},  # kept clean-only
+        ],
+        recleaned: [{"url": one, "outcome": "changed", "clean_key": "c/reclean-one", "warc_key": warc_first}],
+        later: [
+            {"url": one, "outcome": "changed", "clean_key": "c/later-one", "warc_key": warc_later},
+            {"url": two, "outcome": "refused"},
+        ],
+    }
+    for run, urls in entries.items():
+        store.put_bytes(keys.run_manifest_key(run), b"{}")
+        store.put_bytes(keys.feed_manifest_key(run, "f"), json.dumps({"feed": "f", "urls": urls}).encode())
+    store.put_bytes(
+        keys.feed_manifest_key(RunId("20261121T020000Z-airflow"), "f"), b"{}"
+    )  # uncommitted: no run manifest
+
+    day = dt.date(2026, 11, 20)
+    assert find_sources(store, ["f"], RecleanOptions(day_from=day, day_to=day)) == {
+        "f": [Source(one, "c/reclean-one", warc_first), Source(two, "c/first-two", "")]
+    }
+    assert find_sources(store, ["f"], RecleanOptions(day_from=day + dt.timedelta(days=1))) == {
+        "f": [Source(one, "c/later-one", warc_later)]
+    }
