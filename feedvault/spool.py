@@ -21,6 +21,7 @@ import contextlib
 import datetime as dt
 import fcntl
 import json
+import logging
 import os
 import re
 import shutil
@@ -35,6 +36,8 @@ LOCK_NAME, META_NAME, JOURNAL_DIR = ".owner.lock", "run.json", "journal"
 SPOOL_RE = re.compile(r"^feedvault-(\d{8}T\d{6}Z(?:-[a-z0-9][a-z0-9-]{0,40})?)-[A-Za-z0-9_]{6,}$")
 UNLOCKED_SPOOL_AGE = dt.timedelta(days=1)  # a spool from before owner locks: swept once this old
 FOREIGN_SPOOL_AGE = dt.timedelta(days=7)  # a stale spool of another archive: left to its runs this long
+
+logger = logging.getLogger(__name__)
 
 
 class Spool:
@@ -72,13 +75,25 @@ class Journal:
     """Append-only outcome log of one feed (thread-safe; each line one ``write`` syscall, unbuffered)."""
 
     def __init__(self, path: Path) -> None:
+        self.path = path
         self._fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC, 0o600)
         self._lock = threading.Lock()
+        self.failed: OSError | None = None  # the journal stopped here (e.g. a full spool)
 
     def __call__(self, index: int, outcome: dict[str, Any]) -> None:
+        """Append one outcome. Never raises: the journal only helps recover a killed run, so a spool that cannot
+        take it (full, gone) must not fail the article or the withdrawal in progress; it stops, warned once."""
         line = json.dumps({"i": index, **outcome}, ensure_ascii=False, separators=(",", ":")) + "\n"
         with self._lock:
-            os.write(self._fd, line.encode("utf-8"))
+            if self.failed is not None:
+                return
+            try:
+                os.write(self._fd, line.encode("utf-8"))
+            except OSError as exc:
+                self.failed = exc
+                logger.warning(
+                    "outcome journal %s stopped (%s): a killed run's outcomes after this are lost", self, exc
+                )
 
 
 def read_journal(path: Path) -> list[dict[str, Any]]:

@@ -247,3 +247,18 @@ def test_a_spool_is_stale_only_once_its_owner_process_is_gone(tmp_path):
             stale.remove()
         live.remove()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_journal_the_spool_cannot_take_never_fails_the_outcomes_or_a_withdrawal():
+    """The outcome journal is a recovery aid: on a full spool (/dev/full answers every write with ENOSPC) it stops,
+    and recording outcomes, and withdrawing the snapshots of a lost WARC, still complete."""
+    from feedvault.manifest import FeedRunLog, Outcome
+    from feedvault.spool import Journal
+
+    journal = Journal(Path("/dev/full"))
+    log = FeedRunLog("f", "20261201T000000Z", journal=journal)
+    for n in range(3):
+        log.add(f"http://127.0.0.1:9/{n}.html", Outcome.NEW, warc_key="raw/lost.warc.gz", clean_key=f"clean/{n}.json")
+    assert isinstance(journal.failed, OSError)
+    withdrawn = log.fail_archived(["raw/lost.warc.gz"], reason="warc-write-failed", detail="not archived")
+    assert len(withdrawn) == 3 and {o.outcome for o in log.outcomes} == {Outcome.FAILED}
