@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from bench.extraction_quality import aggregate, page_counts, score, shingles
 from feedvault.cleaning import (
+    RECALL_FALLBACK_WORDS,
     CleanOptions,
     CleanResult,
     RemovedLine,
@@ -225,6 +226,26 @@ def test_en_portal_article() -> None:
     assert (meta["date"], meta["modified"], meta["language"]) == ("2026-09-14", "2026-09-15", "en")
     assert meta["sitename"] == "Harbor Ledger"
     assert meta["tags"] == ["piers", "local government"]
+
+
+def test_article_body_lost_by_precision_extraction_is_recovered_by_a_recall_run() -> None:
+    # trafilatura drops any element whose class contains "bar" (sidebar, navbar), here the brand-named article
+    # wrapper "lombard-article-wrap"; its precision run then keeps only the print header's reprint notice.
+    html = page("en_print_header_brand_class")
+    assert len((trafilatura.extract(html, favor_precision=True) or "").split()) < RECALL_FALLBACK_WORDS
+    result = clean_html(html, "https://lombardcourier.example/articles/valley-pumping-station")
+    text, lines = result.text, result.text.splitlines()
+    for paragraph in paragraphs(html, "lombard-article-wrap"):
+        assert paragraph in lines
+    assert "reprints desk" not in text
+    assert result.extractor["recall_fallback"] is True
+
+
+def test_a_short_precision_text_is_kept_when_the_recall_run_finds_no_more() -> None:
+    body = "The council meets on Thursday at noon to vote on the harbour budget."
+    html = f"<html><body><article><h1>Council to vote</h1><p>{body}</p></article></body></html>"
+    result = clean_html(html)
+    assert result.text == body and result.extractor["recall_fallback"] is False
 
 
 @pytest.mark.parametrize(

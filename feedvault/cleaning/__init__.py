@@ -33,6 +33,7 @@ from feedvault.cleaning.rules import (
 from feedvault.config import CleaningRules
 
 __all__ = [
+    "RECALL_FALLBACK_WORDS",
     "CleanOptions",
     "CleanResult",
     "RemovedLine",
@@ -46,6 +47,10 @@ __all__ = [
 _MODIFIED_KEYS = frozenset({"article:modified_time", "og:updated_time", "datemodified", "last-modified", "modified"})
 _ISO_DATE = re.compile(r"^\s*(\d{4}-\d{2}-\d{2})")
 _LANG_CODE = re.compile(r"^\s*([A-Za-z]{2,3})(?:[-_]|\s*$)")
+# A precision extraction this short may have kept the wrong block (a reprint notice, a caption, a teaser) instead
+# of the article: such pages are extracted again favouring recall, and that text wins if it is at least twice as
+# long. Shorter than a news brief; only these few pages pay for a second extraction.
+RECALL_FALLBACK_WORDS = 50
 
 
 @dataclass(frozen=True)
@@ -235,6 +240,10 @@ def clean_tree(tree: HtmlElement | None, url: str | None = None, options: CleanO
             with_metadata=True,
         )
     raw_text = (doc.text or "") if doc is not None else ""
+    recall_fallback = False
+    if options.favor_precision and doc is not None and len(raw_text.split()) < RECALL_FALLBACK_WORDS:
+        wider = _recall_fallback(tree, url, options, raw_text)
+        raw_text, recall_fallback = wider, wider is not raw_text
     if doc is None:  # no article text, but the page may still describe itself
         doc = trafilatura.extract_metadata(tree, default_url=url)
     rules = compile_rules(options.rules, language)
@@ -249,8 +258,20 @@ def clean_tree(tree: HtmlElement | None, url: str | None = None, options: CleanO
         metadata=_metadata(doc, tree, text, url, language),
         removed=removed + repeated,
         rights_reservations=reservations,
-        extractor=_extractor_info(options),
+        extractor=_extractor_info(options) | {"recall_fallback": recall_fallback},
     )
+
+
+def _recall_fallback(tree: HtmlElement, url: str | None, options: CleanOptions, precise: str) -> str:
+    """The page's text extracted again favouring recall, if that finds at least twice the precision run's words."""
+    import trafilatura
+
+    wider = trafilatura.bare_extraction(
+        tree, url=url, favor_recall=True, include_comments=options.include_comments, with_metadata=False
+    )
+    # its lines can keep the indentation of wrappers it dropped around them
+    text = "\n".join(line.strip() for line in (wider.text or "").splitlines()) if wider is not None else ""
+    return text if len(text.split()) >= 2 * len(precise.split()) else precise
 
 
 def clean_payload(body: bytes, url: str, declared_encoding: str | None, options: CleanOptions) -> dict[str, Any]:
