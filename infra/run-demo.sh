@@ -38,5 +38,5 @@ airflow dags test feedvault_nightly "$@" >"$log" 2>&1 || status=$?
 # The final task logs the run's table; show it (and any failure) instead of Airflow's whole log.
 python -m feedvault.airflow.report --from-log "$log"
 echo
-COLUMNS="${COLUMNS:-120}" feedvault runs --limit 3
+COLUMNS="${COLUMNS:-120}" feedvault runs --limit 3 --format table
 exit "$status"
