@@ -384,7 +384,7 @@ def cmd_search(args: argparse.Namespace) -> int:
             emit(Listing("", _HIT_COLUMNS), fmt, out, console)
         return EXIT_NOT_FOUND
     if fmt == "table":
-        table = Table(title=f"{hits.total} matches for {escape(args.query)!r}")
+        table = Table(title=f"{_matches(hits.total)} for {escape(args.query)!r}")
         for column in ("id", "day", "feed", "title / snippet"):
             table.add_column(column, overflow="fold")
         for hit in hits.items:
@@ -397,13 +397,17 @@ def cmd_search(args: argparse.Namespace) -> int:
         for note in _page_notes(hits, "matches"):
             console.print(note)
         return EXIT_OK
-    listing = Listing(f"{hits.total} matches for {args.query!r}", _HIT_COLUMNS, notes=_page_notes(hits, "matches"))
+    listing = Listing(f"{_matches(hits.total)} for {args.query!r}", _HIT_COLUMNS, notes=_page_notes(hits, "matches"))
     for hit in hits.items:
         s = hit.snapshot
         snippet = hit.snippet.replace(HIGHLIGHT_START, "").replace(HIGHLIGHT_END, "")
         listing.add(s.id, s.day, s.feed, s.url, s.title or "", (s.published or "")[:19], snippet)
     emit(listing, fmt, out, console)
     return EXIT_OK
+
+
+def _matches(n: int) -> str:
+    return f"{n:,} match" + ("" if n == 1 else "es")
 
 
 _HIT_COLUMNS = ("id", "day", "feed", "url", "title", "published", "snippet")

@@ -98,7 +98,7 @@ def test_history_and_diff(registry, archived_demo):
 
 def test_search(registry, archived_demo):
     found = feedvault(registry, archived_demo, "search", "koreksi", "--feed", "demo-id", "--lang", "id")
-    assert b"1 matches" in found.stderr
+    assert b"1 match for" in found.stderr
     rows = [line.split("\t") for line in text(found).splitlines()]
     assert rows[0][:2] == ["id", "day"] and [r[0] for r in rows[1:]] == [demo_id_history(archived_demo)[-1].id]
     none = feedvault(registry, archived_demo, "search", "koreksi", "--from", "2026-11-28", expect=4)
