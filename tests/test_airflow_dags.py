@@ -11,9 +11,7 @@ import json
 import logging
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +22,13 @@ from feedvault.config import BUNDLED_REGISTRY, StorageSettings, parse_registry
 from feedvault.storage import S3Store, open_store
 from tests.support.airflow import DAGS, load_dag
 from tests.support.crawl import REPO, feed, run_crawl, write_registry
-from tests.support.listeners import StatsdListener, airflow_statsd_env, reset_airflow_stats, statsd_listener
+from tests.support.listeners import (
+    StatsdListener,
+    airflow_statsd_env,
+    reset_airflow_stats,
+    statsd_listener,
+    webhook_listener,
+)
 from tests.support.s3 import fresh_bucket
 
 NIGHT = dt.datetime(2026, 11, 26, 2, 0, tzinfo=dt.UTC)
@@ -245,22 +249,8 @@ def test_since_param_and_unknown_feeds(demo):
 @pytest.fixture
 def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     """A local HTTP endpoint recording the JSON bodies posted to it."""
-    received: list[dict[str, Any]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hooks/feedvault", received
-    server.shutdown()
-    server.server_close()
+    with webhook_listener() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ the CDXJ indexes feedvault wrote next to them; pywb's own indexer is not used.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import os
@@ -16,6 +17,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -80,11 +82,11 @@ def test_cdxj_lines_point_at_response_records(collection, archived_demo: Archive
             assert snapshot  # every indexed URL is a catalogued snapshot
 
 
-def test_archived_page_replays_in_pywb(collection, archived_demo: ArchivedDemo):
-    root, _store = collection
-    url, sentence = next((u, s) for u, s in archived_demo.sentinels.items() if "/en/" in u)
+@contextlib.contextmanager
+def wayback(root: Path) -> Iterator[str]:
+    """pywb's ``wayback`` serving the collections under ``root`` on a free 127.0.0.1 port; yields its base URL."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HTTP_PROXY", "HTTPS_PROXY", "http_proxy"))}
+    env = {k: v for k, v in os.environ.items() if not k.lower().startswith(("http_proxy", "https_proxy"))}
     server = subprocess.Popen(
         [PYWB_BIN / "wayback", "--bind", "127.0.0.1", "--port", str(port), "--threads", "2"],
         cwd=root,
@@ -103,7 +105,16 @@ def test_archived_page_replays_in_pywb(collection, archived_demo: ArchivedDemo):
                 assert server.poll() is None, server.stdout.read().decode()  # type: ignore[union-attr]
                 assert time.monotonic() < deadline, "pywb did not start"
                 time.sleep(0.3)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
 
+
+def test_archived_page_replays_in_pywb(collection, archived_demo: ArchivedDemo):
+    root, _store = collection
+    url, sentence = next((u, s) for u, s in archived_demo.sentinels.items() if "/en/" in u)
+    with wayback(root) as base:
         status, body = fetch(f"{base}/demo/2026id_/{url}")  # identity: the payload as archived
         assert status == 200, body[:2000]
         assert sentence in html.unescape(body)
@@ -119,6 +130,3 @@ def test_archived_page_replays_in_pywb(collection, archived_demo: ArchivedDemo):
 
         status, _ = fetch(f"{base}/demo/2026id_/http://127.0.0.1:1/never-archived.html")
         assert status == 404
-    finally:
-        server.terminate()
-        server.wait(timeout=20)

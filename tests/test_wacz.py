@@ -8,11 +8,8 @@ from __future__ import annotations
 import html
 import io
 import json
-import os
 import subprocess
 import sys
-import time
-import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -23,7 +20,7 @@ from feedvault.warc import iter_records
 from feedvault.web.app import create_app
 from tests.support.archive import CHANGED_SENTENCE, ArchivedDemo
 from tests.support.crawl import REPO, crawl_env, write_registry
-from tests.test_pywb_replay import PYWB_BIN, fetch, free_port
+from tests.test_pywb_replay import PYWB_BIN, fetch, wayback
 
 
 @pytest.fixture(scope="module")
@@ -86,33 +83,12 @@ def test_a_urls_history_as_wacz_replays_in_pywb(registry, archived_demo, tmp_pat
         [PYWB_BIN / "wb-manager", "add", "--unpack-wacz", "w", str(target)], cwd=root, capture_output=True
     )
     assert added.returncode == 0, added.stderr.decode()
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.lower().startswith(("http_proxy", "https_proxy"))}
-    server = subprocess.Popen(
-        [PYWB_BIN / "wayback", "--bind", "127.0.0.1", "--port", str(port), "--threads", "2"],
-        cwd=root,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(base + "/", timeout=2).close()
-                break
-            except OSError:
-                assert server.poll() is None and time.monotonic() < deadline, "pywb did not start"
-                time.sleep(0.3)
+    with wayback(root) as base:
         old, new = (s for s in archived_demo.catalog.history(archived_demo.changed_url) if s.feed == "demo-id")
         for snapshot, sentence in ((old, archived_demo.original_sentence), (new, CHANGED_SENTENCE)):
             timestamp = "".join(ch for ch in snapshot.fetched_at[:19] if ch.isdigit())  # the capture's own time
             status, body = fetch(f"{base}/w/{timestamp}id_/{archived_demo.changed_url}")
             assert status == 200 and sentence in html.unescape(body), (timestamp, body[:500])
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
 
 
 def test_wacz_export_says_what_is_wrong(registry, archived_demo, tmp_path):
