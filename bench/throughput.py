@@ -221,6 +221,7 @@ def main() -> int:
             extract_workers=workers,
             entry_window_days=30,
             revisit_days=1,  # bench articles are 2-4 days old: the second run has nothing due
+            max_new_entries_per_run=max(args.articles, 1000),  # the whole site in one run (the default cap is 1000)
             storage=StorageSettings(uri="s3://bench/archive", endpoint_url=s3.endpoint_url).model_dump(mode="json"),
         )
         for feed in registry["feeds"]:
