@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from feedvault import keys
-from feedvault.storage import NotFound, ObjectInfo, StorageError, Store
+from feedvault.storage import NotFound, ObjectInfo, StorageError, Store, read_many
 from feedvault.takedown import MARKER
 from feedvault.warc import RecordLocation, iter_records, read_record
 
@@ -121,14 +121,7 @@ class Checker:
         self.problems.append(Problem(kind, key, detail, fix))
 
     def _read(self, object_keys: list[str]) -> Iterator[tuple[str, bytes | None]]:
-        def get(key: str) -> bytes | None:
-            try:
-                return self.store.get_bytes(key)
-            except NotFound:
-                return None
-
-        with ThreadPoolExecutor(max_workers=READERS) as pool:
-            yield from zip(object_keys, pool.map(get, object_keys), strict=True)
+        return read_many(self.store, object_keys, readers=READERS)
 
     def _json(self, key: str, data: bytes | None) -> Any:
         if data is None:

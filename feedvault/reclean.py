@@ -39,12 +39,12 @@ from feedvault.config import FeedConfig, Registry, Signal
 from feedvault.exitcodes import ExitCode
 from feedvault.extraction import ExtractorPool
 from feedvault.keys import RunId
-from feedvault.manifest import FeedRunLog, Outcome, dumps, summarize_feed, utcnow
+from feedvault.manifest import FeedRunLog, Outcome, utcnow
 from feedvault.permissions import Finding, PageDecision, decide, feed_permission
 from feedvault.records import build_clean_record, dumps_record
-from feedvault.runner import finalize_run, select_feeds
+from feedvault.runner import finalize_run, select_feeds, write_feed_manifests
 from feedvault.signals import examine_payload, page_findings
-from feedvault.storage import NotFound, Store
+from feedvault.storage import NotFound, Store, read_many
 from feedvault.versions import versions
 from feedvault.warc import RecordLocation, read_record
 
@@ -133,27 +133,26 @@ def find_sources(
             runs.append(RunId(parsed.run_id))
     manifest_keys = [keys.feed_manifest_key(run, feed_id) for run in sorted(runs, key=str) for feed_id in wanted]
     found: dict[str, dict[tuple[str, str], Source]] = {feed_id: {} for feed_id in wanted}
-    with ThreadPoolExecutor(READERS) as readers:  # map keeps run order: a newer version replaces an older one
-        for n, manifest in enumerate(readers.map(lambda key: _json(store, key), manifest_keys), 1):
-            if echo is not None and n % PROGRESS_EVERY == 0:
-                echo(f"read {n}/{len(manifest_keys)} feed manifests")
-            if not manifest or manifest.get("feed") not in found:
+    # read_many keeps run order: a newer version replaces an older one
+    for n, (_key, data) in enumerate(read_many(store, manifest_keys, readers=READERS), 1):
+        manifest = json.loads(data) if data is not None else None
+        if echo is not None and n % PROGRESS_EVERY == 0:
+            echo(f"read {n}/{len(manifest_keys)} feed manifests")
+        if not manifest or manifest.get("feed") not in found:
+            continue
+        for entry in manifest.get("urls", []):
+            warc_key = entry.get("warc_key")
+            if entry.get("outcome") not in ARCHIVED or not entry.get("clean_key"):
                 continue
-            for entry in manifest.get("urls", []):
-                warc_key = entry.get("warc_key")
-                if entry.get("outcome") not in ARCHIVED or not entry.get("clean_key"):
-                    continue
-                if not warc_key:  # kept clean-only: no raw record to re-clean from
-                    found[manifest["feed"]][(keys.url_key(entry["url"]), "")] = Source(
-                        entry["url"], entry["clean_key"], ""
-                    )
-                    continue
-                fetched_by = keys.parse_partition_key(warc_key)
-                if fetched_by is None or not _in_range(RunId(fetched_by.run_id).started.date(), options):
-                    continue
-                found[manifest["feed"]][(keys.url_key(entry["url"]), warc_key)] = Source(
-                    entry["url"], entry["clean_key"], warc_key
-                )
+            if not warc_key:  # kept clean-only: no raw record to re-clean from
+                found[manifest["feed"]][(keys.url_key(entry["url"]), "")] = Source(entry["url"], entry["clean_key"], "")
+                continue
+            fetched_by = keys.parse_partition_key(warc_key)
+            if fetched_by is None or not _in_range(RunId(fetched_by.run_id).started.date(), options):
+                continue
+            found[manifest["feed"]][(keys.url_key(entry["url"]), warc_key)] = Source(
+                entry["url"], entry["clean_key"], warc_key
+            )
     return {feed_id: list(captures.values()) for feed_id, captures in found.items()}
 
 
@@ -445,14 +444,7 @@ def reclean(registry: Registry, store: Store, options: RecleanOptions, *, echo: 
                 log.error = f"reclean failed: {type(exc).__name__}: {exc}"
                 logger.exception("reclean of %s failed", feed.id)
     taken_down = [] if options.dry_run else _take_down(store, jobs, echo)
-    summaries = []
-    for log in logs:
-        log.finished_at = utcnow()
-        manifest = log.to_manifest()
-        key = None if options.dry_run else keys.feed_manifest_key(run_id, log.feed_id)
-        if key:
-            store.put_bytes(key, dumps(manifest), content_type="application/json")
-        summaries.append(summarize_feed(manifest, key))
+    summaries, _manifests = write_feed_manifests(store, run_id, logs, dry_run=options.dry_run)
     run_manifest, manifest_key = finalize_run(
         store,
         registry,

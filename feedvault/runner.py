@@ -415,6 +415,23 @@ def _update_fingerprints(crawl: FeedCrawl, today: dt.date) -> None:
         crawl.log.warn(f"learned boilerplate not updated ({type(exc).__name__}: {exc}); later runs learn it")
 
 
+def write_feed_manifests(
+    store: Store, run_id: RunId, logs: list[FeedRunLog], *, dry_run: bool
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Close each feed's log and write its manifest (not in a dry run): the summaries ``finalize_run`` takes,
+    and the manifests by feed id. Crawls and re-cleans commit the same way."""
+    summaries, feed_manifests = [], {}
+    for log in logs:
+        log.finished_at = utcnow()
+        manifest = log.to_manifest()
+        feed_manifests[log.feed_id] = manifest
+        key = None if dry_run else keys.feed_manifest_key(run_id, log.feed_id)
+        if key:
+            store.put_bytes(key, dumps(manifest), content_type="application/json")
+        summaries.append(summarize_feed(manifest, key))
+    return summaries, feed_manifests
+
+
 def _commit(
     store: Store,
     registry: Registry,
@@ -425,15 +442,7 @@ def _commit(
     stage: Store | None,
 ) -> RunResult:
     """Write the feed manifests, then the run manifest (via ``finalize_run``)."""
-    summaries, feed_manifests = [], {}
-    for log in logs:
-        log.finished_at = utcnow()
-        manifest = log.to_manifest()
-        feed_manifests[log.feed_id] = manifest
-        key = None if options.dry_run else keys.feed_manifest_key(run_id, log.feed_id)
-        if key:
-            store.put_bytes(key, dumps(manifest), content_type="application/json")
-        summaries.append(summarize_feed(manifest, key))
+    summaries, feed_manifests = write_feed_manifests(store, run_id, logs, dry_run=options.dry_run)
     changes: list[Any] = []
     run_manifest, manifest_key = finalize_run(
         store,

@@ -19,6 +19,7 @@ import os
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -168,6 +169,23 @@ def _check_range(start: int | None, length: int | None) -> tuple[int, int | None
     if start < 0 or (length is not None and length < 0):
         raise ValueError(f"invalid range start={start} length={length}")
     return start, length
+
+
+def read_many(
+    store: Store, object_keys: Iterable[str], *, readers: int = 16, batch: int = 256
+) -> Iterator[tuple[str, bytes | None]]:
+    """``(key, bytes)`` for each key, in order, fetched by ``readers`` parallel GETs a ``batch`` at a time (memory:
+    one batch); None for an object that is gone. For reading many manifests or state objects at once."""
+
+    def read(key: str) -> bytes | None:
+        try:
+            return store.get_bytes(key)
+        except NotFound:
+            return None
+
+    with ThreadPoolExecutor(max_workers=readers) as pool:
+        for keys_now in _batches(object_keys, batch):
+            yield from zip(keys_now, pool.map(read, keys_now), strict=True)
 
 
 def _batches(keys: Iterable[str], size: int) -> Iterator[list[str]]:

@@ -42,7 +42,7 @@ from feedvault import keys
 from feedvault.cdxj import WARC_SUFFIX, cdxj_key, index_warc
 from feedvault.keys import RunId, UnsafeKeyError
 from feedvault.manifest import dumps
-from feedvault.storage import NotFound, Store, VersionConflict
+from feedvault.storage import NotFound, Store, VersionConflict, read_many
 from feedvault.warc import iter_records
 
 MARKER = "[removed: takedown]"
@@ -152,21 +152,6 @@ class Takedown:
     def _feed_manifests(self, feed_id: str) -> list[str]:
         return [o.key for o in self.store.list("runs/") if o.key.endswith(f"/feeds/{feed_id}.json")]
 
-    def _read_in_order(self, object_keys: list[str]) -> Iterator[tuple[str, bytes | None]]:
-        """``(key, bytes)`` in order, fetched by parallel readers a batch at a time (memory: one batch); None
-        for an object deleted meanwhile. Years of runs mean tens of thousands of manifests."""
-
-        def read(key: str) -> bytes | None:
-            try:
-                return self.store.get_bytes(key)
-            except NotFound:
-                return None
-
-        with ThreadPoolExecutor(max_workers=READERS) as pool:
-            for start in range(0, len(object_keys), READ_BATCH):
-                batch = object_keys[start : start + READ_BATCH]
-                yield from zip(batch, pool.map(read, batch), strict=True)
-
     def _json(self, key: str) -> Any:
         try:
             return json.loads(self.store.get_bytes(key))
@@ -179,7 +164,7 @@ class Takedown:
         self.echo(f"looking for {len(targets)} URL(s) in manifests, seen state and clean snapshots ...")
         manifest_keys = [obj.key for obj in self.store.list("runs/")]
         self._reclean_prefixes |= _reclean_partitions(manifest_keys)
-        for n, (key, data) in enumerate(self._read_in_order(manifest_keys), 1):
+        for n, (key, data) in enumerate(read_many(self.store, manifest_keys, readers=READERS, batch=READ_BATCH), 1):
             if n % self.progress_every == 0:
                 self.echo(f"  read {n}/{len(manifest_keys)} run manifests")
             if data is None:
