@@ -726,7 +726,7 @@ def evaluate(page: EvalPage) -> PageResult:
     from bench.extraction_quality import page_counts
     from feedvault.cleaning import CleanOptions, clean_html
     from feedvault.config import CleaningRules
-    from feedvault.signals import scan_page
+    from feedvault.permission.signals import scan_page
 
     markup = render(page)
     result = clean_html(markup, f"https://portal.example/{page.name}", CleanOptions())

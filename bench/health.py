@@ -24,9 +24,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from feedvault.config import HealthSettings
-from feedvault.health import HealthBook, record_run
 from feedvault.keys import RunId
-from feedvault.storage import FileStore
+from feedvault.monitoring.health import HealthBook, record_run
+from feedvault.store.backends import FileStore
 
 START = dt.datetime(2025, 1, 1, 2, tzinfo=dt.UTC)
 CHECKPOINTS = (14, 30, 90, 180, 365)

@@ -49,12 +49,12 @@ from feedvault.cleaning import CleanOptions  # noqa: E402
 from feedvault.config import StorageSettings  # noqa: E402
 from feedvault.demo.server import SiteServer  # noqa: E402
 from feedvault.demo.synth import generate_site  # noqa: E402
-from feedvault.seaweed import EmbeddedS3  # noqa: E402
-from feedvault.signals import examine_payload  # noqa: E402
-from feedvault.storage import Store, open_store  # noqa: E402
+from feedvault.permission.signals import examine_payload  # noqa: E402
+from feedvault.store.backends import Store, open_store  # noqa: E402
+from feedvault.store.seaweed import EmbeddedS3  # noqa: E402
 
 if TYPE_CHECKING:
-    from feedvault.crawl import FeedCrawl
+    from feedvault.crawl.context import FeedCrawl
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -129,7 +129,7 @@ def run_runner(registry: Path, env: dict[str, str], run_id: str) -> tuple[dict, 
     Returns (summary, the watched run, CPU seconds of the runner process and of its descendants, i.e. the
     extraction workers).
     """
-    cmd = [sys.executable, "-m", "feedvault.runner", "--registry", str(registry), "--run-id", run_id]
+    cmd = [sys.executable, "-m", "feedvault.crawl.runner", "--registry", str(registry), "--run-id", run_id]
     run = run_watched([*cmd, "--log-level", "WARNING"], env)
     lines = [line for line in run.stdout.splitlines() if line.startswith("{")]
     if run.returncode != 0 or not lines:
@@ -145,7 +145,7 @@ def bare_fetch_settings(registry: Path) -> dict[str, Any]:
     Scrapy's own middlewares that the runner switches off (robots.txt, retry) stay off.
     """
     from feedvault.config import load_registry
-    from feedvault.runner import scrapy_settings
+    from feedvault.crawl.runner import scrapy_settings
 
     parsed = load_registry(registry)
     polite = parsed.feeds[0].effective_politeness(parsed.settings.politeness)

@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from feedvault import keys
-from feedvault.storage import NotFound, ObjectInfo, StorageError, Store
-from feedvault.usage import usage_of
+from feedvault.permission.usage import usage_of
+from feedvault.store.backends import NotFound, ObjectInfo, StorageError, Store
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ class SnapshotSummary:
     language: str | None
     word_count: int | None
     sha256: str | None
-    usage: dict[str, Any]  # the publisher's usage preferences at capture time (feedvault.usage)
+    usage: dict[str, Any]  # the publisher's usage preferences at capture time (feedvault.permission.usage)
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,7 @@ class PermissionBasis(StrEnum):
 class Signal(StrEnum):
     """Publisher signals the permission decision looks at; a written permission may explicitly override them.
 
-    What each one means and what it does to a capture is in ``feedvault.permissions.DECISION_TABLE``.
+    What each one means and what it does to a capture is in ``feedvault.permission.decisions.DECISION_TABLE``.
     """
 
     ROBOTS_TXT = "robots-txt"  # robots.txt disallows the URL for our token (or 5xx/unreachable: all)

@@ -237,5 +237,5 @@ def catalog_run_key(run: RunId) -> str:
     return f"{CATALOG_RUNS_PREFIX}{run.value}"
 
 
-HEALTH_KEY = "health/feeds.json"  # every feed's health: feedvault.health (derived from the run manifests)
+HEALTH_KEY = "health/feeds.json"  # every feed's health: feedvault.monitoring.health (derived from the run manifests)
 RUNS_PREFIX = "runs/"

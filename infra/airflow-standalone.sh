@@ -33,7 +33,7 @@ cleanup() {
   kill -TERM -- "-$airflow_pid" 2>/dev/null || true
   kill "$demo_pid" 2>/dev/null || true
   wait "$airflow_pid" 2>/dev/null || true
-  python -m feedvault.airflow.storage --stop-embedded "$FEEDVAULT_HOME" >/dev/null || true
+  python -m feedvault.airflow.connection --stop-embedded "$FEEDVAULT_HOME" >/dev/null || true
 }
 trap cleanup EXIT
 trap 'cleanup; exit 0' INT TERM

@@ -16,7 +16,7 @@ python -m feedvault.demo.server feedvault/demo/site --port "$demo_port" >"$AIRFL
 demo_pid=$!
 cleanup() {
   kill "$demo_pid" 2>/dev/null || true
-  python -m feedvault.airflow.storage --stop-embedded "$FEEDVAULT_HOME" >/dev/null || true
+  python -m feedvault.airflow.connection --stop-embedded "$FEEDVAULT_HOME" >/dev/null || true
 }
 trap cleanup EXIT
 python - "$FEEDVAULT_DEMO_URL" <<'PY'

@@ -28,16 +28,16 @@ from twisted.internet.error import ConnectionRefusedError as TxConnectionRefused
 from twisted.internet.error import DNSLookupError, TCPTimedOutError, TimeoutError
 from twisted.python.failure import Failure
 
-from feedvault import aipref
-from feedvault.crawl import FeedCrawl
-from feedvault.feeds import FeedEntry, FeedParseError, parse_feed
+from feedvault.archive.manifest import Outcome
+from feedvault.crawl.context import FeedCrawl
+from feedvault.crawl.feed_documents import FeedEntry, FeedParseError, parse_feed
+from feedvault.crawl.seen_state import FetchPlan
 from feedvault.keys import UnsafeKeyError, normalize_url, tombstone_key, url_key
-from feedvault.manifest import Outcome
-from feedvault.permissions import Decision, Finding, decide
-from feedvault.signals import page_findings
-from feedvault.state import FetchPlan
-from feedvault.storage import Store
-from feedvault.usage import usage_findings
+from feedvault.permission import aipref
+from feedvault.permission.decisions import Decision, Finding, decide
+from feedvault.permission.signals import page_findings
+from feedvault.permission.usage import usage_findings
+from feedvault.store.backends import Store
 from spiders.download import HeaderTooLarge, ResponseTooLarge
 from spiders.middlewares import (
     RAW_META,

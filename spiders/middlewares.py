@@ -32,11 +32,11 @@ from scrapy.resolver import dnscache
 from scrapy.utils.httpobj import urlparse_cached
 from w3lib.url import safe_url_string
 
-from feedvault import aipref, tdmrep
 from feedvault.config import Signal
-from feedvault.netguard import NetworkPolicy, RefusedURL, Resolver
-from feedvault.permissions import Decision, signal_decision
-from feedvault.signals import ROBOTS_TOKEN
+from feedvault.crawl.netguard import NetworkPolicy, RefusedURL, Resolver
+from feedvault.permission import aipref, tdmrep
+from feedvault.permission.decisions import Decision, signal_decision
+from feedvault.permission.signals import ROBOTS_TOKEN
 from spiders.download import ResponseTooLarge
 
 if TYPE_CHECKING:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from feedvault.aipref import (
+from feedvault.config import PermissionRecord, Signal
+from feedvault.permission.aipref import (
     CATEGORIES,
     combine,
     header_statement,
@@ -13,9 +14,8 @@ from feedvault.aipref import (
     parse_content_usage,
     parse_robots,
 )
-from feedvault.config import PermissionRecord, Signal
-from feedvault.permissions import decide
-from feedvault.usage import compact, training_reserved_by, usage_field, usage_findings, usage_of
+from feedvault.permission.decisions import decide
+from feedvault.permission.usage import compact, training_reserved_by, usage_field, usage_findings, usage_of
 
 
 def prefs(value: str) -> dict[str, str]:

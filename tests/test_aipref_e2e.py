@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from feedvault.usage import compact
-from feedvault.warc import iter_records
+from feedvault.archive.warc import iter_records
+from feedvault.permission.usage import compact
 from tests.support.crawl import REPO, crawl_env, feed, run_crawl, write_registry
 
 PUBLIC = {
@@ -94,7 +94,7 @@ USAGE = {
 def crawled(tmp_path_factory, seaweed):
     from feedvault.config import StorageSettings
     from feedvault.demo.server import SiteServer
-    from feedvault.storage import open_store
+    from feedvault.store.backends import open_store
     from tests.support.s3 import fresh_bucket
     from tests.support.sites import FIXTURE_SITES
 
@@ -222,9 +222,9 @@ def test_a_changed_signal_between_runs_is_in_the_evidence_and_the_manifests(craw
 
 
 def test_a_changed_usage_rule_shows_in_feed_health_as_a_permission_change(crawled):
-    from feedvault import health
     from feedvault.config import HealthSettings
     from feedvault.keys import RunId
+    from feedvault.monitoring import health
 
     _manifests, store, _server = crawled
     at = RunId("20261127T040000Z-aipref").started  # as of the second run (the flag lasts permission_change_days)

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from feedvault.config import BUNDLED_REGISTRY, StorageSettings, parse_registry
-from feedvault.storage import S3Store, open_store
+from feedvault.store.backends import S3Store, open_store
 from tests.support.airflow import DAGS, load_dag
 from tests.support.crawl import REPO, feed, run_crawl, write_registry
 from tests.support.listeners import (
@@ -130,7 +130,7 @@ def test_dag_folder_imports_without_errors_and_light(airflow_db: Path, tmp_path:
     probe = (
         "import sys, time, runpy; import airflow.sdk; t = time.perf_counter(); "
         f"runpy.run_path({str(DAGS / 'feedvault_nightly.py')!r}); print(round(time.perf_counter() - t, 3)); "
-        "heavy = ('scrapy', 'trafilatura', 'feedvault.runner', 'feedvault.storage', 'feedvault.seaweed', 'lxml'); "
+        "heavy = ('scrapy', 'trafilatura', 'feedvault.crawl.runner', 'feedvault.store.backends', 'feedvault.store.seaweed', 'lxml'); "
         "print(sorted(m for m in heavy if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split("\n")
@@ -343,9 +343,9 @@ def test_the_crawler_takes_its_endpoint_from_the_environment_and_never_prints_it
     The registry names another endpoint, so the error proves the environment's was used; the store is down, so
     the crawler fails, and its one-line error and its log show the endpoint redacted.
     """
-    from feedvault.airflow.storage import S3Target
+    from feedvault.airflow.connection import S3Target
     from feedvault.airflow.tasks import runner_command
-    from feedvault.s3 import Credentials
+    from feedvault.store.s3_client import Credentials
 
     storage = StorageSettings(uri="s3://bucket/archive", endpoint_url="http://127.0.0.1:7", max_attempts=1)
     registry = write_registry(tmp_path / "feeds.yaml", storage, [feed("f1", "http://127.0.0.1:9/feed.xml")])
@@ -363,9 +363,9 @@ def test_the_crawler_takes_its_endpoint_from_the_environment_and_never_prints_it
 
 
 def test_s3_settings_connection_then_environment_then_embedded(tmp_path: Path, monkeypatch):
-    from feedvault.airflow.storage import resolve_target, stop_embedded
+    from feedvault.airflow.connection import resolve_target, stop_embedded
     from feedvault.config import ConfigError
-    from feedvault.s3 import Credentials
+    from feedvault.store.s3_client import Credentials
 
     conn = {"conn_type": "aws", "login": "AKIDEXAMPLE", "password": "conn-secret-value", "extra": {}}
     env = {"PATH": "/bin", "AWS_ACCESS_KEY_ID": "worker-key", "AIRFLOW_CONN_OTHER": "x", "AIRFLOW_VAR_TOKEN": "y"}

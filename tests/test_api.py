@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from warcio.archiveiterator import ArchiveIterator
 
 from feedvault.catalog import MAX_PAGE, MAX_QUERY_CHARS, open_catalog
-from feedvault.seaweed import EmbeddedS3
+from feedvault.store.seaweed import EmbeddedS3
 from feedvault.web.app import InsecureListenError, check_listen, create_app
 from tests.support.archive import CHANGED_SENTENCE, ArchivedDemo, copy_archive
 from tests.support.s3 import fresh_archive

@@ -15,13 +15,13 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from feedvault import keys
+from feedvault.archive.cdxj import cdxj_key, index_warc
 from feedvault.catalog import open_catalog
-from feedvault.cdxj import cdxj_key, index_warc
 from feedvault.config import BUNDLED_REGISTRY, StorageSettings, load_registry
+from feedvault.crawl.seen_state import SeenState, Snapshot
 from feedvault.demo import ARTICLE_SENTINELS, BOILERPLATE_MARKERS
 from feedvault.keys import RunId
-from feedvault.state import SeenState, Snapshot
-from feedvault.storage import FileStore
+from feedvault.store.backends import FileStore
 from tests.support.checks import assert_archive_consistent
 from tests.support.crawl import feed, feed_summary, run_crawl, write_registry
 from tests.support.sites import synthetic_site

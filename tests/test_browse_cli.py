@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from feedvault.browse_cli import TOKEN_ENV
+from feedvault.cli.browse_commands import TOKEN_ENV
 from feedvault.config import StorageSettings
 from tests.support.archive import CHANGED_SENTENCE, ArchivedDemo
 from tests.support.crawl import REPO, crawl_env, write_registry
@@ -313,9 +313,9 @@ def test_stopping_browse_stops_the_embedded_store_it_started(tmp_path, sig):
 
 
 def test_cdxj_indexes_committed_warcs(archived_demo, tmp_path):
-    from feedvault.cdxj import cdxj_key
+    from feedvault.archive.cdxj import cdxj_key
     from feedvault.config import StorageSettings
-    from feedvault.storage import FileStore
+    from feedvault.store.backends import FileStore
     from tests.support.archive import copy_archive
 
     store = FileStore(tmp_path / "archive")

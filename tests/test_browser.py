@@ -23,8 +23,8 @@ from fastapi import FastAPI
 
 from feedvault.catalog import Catalog, open_catalog
 from feedvault.demo.server import SiteServer
-from feedvault.seaweed import EmbeddedS3
-from feedvault.storage import S3Store
+from feedvault.store.backends import S3Store
+from feedvault.store.seaweed import EmbeddedS3
 from feedvault.web.app import create_app
 from feedvault.web.pages import RAW_CSP
 from tests.support.archive import CHANGED_SENTENCE, ArchivedDemo

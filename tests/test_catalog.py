@@ -19,7 +19,7 @@ from feedvault.catalog import (
     open_catalog,
     snapshot_id,
 )
-from feedvault.storage import FileStore
+from feedvault.store.backends import FileStore
 from tests.support.archive import CHANGED_SENTENCE, ArchivedDemo, copy_archive
 
 
@@ -250,8 +250,8 @@ def test_a_running_browser_sees_what_is_published_after_it_started(archive_copy:
 
     # An archive that cannot be reached: the local copy keeps serving.
     from feedvault.config import StorageSettings
-    from feedvault.s3 import Credentials
-    from feedvault.storage import open_store
+    from feedvault.store.backends import open_store
+    from feedvault.store.s3_client import Credentials
 
     dead = open_store(
         StorageSettings(uri="s3://gone/archive", endpoint_url="http://127.0.0.1:9", max_attempts=1),
@@ -279,10 +279,10 @@ def test_open_catalog_reindexes_without_a_usable_published_copy(archive_copy: Fi
 
 def test_catalog_failure_does_not_fail_the_run(archive_copy: FileStore, tmp_path: Path, caplog):
     from feedvault.config import Registry, Settings, StorageSettings
-    from feedvault.runner import _update_catalog
+    from feedvault.crawl.runner import _update_catalog
 
     registry = Registry(settings=Settings(storage=StorageSettings(data_dir=str(tmp_path / "data"))))
-    with caplog.at_level(logging.WARNING, logger="feedvault.runner"):
+    with caplog.at_level(logging.WARNING, logger="feedvault.crawl.runner"):
         _update_catalog(archive_copy, registry, "runs/2026/01/01/20260101T000000Z/manifest.json")
     assert "feedvault reindex" in caplog.text
 
@@ -324,9 +324,9 @@ def test_a_schema_2_catalog_gains_the_usage_column_from_its_permission_evidence(
 
 
 def test_takedown_keeps_catalog_service_and_cdxj_consistent(archive_copy: FileStore, tmp_path: Path):
+    from feedvault.archive.cdxj import cdxj_key, write_cdxj
     from feedvault.catalog import update_after_takedown
-    from feedvault.cdxj import cdxj_key, write_cdxj
-    from feedvault.takedown import run_takedown
+    from feedvault.permission.takedown import run_takedown
     from feedvault.web.service import ArchiveService
 
     local = tmp_path / "local"

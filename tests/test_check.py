@@ -9,9 +9,9 @@ import json
 import pytest
 
 from feedvault import cli, keys
-from feedvault.check import check_archive
+from feedvault.archive.check import check_archive
 from feedvault.config import StorageSettings
-from feedvault.storage import FileStore
+from feedvault.store.backends import FileStore
 from tests.support.archive import copy_archive
 from tests.support.checks import assert_archive_consistent
 from tests.support.crawl import write_registry

@@ -37,7 +37,7 @@ from feedvault.cleaning.rules import (
     compile_rules,
 )
 from feedvault.config import CleaningRules, ConfigError, FeedConfig, parse_registry
-from feedvault.signals import _BLOCKS, _SKIPPED, _page_lines
+from feedvault.permission.signals import _BLOCKS, _SKIPPED, _page_lines
 
 PAGES = Path(__file__).parent / "fixtures" / "pages"
 

@@ -10,7 +10,7 @@ import pytest
 
 from feedvault.config import StorageSettings
 from feedvault.demo import BOILERPLATE_MARKERS, DEMO_SITE
-from feedvault.s3 import Credentials
+from feedvault.store.s3_client import Credentials
 from tests.support.crawl import PERMISSION, REPO, crawl_env, feed, write_registry
 
 ID_ARTICLE = next(DEMO_SITE.glob("id/berita/**/*.html"))

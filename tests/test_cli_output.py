@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from feedvault.exitcodes import ExitCode, markdown_table
+from feedvault.cli.exitcodes import ExitCode, markdown_table
 from tests.support.archive import ArchivedDemo
 from tests.support.crawl import REPO, crawl_env, feed, write_registry
 
@@ -170,7 +170,7 @@ def test_browse_on_a_taken_port_says_so_and_exits_5(registry, archived_demo):
 
 
 def test_browse_does_not_default_to_airflows_port():
-    from feedvault.browse_cli import BROWSE_PORT
+    from feedvault.cli.browse_commands import BROWSE_PORT
 
     assert BROWSE_PORT != 8080
 

@@ -17,8 +17,8 @@ import pytest
 
 from feedvault.config import StorageSettings
 from feedvault.demo.server import SiteServer
-from feedvault.s3 import Credentials
-from feedvault.storage import FileStore, Store
+from feedvault.store.backends import FileStore, Store
+from feedvault.store.s3_client import Credentials
 from tests.support.checks import assert_archive_consistent
 from tests.support.crawl import crawl_env, feed, short_tmpdir, start_crawl, write_registry
 from tests.support.sites import synthetic_site
@@ -70,7 +70,7 @@ def run_crawl(site: SlowSite, *args: str) -> dict:
     from tests.support.crawl import REPO
 
     proc = subprocess.run(
-        [sys.executable, "-m", "feedvault.runner", "--registry", str(site.registry), *args],
+        [sys.executable, "-m", "feedvault.crawl.runner", "--registry", str(site.registry), *args],
         env=crawl_env(site.credentials, TMPDIR=str(site.tmpdir)),
         cwd=REPO,
         capture_output=True,
@@ -184,9 +184,9 @@ def test_a_sigterm_commits_what_was_done_and_says_interrupted(slow_site):
 def test_seaweedfs_killed_mid_run_leaves_nothing_the_next_run_does_not_put_right(tmp_path, site_server):
     """The archive's SeaweedFS is SIGKILLed mid-run and started again: the run fails without committing; the
     next run commits it as interrupted from its journal, removes what it left, and the checker finds nothing."""
-    from feedvault.check import check_archive
-    from feedvault.seaweed import EmbeddedS3, _pick_base
-    from feedvault.storage import open_store
+    from feedvault.archive.check import check_archive
+    from feedvault.store.backends import open_store
+    from feedvault.store.seaweed import EmbeddedS3, _pick_base
 
     port = _pick_base()
     server = EmbeddedS3(tmp_path / "fv", port=port).start()
@@ -223,14 +223,14 @@ def test_a_spool_is_stale_only_once_its_owner_process_is_gone(tmp_path):
     import subprocess
     import sys
 
-    from feedvault.spool import Spool, stale_spools
+    from feedvault.crawl.spool import Spool, stale_spools
 
     live = Spool("20261126T020000Z-live", {"store": "file:///x"}, parent=str(tmp_path))
     dead = subprocess.run(
         [
             sys.executable,
             "-c",
-            "import os, sys; from feedvault.spool import Spool; "
+            "import os, sys; from feedvault.crawl.spool import Spool; "
             "s = Spool('20261126T020000Z-dead', {'store': 'file:///x'}, parent=sys.argv[1]); "
             "s.journal('f')(0, {'url': 'http://a/', 'outcome': 'new'}); os._exit(9)",
             str(tmp_path),
@@ -252,8 +252,8 @@ def test_a_spool_is_stale_only_once_its_owner_process_is_gone(tmp_path):
 def test_a_journal_the_spool_cannot_take_never_fails_the_outcomes_or_a_withdrawal():
     """The outcome journal is a recovery aid: on a full spool (/dev/full answers every write with ENOSPC) it stops,
     and recording outcomes, and withdrawing the snapshots of a lost WARC, still complete."""
-    from feedvault.manifest import FeedRunLog, Outcome
-    from feedvault.spool import Journal
+    from feedvault.archive.manifest import FeedRunLog, Outcome
+    from feedvault.crawl.spool import Journal
 
     journal = Journal(Path("/dev/full"))
     log = FeedRunLog("f", "20261201T000000Z", journal=journal)

@@ -37,7 +37,7 @@ def feedvault(registry, *args: str) -> subprocess.CompletedProcess[str]:
 def crawl_with_tmpdir(registry, tmpdir, *args: str) -> tuple[int, dict]:
     """The runner with its spool (``TMPDIR``) in ``tmpdir``: its exit code and JSON summary."""
     proc = subprocess.run(
-        [sys.executable, "-m", "feedvault.runner", "--registry", str(registry), *args],
+        [sys.executable, "-m", "feedvault.crawl.runner", "--registry", str(registry), *args],
         env=crawl_env(None, TMPDIR=str(tmpdir)),
         cwd=REPO,
         capture_output=True,

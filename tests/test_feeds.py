@@ -4,7 +4,7 @@ import json
 import pytest
 
 from feedvault.config import FeedKind
-from feedvault.feeds import FeedParseError, parse_datetime, parse_feed
+from feedvault.crawl.feed_documents import FeedParseError, parse_datetime, parse_feed
 
 RSS = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>
 <item><title>A</title><link>http://127.0.0.1/a.html</link><guid>g-a</guid><pubDate>Tue, 24 Nov 2026 10:00:00 +0700</pubDate></item>
@@ -104,7 +104,7 @@ def _feed_documents():
 
 @pytest.mark.parametrize(("name", "body"), _feed_documents(), ids=lambda v: v if isinstance(v, str) else "")
 def test_strict_and_tolerant_paths_agree(name, body):
-    from feedvault import feeds
+    from feedvault.crawl import feed_documents as feeds
 
     strict = feeds._parse_syndication_strict(body, "http://127.0.0.1/feed.xml", FeedKind.RSS)
     if strict is None:  # malformed, truncated, DTD: only the tolerant parser may read it, if anything can
@@ -120,7 +120,7 @@ def test_strict_and_tolerant_paths_agree(name, body):
 
 
 def test_documents_with_a_dtd_never_take_the_strict_path():
-    from feedvault import feeds
+    from feedvault.crawl import feed_documents as feeds
 
     body = b'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY a "x">]><rss version="2.0"><channel></channel></rss>'
     assert feeds._parse_syndication_strict(body, "u", FeedKind.AUTO) is None

@@ -20,7 +20,7 @@ from feedvault.cleaning.fingerprints import (
     observe_lines,
 )
 from feedvault.config import LearnedBoilerplate
-from feedvault.storage import FileStore
+from feedvault.store.backends import FileStore
 from tests.support.crawl import feed, feed_summary, run_crawl, write_registry
 from tests.support.portal import PROMO, QUOTE, _page, article, write_portal
 

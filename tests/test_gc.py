@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 
 from feedvault import cli, keys
-from feedvault.check import check_archive
+from feedvault.archive.check import check_archive
+from feedvault.crawl.seen_state import SeenState
 from feedvault.keys import RunId
-from feedvault.state import SeenState
 from tests.support.checks import assert_archive_consistent
 from tests.support.crawl import crawl_env, crawl_that_cannot_commit, feed_summary, run_crawl, short_tmpdir
 from tests.test_archive_e2e import folder_archive

@@ -18,15 +18,15 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from feedvault import health
 from feedvault.airflow.alerts import notify_health_changes
 from feedvault.catalog import open_catalog
 from feedvault.config import HealthSettings
 from feedvault.demo.server import SiteServer
-from feedvault.health import Level
 from feedvault.keys import RunId
-from feedvault.metrics import emit, run_metrics
-from feedvault.storage import S3Store
+from feedvault.monitoring import health
+from feedvault.monitoring.health import Level
+from feedvault.monitoring.metrics import emit, run_metrics
+from feedvault.store.backends import S3Store
 from feedvault.web.app import create_app
 from tests.support.crawl import REPO, crawl_env, feed, run_crawl, write_registry
 from tests.support.listeners import airflow_statsd_env, reset_airflow_stats, statsd_listener, webhook_listener
@@ -307,7 +307,7 @@ def test_permission_facts_are_generic_over_the_evidence():
 
 
 def test_the_web_app_judges_with_the_registrys_health_settings(tmp_path: Path):
-    from feedvault.storage import FileStore
+    from feedvault.store.backends import FileStore
 
     store = FileStore(tmp_path / "archive")
     now = dt.datetime.now(dt.UTC)

@@ -1,6 +1,6 @@
 import pytest
 
-from feedvault.netguard import NetworkPolicy, RefusedURL
+from feedvault.crawl.netguard import NetworkPolicy, RefusedURL
 
 
 def fake_resolver(table):

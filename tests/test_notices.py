@@ -9,9 +9,9 @@ import pytest
 
 from feedvault.cleaning import CleanOptions, clean_html
 from feedvault.config import CleaningRules
-from feedvault.notices import cut_notices, find_notices, lexicons, load_lexicon, mask_quotes
-from feedvault.permissions import NoticeTerms, notice_kind
-from feedvault.signals import page_findings, scan_page
+from feedvault.permission.decisions import NoticeTerms, notice_kind
+from feedvault.permission.notices import cut_notices, find_notices, lexicons, load_lexicon, mask_quotes
+from feedvault.permission.signals import page_findings, scan_page
 
 REQUIRED_LANGUAGES = {"en", "id", "ms", "de", "fr", "es", "pt", "nl", "it"}
 LEXICONS = {lexicon.language: lexicon for lexicon in lexicons()}
@@ -211,7 +211,7 @@ def test_a_lexicon_term_yaml_reads_as_a_boolean_is_refused(tmp_path: Path) -> No
 
 
 def test_docs_show_the_lexicon_examples_from_the_code() -> None:
-    from feedvault.notices import examples_markdown
+    from feedvault.permission.notices import examples_markdown
 
     docs = (Path(__file__).resolve().parents[1] / "docs" / "PERMISSIONS.md").read_text(encoding="utf-8")
     assert examples_markdown() in docs

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from feedvault import tdmrep
 from feedvault.config import PermissionRecord, Signal
-from feedvault.permissions import (
+from feedvault.permission import tdmrep
+from feedvault.permission.decisions import (
     DECISION_TABLE,
     OVERRIDE_ROW,
     ROWS,
@@ -22,7 +22,7 @@ from feedvault.permissions import (
     feed_permission,
     table_row,
 )
-from feedvault.signals import page_findings, robots_directives
+from feedvault.permission.signals import page_findings, robots_directives
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "PERMISSIONS.md"
 A, C, R = "archive", "clean-only", "refuse"

@@ -114,7 +114,7 @@ def sentinel(site: str, path: str) -> str:
 def crawled(tmp_path_factory, seaweed):
     from feedvault.config import StorageSettings
     from feedvault.demo.server import SiteServer
-    from feedvault.storage import open_store
+    from feedvault.store.backends import open_store
     from tests.support.s3 import fresh_bucket
     from tests.support.sites import FIXTURE_SITES
 

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from feedvault.cdxj import CDXJ_SUFFIX, cdxj_key, write_cdxj
-from feedvault.storage import FileStore
+from feedvault.archive.cdxj import CDXJ_SUFFIX, cdxj_key, write_cdxj
+from feedvault.store.backends import FileStore
 from tests.support.archive import ArchivedDemo, copy_archive
 from tests.support.crawl import REPO
 

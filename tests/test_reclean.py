@@ -1,4 +1,4 @@
-"""Re-clean from raw (feedvault.reclean): a real crawl into SeaweedFS, then `feedvault reclean` with today's rules
+"""Re-clean from raw (feedvault.archive.reclean): a real crawl into SeaweedFS, then `feedvault reclean` with today's rules
 and fingerprints: new versions beside the old ones, the catalog's history, the decision taken again."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ import json
 import pytest
 
 from feedvault import cli, keys
+from feedvault.archive.warc import RecordLocation, read_record
 from feedvault.catalog import open_catalog
 from feedvault.cleaning.fingerprints import REASON
-from feedvault.takedown import MARKER
-from feedvault.warc import RecordLocation, read_record
+from feedvault.permission.takedown import MARKER
 from tests.support.checks import assert_archive_consistent
 from tests.support.crawl import PERMISSION, feed, feed_summary, run_crawl, write_registry
 from tests.support.portal import PROMO, QUOTE, article, write_portal
@@ -203,9 +203,9 @@ def test_clean_explain_with_the_feeds_learned_lines_names_repeated_in_feed(archi
 
 
 def test_sources_are_the_newest_version_of_each_capture_in_range_and_clean_only_ones_are_named(tmp_path):
+    from feedvault.archive.reclean import RecleanOptions, Source, find_sources
     from feedvault.keys import RunId
-    from feedvault.reclean import RecleanOptions, Source, find_sources
-    from feedvault.storage import FileStore
+    from feedvault.store.backends import FileStore
 
     store = FileStore(tmp_path)
     first, recleaned, later = (

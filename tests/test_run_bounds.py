@@ -11,8 +11,8 @@ from xml.sax.saxutils import escape
 import yaml
 
 from feedvault.config import StorageSettings
-from feedvault.feeds import parse_feed
-from feedvault.storage import FileStore
+from feedvault.crawl.feed_documents import parse_feed
+from feedvault.store.backends import FileStore
 from tests.support.checks import assert_archive_consistent
 from tests.support.crawl import feed, feed_summary, run_crawl, write_registry
 from tests.support.sites import synthetic_site

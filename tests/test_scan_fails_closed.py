@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from feedvault.config import CleaningRules
-from feedvault.signals import checked_scan, load_page, scan_page
+from feedvault.permission.signals import checked_scan, load_page, scan_page
 from tests.support.checks import assert_archive_consistent
 from tests.support.crawl import PERMISSION, feed, run_crawl, write_registry
 from tests.support.s3 import fresh_archive

@@ -14,7 +14,7 @@ import scrapy
 from scrapy.crawler import Crawler, CrawlerProcess
 from scrapy.utils.reactor import install_reactor
 from feedvault.config import BUNDLED_REGISTRY, load_registry
-from feedvault.runner import scrapy_settings
+from feedvault.crawl.runner import scrapy_settings
 
 class Idle(scrapy.Spider):
     name = "idle"
@@ -56,7 +56,7 @@ import scrapy
 from scrapy.crawler import Crawler, CrawlerProcess
 from scrapy.utils.reactor import install_reactor
 from feedvault.config import BUNDLED_REGISTRY, load_registry
-from feedvault.runner import scrapy_settings
+from feedvault.crawl.runner import scrapy_settings
 from spiders.middlewares import NetworkGuardMiddleware
 
 url = sys.argv[1]

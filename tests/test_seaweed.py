@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from feedvault.config import StorageSettings
-from feedvault.seaweed import EmbeddedS3, EmbeddedS3Error, _pick_base
-from feedvault.storage import S3Store, open_store
+from feedvault.store.backends import S3Store, open_store
+from feedvault.store.seaweed import EmbeddedS3, EmbeddedS3Error, _pick_base
 
 
 def store_on(server: EmbeddedS3, bucket: str = "persist") -> S3Store:
@@ -120,7 +120,7 @@ def test_start_failure_shows_the_log_tail(
     fake = tmp_path / "weed"
     fake.write_text(f"#!/bin/sh\n{script}\n")
     fake.chmod(0o755)
-    monkeypatch.setattr("feedvault.seaweed.weed_binary", lambda: fake)
+    monkeypatch.setattr("feedvault.store.seaweed.weed_binary", lambda: fake)
     server = EmbeddedS3(tmp_path / "data", ready_timeout=1)
     with pytest.raises(EmbeddedS3Error, match=expected):
         server.start()

@@ -1,7 +1,7 @@
 import datetime as dt
 
-from feedvault.state import SeenState, Snapshot
-from feedvault.storage import FileStore
+from feedvault.crawl.seen_state import SeenState, Snapshot
+from feedvault.store.backends import FileStore
 
 NOW = dt.datetime(2026, 11, 26, 2, 0, tzinfo=dt.UTC)
 URL = "http://127.0.0.1/a.html"

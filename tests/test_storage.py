@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 
 from feedvault.config import StorageSettings
-from feedvault.s3 import Credentials, make_s3_client
-from feedvault.storage import (
+from feedvault.store.backends import (
     MIN_PART_SIZE,
     BucketNotFound,
     FileStore,
@@ -27,6 +26,7 @@ from feedvault.storage import (
     VersionConflict,
     open_store,
 )
+from feedvault.store.s3_client import Credentials, make_s3_client
 
 
 def ops(store: Store) -> dict[str, int]:
@@ -346,7 +346,7 @@ def test_credentials_repr_hides_secret() -> None:
 
 
 def test_read_through_store_reads_local_first_and_writes_to_the_primary(tmp_path):
-    from feedvault.storage import FileStore, NotFound, ReadThroughStore
+    from feedvault.store.backends import FileStore, NotFound, ReadThroughStore
 
     primary, local = FileStore(tmp_path / "primary"), FileStore(tmp_path / "local")
     primary.put_bytes("a.json", b"primary copy")

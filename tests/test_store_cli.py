@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from feedvault.config import StorageSettings
-from feedvault.seaweed import EmbeddedS3
+from feedvault.store.seaweed import EmbeddedS3
 from tests.support.crawl import REPO, crawl_env, write_registry
 
 
@@ -55,7 +55,7 @@ def test_a_started_store_serves_later_commands_until_stopped(tmp_path):
         assert not alive(running.pid) and EmbeddedS3.running(data_dir) is None
         assert "was not running" in feedvault(registry, "store", "stop").stdout
     finally:
-        from feedvault.archive import stop_embedded
+        from feedvault.store.target import stop_embedded
 
         stop_embedded(data_dir)
 

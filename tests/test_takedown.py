@@ -108,7 +108,7 @@ def assert_archive_consistent(store) -> int:
     """Every WARC parses as warcinfo + request/response/metadata triples, and every clean JSON's pointer
     returns exactly its response record with one ranged GET; every CDXJ index matches its (rewritten) WARC.
     Returns how many pointers were checked."""
-    from feedvault.cdxj import CDXJ_SUFFIX, cdxj_key, index_warc
+    from feedvault.archive.cdxj import CDXJ_SUFFIX, cdxj_key, index_warc
 
     raw_keys = [obj.key for obj in store.list("raw/")]
     warc_keys = [k for k in raw_keys if k.endswith(".warc.gz")]
@@ -249,9 +249,9 @@ def test_state_scrub_neither_overwrites_nor_is_overwritten_by_a_crawl_saving_mea
     loses, it reads again and scrubs again; the crawl's new entry and the removal both stay."""
     import datetime as dt
 
-    from feedvault.state import SeenState, Snapshot
-    from feedvault.storage import FileStore
-    from feedvault.takedown import Plan, Takedown, Target
+    from feedvault.crawl.seen_state import SeenState, Snapshot
+    from feedvault.permission.takedown import Plan, Takedown, Target
+    from feedvault.store.backends import FileStore
 
     store = request.getfixturevalue("s3_store") if store_kind == "s3" else FileStore(tmp_path / "archive")
     now = dt.datetime(2026, 11, 26, 2, tzinfo=dt.UTC)
@@ -299,9 +299,9 @@ def test_state_scrub_neither_overwrites_nor_is_overwritten_by_a_crawl_saving_mea
 def test_planning_reads_manifests_in_parallel_batches_in_order_and_shows_progress(archived_demo, tmp_path, monkeypatch):
     """Years of runs mean tens of thousands of manifests: the plan reads them in parallel, a batch at a time,
     says how far it got, and finds exactly what a one-by-one read finds."""
-    from feedvault import takedown as module
-    from feedvault.storage import FileStore
-    from feedvault.takedown import Takedown
+    from feedvault.permission import takedown as module
+    from feedvault.permission.takedown import Takedown
+    from feedvault.store.backends import FileStore
     from tests.support.archive import copy_archive
 
     store = FileStore(tmp_path / "archive")

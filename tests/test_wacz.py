@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from feedvault.warc import iter_records
+from feedvault.archive.warc import iter_records
 from feedvault.web.app import create_app
 from tests.support.archive import CHANGED_SENTENCE, ArchivedDemo
 from tests.support.crawl import REPO, crawl_env, write_registry

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from feedvault.storage import Store
-from feedvault.warc import Capture, RecordLocation, WarcRoller, iter_records, read_record
+from feedvault.archive.warc import Capture, RecordLocation, WarcRoller, iter_records, read_record
+from feedvault.store.backends import Store
 
 FETCHED = dt.datetime(2026, 3, 4, 5, 6, 7, 123456, tzinfo=dt.UTC)
 
@@ -206,7 +206,7 @@ def test_records_built_in_another_process_append_to_a_readable_capture(any_store
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    from feedvault.warc import build_exchange
+    from feedvault.archive.warc import build_exchange
 
     cap = capture(7, gzipped=True)
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver")) as pool:
@@ -271,8 +271,8 @@ def test_cdxj_indexing_adds_no_warning_to_run_logs(tmp_path: Path) -> None:
     # As the pipeline runs it: in an extraction worker (forkserver), where the warning did reach stderr.
     probe = (
         "import sys\n"
-        "from feedvault.cdxj import index_warc_file\n"
-        "from feedvault.extraction import ExtractorPool\n"
+        "from feedvault.archive.cdxj import index_warc_file\n"
+        "from feedvault.crawl.extraction_pool import ExtractorPool\n"
         "if __name__ == '__main__':\n"
         "    pool = ExtractorPool(1)\n"
         "    print(pool.submit(index_warc_file, sys.argv[1], 'w').result())\n"

@@ -23,7 +23,7 @@ from fastapi.testclient import TestClient
 from markupsafe import escape
 
 from feedvault.catalog import Catalog, snapshot_id
-from feedvault.storage import FileStore
+from feedvault.store.backends import FileStore
 from feedvault.web import airflow_plugin
 from feedvault.web.app import create_app
 from feedvault.web.pages import RAW_CSP

@@ -54,7 +54,7 @@ def health_payload(change: dict[str, Any], dag_run_id: str | None = None) -> dic
 
 
 def notify_health_changes(changes: list[dict[str, Any]], dag_run_id: str | None = None) -> int:
-    """POST one alert per feed whose health state changed (``feedvault.health.Change.to_dict()``); never raises.
+    """POST one alert per feed whose health state changed (``feedvault.monitoring.health.Change.to_dict()``); never raises.
     Returns how many were sent (or logged)."""
     for change in changes:
         payload = health_payload(change, dag_run_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from feedvault.manifest import DISPLAY_COLUMNS, display_counts
+from feedvault.archive.manifest import DISPLAY_COLUMNS, display_counts
 
 COLUMNS = DISPLAY_COLUMNS
 

@@ -2,7 +2,7 @@
 
 plan -> archive_feed (mapped: one crawl subprocess per feed) -> finalize (all_done: run manifest, table)
 -> publish (asset event) and verdict (fails the run naming failed feeds). A run with ``reclean`` set maps no
-crawl; its ``reclean`` task re-cleans from raw (feedvault.reclean) and finalize passes that run's result on.
+crawl; its ``reclean`` task re-cleans from raw (feedvault.archive.reclean) and finalize passes that run's result on.
 """
 
 from __future__ import annotations
@@ -124,16 +124,16 @@ def _plan_reclean(context: Any, registry: Any, requested: list[str], at: dt.date
 
 # -- reclean ------------------------------------------------------------------------------------------------
 def reclean(run: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Re-clean from raw (feedvault.reclean) when the run asks for it; skipped otherwise. Its own run manifest
+    """Re-clean from raw (feedvault.archive.reclean) when the run asks for it; skipped otherwise. Its own run manifest
     is its commit; the result has finalize's shape, so publish and verdict treat both runs alike."""
     from airflow.sdk.exceptions import AirflowSkipException
 
     if not run.get("reclean"):
         raise AirflowSkipException("not a reclean run")
-    from feedvault.airflow.storage import resolve_target
+    from feedvault.airflow.connection import resolve_target
+    from feedvault.archive.reclean import RecleanOptions, report_lines
+    from feedvault.archive.reclean import reclean as reclean_archive
     from feedvault.keys import RunId
-    from feedvault.reclean import RecleanOptions, report_lines
-    from feedvault.reclean import reclean as reclean_archive
 
     registry = _registry()
     options = RecleanOptions(
@@ -167,7 +167,7 @@ def reclean(run: dict[str, Any], context: Any) -> dict[str, Any]:
 
 # -- archive_feed -------------------------------------------------------------------------------------------
 def runner_command(run: dict[str, Any], feed_id: str, extra: Sequence[str] = ()) -> list[str]:
-    cmd = [sys.executable, "-m", "feedvault.runner", "--feed", feed_id, "--run-id", run["run_id"]]
+    cmd = [sys.executable, "-m", "feedvault.crawl.runner", "--feed", feed_id, "--run-id", run["run_id"]]
     cmd += ["--trigger", run["trigger"], "--no-run-manifest", "--log-level", "INFO", *extra]
     if os.environ.get("FEEDVAULT_REGISTRY"):
         cmd += ["--registry", os.environ["FEEDVAULT_REGISTRY"]]
@@ -182,7 +182,7 @@ def runner_command(run: dict[str, Any], feed_id: str, extra: Sequence[str] = ())
 
 def archive_feed(run: dict[str, Any], feed_id: str, context: Any) -> None:
     """Crawl one feed in a subprocess (Scrapy's reactor runs once per process); push its small summary."""
-    from feedvault.airflow.storage import resolve_target
+    from feedvault.airflow.connection import resolve_target
     from feedvault.config import ConfigError
 
     context["feed_id"] = feed_id  # map_index_template renders it as this mapped task's name
@@ -270,7 +270,7 @@ def collect_summaries(ti: Any, feeds: list[str]) -> list[dict[str, Any]]:
 
 
 def _missing(feed_id: str) -> dict[str, Any]:
-    from feedvault.manifest import COUNTED
+    from feedvault.archive.manifest import COUNTED
 
     return {
         "feed": feed_id,
@@ -286,10 +286,10 @@ def _missing(feed_id: str) -> dict[str, Any]:
 
 def finalize(context: Any) -> dict[str, Any]:
     """Write the run manifest (the run's commit marker) from the feed summaries; log the run's table."""
+    from feedvault.airflow.connection import resolve_target
     from feedvault.airflow.report import summary_table
-    from feedvault.airflow.storage import resolve_target
+    from feedvault.crawl.runner import RunOptions, finalize_run
     from feedvault.keys import RunId
-    from feedvault.runner import RunOptions, finalize_run
 
     ti = context["ti"]
     run = ti.xcom_pull(task_ids="plan", key=RUN_KEY)
@@ -345,8 +345,8 @@ def finalize(context: Any) -> dict[str, Any]:
 
 def _health_reports(store: Any, registry: Any, feeds: list[str]) -> list[dict[str, Any]]:
     """The run's feeds' health after this run (derived: a failure only warns)."""
-    from feedvault.health import report
-    from feedvault.health_cli import registry_expiries
+    from feedvault.cli.health_commands import registry_expiries
+    from feedvault.monitoring.health import report
 
     try:
         return report(store, registry.settings.health, feed_ids=feeds, expiries=registry_expiries(registry))
@@ -356,7 +356,7 @@ def _health_reports(store: Any, registry: Any, feeds: list[str]) -> list[dict[st
 
 
 def health_lines(reports: list[dict[str, Any]]) -> list[str]:
-    from feedvault.health import summary_lines
+    from feedvault.monitoring.health import summary_lines
 
     return summary_lines(reports)
 
@@ -364,7 +364,7 @@ def health_lines(reports: list[dict[str, Any]]) -> list[str]:
 def _watch(manifest: dict[str, Any], reports: list[dict[str, Any]], changes: list[Any], context: Any) -> None:
     """What an operator watches: feed metrics through Airflow's metrics client, an alert per health change."""
     from feedvault.airflow.alerts import notify_health_changes
-    from feedvault.metrics import emit, run_metrics
+    from feedvault.monitoring.metrics import emit, run_metrics
 
     emit(run_metrics(manifest, reports))
     dag_run = context.get("dag_run")

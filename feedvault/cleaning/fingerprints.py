@@ -43,7 +43,7 @@ from feedvault.cleaning.rules import RemovedLine
 from feedvault.config import LearnedBoilerplate
 
 if TYPE_CHECKING:  # the workers import this module: no boto3 there
-    from feedvault.storage import Store
+    from feedvault.store.backends import Store
 
 FINGERPRINTS_SCHEMA = "feedvault.fingerprints/1"
 REASON = "repeated-in-feed"
@@ -173,7 +173,7 @@ class FeedFingerprints:
 
     @classmethod
     def load(cls, store: Store, feed_id: str) -> FeedFingerprints:
-        from feedvault.storage import NotFound
+        from feedvault.store.backends import NotFound
 
         try:
             raw, version = store.get_versioned(keys.fingerprints_key(feed_id))
@@ -246,7 +246,7 @@ class FeedFingerprints:
         On a conflict (another run of the feed updated it since it was read) the stored set is read again and
         the observations merged into that; merging is idempotent, so a retried run counts nothing twice.
         """
-        from feedvault.storage import VersionConflict
+        from feedvault.store.backends import VersionConflict
 
         if not observations:
             return False

@@ -40,7 +40,7 @@ FAMILIES: dict[str, str] = {
     "learned": "a line recurring across the feed's articles (per-feed fingerprints)",
 }
 #: Why a line was removed. ``builtin-rule``/``feed-rule``: a line rule matched; ``notice``: the rights-notice
-#: detector (feedvault.permissions) judged the sentence a notice; ``repeated-in-feed``: the line recurs across
+#: detector (feedvault.permission.decisions) judged the sentence a notice; ``repeated-in-feed``: the line recurs across
 #: the feed's articles (family ``learned``).
 REMOVAL_REASONS = ("builtin-rule", "feed-rule", "notice", "repeated-in-feed")
 RemovalReason = Literal["builtin-rule", "feed-rule", "notice", "repeated-in-feed"]
@@ -264,9 +264,9 @@ def _is_heading(tree: HtmlElement, line: str) -> bool:
 
 
 def apply_notices(text: str) -> tuple[str, list[RemovedLine], list[RightsReservation]]:
-    """Remove the rights notices the notice detector (feedvault.notices) finds, sentence by sentence: family
+    """Remove the rights notices the notice detector (feedvault.permission.notices) finds, sentence by sentence: family
     ``rights``, reason ``notice``; each reservation carries its sentence."""
-    from feedvault.notices import cut_notices
+    from feedvault.permission.notices import cut_notices
 
     kept, cut, notices = cut_notices(text)
     removed = [RemovedLine(piece, rule, "rights", "notice") for piece, rule in cut]

@@ -50,11 +50,11 @@ def build_app() -> ASGIApp:
             f"refusing to serve the archive inside Airflow without access control: set {TOKEN_ENV} in the "
             "API server's environment (Airflow does not authenticate plugin apps)"
         )
+    from feedvault.airflow.connection import connection_target
     from feedvault.airflow.settings import conn_id
-    from feedvault.airflow.storage import connection_target
-    from feedvault.archive import open_archive
     from feedvault.catalog import open_catalog
     from feedvault.config import load_registry
+    from feedvault.store.target import open_archive
     from feedvault.web.app import ALLOWED_HOSTS_ENV, allowed_hosts, create_app
 
     settings = load_registry().settings

@@ -29,9 +29,9 @@ from feedvault.catalog import (
     parse_day,
 )
 from feedvault.config import FEED_ID_RE
-from feedvault.diffing import DiffRow
 from feedvault.keys import RUN_ID_RE
 from feedvault.web.deps import get_service
+from feedvault.web.diffing import DiffRow
 from feedvault.web.service import ArchiveService, ExportTally, NotFoundError
 
 SNAPSHOT_ID = r"^[0-9a-f]{16}$"

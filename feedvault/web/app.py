@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from feedvault.catalog import Catalog
-from feedvault.storage import StorageError, Store
+from feedvault.store.backends import StorageError, Store
 from feedvault.web.deps import refresh_catalog
 from feedvault.web.service import ArchiveService
 

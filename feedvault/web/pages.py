@@ -27,8 +27,8 @@ from fastapi.routing import APIRoute
 from markupsafe import Markup, escape
 
 from feedvault.catalog import MAX_PAGE, MAX_PER_PAGE, MAX_QUERY_CHARS, Catalog, FeedSummary, Page, SnapshotSummary
-from feedvault.diffing import DiffRow
 from feedvault.web.deps import get_service
+from feedvault.web.diffing import DiffRow
 from feedvault.web.service import ArchiveService, NotFoundError
 
 T = TypeVar("T")

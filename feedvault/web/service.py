@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from feedvault import keys
+from feedvault.archive.warc import RecordLocation, WarcRecordView, iter_records
 from feedvault.catalog import Catalog, Snapshot, SnapshotSummary, is_snapshot_id
 from feedvault.config import HealthSettings
-from feedvault.diffing import TextDiff, diff_lines
-from feedvault.storage import NotFound, Store
-from feedvault.usage import training_reserved_by, usage_of
-from feedvault.warc import RecordLocation, WarcRecordView, iter_records
+from feedvault.permission.usage import training_reserved_by, usage_of
+from feedvault.store.backends import NotFound, Store
+from feedvault.web.diffing import TextDiff, diff_lines
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ class ArchiveService:
 
     def health(self, feed_ids: list[str] | None = None) -> list[dict[str, Any]]:
         """Every feed's health (or the named feeds'), worst first: one GET of ``health/feeds.json``."""
-        from feedvault.health import report
+        from feedvault.monitoring.health import report
 
         return report(self.store, self.health_settings or HealthSettings(), feed_ids=feed_ids)
 
@@ -185,7 +185,7 @@ class ArchiveService:
         """One capture as a WACZ file (its request, response and metadata records, index, page list)."""
         import io
 
-        from feedvault.wacz import write_wacz
+        from feedvault.archive.wacz import write_wacz
 
         snapshot = self.snapshot(snapshot_id)
         self._location(snapshot)  # NotFoundError when the permission kept no raw capture

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from feedvault.airflow.settings import DAG_ID, DEFAULT_POOL
-from feedvault.s3 import Credentials
+from feedvault.store.s3_client import Credentials
 
 REPO = Path(__file__).resolve().parents[2]
 DAGS = REPO / "dags"

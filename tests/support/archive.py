@@ -19,9 +19,9 @@ from feedvault.catalog import Catalog, open_catalog
 from feedvault.config import BUNDLED_REGISTRY, StorageSettings, load_registry
 from feedvault.demo import ARTICLE_SENTINELS, DEMO_SITE
 from feedvault.demo.server import SiteServer
-from feedvault.s3 import Credentials
-from feedvault.seaweed import EmbeddedS3
-from feedvault.storage import S3Store, Store
+from feedvault.store.backends import S3Store, Store
+from feedvault.store.s3_client import Credentials
+from feedvault.store.seaweed import EmbeddedS3
 from tests.support.crawl import run_crawl, write_registry
 from tests.support.s3 import fresh_archive
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from feedvault.check import Problem, check_archive
-from feedvault.storage import Store
+from feedvault.archive.check import Problem, check_archive
+from feedvault.store.backends import Store
 
 
 def assert_archive_consistent(store: Store, *, allow: tuple[str, ...] = ()) -> None:
-    """Fail with every problem :func:`feedvault.check.check_archive` finds (but the kinds in ``allow``)."""
+    """Fail with every problem :func:`feedvault.archive.check.check_archive` finds (but the kinds in ``allow``)."""
     problems: list[Problem] = [p for p in check_archive(store) if p.kind not in allow]
     assert not problems, f"{len(problems)} problem(s) in {store.uri}:\n" + "\n".join(map(str, problems))

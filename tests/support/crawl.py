@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from feedvault.config import StorageSettings
-from feedvault.s3 import Credentials
+from feedvault.store.s3_client import Credentials
 
 REPO = Path(__file__).resolve().parents[2]
 PERMISSION = {
@@ -68,9 +68,9 @@ def crawl_env(credentials: Credentials | None, **extra: str) -> dict[str, str]:
 def run_crawl(
     registry: Path, credentials: Credentials | None, *args: str, expect_exit: int | None = 0, timeout: float = 300
 ) -> dict[str, Any]:
-    """Run ``python -m feedvault.runner`` and return its JSON summary (the run manifest plus keys)."""
+    """Run ``python -m feedvault.crawl.runner`` and return its JSON summary (the run manifest plus keys)."""
     proc = subprocess.run(
-        [sys.executable, "-m", "feedvault.runner", "--registry", str(registry), "--log-level", "INFO", *args],
+        [sys.executable, "-m", "feedvault.crawl.runner", "--registry", str(registry), "--log-level", "INFO", *args],
         env=crawl_env(credentials),
         cwd=REPO,
         capture_output=True,
@@ -88,10 +88,10 @@ def run_crawl(
 
 
 def start_crawl(registry: Path, credentials: Credentials | None, *args: str, **popen: Any) -> subprocess.Popen[str]:
-    """Start ``python -m feedvault.runner`` without waiting (for tests that kill it, or its archive, mid-run)."""
+    """Start ``python -m feedvault.crawl.runner`` without waiting (for tests that kill it, or its archive, mid-run)."""
     options = {"env": crawl_env(credentials), "stdout": subprocess.PIPE, "stderr": subprocess.PIPE} | popen
     return subprocess.Popen(
-        [sys.executable, "-m", "feedvault.runner", "--registry", str(registry), "--log-level", "INFO", *args],
+        [sys.executable, "-m", "feedvault.crawl.runner", "--registry", str(registry), "--log-level", "INFO", *args],
         cwd=REPO,
         text=True,
         **options,

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from feedvault.config import StorageSettings
-from feedvault.s3 import Credentials
-from feedvault.seaweed import EmbeddedS3
-from feedvault.storage import FileStore, S3Store, Store, open_store
+from feedvault.store.backends import FileStore, S3Store, Store, open_store
+from feedvault.store.s3_client import Credentials
+from feedvault.store.seaweed import EmbeddedS3
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,5 @@
+"""``python -m feedvault.cli``: the ``feedvault`` command."""
+
+from feedvault.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Crawling feeds: the runner, feed documents to entries, the SSRF guard, seen state, the spool and the extraction pool."""

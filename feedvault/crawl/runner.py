@@ -1,0 +1,596 @@
+"""Run feeds: the one entry point the CLI, Airflow and the benchmarks share.
+
+``run_feeds`` crawls the selected feeds in this process (one Twisted reactor, so once per process).
+``python -m feedvault.crawl.runner`` runs it in a fresh process and prints a JSON summary on stdout, which is how
+Airflow tasks call it (Scrapy's reactor cannot be restarted inside one process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from feedvault import keys
+from feedvault.archive.manifest import FeedRunLog, build_run_manifest, dumps, summarize_feed, utcnow
+from feedvault.cleaning.fingerprints import FeedFingerprints
+from feedvault.config import ConfigError, FeedConfig, Registry, load_registry
+from feedvault.crawl.context import FeedCrawl
+from feedvault.crawl.extraction_pool import ExtractorPool
+from feedvault.crawl.seen_state import SeenState
+from feedvault.crawl.spool import Spool
+from feedvault.keys import RunId
+from feedvault.logs import console_logging
+from feedvault.permission.decisions import feed_permission
+from feedvault.store.backends import FileStore, ReadThroughStore, StorageError, Store
+from feedvault.versions import versions
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    feed_ids: tuple[str, ...] | None = None
+    since: dt.datetime | None = None
+    dry_run: bool = False
+    force: bool = False
+    run_id: RunId | None = None
+    trigger: str = "manual"
+    write_run_manifest: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "feeds": list(self.feed_ids) if self.feed_ids else None,
+            "since": self.since.isoformat() if self.since else None,
+            "dry_run": self.dry_run,
+            "force": self.force,
+        }
+
+
+@dataclass
+class RunResult:
+    run_id: RunId
+    manifest: dict[str, Any]
+    manifest_key: str | None
+    feed_manifests: dict[str, dict[str, Any]] = field(default_factory=dict)
+    health_changes: list[Any] = field(
+        default_factory=list
+    )  # feedvault.monitoring.health.Change: feeds whose state changed
+
+    @property
+    def failed_feeds(self) -> list[str]:
+        return [f["feed"] for f in self.manifest["feeds"] if f["status"] == "failed"]
+
+    @property
+    def exit_code(self) -> int:
+        interrupted = any(f["status"] == "interrupted" for f in self.manifest["feeds"])
+        return 1 if self.failed_feeds or interrupted else 0
+
+
+def select_feeds(registry: Registry, feed_ids: Sequence[str] | None) -> list[FeedConfig]:
+    if not feed_ids:
+        return [f for f in registry.feeds if f.enabled]
+    return [registry.feed(feed_id) for feed_id in feed_ids]  # ConfigError names unknown ids
+
+
+def _extensions_base() -> dict[str, int]:
+    from scrapy.settings import default_settings
+
+    listening = ("scrapy.extensions.remote_control.RemoteControl", "scrapy.extensions.telnet.TelnetConsole")
+    return {name: order for name, order in default_settings.EXTENSIONS_BASE.items() if name not in listening}
+
+
+def scrapy_settings(crawl: FeedCrawl, log_level: str) -> dict[str, Any]:
+    polite = crawl.politeness
+    settings = crawl.settings
+    return {
+        "BOT_NAME": "feedvault",
+        "USER_AGENT": settings.user_agent.format(version=versions()["feedvault"], contact_url=settings.contact_url),
+        "ROBOTSTXT_OBEY": False,  # RobotsPolicyMiddleware implements RFC 9309 instead
+        "DOWNLOADER_MIDDLEWARES": {
+            "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+            "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+            "spiders.middlewares.NetworkGuardMiddleware": 40,
+            "spiders.middlewares.RobotsPolicyMiddleware": 100,
+            "spiders.middlewares.TdmRepMiddleware": 110,
+            "spiders.middlewares.RetryAfterMiddleware": 550,
+            "spiders.middlewares.RedirectGuardMiddleware": 650,
+            "spiders.middlewares.RawCaptureMiddleware": 950,
+        },
+        "ITEM_PIPELINES": {"pipelines.archiving.ArchivePipeline": 300},
+        # Only http(s) is ever fetched (the SSRF guard refuses other schemes): no other handler is even loaded.
+        "DOWNLOAD_HANDLERS": {
+            "data": None,
+            "file": None,
+            "s3": None,
+            "ftp": None,
+            "http": "spiders.download.BoundedHTTP11DownloadHandler",  # bounds the header section too
+            "https": "spiders.download.BoundedHTTP11DownloadHandler",
+        },
+        "FEEDVAULT_MAX_HEADER_BYTES": polite.max_header_bytes,
+        "DOWNLOAD_DELAY": polite.download_delay,
+        "DOWNLOAD_DELAY_JITTER": 0.5 if polite.download_delay > 0 else 0.0,  # delays vary by ±50%
+        "CONCURRENT_REQUESTS": max(16, polite.concurrency_per_domain),
+        "CONCURRENT_REQUESTS_PER_DOMAIN": polite.concurrency_per_domain,
+        "AUTOTHROTTLE_ENABLED": polite.autothrottle,
+        "AUTOTHROTTLE_TARGET_CONCURRENCY": float(polite.concurrency_per_domain),
+        "DOWNLOAD_TIMEOUT": polite.timeout_seconds,
+        "DOWNLOAD_MAXSIZE": polite.max_response_bytes,
+        "DOWNLOAD_WARNSIZE": 0,
+        "RETRY_TIMES": polite.retry_times,
+        "RETRY_HTTP_CODES": [500, 502, 503, 504, 522, 524, 408, 429],
+        "REDIRECT_MAX_TIMES": polite.max_redirects,
+        "COOKIES_ENABLED": False,
+        # The SSRF guard pins each host to the address it judged in this resolver's cache (no DNS rebinding).
+        "DNS_RESOLVER": "scrapy.resolver.CachingThreadedResolver",
+        "DNSCACHE_ENABLED": True,
+        "TELNETCONSOLE_ENABLED": False,
+        "REMOTE_CONTROL_ENABLED": False,  # no listening sockets in a crawler
+        # Not even imported: Scrapy imports every extension named in EXTENSIONS_BASE, even disabled ones, and
+        # the remote-control one pulls in aiohttp (~0.1 s of every run's start-up).
+        "EXTENSIONS_BASE": _extensions_base(),
+        "LOG_LEVEL": log_level,
+        "LOG_ENABLED": True,
+        "LOGSTATS_INTERVAL": 30.0,
+        # Bytes of responses the scraper holds before the engine stops downloading (Scrapy's default, stated):
+        # pages waiting for the extraction workers are most of peak memory. 32 MB bought no throughput on the
+        # bench, only ~75 MiB more RSS.
+        "SCRAPER_SLOT_MAX_ACTIVE_SIZE": 5_000_000,
+        # Outputs of one response handled in parallel; an article yields one item, so a few suffice (Scrapy
+        # starts this many asyncio workers per response: the default 100 costs more than the item itself).
+        "CONCURRENT_ITEMS": 4,
+    }
+
+
+def _crawl_all(crawls: list[FeedCrawl], log_level: str) -> None:
+    from scrapy.crawler import Crawler, CrawlerProcess
+    from scrapy.utils.reactor import install_reactor
+
+    from spiders.feeds import FeedSpider
+
+    install_reactor("twisted.internet.asyncioreactor.AsyncioSelectorReactor")
+    process = CrawlerProcess(settings={"LOG_LEVEL": log_level, "LOG_INSTALL_ROOT_HANDLER": False})
+    # Scrapy's logging set-up puts its loggers at DEBUG; without its root handler nothing filters them, and two
+    # DEBUG lines per article ("Crawled", "Scraped from") cost real reactor time and flood task logs.
+    logging.getLogger("scrapy").setLevel(log_level)
+    for crawl in crawls:
+        crawler = Crawler(FeedSpider, scrapy_settings(crawl, log_level))
+        done = process.crawl(crawler, crawl=crawl)
+        done.addErrback(_record_crawl_failure, crawl)
+    process.start(stop_after_crawl=True, install_signal_handlers=True)
+    for crawl in crawls:
+        if not crawl.finished and not crawl.log.error:
+            crawl.log.error = "the crawl did not finish (see the log above)"
+
+
+def _record_crawl_failure(failure: Any, crawl: FeedCrawl) -> None:
+    logger.error("crawl of %s failed: %s", crawl.feed.id, failure.getTraceback())
+    crawl.log.error = f"crawl failed: {failure.getErrorMessage()}"
+
+
+def _clear_partition(store: Store, feed_id: str, run_id: RunId) -> int:
+    """Delete what an earlier attempt of this run left for this feed (the run owns its partition)."""
+    stale = [obj.key for prefix in keys.partition_prefixes(feed_id, run_id) for obj in store.list(prefix)]
+    return store.delete(stale) if stale else 0
+
+
+def _remove_crashed_partitions(
+    store: Store, registry: Registry, feed_id: str, run_id: RunId, state: SeenState, log: FeedRunLog
+) -> None:
+    """Remove what runs of this feed that never committed left (recent days only; `feedvault gc` does all),
+    and forget their snapshots in ``state``. Only warns on failure: the crawl itself does not need it."""
+    from feedvault.archive.gc import collect_for_feed
+
+    settings = registry.settings
+    try:
+        removed = collect_for_feed(
+            store,
+            feed_id,
+            now=utcnow(),
+            grace=dt.timedelta(hours=settings.uncommitted_grace_hours),
+            lookback_days=settings.uncommitted_lookback_days,
+            current_run=run_id,
+            state=state,
+        )
+    except Exception as exc:
+        log.warn(
+            f"uncommitted partitions of crashed runs not removed ({type(exc).__name__}: {exc}); `feedvault gc` does"
+        )
+        return
+    for part in removed:
+        log.warn(f"removed {len(part.keys)} objects run {part.run_id} left uncommitted (it never finished)")
+
+
+def run_feeds(
+    registry: Registry,
+    store: Store,
+    options: RunOptions,
+    *,
+    log_level: str = "WARNING",
+    on_progress: Callable[[FeedRunLog], None] | None = None,
+) -> RunResult:
+    run_id = options.run_id or RunId.new(label=options.trigger)
+    started = utcnow()
+    today = started.date()
+    feeds = select_feeds(registry, options.feed_ids)
+    logs: list[FeedRunLog] = []
+    crawls: list[FeedCrawl] = []
+    if not options.dry_run:
+        recover_interrupted_runs(store, registry, current=run_id)
+    spool_dir = Spool(
+        run_id.value,
+        {
+            "store": store.uri,
+            "started_at": started.isoformat(),
+            "trigger": options.trigger,
+            "options": options.to_dict(),
+            "dry_run": options.dry_run,
+            "write_run_manifest": options.write_run_manifest,
+        },
+    )
+    spool = spool_dir.path
+    stage = None if options.dry_run else FileStore(spool / "stage", durable=False)
+    shared: dict[str, Any] = {}  # per-host caches (robots.txt, tdmrep.json) shared by every feed of the run
+    extractor = ExtractorPool(registry.settings.extract_workers)
+    try:
+        try:
+            for feed in feeds:
+                log = FeedRunLog(
+                    feed.id,
+                    run_id.value,
+                    short_text_chars=registry.settings.health.short_text_chars,
+                    on_change=on_progress,
+                    journal=None if options.dry_run else spool_dir.journal(feed.id),
+                )
+                logs.append(log)
+                log.permission = feed_permission(feed, today)
+                if log.permission["decision"] != "archive":
+                    log.warn(log.permission["detail"] + "; not crawled")
+                    logger.warning("feed %s skipped: %s", feed.id, log.permission["detail"])  # Airflow's task log
+                    continue
+                if log.permission.get("warning"):
+                    log.warn(log.permission["warning"])
+                    logger.warning("feed %s: %s", feed.id, log.permission["warning"])
+                try:
+                    state = SeenState.load(store, feed.id)
+                    if not options.dry_run:
+                        removed = _clear_partition(store, feed.id, run_id)
+                        if removed:
+                            log.warn(f"re-running {run_id}: replaced {removed} objects of an earlier attempt")
+                        state.forget_run(run_id.value)
+                        _remove_crashed_partitions(store, registry, feed.id, run_id, state, log)
+                except Exception as exc:  # this feed fails; the others still run
+                    log.error = (
+                        f"not crawled: {type(exc).__name__}: {exc} (reading {keys.state_key(feed.id)} or clearing "
+                        "this run's partition); fix or remove the state object (without it the next run archives "
+                        "every article of the feed again)"
+                    )
+                    logger.error("feed %s: %s", feed.id, log.error)
+                    continue
+                crawls.append(
+                    FeedCrawl(
+                        feed=feed,
+                        settings=registry.settings,
+                        run_id=run_id,
+                        store=store,
+                        state=state,
+                        log=log,
+                        extractor=extractor,
+                        spool_dir=spool,
+                        permission=log.permission,
+                        now=started,
+                        dry_run=options.dry_run,
+                        force=options.force,
+                        since=options.since,
+                        stage=stage,
+                        shared=shared,
+                        fingerprints=_load_fingerprints(store, registry, feed.id, log),
+                    )
+                )
+            if crawls:
+                _crawl_all(crawls, log_level)
+        finally:
+            extractor.shutdown(wait=True, cancel_futures=True)
+        if not options.dry_run:
+            for crawl in crawls:
+                _update_fingerprints(crawl, today)
+        result = _commit(store, registry, options, run_id, started, logs, stage)
+    except BaseException:  # not committed: keep the journal for the next run to recover (the rest is scratch)
+        spool_dir.keep_journal()
+        raise
+    spool_dir.remove()
+    return result
+
+
+def recover_interrupted_runs(store: Store, registry: Registry, *, current: RunId) -> list[str]:
+    """Sweep the spool directories whose run died or failed to commit (``feedvault.crawl.spool``) and, for a CLI run
+    into this archive that never committed, commit what its journal says it did: its partition is removed (its objects were
+    never committed) and its run manifest written with each feed ``interrupted``, the archived articles turned
+    into ``failed`` (``interrupted``: the next run fetches them again). Returns the run ids recovered.
+
+    Airflow's crawls (``--no-run-manifest``) are only swept: the task's retry replaces their partition."""
+    from feedvault.crawl.spool import FOREIGN_SPOOL_AGE, stale_spools
+
+    recovered = []
+    for stale in stale_spools():
+        meta = stale.meta
+        if meta and meta.get("store") != store.uri:  # another archive's run: its own next run recovers it
+            if stale.age() > FOREIGN_SPOOL_AGE:
+                stale.remove()
+            else:
+                stale.release()
+            continue
+        try:
+            recoverable = meta.get("write_run_manifest") and not meta.get("dry_run")
+            if (
+                recoverable
+                and meta.get("run_id") != current.value
+                and _recover_run(store, registry, meta, stale.journals(), current)
+            ):
+                recovered.append(meta["run_id"])
+        except Exception as exc:  # the spool stays for the next run to try again
+            logger.warning("interrupted run in %s not recovered: %s: %s", stale.path, type(exc).__name__, exc)
+            stale.release()
+            continue
+        stale.remove()
+    return recovered
+
+
+def _recover_run(
+    store: Store, registry: Registry, meta: dict[str, Any], journals: dict[str, list[dict[str, Any]]], current: RunId
+) -> bool:
+    from feedvault.archive.gc import forget_runs
+    from feedvault.archive.manifest import Outcome, UrlOutcome
+
+    run_id = RunId(meta["run_id"])
+    if store.head(keys.run_manifest_key(run_id)) is not None:  # it committed; only its spool was left
+        return False
+    started = dt.datetime.fromisoformat(meta["started_at"])
+    fields = set(UrlOutcome.__dataclass_fields__)
+    summaries = []
+    for feed_id, entries in journals.items():
+        _clear_partition(store, feed_id, run_id)
+        forget_runs(store, feed_id, {run_id.value})
+        log = FeedRunLog(feed_id, run_id.value, started_at=started, interrupted=True)
+        withdrawn = 0
+        for entry in entries:
+            entry = {k: v for k, v in entry.items() if k in fields}
+            outcome = Outcome(entry.pop("outcome"))
+            if outcome in (Outcome.NEW, Outcome.CHANGED):
+                withdrawn += 1
+                outcome = Outcome.FAILED
+                entry = {k: v for k, v in entry.items() if k not in ("clean_key", "warc_key", "bytes_written")}
+                entry["reason"] = "interrupted"
+                entry["detail"] = "archived, but the run ended before it committed: withdrawn"
+            log.outcomes.append(
+                UrlOutcome(outcome=outcome, **{k: v for k, v in entry.items() if k != "url"}, url=entry["url"])
+            )
+        log.error = (
+            f"the run ended before it committed (killed, or the archive refused its manifests); run {current} "
+            f"recovered its {len(entries)} outcomes from its journal and withdrew its {withdrawn} archived articles: "
+            "the next run fetches them again"
+        )
+        manifest = log.to_manifest()
+        key = keys.feed_manifest_key(run_id, feed_id)
+        store.put_bytes(key, dumps(manifest), content_type="application/json")
+        summaries.append(summarize_feed(manifest, key))
+        logger.warning("feed %s of run %s: %s", feed_id, run_id, log.error)
+    finalize_run(
+        store,
+        registry,
+        run_id=run_id,
+        started_at=started,
+        feed_summaries=summaries,
+        trigger=meta.get("trigger", "manual"),
+        options={**meta.get("options", {}), "recovered_by": current.value},
+    )
+    return True
+
+
+def _load_fingerprints(store: Store, registry: Registry, feed_id: str, log: FeedRunLog) -> FeedFingerprints | None:
+    """The feed's learned boilerplate (None when learning is off); an unreadable set only warns: the feed is
+    cleaned by its rules alone and nothing is learned this run (the set is not overwritten)."""
+    if not registry.settings.learned_boilerplate.enabled:
+        return None
+    try:
+        return FeedFingerprints.load(store, feed_id)
+    except Exception as exc:
+        log.warn(
+            f"learned boilerplate not applied: {keys.fingerprints_key(feed_id)} unreadable ({type(exc).__name__}: "
+            f"{exc}); delete it to start learning again"
+        )
+        return None
+
+
+def _update_fingerprints(crawl: FeedCrawl, today: dt.date) -> None:
+    """Merge the lines this run saw into the feed's fingerprint set (compare-and-swap); a failure only warns."""
+    if crawl.fingerprints is None or not crawl.line_observations or crawl.log.error:
+        return
+    try:
+        crawl.fingerprints.update(crawl.store, crawl.line_observations, crawl.settings.learned_boilerplate, today=today)
+    except Exception as exc:  # the articles are archived; only learning from them is lost
+        crawl.log.warn(f"learned boilerplate not updated ({type(exc).__name__}: {exc}); later runs learn it")
+
+
+def write_feed_manifests(
+    store: Store, run_id: RunId, logs: list[FeedRunLog], *, dry_run: bool
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Close each feed's log and write its manifest (not in a dry run): the summaries ``finalize_run`` takes,
+    and the manifests by feed id. Crawls and re-cleans commit the same way."""
+    summaries, feed_manifests = [], {}
+    for log in logs:
+        log.finished_at = utcnow()
+        manifest = log.to_manifest()
+        feed_manifests[log.feed_id] = manifest
+        key = None if dry_run else keys.feed_manifest_key(run_id, log.feed_id)
+        if key:
+            store.put_bytes(key, dumps(manifest), content_type="application/json")
+        summaries.append(summarize_feed(manifest, key))
+    return summaries, feed_manifests
+
+
+def _commit(
+    store: Store,
+    registry: Registry,
+    options: RunOptions,
+    run_id: RunId,
+    started: dt.datetime,
+    logs: list[FeedRunLog],
+    stage: Store | None,
+) -> RunResult:
+    """Write the feed manifests, then the run manifest (via ``finalize_run``)."""
+    summaries, feed_manifests = write_feed_manifests(store, run_id, logs, dry_run=options.dry_run)
+    changes: list[Any] = []
+    run_manifest, manifest_key = finalize_run(
+        store,
+        registry,
+        run_id=run_id,
+        started_at=started,
+        feed_summaries=summaries,
+        trigger=options.trigger,
+        options=options.to_dict(),
+        write=options.write_run_manifest and not options.dry_run,
+        staged=stage,
+        on_health=changes.extend,
+    )
+    return RunResult(run_id, run_manifest, manifest_key, feed_manifests, changes)
+
+
+def finalize_run(
+    store: Store,
+    registry: Registry,
+    *,
+    run_id: RunId,
+    started_at: dt.datetime,
+    feed_summaries: list[dict[str, Any]],
+    trigger: str,
+    options: dict[str, Any],
+    write: bool = True,
+    staged: Store | None = None,
+    on_health: Callable[[list[Any]], None] | None = None,
+) -> tuple[dict[str, Any], str | None]:
+    """Write the run manifest (the run's commit marker) from per-feed summaries; the one way a run ends.
+
+    The CLI calls it at the end of ``run_feeds``; Airflow calls it in its final task with the summaries the
+    mapped per-feed tasks returned through XCom. ``staged`` holds local copies of the run's clean records, so
+    the catalog update need not download them again. The run is then added to the feeds' health;
+    ``on_health`` gets the feeds whose health state changed with it (:class:`feedvault.monitoring.health.Change`).
+    """
+    run_manifest = build_run_manifest(
+        run_id=run_id.value,
+        started_at=started_at,
+        feeds=feed_summaries,
+        config_hash=registry.config_hash(),
+        versions=versions(),
+        trigger=trigger,
+        options=options,
+    )
+    if not write:
+        return run_manifest, None
+    manifest_key = keys.run_manifest_key(run_id)
+    store.put_bytes(manifest_key, dumps(run_manifest), content_type="application/json")
+    _update_catalog(ReadThroughStore(store, staged) if staged is not None else store, registry, manifest_key)
+    _list_committed_run(store, run_id)  # after the local index (it tells a retried run id by the run's absence)
+    changes = _update_health(store, registry, run_manifest)
+    if on_health is not None:
+        on_health(changes)
+    return run_manifest, manifest_key
+
+
+def _list_committed_run(store: Store, run_id: RunId) -> None:
+    """The ``catalog/runs/<run>`` marker readers index from: part of the commit, written whatever became of the
+    local catalog (its update only warns)."""
+    from feedvault.catalog import list_committed_run
+
+    list_committed_run(store, run_id)
+
+
+def _update_health(store: Store, registry: Registry, run_manifest: dict[str, Any]) -> list[Any]:
+    """Add the committed run to the feeds' health (derived: a failure only warns, `feedvault health --rebuild`
+    recomputes it); returns the feeds whose state changed."""
+    from feedvault.monitoring.health import record_run
+
+    try:
+        changes = record_run(
+            store, registry.settings.health, run_manifest, cache_dir=registry.settings.storage.data_dir
+        )
+    except Exception as exc:
+        logger.warning(
+            "feed health not updated (the run is committed; `feedvault health --rebuild` repairs it): %s", exc
+        )
+        return []
+    for change in changes:
+        logger.warning("health changed: %s", change.describe())
+    return changes
+
+
+def _update_catalog(store: Store, registry: Registry, manifest_key: str) -> None:
+    """Index the committed run into the browse catalog (published when due); the catalog is derived, so a failure
+    only warns (`feedvault reindex` rebuilds it from the archive)."""
+    from feedvault.catalog import update_after_run
+
+    try:
+        update_after_run(
+            store,
+            registry.settings.storage.data_dir,
+            manifest_key,
+            republish_every=registry.settings.catalog_republish_every_runs,
+        )
+    except Exception as exc:
+        logger.warning("browse catalog not updated (the run is committed; `feedvault reindex` repairs it): %s", exc)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Subprocess entry: run feeds, print the run summary as one JSON line on stdout."""
+    from feedvault.store.target import ENDPOINT_URL_ENV, open_archive
+
+    parser = argparse.ArgumentParser(prog="python -m feedvault.crawl.runner")
+    parser.add_argument("--registry")
+    parser.add_argument("--feed", action="append", dest="feeds")
+    parser.add_argument("--run-id")
+    parser.add_argument("--trigger", default="manual")
+    parser.add_argument("--since", type=dt.datetime.fromisoformat)
+    parser.add_argument("--dry-run", action="store_true")
+    parser.add_argument("--force", action="store_true")
+    parser.add_argument("--no-run-manifest", action="store_true")
+    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument(
+        "--endpoint-url",
+        default=os.environ.get(ENDPOINT_URL_ENV) or None,
+        help=f"S3 endpoint overriding the registry's (default ${ENDPOINT_URL_ENV}, how Airflow passes its connection's)",
+    )
+    args = parser.parse_args(argv)
+    console_logging(args.log_level)
+    try:
+        registry = load_registry(args.registry)
+        options = RunOptions(
+            feed_ids=tuple(args.feeds) if args.feeds else None,
+            since=args.since.replace(tzinfo=args.since.tzinfo or dt.UTC) if args.since else None,
+            dry_run=args.dry_run,
+            force=args.force,
+            run_id=RunId(args.run_id) if args.run_id else None,
+            trigger=args.trigger,
+            write_run_manifest=not args.no_run_manifest,
+        )
+        with open_archive(registry.settings.storage, endpoint_url=args.endpoint_url) as store:
+            result = run_feeds(registry, store, options, log_level=args.log_level)
+            requests = store.stats.snapshot()
+    except (ConfigError, ValueError) as exc:
+        print(json.dumps({"error": str(exc)}), flush=True)
+        return 2
+    except StorageError as exc:  # one line (credentials in the endpoint redacted), not a traceback quoting the URL
+        print(json.dumps({"error": str(exc)}), flush=True)
+        return 3  # the CLI's exit code for a storage failure
+    summary = {"run_id": result.run_id.value, "manifest_key": result.manifest_key, **result.manifest}
+    summary["health_changes"] = [change.to_dict() for change in result.health_changes]
+    print(json.dumps({**summary, "storage_requests": requests}), flush=True)
+    return result.exit_code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

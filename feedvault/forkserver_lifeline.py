@@ -1,5 +1,0 @@
-"""Imported by the extraction pool's forkserver (a preload module): it dies with the crawler that started it."""
-
-from feedvault.lifeline import die_with_parent
-
-die_with_parent()

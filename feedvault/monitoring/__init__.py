@@ -1,0 +1,1 @@
+"""Watching the archive: feed health and per-feed metrics."""

@@ -1,0 +1,1 @@
+"""What may be kept: the permission decision table, publisher signals (robots, TDMRep, AIPREF, notices) and takedown."""
