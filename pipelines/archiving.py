@@ -40,7 +40,7 @@ from feedvault.crawl.extraction_pool import examine_capture
 from feedvault.crawl.seen_state import SeenState, Snapshot
 from feedvault.permission import aipref
 from feedvault.permission.decisions import Finding, PageDecision, decide
-from feedvault.permission.signals import page_findings
+from feedvault.permission.signals import outside_signals_digest, page_findings
 from feedvault.permission.usage import compact, usage_field, usage_findings
 from feedvault.versions import versions
 from spiders.feeds import ArticleCapture, takedown_evidence
@@ -150,9 +150,12 @@ class ArchivePipeline:
             )
             return {"url": item.url, "outcome": "refused"}
         payload_sha256 = hashlib.sha256(raw["body"]).hexdigest()
+        signals = self._outside_signals(item)
         baseline = item.plan.baseline
-        if baseline is not None and baseline.sha256 == payload_sha256 and not crawl.force:
-            # Nothing is written for an unchanged page, so it is not judged again.
+        same_payload = baseline is not None and baseline.sha256 == payload_sha256
+        # A baseline from before signals were digested (None) is taken as unchanged, as it always was.
+        if same_payload and baseline.signals in (None, signals):  # type: ignore[union-attr]
+            # Nothing is written for an unchanged page (also under --force), so it is not judged again.
             log.add(
                 item.url, Outcome.UNCHANGED, reason="same-payload", http_status=raw["status"], sha256=payload_sha256
             )
@@ -251,13 +254,14 @@ class ArchivePipeline:
                 fetched_at=item.fetched_at.isoformat(),
                 etag=_header(raw["headers"], "ETag"),
                 last_modified=_header(raw["headers"], "Last-Modified"),
+                signals=signals,
             ),
         )
         no_text = _no_text_detail(cleaned, clean_error, item.plan.reason)
         log.add(
             item.url,
             Outcome.CHANGED if baseline is not None else Outcome.NEW,
-            reason="no-text" if no_text else item.plan.reason,
+            reason="no-text" if no_text else "signals-changed" if same_payload else item.plan.reason,
             detail=no_text,
             http_status=raw["status"],
             sha256=payload_sha256,
@@ -313,6 +317,15 @@ class ArchivePipeline:
         verdict = decide(record, findings)
         permission = {**self.crawl.permission, **verdict.to_dict(), "robots": item.robots, "tdmrep": tdm}
         return verdict, permission, usage_field(statements, permission["signals"], tdm)
+
+    def _outside_signals(self, item: ArticleCapture) -> str:
+        """What the publisher says about the page outside its payload, as the digest its snapshot keeps."""
+        return outside_signals_digest(
+            headers=item.raw["headers"],
+            tdmrep_file=item.tdmrep,
+            robots=item.robots,
+            statements=self._usage_statements(item),
+        )
 
     @staticmethod
     def _usage_statements(item: ArticleCapture) -> list[aipref.Statement]:

@@ -108,6 +108,7 @@ def crawled(tmp_path_factory, seaweed):
         registry = write_registry(tmp_path_factory.mktemp("aipref") / "feeds.yaml", storage, feeds)
         first = run_crawl(registry, seaweed.credentials, "--run-id", "20261126T040000Z-aipref")
         server.set_route("/robots.txt", {"file": "robots-v2.txt"})  # the publisher now allows training
+        # --force fetches every page again (none is due); their payloads are the same, their signals are not
         second = run_crawl(registry, seaweed.credentials, "--run-id", "20261127T040000Z-aipref", "--force")
         manifests = [
             {f["feed"]: json.loads(store.get_bytes(f["manifest_key"])) for f in run["feeds"]} for run in (first, second)
@@ -217,6 +218,9 @@ def test_a_changed_signal_between_runs_is_in_the_evidence_and_the_manifests(craw
     assert old["plain.html"]["usage"] == {"train-ai": "n", "train-genai": "n", "search": "y"}
     assert new["plain.html"]["usage"] == {"train-ai": "y", "train-genai": "y", "search": "y"}
     assert (old[ANALYSIS]["outcome"], new[ANALYSIS]["outcome"]) == ("refused", "new")  # the path rule is gone
+    # The same payload with different signals is not `unchanged`: judged again, and recorded as a new snapshot.
+    assert new["plain.html"]["sha256"] == old["plain.html"]["sha256"]
+    assert (new["plain.html"]["outcome"], new["plain.html"]["reason"]) == ("changed", "signals-changed")
     record = json.loads(store.get_bytes(new["plain.html"]["clean_key"]))
     assert record["usage"]["train-ai"] == "y" and record["run_id"] == "20261127T040000Z-aipref"
 

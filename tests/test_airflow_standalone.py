@@ -145,14 +145,20 @@ def test_standalone_runs_the_dag_triggered_through_the_rest_api(standalone):
 
     # The run's asset event names its feedvault run; that run's partition holds exactly the requested feeds.
     # (Unpausing also starts the latest nightly run, catchup=False; max_active_runs=1 queues ours behind it, and
-    # force makes ours write new snapshots of what that run archived.)
+    # force makes ours fetch every article again, due or not: what that run archived is now `unchanged`.)
     events = api.call("GET", "/api/v2/assets/events?source_dag_id=feedvault_nightly")["asset_events"]
     [extra] = [e["extra"] for e in events if e["source_run_id"] == run["dag_run_id"]]
     run_id = extra["run_id"]
     assert extra["status"] == "ok" and extra["feeds"] == ["demo-en", "demo-id"]
-    clean = [k for k in keys(store, "clean/") if f"/{run_id}/" in k]
-    assert {k.split("/")[1] for k in clean} == {"demo-en", "demo-id"}
     assert extra["manifest_key"] in keys(store, "runs/")
+    feed_manifests = [k for k in keys(store, "runs/") if f"/{run_id}/feeds/" in k]
+    assert {k.rsplit("/", 1)[1].removesuffix(".json") for k in feed_manifests} == {"demo-en", "demo-id"}
+    for key in feed_manifests:  # every article fetched (force): none `not-due`; identical ones not `changed`
+        outcomes = json.loads(store.get_bytes(key))["urls"]
+        wrong = [o for o in outcomes if o["outcome"] in ("changed", "failed") or o.get("reason") == "not-due"]
+        assert outcomes and not wrong, wrong
+    clean = [k for k in keys(store, "clean/") if f"/{run_id}/" in k]
+    assert {k.split("/")[1] for k in clean} <= {"demo-en", "demo-id"}
 
     # Real task logs are files here: Scrapy's output is in them at INFO, and the secret is not.
     logs = "".join(p.read_text(errors="replace") for p in (home / "logs").rglob("*") if p.is_file())

@@ -6,8 +6,9 @@ import datetime as dt
 import hashlib
 import io
 import json
+import re
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -57,10 +58,20 @@ class FolderArchive:
     storage: StorageSettings
     registry: Path
     urls: list[str]  # the site's article URLs
+    pages: list[Path] = field(default_factory=list)  # the files the site serves them from
 
     def block(self, key: str) -> Path:
         (self.root / key).mkdir(parents=True)
         return self.root / key
+
+    def revise_articles(self, note: str | None) -> None:
+        """The publisher edits every article (a correction at its end, replacing any earlier one), so each
+        payload changes; ``None`` takes the corrections back (the payloads are the originals again)."""
+        for page in self.pages:
+            html = re.sub(r"<p>Correction: [^<]*</p>", "", page.read_text(encoding="utf-8"))
+            if note is not None:
+                html = html.replace("</body>", f"<p>Correction: {note}.</p></body>", 1)
+            page.write_text(html, encoding="utf-8")
 
 
 def folder_archive(tmp_path, site_server, articles: int, feed_ids=("synth",), **settings) -> FolderArchive:
@@ -71,7 +82,8 @@ def folder_archive(tmp_path, site_server, articles: int, feed_ids=("synth",), **
     storage = StorageSettings(uri=root.as_uri(), data_dir=str(tmp_path / "data"), **storage_fields)
     feeds = [feed(feed_id, server.url(site.feed_path)) for feed_id in feed_ids]
     registry = write_registry(tmp_path / "feeds.yaml", storage, feeds, **settings)
-    return FolderArchive(root, FileStore(root), storage, registry, [server.url(p) for p in site.article_paths])
+    urls, pages = [server.url(p) for p in site.article_paths], [site.root / p.lstrip("/") for p in site.article_paths]
+    return FolderArchive(root, FileStore(root), storage, registry, urls, pages)
 
 
 def test_demo_publisher_archive_round_trip(demo_registry, s3_store):
@@ -293,7 +305,8 @@ def test_runs_reach_readers_without_uploading_the_whole_catalog_each_time(tmp_pa
     running = open_catalog(store, tmp_path / "browser")  # a browser started now
     assert len(running.history(url)) == 1
 
-    run_crawl(archive.registry, None, "--run-id", RUN_2, "--force")  # every article archived again
+    archive.revise_articles("second edition")
+    run_crawl(archive.registry, None, "--run-id", RUN_2, "--force")  # every article archived again (changed)
     assert store.get_bytes(keys.CATALOG_KEY) == published  # not uploaded again
     assert store.head(keys.catalog_run_key(RunId(RUN_2))) is not None
     with open_catalog(store, tmp_path / "fresh") as fresh:  # a new reader: the published copy + run 2 itself
@@ -302,6 +315,7 @@ def test_runs_reach_readers_without_uploading_the_whole_catalog_each_time(tmp_pa
     assert [s.run_id for s in running.history(url)] == [RUN_1, RUN_2]
 
     # A retry of run 2 replaces its partition: readers already hold run 2, so the catalog is published again.
+    archive.revise_articles(None)  # the correction withdrawn: the retry finds run 1's pages again
     run_crawl(archive.registry, None, "--run-id", RUN_2)  # not forced: everything is unchanged this time
     assert store.get_bytes(keys.CATALOG_KEY) != published
     assert running.sync(store)
@@ -309,6 +323,7 @@ def test_runs_reach_readers_without_uploading_the_whole_catalog_each_time(tmp_pa
     running.close()
     published = store.get_bytes(keys.CATALOG_KEY)
 
+    archive.revise_articles("third edition")
     run_crawl(archive.registry, None, "--run-id", RUN_3, "--force")
     assert store.get_bytes(keys.CATALOG_KEY) == published  # one run since the published copy
     run_crawl(archive.registry, None, "--run-id", "20261129T020000Z-fourth")  # two: published again
@@ -316,3 +331,19 @@ def test_runs_reach_readers_without_uploading_the_whole_catalog_each_time(tmp_pa
     with open_catalog(store, tmp_path / "later") as later:
         assert later.counts()["runs"] == 4 and later.runs_since_publish() == 0
         assert [s.run_id for s in later.history(url)] == [RUN_1, RUN_3]
+
+
+def test_force_refetches_an_unchanged_site_and_writes_nothing(tmp_path, site_server):
+    """--force means "fetch even if not due": identical payloads stay unchanged; no clean record, no WARC."""
+    archive = folder_archive(tmp_path, site_server, 3)
+    run_crawl(archive.registry, None, "--run-id", RUN_1)
+    before = keys_under(archive.store, "raw/", "clean/")
+
+    summary = feed_summary(run_crawl(archive.registry, None, "--run-id", RUN_2, "--force"), "synth")
+    manifest = json.loads(archive.store.get_bytes(summary["manifest_key"]))
+    assert {(o["url"], o["outcome"], o["reason"]) for o in manifest["urls"]} == {
+        (url, "unchanged", "same-payload") for url in archive.urls
+    }  # fetched (not "not-due"), and found identical
+    assert summary["counts"]["unchanged"] == 3 and summary["counts"]["changed"] == 0
+    assert keys_under(archive.store, "raw/", "clean/") == before
+    assert_archive_consistent(archive.store)

@@ -89,6 +89,7 @@ def test_a_run_whose_catalog_directory_is_read_only_still_reaches_readers(tmp_pa
     """The catalog/runs/<run> marker is part of the commit: written even when the local catalog cannot be."""
     archive = folder_archive(tmp_path, site_server, 3)
     run_crawl(archive.registry, None, "--run-id", RUN_1)  # publishes the catalog with run 1
+    archive.revise_articles("second edition")  # so run 2 archives every article again, as changed
     with small_filesystem(tmp_path / "ro-data") as data_dir:
         remount(data_dir, read_only=True)
         summary = run_crawl(with_data_dir(archive, data_dir), None, "--run-id", RUN_2, "--force")

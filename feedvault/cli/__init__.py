@@ -75,7 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--feed", action="append", dest="feeds", metavar="ID", help="only this feed (repeatable)")
     run.add_argument("--since", type=_past_date, help="take entries published since this date (replaces the window)")
     run.add_argument("--dry-run", action="store_true", help="fetch and clean, write nothing, report what would be")
-    run.add_argument("--force", action="store_true", help="re-fetch everything and write new snapshots")
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="fetch every article again, due or not (identical pages stay unchanged; to re-clean, use reclean)",
+    )
     run.add_argument(
         "--run-id", type=_run_id, help="run id (YYYYMMDDTHHMMSSZ[-label]); re-using one replaces its partition"
     )
@@ -398,4 +402,3 @@ def cmd_runs(args: argparse.Namespace) -> int:
         listing.notes.append("no runs yet: `feedvault run` archives the registry's feeds")
     emit(listing, args.output_format, out, console)
     return EXIT_OK
-

@@ -33,6 +33,7 @@ class Snapshot:
     fetched_at: str
     etag: str | None = None
     last_modified: str | None = None
+    signals: str | None = None  # digest of the page's signals outside its payload (signals.outside_signals_digest)
 
 
 @dataclass

@@ -13,6 +13,8 @@ crawlers (``googlebot: noarchive``) are ignored.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
@@ -21,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from lxml.etree import XSLT
     from lxml.html import HtmlElement
+
+    from feedvault.permission.aipref import Statement
 
 from feedvault.cleaning import CleanOptions, clean_tree, decode_html
 from feedvault.cleaning.rules import apply_rules, compile_rules
@@ -257,3 +261,27 @@ def page_findings(
             seen.add((finding.signal, finding.value or ""))
             findings.append(finding)
     return findings, evaluation
+
+
+def outside_signals_digest(
+    *,
+    headers: Sequence[tuple[str, str]],
+    tdmrep_file: dict[str, Any] | None,
+    robots: dict[str, Any] | None,
+    statements: Iterable[Statement],
+) -> str:
+    """A digest of what the publisher says about a page outside its payload: header directives, the host's
+    tdmrep.json rule for it, a robots.txt disallow lifted by a written permission, and the AIPREF usage statements
+    (robots.txt rules for its URL, its ``Content-Usage`` header).
+
+    A snapshot keeps it: a page fetched again with an identical payload is ``unchanged`` only if this digest is
+    the same too; otherwise its signals changed and it is judged (and recorded) again. Cheap: no page scan.
+    """
+    findings, tdm = page_findings(headers=headers, page=None, tdmrep_file=tdmrep_file)
+    facts = {
+        "findings": [finding.to_dict() for finding in findings],
+        "tdmrep": [tdm.get("reservation"), tdm.get("source"), tdm.get("policy")],
+        "robots_disallowed": bool(robots and robots.get("disallowed")),
+        "usage": [[s.form, s.source, s.value, s.path] for s in statements],
+    }
+    return hashlib.sha256(json.dumps(facts, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:32]
