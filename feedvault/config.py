@@ -290,6 +290,10 @@ class Settings(_Model):
         description="Entries a feed fetches for the first time per run; the rest wait for the next run, in feed order",
     )
     learned_boilerplate: LearnedBoilerplate = LearnedBoilerplate()
+    spider_class: str = Field(
+        default="spiders.feeds.FeedSpider",
+        description="The Scrapy spider (import path): spiders.feeds.FeedSpider or a subclass of it",
+    )
     schedule: str = "0 2 * * *"
     timezone: str = "UTC"
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import scrapy
+from scrapy import signals
+from scrapy.crawler import Crawler
 from scrapy.exceptions import (
     CannotResolveHostError,
     DownloadConnectionRefusedError,
@@ -107,6 +109,13 @@ class FeedSpider(scrapy.Spider):
         self._feeds_failed: list[str] = []
         self.tombstones: frozenset[str] = frozenset()
         self.entry_cap = EntryCap(crawl.entry_cap, counts_every_fetch=crawl.force)
+        self._callback_errors: dict[str, int] = {}  # exception type -> articles whose callback raised
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> FeedSpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        crawler.signals.connect(spider.callback_failed, signal=signals.spider_error)  # a bound method: kept alive
+        return spider
 
     async def start(self) -> AsyncIterator[Request]:
         self.tombstones = await asyncio.to_thread(load_tombstones, self.crawl.store)
@@ -211,16 +220,17 @@ class FeedSpider(scrapy.Spider):
         entry: FeedEntry = response.meta["entry"]
         plan: FetchPlan = response.meta["plan"]
         if response.status == 304:
-            self.crawl.log.add(
+            evidence = self._not_modified_evidence(response)
+            self.crawl.state.record(
+                response.url, now=self.crawl.now, entry_updated=entry.updated, published=entry.published
+            )
+            self.crawl.log.add(  # last: a callback that raises has recorded no outcome (callback_failed does)
                 response.url,
                 Outcome.UNCHANGED,
                 reason="not-modified",
                 http_status=304,
                 sha256=plan.baseline.sha256 if plan.baseline else None,
-                evidence=self._not_modified_evidence(response),
-            )
-            self.crawl.state.record(
-                response.url, now=self.crawl.now, entry_updated=entry.updated, published=entry.published
+                evidence=evidence,
             )
             return
         raw = response.meta[RAW_META]
@@ -281,8 +291,34 @@ class FeedSpider(scrapy.Spider):
             redirected_to=request.url if request.url != entry_url else None,
         )
 
+    def callback_failed(self, failure: Failure, response: Response | Failure, spider: scrapy.Spider) -> None:
+        """Scrapy's ``spider_error``: a callback or errback raised. Scrapy only logs it, so an article would end
+        with no outcome: it gets a ``failed`` one whose reason is the exception's type, and fails the feed."""
+        if spider is not self:
+            return
+        request = response.request if isinstance(response, Response) else getattr(response, "request", None)
+        kind = type(failure.value).__name__
+        detail = f"the spider's callback raised {kind}: {failure.value}"[:500]
+        self._callback_errors[kind] = self._callback_errors.get(kind, 0) + 1
+        if request is None or request.meta.get("feedvault_role") != "article":  # a feed document's callback
+            self._feed_error(request.url if request is not None else "?", detail)
+            return
+        entry_url = request.meta.get("redirect_urls", [request.url])[0]
+        self.crawl.log.add(
+            entry_url,
+            Outcome.FAILED,
+            reason=kind,
+            detail=detail,
+            http_status=response.status if isinstance(response, Response) else None,
+            redirected_to=request.url if request.url != entry_url else None,
+        )
+
     def closed(self, reason: str) -> None:
         self.crawl.finished = reason == "finished"
+        if self._callback_errors:  # after the pipeline closed: its errors stay, this one is added
+            kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(self._callback_errors.items()))
+            error = f"the spider's callback raised for {sum(self._callback_errors.values())} requests ({kinds}); see the log"
+            self.crawl.log.error = f"{self.crawl.log.error}; {error}" if self.crawl.log.error else error
         if reason == "shutdown":  # SIGTERM / SIGINT: what was done is committed, the rest waits for the next run
             self.crawl.log.interrupted = True
             self.crawl.log.error = self.crawl.log.error or (

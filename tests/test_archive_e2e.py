@@ -347,3 +347,23 @@ def test_force_refetches_an_unchanged_site_and_writes_nothing(tmp_path, site_ser
     assert summary["counts"]["unchanged"] == 3 and summary["counts"]["changed"] == 0
     assert keys_under(archive.store, "raw/", "clean/") == before
     assert_archive_consistent(archive.store)
+
+
+def test_an_exception_in_the_article_callback_fails_that_entry_with_its_type_and_the_feed(tmp_path, site_server):
+    """Scrapy only logs an exception raised in a spider callback: the entry still gets exactly one outcome."""
+    spider = "tests.support.jsonld_spider.JsonLdSpider"  # reads each page's JSON-LD in its article callback
+    archive = folder_archive(tmp_path, site_server, 3, spider_class=spider)
+    broken = archive.pages[1]  # malformed JSON-LD, as some CMS templates emit: json.loads raises in the callback
+    html = broken.read_text(encoding="utf-8")
+    broken.write_text(html.replace("</head>", '<script type="application/ld+json">{"@type": </script></head>', 1))
+
+    summary = feed_summary(run_crawl(archive.registry, None, "--run-id", RUN_1, expect_exit=1), "synth")
+    manifest = json.loads(archive.store.get_bytes(summary["manifest_key"]))
+    assert sorted(o["url"] for o in manifest["urls"]) == sorted(archive.urls)  # each entry exactly once
+    by_url = {o["url"]: o for o in manifest["urls"]}
+    failed = by_url[archive.urls[1]]
+    assert (failed["outcome"], failed["reason"]) == ("failed", "JSONDecodeError"), failed
+    assert "callback raised JSONDecodeError" in failed["detail"]
+    assert {by_url[url]["outcome"] for url in (archive.urls[0], archive.urls[2])} == {"new"}
+    assert summary["status"] == "failed" and "callback raised for 1 requests (JSONDecodeError 1)" in summary["error"]
+    assert_archive_consistent(archive.store)

@@ -151,21 +151,34 @@ def _crawl_all(crawls: list[FeedCrawl], log_level: str) -> None:
     from scrapy.crawler import Crawler, CrawlerProcess
     from scrapy.utils.reactor import install_reactor
 
-    from spiders.feeds import FeedSpider
-
     install_reactor("twisted.internet.asyncioreactor.AsyncioSelectorReactor")
     process = CrawlerProcess(settings={"LOG_LEVEL": log_level, "LOG_INSTALL_ROOT_HANDLER": False})
     # Scrapy's logging set-up puts its loggers at DEBUG; without its root handler nothing filters them, and two
     # DEBUG lines per article ("Crawled", "Scraped from") cost real reactor time and flood task logs.
     logging.getLogger("scrapy").setLevel(log_level)
     for crawl in crawls:
-        crawler = Crawler(FeedSpider, scrapy_settings(crawl, log_level))
+        crawler = Crawler(spider_class(crawl.settings.spider_class), scrapy_settings(crawl, log_level))
         done = process.crawl(crawler, crawl=crawl)
         done.addErrback(_record_crawl_failure, crawl)
     process.start(stop_after_crawl=True, install_signal_handlers=True)
     for crawl in crawls:
         if not crawl.finished and not crawl.log.error:
             crawl.log.error = "the crawl did not finish (see the log above)"
+
+
+def spider_class(path: str) -> type:
+    """The spider ``settings.spider_class`` names: FeedSpider or a subclass (anything else is a config error)."""
+    from scrapy.utils.misc import load_object
+
+    from spiders.feeds import FeedSpider
+
+    try:
+        found = load_object(path)
+    except (ImportError, NameError, ValueError) as exc:
+        raise ValueError(f"settings.spider_class {path!r} cannot be loaded: {exc}") from exc
+    if not (isinstance(found, type) and issubclass(found, FeedSpider)):
+        raise ValueError(f"settings.spider_class {path!r} is not spiders.feeds.FeedSpider or a subclass of it")
+    return found
 
 
 def _record_crawl_failure(failure: Any, crawl: FeedCrawl) -> None:
@@ -218,6 +231,7 @@ def run_feeds(
     started = utcnow()
     today = started.date()
     feeds = select_feeds(registry, options.feed_ids)
+    spider_class(registry.settings.spider_class)  # a wrong one stops the run before anything happens
     logs: list[FeedRunLog] = []
     crawls: list[FeedCrawl] = []
     if not options.dry_run:
