@@ -23,7 +23,7 @@ from rich.table import Table
 from feedvault.catalog import (
     HIGHLIGHT_END,
     HIGHLIGHT_START,
-    Catalog,
+    BrowseCatalog,
     Page,
     local_catalog_errors,
     new_catalog,
@@ -138,7 +138,7 @@ def _paging(parser: argparse.ArgumentParser, per_page: int = 50) -> None:
 
 
 @contextlib.contextmanager
-def _archive(args: argparse.Namespace) -> Iterator[tuple[Store, Catalog]]:
+def _archive(args: argparse.Namespace) -> Iterator[tuple[Store, BrowseCatalog]]:
     """The archive's store and its (synced) local catalog."""
     from feedvault.store.target import open_archive
 
@@ -207,7 +207,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
 _ARTICLE_COLUMNS = ("id", "title", "url", "fetched", "published")
 
 
-def _ls_days(catalog: Catalog, args: argparse.Namespace) -> int:
+def _ls_days(catalog: BrowseCatalog, args: argparse.Namespace) -> int:
     days = catalog.days(args.feed, args.page, args.per_page)
     listing = Listing(f"capture days of {args.feed}", ("day", "snapshots", "runs"))
     for d in days.items:
@@ -217,7 +217,7 @@ def _ls_days(catalog: Catalog, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _ls_feeds(catalog: Catalog, output_format: str | None) -> int:
+def _ls_feeds(catalog: BrowseCatalog, output_format: str | None) -> int:
     feeds = catalog.feeds()
     columns = ("feed", "last_run", "status", "new", "changed", "unchanged", "failed", "snapshots", "permission")
     listing = Listing(f"{len(feeds)} feeds in the archive", columns)
@@ -527,7 +527,7 @@ def cmd_cdxj(args: argparse.Namespace) -> int:
         return _write_cdxj(store, catalog, args.run, force=args.force)
 
 
-def _write_cdxj(store: Store, catalog: Catalog, run_id: str | None, *, force: bool) -> int:
+def _write_cdxj(store: Store, catalog: BrowseCatalog, run_id: str | None, *, force: bool) -> int:
     from feedvault.archive.cdxj import write_cdxj
 
     warcs = catalog.warc_keys(run_id)

@@ -28,7 +28,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from feedvault.catalog import Catalog
+from feedvault.catalog import BrowseCatalog
 from feedvault.store.backends import StorageError, Store
 from feedvault.web.deps import refresh_catalog
 from feedvault.web.service import ArchiveService
@@ -246,7 +246,7 @@ async def _storage_unavailable(request: Request, exc: Exception) -> Response:
 
 def create_app(
     store: Store,
-    catalog: Catalog,
+    catalog: BrowseCatalog,
     *,
     auth_token: str | None = None,
     basic_auth: tuple[str, str] | None = None,

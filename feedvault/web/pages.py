@@ -26,7 +26,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
 from markupsafe import Markup, escape
 
-from feedvault.catalog import MAX_PAGE, MAX_PER_PAGE, MAX_QUERY_CHARS, Catalog, FeedSummary, Page, SnapshotSummary
+from feedvault.catalog import MAX_PAGE, MAX_PER_PAGE, MAX_QUERY_CHARS, BrowseCatalog, FeedSummary, Page, SnapshotSummary
 from feedvault.web.deps import get_service
 from feedvault.web.diffing import DiffRow
 from feedvault.web.service import ArchiveService, NotFoundError
@@ -60,7 +60,7 @@ class BadRequest(ValueError):
 
 
 # -- small helpers ---------------------------------------------------------------------------------------
-def catalog_of(request: Request) -> Catalog:
+def catalog_of(request: Request) -> BrowseCatalog:
     """The catalog of the app serving this request."""
     return get_service(request).catalog
 
@@ -324,7 +324,7 @@ def feeds_page(request: Request, page: PageNumber = 1, per_page: PerPage = None)
     return render(request, "feeds.html", nav="feeds", feeds=feeds, last_run=runs[0] if runs else None)
 
 
-def feed_summary(catalog: Catalog, feed: str) -> FeedSummary:
+def feed_summary(catalog: BrowseCatalog, feed: str) -> FeedSummary:
     found = catalog.feed(feed)
     if found is None:
         raise NotFoundError(f"no feed {feed!r} in the archive")

@@ -1,6 +1,6 @@
 """The one place the JSON API, the pages and the CLI get archive data from: the catalog plus S3 reads.
 
-Listings, search and snapshot text come from the :class:`~feedvault.catalog.Catalog`; clean JSON, raw captures
+Listings, search and snapshot text come from the :class:`~feedvault.catalog.BrowseCatalog`; clean JSON, raw captures
 and manifests come from the store (a raw capture with exactly one ranged GET). Unknown ids raise
 :class:`NotFoundError`, which the web layer maps to 404; a failing store raises ``StorageError`` (503 there).
 """
@@ -22,7 +22,7 @@ from typing import IO, Any
 
 from feedvault import keys
 from feedvault.archive.warc import RecordLocation, WarcRecordView, iter_records
-from feedvault.catalog import Catalog, Snapshot, SnapshotSummary, is_snapshot_id
+from feedvault.catalog import BrowseCatalog, Snapshot, SnapshotSummary, is_snapshot_id
 from feedvault.config import HealthSettings
 from feedvault.permission.usage import training_reserved_by, usage_of
 from feedvault.store.backends import NotFound, Store
@@ -101,7 +101,7 @@ class SnapshotDiff:
 class ArchiveService:
     """Read access to the archive for the API, the pages and the CLI."""
 
-    def __init__(self, store: Store, catalog: Catalog, refresh_seconds: float | None = None) -> None:
+    def __init__(self, store: Store, catalog: BrowseCatalog, refresh_seconds: float | None = None) -> None:
         """``refresh_seconds``: how often :meth:`refresh_if_due` looks for a newer published catalog (None: never)."""
         self.store = store
         self.catalog = catalog

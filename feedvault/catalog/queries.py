@@ -1,0 +1,287 @@
+"""Reading the SQLite catalog: listings, full-text search (FTS5, bm25), snapshots, runs and tombstones."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import sqlite3
+from typing import Any
+
+from feedvault import keys
+from feedvault.catalog.results import (
+    HIGHLIGHT_END,
+    HIGHLIGHT_START,
+    SUMMARY_FIELDS,
+    DaySummary,
+    FeedSummary,
+    Page,
+    RunSummary,
+    SearchFilters,
+    SearchHit,
+    Snapshot,
+    SnapshotSummary,
+    Tombstone,
+    check_paging,
+    is_snapshot_id,
+    loads,
+    parse_day,
+    permission_status,
+    query_terms,
+)
+from feedvault.catalog.sqlite_file import SqliteFile
+
+_SUMMARY_COLUMNS = ", ".join(SUMMARY_FIELDS)
+_S_COLUMNS = ", ".join(f"s.{name}" for name in SUMMARY_FIELDS)  # the same, joined with FTS
+
+
+def fts_query(query: str) -> str:
+    """User input as a safe FTS5 query: terms AND-ed, ``"quoted phrases"``, trailing ``*`` = prefix.
+
+    Every term is emitted as an FTS5 string, so operators, column filters and stray quotes in the input
+    cannot raise. ValueError for empty or oversized queries.
+    """
+    return " ".join('"' + " ".join(t.words) + '"' + ("*" if t.prefix else "") for t in query_terms(query))
+
+
+def _summary(row: sqlite3.Row) -> SnapshotSummary:
+    fields = {name: row[name] for name in SUMMARY_FIELDS}
+    fields["usage"] = loads(fields["usage"], {})
+    return SnapshotSummary(**fields)
+
+
+def _run_summary(row: sqlite3.Row) -> RunSummary:
+    fields = {f.name: row[f.name] for f in dataclasses.fields(RunSummary)}
+    return RunSummary(**{**fields, "totals": loads(row["totals"], {}), "feeds": loads(row["feeds"], [])})
+
+
+def _tombstone(row: sqlite3.Row) -> Tombstone:
+    fields = {f.name: row[f.name] for f in dataclasses.fields(Tombstone)}
+    return Tombstone(**{**fields, "removed": loads(row["removed"], [])})
+
+
+def _feed_summary(row: sqlite3.Row) -> FeedSummary:
+    permission = loads(row["permission"], None)
+    return FeedSummary(
+        id=row["feed"],
+        last_run_id=row["run_id"],
+        last_run_at=row["finished_at"],
+        last_status=row["status"],
+        last_counts=loads(row["counts"], {}),
+        snapshot_count=row["snapshot_count"],
+        permission_status=permission_status(permission),
+        permission=permission,
+    )
+
+
+def _search_filters(filters: SearchFilters) -> tuple[list[str], list[Any]]:
+    """SQL conditions on the snapshot row ``s`` for a search's filters."""
+    conditions = (
+        ("s.feed = ?", filters.feed),
+        ("s.day >= ?", filters.day_from),
+        ("s.day <= ?", filters.day_to),
+        ("substr(s.published, 1, 10) >= ?", filters.published_from),
+        ("substr(s.published, 1, 10) <= ?", filters.published_to),
+        ("s.language = ?", filters.language),
+    )
+    where = [sql for sql, value in conditions if value is not None]
+    return where, [value for _, value in conditions if value is not None]
+
+
+class SqliteQueries(SqliteFile):
+    """The read side of the SQLite catalog (every method of :class:`~feedvault.catalog.interface.BrowseCatalog`
+    but ``sync``)."""
+
+    def feeds(self) -> list[FeedSummary]:
+        """Every feed the archive has runs of, with its last run and permission status."""
+        rows = self._all(
+            "SELECT fr.*, (SELECT count(*) FROM snapshots s WHERE s.feed = fr.feed) AS snapshot_count"
+            " FROM feed_runs fr WHERE fr.run_id = (SELECT max(run_id) FROM feed_runs WHERE feed = fr.feed)"
+            " ORDER BY fr.feed"
+        )
+        return [_feed_summary(row) for row in rows]
+
+    def feed(self, feed_id: str) -> FeedSummary | None:
+        """One feed's summary, or None if the archive has no run of it."""
+        return next((f for f in self.feeds() if f.id == feed_id), None)
+
+    def day_snapshots(self, feed: str, day: str | dt.date) -> list[tuple[str, str]]:
+        """``(id, clean_key)`` of every snapshot of a feed's day, in listing order (for exports)."""
+        rows = self._all(
+            "SELECT id, clean_key FROM snapshots WHERE feed = ? AND day = ? ORDER BY fetched_at DESC, n",
+            (feed, parse_day(day)),
+        )
+        return [(r["id"], r["clean_key"]) for r in rows]
+
+    def snapshot_ids(
+        self, *, feed: str | None = None, day: str | dt.date | None = None, run_id: str | None = None
+    ) -> list[str]:
+        """Ids of the snapshots matching every given filter, oldest fetch first (for exports)."""
+        rows = self._all(
+            "SELECT id FROM snapshots WHERE (?1 IS NULL OR feed = ?1) AND (?2 IS NULL OR day = ?2)"
+            " AND (?3 IS NULL OR run_id = ?3) ORDER BY fetched_at, n",
+            (feed, parse_day(day) if day is not None else None, run_id),
+        )
+        return [r["id"] for r in rows]
+
+    def warc_keys(self, run_id: str | None = None) -> list[str]:
+        """The WARCs holding indexed snapshots (of one run, or all): committed runs only."""
+        rows = self._all(
+            "SELECT DISTINCT json_extract(details, '$.raw.warc_key') AS k FROM snapshots"
+            " WHERE k IS NOT NULL AND (?1 IS NULL OR run_id = ?1) ORDER BY k",
+            (run_id,),
+        )
+        return [r["k"] for r in rows]
+
+    def days(self, feed: str, page: int = 1, per_page: int = 31) -> Page[DaySummary]:
+        """The days a feed has snapshots on, newest first."""
+        page, per_page = check_paging(page, per_page)
+        rows, total = self._page(
+            "SELECT day, count(*) AS n, group_concat(DISTINCT run_id) AS run_ids FROM snapshots WHERE feed = ?"
+            " GROUP BY day ORDER BY day DESC",
+            "SELECT count(DISTINCT day) FROM snapshots WHERE feed = ?",
+            (feed,),
+            page,
+            per_page,
+        )
+        items = [DaySummary(feed, r["day"], r["n"], sorted(r["run_ids"].split(","))) for r in rows]
+        return Page(items, page, per_page, total)
+
+    def articles(self, feed: str, day: str | dt.date, page: int = 1, per_page: int = 50) -> Page[SnapshotSummary]:
+        """Snapshots a feed archived on ``day``, newest fetch first."""
+        return self._articles("day = ?", feed, day, page, per_page)
+
+    def articles_published(
+        self, feed: str, day: str | dt.date, page: int = 1, per_page: int = 50
+    ) -> Page[SnapshotSummary]:
+        """Snapshots of a feed whose article was published on ``day`` (the publisher's date), newest fetch first."""
+        return self._articles("substr(published, 1, 10) = ?", feed, day, page, per_page)
+
+    def _articles(self, on_day: str, feed: str, day: str | dt.date, page: int, per_page: int) -> Page[SnapshotSummary]:
+        page, per_page = check_paging(page, per_page)
+        where = f"WHERE feed = ? AND {on_day}"
+        rows, total = self._page(
+            f"SELECT {_SUMMARY_COLUMNS} FROM snapshots {where} ORDER BY fetched_at DESC, n",
+            f"SELECT count(*) FROM snapshots {where}",
+            (feed, parse_day(day)),
+            page,
+            per_page,
+        )
+        return Page([_summary(r) for r in rows], page, per_page, total)
+
+    def snapshot(self, snapshot_id: str) -> Snapshot | None:
+        if not isinstance(snapshot_id, str) or not is_snapshot_id(snapshot_id):
+            return None
+        row = self._one(
+            f"SELECT {_S_COLUMNS}, s.clean_key, s.details, t.text FROM snapshots s"
+            " JOIN snapshot_text t ON t.rowid = s.n WHERE s.id = ?",
+            (snapshot_id,),
+        )
+        return None if row is None else snapshot_of(_summary(row), row["clean_key"], row["details"], row["text"])
+
+    def history(self, url: str) -> list[SnapshotSummary]:
+        """Every snapshot of ``url`` (in its normalised form), oldest first."""
+        try:
+            ukey = keys.url_key(url)
+        except (ValueError, keys.UnsafeKeyError):
+            return []
+        rows = self._all(
+            f"SELECT {_SUMMARY_COLUMNS} FROM snapshots WHERE url_key = ? ORDER BY fetched_at, run_id", (ukey,)
+        )
+        return [_summary(r) for r in rows]
+
+    def search(
+        self,
+        query: str,
+        feed: str | None = None,
+        date_from: str | dt.date | None = None,
+        date_to: str | dt.date | None = None,
+        language: str | None = None,
+        page: int = 1,
+        per_page: int = 20,
+        published_from: str | dt.date | None = None,
+        published_to: str | dt.date | None = None,
+    ) -> Page[SearchHit]:
+        """Full-text search over titles and clean text, best match (bm25) first.
+
+        ``date_from``/``date_to`` bound the snapshot's capture day, ``published_from``/``published_to`` its
+        publication day as the publisher stated it (inclusive). ValueError for bad input.
+        """
+        page, per_page = check_paging(page, per_page)
+        match = fts_query(query)
+        filters = SearchFilters.of(feed, date_from, date_to, language, published_from, published_to)
+        where, params = _search_filters(filters)
+        # FTS first (CROSS JOIN fixes the join order), rank and page on rowids, then snippets for one page only:
+        # snippet() re-reads the text, so it must not run for every match.
+        joined = " FROM snapshot_text t"
+        if where:
+            joined += " CROSS JOIN snapshots s INDEXED BY snapshots_filter ON s.n = t.rowid"
+        joined += " WHERE " + " AND ".join(["snapshot_text MATCH ?", *where])
+        ranked, total = self._page(
+            "SELECT t.rowid AS n, bm25(snapshot_text, 4.0, 1.0) AS score" + joined + " ORDER BY score, t.rowid",
+            "SELECT count(*)" + joined,
+            [match, *params],
+            page,
+            per_page,
+        )
+        return Page(self._hits(match, ranked), page, per_page, total)
+
+    def _hits(self, match: str, ranked: list[sqlite3.Row]) -> list[SearchHit]:
+        """The search hits of one page of ranked rowids, with their snippets."""
+        rows = self._all(
+            f"SELECT {_S_COLUMNS}, s.n,"
+            f" snippet(snapshot_text, -1, '{HIGHLIGHT_START}', '{HIGHLIGHT_END}', '…', 24) AS snip"
+            " FROM snapshot_text t CROSS JOIN snapshots s ON s.n = t.rowid"
+            f" WHERE snapshot_text MATCH ? AND t.rowid IN ({','.join('?' * len(ranked))})",
+            (match, *(r["n"] for r in ranked)),
+        )
+        found = {r["n"]: r for r in rows}
+        return [
+            SearchHit(_summary(found[r["n"]]), found[r["n"]]["snip"], r["score"]) for r in ranked if r["n"] in found
+        ]
+
+    def runs(self, page: int = 1, per_page: int = 20) -> Page[RunSummary]:
+        """Committed runs, newest first."""
+        page, per_page = check_paging(page, per_page)
+        rows, total = self._page(
+            "SELECT * FROM runs ORDER BY run_id DESC", "SELECT count(*) FROM runs", (), page, per_page
+        )
+        return Page([_run_summary(r) for r in rows], page, per_page, total)
+
+    def run(self, run_id: str) -> RunSummary | None:
+        row = self._one("SELECT * FROM runs WHERE run_id = ?", (run_id,))
+        return _run_summary(row) if row else None
+
+    def tombstones(self, page: int = 1, per_page: int = 50) -> Page[Tombstone]:
+        """Taken-down URLs, most recent first."""
+        page, per_page = check_paging(page, per_page)
+        rows, total = self._page(
+            "SELECT * FROM tombstones ORDER BY date DESC, url", "SELECT count(*) FROM tombstones", (), page, per_page
+        )
+        return Page([_tombstone(r) for r in rows], page, per_page, total)
+
+    def is_tombstoned(self, url: str) -> bool:
+        return self._one("SELECT 1 FROM tombstones WHERE url_key = ?", (keys.url_key(url),)) is not None
+
+    def counts(self) -> dict[str, int]:
+        """Row counts (snapshots, runs, tombstones), for status lines."""
+        return {
+            table: self._one(f"SELECT count(*) FROM {table}")[0]  # type: ignore[index]
+            for table in ("snapshots", "runs", "tombstones")
+        }
+
+
+def snapshot_of(summary: SnapshotSummary, clean_key: str, details_json: str, text: str) -> Snapshot:
+    """A :class:`Snapshot` from its summary, clean key, details column and text."""
+    details = loads(details_json, {})
+    return Snapshot(
+        **dataclasses.asdict(summary),
+        clean_key=clean_key,
+        text=text,
+        metadata=details.get("metadata") or {},
+        entry=details.get("entry") or {},
+        permission=details.get("permission") or {},
+        raw=details.get("raw") or {},
+        removed=details.get("removed") or [],
+        rights_reservations=details.get("rights_reservations") or [],
+        error=details.get("error"),
+    )

@@ -1,0 +1,115 @@
+"""The SQLite catalog: the file (:mod:`~feedvault.catalog.sqlite_file`), its reads
+(:mod:`~feedvault.catalog.queries`), the shared write logic (:mod:`~feedvault.catalog.index`) and the write
+primitives that store rows in SQLite (the FTS5 table's rowid is the snapshot row's ``n``)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from feedvault.catalog.index import CatalogIndex
+from feedvault.catalog.interface import FeedRunRow, RunRow, SnapshotRow, TombstoneRow
+from feedvault.catalog.queries import SqliteQueries
+from feedvault.catalog.results import Progress
+from feedvault.catalog.sqlite_file import connect, remove_db
+from feedvault.store.backends import Store
+
+_INSERT_SNAPSHOT = (
+    "INSERT INTO snapshots (id, clean_key, url, url_key, feed, run_id, day, fetched_at, title,"
+    " published, language, word_count, sha256, details, usage) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+
+
+def _insert(conn: sqlite3.Connection, rows: Iterable[SnapshotRow]) -> int:
+    """Insert snapshot rows (replacing one of the same id), skipping tombstoned URLs; how many were written."""
+    gone = {row[0] for row in conn.execute("SELECT url_key FROM tombstones")}
+    written = 0
+    for row in rows:
+        if row.url_key in gone:
+            continue
+        old = conn.execute("SELECT n FROM snapshots WHERE id = ?", (row.id,)).fetchone()
+        if old:
+            _delete(conn, "n = ?", old[0])
+        cursor = conn.execute(_INSERT_SNAPSHOT, row[:-1])
+        conn.execute(
+            "INSERT INTO snapshot_text (rowid, title, text) VALUES (?, ?, ?)",
+            (cursor.lastrowid, row.title or "", row.text),
+        )
+        written += 1
+    return written
+
+
+def _delete(conn: sqlite3.Connection, where: str, value: object) -> int:
+    """Delete the snapshots matching ``where`` (one ``?``), with their text; how many."""
+    conn.execute(f"DELETE FROM snapshot_text WHERE rowid IN (SELECT n FROM snapshots WHERE {where})", (value,))
+    return conn.execute(f"DELETE FROM snapshots WHERE {where}", (value,)).rowcount
+
+
+class SqliteCatalog(CatalogIndex, SqliteQueries):
+    """The snapshot index in one SQLite file (FTS5 full-text search)."""
+
+    # -- write primitives (feedvault.catalog.interface.CatalogTables) --
+    def write_snapshots(self, rows: Iterable[SnapshotRow]) -> int:
+        with self._tx() as conn:
+            return _insert(conn, rows)
+
+    def write_run(self, run: RunRow, feeds: list[FeedRunRow], snapshots: list[SnapshotRow]) -> int:
+        with self._tx() as conn:
+            _delete(conn, "run_id = ?", run.run_id)
+            conn.execute("DELETE FROM feed_runs WHERE run_id = ?", (run.run_id,))
+            conn.execute("INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?)", run)
+            conn.executemany("INSERT INTO feed_runs VALUES (?,?,?,?,?,?,?)", feeds)
+            return _insert(conn, snapshots)
+
+    def replace_snapshots(self, drop_clean_keys: list[str], rows: list[SnapshotRow]) -> int:
+        with self._tx() as conn:
+            for key in drop_clean_keys:
+                _delete(conn, "clean_key = ?", key)
+            return _insert(conn, rows)
+
+    def write_tombstone(self, row: TombstoneRow) -> int:
+        with self._tx() as conn:
+            conn.execute("INSERT OR REPLACE INTO tombstones VALUES (?,?,?,?,?,?)", row)
+            return _delete(conn, "url_key = ?", row.url_key)
+
+    def delete_url(self, url_key: str) -> int:
+        with self._tx() as conn:
+            return _delete(conn, "url_key = ?", url_key)
+
+    def run_ids(self) -> set[str]:
+        return {row[0] for row in self._all("SELECT run_id FROM runs")}
+
+    def tombstoned_url_keys(self) -> set[str]:
+        return {row[0] for row in self._all("SELECT url_key FROM tombstones")}
+
+    def clean_keys_in_warcs(self, warc_keys: set[str]) -> list[str]:
+        rows = self._all("SELECT clean_key, json_extract(details, '$.raw.warc_key') AS w FROM snapshots")
+        return [r["clean_key"] for r in rows if r["w"] in warc_keys]
+
+    # -- rebuilding --
+    def reindex(self, store: Store, progress: Progress | None = None) -> int:
+        """Rebuild the whole catalog from the archive (committed runs only); swaps the file in atomically."""
+        fd, name = tempfile.mkstemp(dir=self.path.parent, prefix=".reindex-", suffix=".sqlite")
+        os.close(fd)
+        os.unlink(name)
+        fresh = SqliteCatalog(name)
+        try:
+            total = fresh.index_archive(store, progress)
+            for meta in self._all("SELECT key, value FROM meta WHERE key != 'synced_etag'"):
+                fresh.set_meta(meta["key"], meta["value"])
+            fresh.checkpoint()
+        except BaseException:
+            fresh.close()
+            remove_db(Path(name))
+            raise
+        fresh.close()
+        with self._lock:
+            self._conn.close()
+            remove_db(self.path)
+            os.replace(name, self.path)
+            remove_db(Path(name))  # its -wal/-shm, if any
+            self._conn = connect(self.path)
+        return total

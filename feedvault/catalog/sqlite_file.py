@@ -1,0 +1,176 @@
+"""The SQLite catalog file: schema, migrations, one locked connection (WAL), transactions and the meta table.
+
+A local catalog whose directory cannot be used (read-only, full) raises one :class:`CatalogError` that says what
+to do (:func:`local_catalog_errors`), never a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from feedvault.catalog.results import CatalogError, dumps
+from feedvault.permission.usage import usage_of
+
+SCHEMA_VERSION = 3  # 3: snapshots.usage (the publisher's usage preferences); a version-2 catalog is migrated
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY, day TEXT NOT NULL, started_at TEXT, finished_at TEXT, seconds REAL,
+    status TEXT NOT NULL, trigger TEXT, totals TEXT NOT NULL, feeds TEXT NOT NULL,
+    bytes_written INTEGER NOT NULL, manifest_key TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS feed_runs (
+    feed TEXT NOT NULL, run_id TEXT NOT NULL, status TEXT NOT NULL, finished_at TEXT,
+    counts TEXT NOT NULL, permission TEXT, manifest_key TEXT,
+    PRIMARY KEY (feed, run_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS snapshots (
+    n INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE, clean_key TEXT NOT NULL, url TEXT NOT NULL, url_key TEXT NOT NULL,
+    feed TEXT NOT NULL, run_id TEXT NOT NULL, day TEXT NOT NULL, fetched_at TEXT NOT NULL,
+    title TEXT, published TEXT, language TEXT, word_count INTEGER, sha256 TEXT,
+    details TEXT NOT NULL, usage TEXT
+);
+CREATE INDEX IF NOT EXISTS snapshots_feed_day ON snapshots (feed, day, fetched_at DESC, n);
+CREATE INDEX IF NOT EXISTS snapshots_url ON snapshots (url_key, fetched_at);
+CREATE INDEX IF NOT EXISTS snapshots_run ON snapshots (run_id);
+CREATE INDEX IF NOT EXISTS snapshots_day ON snapshots (day);
+CREATE INDEX IF NOT EXISTS snapshots_filter ON snapshots (n, feed, day, language);  -- search filters, narrow
+CREATE VIRTUAL TABLE IF NOT EXISTS snapshot_text USING fts5 (
+    title, text, tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3'
+);
+CREATE TABLE IF NOT EXISTS tombstones (
+    url_key TEXT PRIMARY KEY, url TEXT NOT NULL, feed TEXT, reason TEXT, date TEXT, removed TEXT NOT NULL
+);
+"""
+
+
+def _add_usage_column(conn: sqlite3.Connection) -> None:
+    """Schema 2 -> 3: the usage column, filled from each row's permission evidence (what was known then)."""
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("ALTER TABLE snapshots ADD COLUMN usage TEXT")
+    for n, details in conn.execute("SELECT n, details FROM snapshots").fetchall():
+        usage = usage_of({"permission": json.loads(details).get("permission")})
+        conn.execute("UPDATE snapshots SET usage = ? WHERE n = ?", (dumps(usage), n))
+    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+    conn.execute("COMMIT")
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection to the catalog file at ``path``, its schema created or migrated; CatalogError if unusable."""
+    try:
+        conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version == 2:
+            _add_usage_column(conn)
+            version = SCHEMA_VERSION
+        if version not in (0, SCHEMA_VERSION):
+            conn.close()
+            raise CatalogError(f"{path}: catalog schema {version}, expected {SCHEMA_VERSION}; reindex it")
+        if version == 0:
+            conn.executescript(_SCHEMA + f"PRAGMA user_version={SCHEMA_VERSION};")
+    except sqlite3.OperationalError as exc:  # the directory, not the file: cannot open, read-only, full
+        raise local_catalog_unusable(path.parent, exc) from exc
+    except sqlite3.DatabaseError as exc:
+        raise CatalogError(f"{path}: not a usable catalog ({exc}); `feedvault reindex` rebuilds it") from exc
+    return conn
+
+
+def remove_db(path: Path) -> None:
+    """Remove a catalog file with its WAL and shared-memory files."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+
+
+class SqliteFile:
+    """One SQLite catalog file (WAL). Thread-safe: one connection behind a lock."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._conn = connect(self.path)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _all(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchone()
+
+    def _page(
+        self, sql: str, count_sql: str, params: Sequence[Any], page: int, per_page: int
+    ) -> tuple[list[sqlite3.Row], int]:
+        """Rows of one page (``page``/``per_page`` already checked) and the total count."""
+        with self._lock:
+            total = self._conn.execute(count_sql, params).fetchone()[0]
+            rows = self._conn.execute(f"{sql} LIMIT ? OFFSET ?", (*params, per_page, (page - 1) * per_page)).fetchall()
+        return rows, total
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._one("SELECT value FROM meta WHERE key = ?", (key,))
+        return row["value"] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._tx() as conn:
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def checkpoint(self) -> None:
+        with self._lock:
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def local_catalog_unusable(directory: str | Path, exc: BaseException) -> CatalogError:
+    """What to say when the local catalog's directory cannot be used (read-only, full, not a directory): the
+    archive itself is intact, and the way out."""
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
+    return CatalogError(
+        f"the local browse catalog in {Path(directory).absolute()} cannot be used ({reason}); the archive itself "
+        "is intact. Make that directory writable or free space on it (or set storage.data_dir to another "
+        "directory), then run `feedvault reindex` to rebuild the catalog from the archive"
+    )
+
+
+@contextlib.contextmanager
+def local_catalog_errors(directory: str | Path) -> Iterator[None]:
+    """Turn OS and SQLite errors of the local catalog (a read-only or full ``data_dir``) into one CatalogError
+    that says what to do, instead of a traceback."""
+    try:
+        yield
+    except CatalogError:
+        raise
+    except (OSError, sqlite3.Error) as exc:
+        raise local_catalog_unusable(directory, exc) from exc
