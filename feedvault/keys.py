@@ -3,7 +3,8 @@
 Layout (relative to the store's prefix)::
 
     raw/<feed>/<yyyy>/<mm>/<dd>/<run-id>-<nnnnn>.warc.gz          WARC/1.1, one gzip member per record
-    clean/<feed>/<yyyy>/<mm>/<dd>/<run-id>/<url-key>.json         one clean snapshot of one URL
+    clean/<feed>/<yyyy>/<mm>/<dd>/<run-id>-<nnnnn>.jsonl.gz        clean records, one gzip member (JSON line) each
+    clean/<feed>/<yyyy>/<mm>/<dd>/<run-id>/<url-key>.json         one clean snapshot of one URL (older archives)
     runs/<yyyy>/<mm>/<dd>/<run-id>/feeds/<feed>.json              per-feed manifest of a run
     runs/<yyyy>/<mm>/<dd>/<run-id>/manifest.json                  run manifest, written last (commit marker)
     state/<feed>.json                                             seen state of a feed (revisit decisions)
@@ -12,6 +13,10 @@ Layout (relative to the store's prefix)::
     audit/<yyyy>/<mm>/<dd>/<timestamp>-<action>.json              audit trail of takedowns and other admin acts
     catalog/catalog.sqlite                                        the browse catalog (derived; rebuildable)
     health/feeds.json                                             every feed's health (derived; rebuildable)
+
+A clean record is named by its *clean pointer*, one opaque string: ``<segment key>#<offset>+<length>`` (its gzip
+member in a segment: one ranged GET) or, in archives written before segments, the key of its own object.
+:func:`parse_clean_pointer` reads both; nothing else needs to look inside one.
 
 Re-cleaning (``feedvault reclean``) is a run of its own, with run id ``<UTC timestamp>-reclean``: a new version
 of an older capture's clean record goes to ``clean/<feed>/<yyyy>/<mm>/<dd>/<reclean-run-id>/<url-key>.json``
@@ -30,6 +35,7 @@ import datetime as dt
 import functools
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
@@ -148,7 +154,50 @@ def raw_prefix(feed_id: str, run: RunId) -> str:
 
 
 def clean_key(feed_id: str, run: RunId, url: str) -> str:
+    """The key of one clean record as its own object (the layout before segments; still readable)."""
     return f"{clean_prefix(feed_id, run)}{url_key(url)}.json"
+
+
+CLEAN_SEGMENT_SUFFIX = ".jsonl.gz"
+
+
+def clean_segment_key(feed_id: str, run: RunId, serial: int) -> str:
+    return f"{clean_segment_prefix(feed_id, run)}{serial:05d}{CLEAN_SEGMENT_SUFFIX}"
+
+
+def clean_segment_prefix(feed_id: str, run: RunId) -> str:
+    """Prefix of every clean segment a run writes for a feed (note: ends with ``<run-id>-``, like raw)."""
+    return f"clean/{check_feed_id(feed_id)}/{run.day}/{run.value}-"
+
+
+@dataclass(frozen=True)
+class CleanPointer:
+    """Where a clean record is: ``length`` bytes at ``offset`` of the segment ``key``, or (``offset`` None) the
+    whole object ``key`` (the layout before segments)."""
+
+    key: str
+    offset: int | None = None
+    length: int | None = None
+
+    def __str__(self) -> str:
+        return self.key if self.offset is None else f"{self.key}#{self.offset}+{self.length}"
+
+
+_POINTER = re.compile(r"^(?P<key>[^#]+)#(?P<offset>\d+)\+(?P<length>\d+)$")
+
+
+def clean_pointer(segment_key: str, offset: int, length: int) -> str:
+    return str(CleanPointer(segment_key, offset, length))
+
+
+def parse_clean_pointer(pointer: str) -> CleanPointer:
+    """The parts of a clean pointer; an old-layout key (no ``#``) is a whole object. ValueError if malformed."""
+    if "#" not in pointer:
+        return CleanPointer(pointer)
+    match = _POINTER.match(pointer)
+    if match is None or not match["key"].endswith(CLEAN_SEGMENT_SUFFIX) or int(match["length"]) == 0:
+        raise ValueError(f"not a clean pointer: {pointer!r} (expected <segment>.jsonl.gz#<offset>+<length>)")
+    return CleanPointer(match["key"], int(match["offset"]), int(match["length"]))
 
 
 def clean_prefix(feed_id: str, run: RunId) -> str:
@@ -188,14 +237,30 @@ def fingerprints_key(feed_id: str) -> str:
 
 def partition_prefixes(feed_id: str, run: RunId) -> list[str]:
     """Everything one run writes for one feed: what a retry of that run deletes before it starts."""
-    return [raw_prefix(feed_id, run), clean_prefix(feed_id, run), feed_manifest_key(run, feed_id)]
+    return [
+        raw_prefix(feed_id, run),
+        clean_segment_prefix(feed_id, run),
+        clean_prefix(feed_id, run),
+        feed_manifest_key(run, feed_id),
+    ]
+
+
+def partition_keys(listing: Iterable[str], feed_id: str, run: RunId) -> list[str]:
+    """The keys of ``listing`` (objects under :func:`partition_prefixes`) that belong to exactly this run: the
+    prefixes ending in ``<run-id>-`` also match a labelled run of the same second (``<run-id>-<label>-...``)."""
+    found = []
+    for key in listing:
+        parsed = parse_partition_key(key)
+        if parsed is not None and parsed.run_id == run.value and parsed.feed_id == feed_id:
+            found.append(key)
+    return found
 
 
 @dataclass(frozen=True)
 class PartitionObject:
     """What a key of a run's partition says about itself (see :func:`parse_partition_key`)."""
 
-    kind: str  # warc | cdxj | clean | feed-manifest | run-manifest
+    kind: str  # warc | cdxj | clean-segment | clean | feed-manifest | run-manifest
     run_id: str
     feed_id: str | None  # None for a run manifest
 
@@ -203,6 +268,7 @@ class PartitionObject:
 _PARTITION_KEYS = (
     ("warc", re.compile(r"^raw/(?P<feed>[^/]+)/\d{4}/\d{2}/\d{2}/(?P<run>[^/]+)-\d{5}\.warc\.gz$")),
     ("cdxj", re.compile(r"^raw/(?P<feed>[^/]+)/\d{4}/\d{2}/\d{2}/(?P<run>[^/]+)-\d{5}\.cdxj$")),
+    ("clean-segment", re.compile(r"^clean/(?P<feed>[^/]+)/\d{4}/\d{2}/\d{2}/(?P<run>[^/]+)-\d{5}\.jsonl\.gz$")),
     ("clean", re.compile(r"^clean/(?P<feed>[^/]+)/\d{4}/\d{2}/\d{2}/(?P<run>[^/]+)/[0-9a-f]{32}\.json$")),
     ("feed-manifest", re.compile(r"^runs/\d{4}/\d{2}/\d{2}/(?P<run>[^/]+)/feeds/(?P<feed>[^/]+)\.json$")),
     ("run-manifest", re.compile(r"^runs/\d{4}/\d{2}/\d{2}/(?P<run>[^/]+)/manifest\.json$")),

@@ -4,7 +4,8 @@ It reads the whole archive (one listing, every manifest, every clean record, eve
 each thing that breaks a promise as a :class:`Problem`, with what to run about it:
 
 - every clean record's pointer resolves with one ranged GET to the response record of that URL whose payload
-  has that sha256;
+  has that sha256; every record of a committed clean segment is named by an entry of its feed's manifest, and
+  every archived entry's clean pointer lands on a whole record;
 - every object under ``raw/``, ``clean/`` and ``runs/`` belongs to a committed run (one with a run manifest);
 - every manifest entry matches objects: an archived outcome (new/changed) has its clean record and WARC, a
   run manifest's feeds have their manifests, and every record in a committed WARC is named by an entry of its
@@ -27,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from feedvault import keys
+from feedvault.archive.clean_segments import iter_records as iter_segment_records
 from feedvault.archive.warc import RecordLocation, iter_records, read_record
 from feedvault.permission.takedown import MARKER
 from feedvault.store.backends import NotFound, ObjectInfo, StorageError, Store, read_many
@@ -73,6 +75,7 @@ class _Archive:
     warcs: list[str]
     cdxjs: list[str]
     cleans: list[str]
+    segments: list[str]
     feed_manifests: list[str]
     run_manifests: list[str]
     states: list[str]
@@ -85,11 +88,12 @@ class _Archive:
 
 
 def _index(listing: Iterable[ObjectInfo]) -> _Archive:
-    archive = _Archive(set(), {}, [], [], [], [], [], [], [], [])
+    archive = _Archive(set(), {}, [], [], [], [], [], [], [], [], [])
     buckets = {
         "warc": archive.warcs,
         "cdxj": archive.cdxjs,
         "clean": archive.cleans,
+        "clean-segment": archive.segments,
         "feed-manifest": archive.feed_manifests,
         "run-manifest": archive.run_manifests,
     }
@@ -139,6 +143,7 @@ class Checker:
         named, listed = self._manifests(archive)
         tombstoned = self._tombstones(archive)
         self._cleans(archive, listed, tombstoned)
+        self._segments(archive, listed, tombstoned)
         self._warcs(archive, named, tombstoned)
         self._states(archive)
         self._catalog_markers(archive)
@@ -153,10 +158,10 @@ class Checker:
 
     def _manifests(self, archive: _Archive) -> tuple[dict[tuple[str, str], dict[str, set[str]]], set[str]]:
         """Check committed manifests against the objects. Returns (run, feed) -> warc key -> URL keys named
-        there by an entry (archived, or a failed one whose raw record stayed in the WARC), and the clean keys
-        of archived entries."""
+        there by an entry (archived, or a failed one whose raw record stayed in the WARC), and the clean pointers
+        named by entries: archived ones (True), or failed ones whose record stayed in its segment (False)."""
         named: dict[tuple[str, str], dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
-        listed: set[str] = set()
+        listed: dict[str, bool] = {}
         for key, data in self._read(archive.run_manifests):
             manifest = self._json(key, data)
             if not isinstance(manifest, dict):
@@ -178,11 +183,13 @@ class Checker:
                 warc_key, clean_key = entry.get("warc_key"), entry.get("clean_key")
                 if warc_key and url_key:
                     named[run_feed][warc_key].add(url_key)
+                if clean_key and entry.get("outcome") not in ARCHIVED:
+                    listed.setdefault(clean_key, False)
                 if entry.get("outcome") not in ARCHIVED:
                     continue
                 if clean_key:
-                    listed.add(clean_key)
-                for what, object_key in (("clean record", clean_key), ("WARC", warc_key)):
+                    listed[clean_key] = True
+                for what, object_key in (("clean record", _object_of(clean_key)), ("WARC", warc_key)):
                     if object_key and object_key not in archive.keys:
                         self.report(
                             "missing-object",
@@ -195,7 +202,7 @@ class Checker:
         return named, listed
 
     # -- clean records ---------------------------------------------------------------------------------
-    def _cleans(self, archive: _Archive, listed: set[str], tombstoned: set[str]) -> None:
+    def _cleans(self, archive: _Archive, listed: dict[str, bool], tombstoned: set[str]) -> None:
         committed = [k for k in archive.cleans if archive.committed(_run_of(k))]
 
         def check(key: str) -> list[Problem]:
@@ -217,7 +224,7 @@ class Checker:
             raw = record.get("raw") or {}
             if raw.get("warc_key"):
                 found += _pointer_problems(self.store, key, url, raw)
-            if key not in listed:
+            if not listed.get(key):
                 found.append(
                     Problem(
                         "unlisted", key, f"no archived entry of its run's feed manifest names it ({url})", FIX_ORPHAN
@@ -228,6 +235,46 @@ class Checker:
         with ThreadPoolExecutor(max_workers=READERS) as pool:
             for found in pool.map(check, committed):
                 self.problems += found
+
+    def _segments(self, archive: _Archive, listed: dict[str, bool], tombstoned: set[str]) -> None:
+        """Every record of a committed clean segment: named by an entry, pointing at its raw record, not of a
+        taken-down URL; and every pointer into the segment lands on a whole record."""
+        pointed: dict[str, set[str]] = defaultdict(set)  # segment -> pointers named into it
+        for pointer in listed:
+            where = keys.parse_clean_pointer(pointer)
+            if where.offset is not None:
+                pointed[where.key].add(pointer)
+        committed = [k for k in archive.segments if archive.committed(_run_of(k))]
+        with ThreadPoolExecutor(max_workers=READERS) as pool:
+            for found in pool.map(lambda key: self._segment(key, listed, pointed[key], tombstoned), committed):
+                self.problems += found
+
+    def _segment(self, key: str, listed: dict[str, bool], pointed: set[str], tombstoned: set[str]) -> list[Problem]:
+        try:
+            records = [
+                (keys.clean_pointer(key, offset, length), record)
+                for offset, length, record in iter_segment_records(self.store.get_bytes(key))
+            ]
+        except NotFound:
+            return [Problem("vanished", key, "listed, then gone while it was read", "run the check again")]
+        except ValueError as exc:
+            return [Problem("unreadable", key, f"not a clean segment ({exc})", FIX_REPORT)]
+        found: list[Problem] = []
+        for pointer, record in records:
+            url = str(record.get("url", ""))
+            if _url_key(url) in tombstoned:
+                found.append(Problem("takedown-leftover", pointer, f"a clean record of taken-down {url}", FIX_TAKEDOWN))
+            raw = record.get("raw") or {}
+            if raw.get("warc_key"):
+                found += _pointer_problems(self.store, pointer, url, raw)
+            if pointer not in listed:
+                found.append(
+                    Problem("unlisted", pointer, f"no entry of its run's feed manifest names it ({url})", FIX_ORPHAN)
+                )
+        for pointer in sorted(pointed - {p for p, _r in records}):
+            if listed.get(pointer):
+                found.append(Problem("bad-pointer", pointer, "an archived entry points at no whole record", FIX_REPORT))
+        return found
 
     # -- WARCs and CDXJ --------------------------------------------------------------------------------
     def _warcs(
@@ -299,7 +346,7 @@ class Checker:
                             FIX_GC,
                         )
                         continue
-                    for object_key in (snap.get("clean_key"), snap.get("warc_key")):
+                    for object_key in (_object_of(snap.get("clean_key")), snap.get("warc_key")):
                         if object_key and object_key not in archive.keys:
                             self.report(
                                 "state-dangling",
@@ -345,6 +392,16 @@ def _pointer_problems(store: Store, key: str, url: str, raw: dict[str, Any]) -> 
     if target != url:
         return [Problem("bad-pointer", key, f"points at a record of {target!r}, not of {url!r}", FIX_REPORT)]
     return []
+
+
+def _object_of(pointer: str | None) -> str | None:
+    """The object a clean pointer points into (the pointer itself for an old-layout record)."""
+    if not pointer:
+        return None
+    try:
+        return keys.parse_clean_pointer(pointer).key
+    except ValueError:
+        return pointer  # reported missing: no such object
 
 
 def _run_of(key: str) -> str:

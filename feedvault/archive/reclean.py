@@ -34,6 +34,7 @@ from typing import Any
 
 from feedvault import keys
 from feedvault.archive.clean_records import build_clean_record, dumps_record
+from feedvault.archive.clean_segments import read_clean_record
 from feedvault.archive.manifest import FeedRunLog, Outcome, utcnow
 from feedvault.archive.warc import RecordLocation, read_record
 from feedvault.cleaning import CleanOptions
@@ -166,7 +167,7 @@ def _json(store: Store, key: str) -> Any:
 # -- one capture ----------------------------------------------------------------------------------------
 def _fetch(store: Store, source: Source) -> tuple[dict[str, Any], Any]:
     """The capture's newest clean record and its response record (one GET, one ranged GET)."""
-    record = json.loads(store.get_bytes(source.clean_key))
+    record = read_clean_record(store, source.clean_key)
     raw = record.get("raw") or {}
     location = RecordLocation(raw["warc_key"], raw["offset"], raw["length"], raw.get("record_id") or "", raw["sha256"])
     return record, read_record(store, location)
@@ -404,7 +405,10 @@ def _scrub_outcomes(log: FeedRunLog, url: str) -> None:
 
 def _repoint(store: Store, key: str, source_key: str) -> None:
     """Copy the (repaired) raw pointer of the source record into this run's new version of it."""
-    source = _json(store, source_key)
+    try:
+        source = read_clean_record(store, source_key)
+    except NotFound:
+        source = None
     record = _json(store, key)
     if source is not None and record is not None and source.get("raw") != record.get("raw"):
         record["raw"] = source["raw"]
@@ -420,7 +424,13 @@ def reclean(registry: Registry, store: Store, options: RecleanOptions, *, echo: 
     feeds = select_feeds(registry, options.feed_ids)
     if not options.dry_run:  # the run owns its partition: a retry replaces what an earlier attempt left
         stale = [
-            obj.key for f in feeds for prefix in keys.partition_prefixes(f.id, run_id) for obj in store.list(prefix)
+            key
+            for f in feeds
+            for key in keys.partition_keys(
+                (obj.key for prefix in keys.partition_prefixes(f.id, run_id) for obj in store.list(prefix)),
+                f.id,
+                run_id,
+            )
         ]
         if stale:
             store.delete(stale)

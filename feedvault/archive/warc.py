@@ -8,19 +8,15 @@ each starts with a ``warcinfo`` record.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import io
 import json
-import os
-import tempfile
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from warcio.archiveiterator import ArchiveIterator
@@ -29,6 +25,7 @@ from warcio.statusandheaders import StatusAndHeaders, StatusAndHeadersParser
 from warcio.timeutils import datetime_to_iso_date
 from warcio.warcwriter import WARCWriter
 
+from feedvault.archive.rolling import RollingSpool, SpoolFileError
 from feedvault.store.backends import StorageError, Store
 
 WARC_VERSION = "1.1"
@@ -227,24 +224,21 @@ def build_exchange(capture: Capture, gzip_level: int = DEFAULT_GZIP_LEVEL) -> Ex
     return _Writer(gzip_level).exchange_records(capture)
 
 
-class WarcSpoolError(Exception):
+class WarcSpoolError(SpoolFileError):
     """A WARC file could not be written to (or closed in) the local spool, e.g. the disk is full. The file is
     abandoned: it is never uploaded, so every record already appended to it is lost with it."""
 
-    def __init__(self, key: str | None, cause: BaseException) -> None:
-        self.key = key
-        self.cause = cause
-        reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else str(cause)
-        super().__init__(f"{key or 'a new WARC file'}: not written to the spool ({type(cause).__name__}: {reason})")
 
-
-class WarcRoller:
+class WarcRoller(RollingSpool):
     """Write captures into size-limited WARC files spooled locally; hand each finished file to ``on_complete``.
 
     Captures come whole (:meth:`write_capture`) or as records prebuilt in another process (:meth:`append`).
 
     ``on_complete(key, path)`` uploads the file (and then deletes it). Used from one thread only.
     """
+
+    error = WarcSpoolError
+    suffix = ".warc.gz"
 
     def __init__(
         self,
@@ -255,34 +249,19 @@ class WarcRoller:
         warcinfo: Mapping[str, Any],
         gzip_level: int = DEFAULT_GZIP_LEVEL,
     ) -> None:
-        self.key_for_serial = key_for_serial
-        self.spool_dir = Path(spool_dir)
-        self.max_bytes = max_bytes
-        self.on_complete = on_complete
+        super().__init__(key_for_serial, spool_dir, max_bytes, on_complete)
         self.warcinfo = {
             "software": "feedvault (warcio)",
             "format": f"WARC File Format {WARC_VERSION}",
             "conformsTo": "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/",
             **warcinfo,
         }
-        self._serial = 0
-        self._file: IO[bytes] | None = None
-        self._path: Path | None = None
-        self._key: str | None = None
         self._records = _Writer(gzip_level)
-        self.completed: list[str] = []
-        self.abandoned: list[str] = []  # keys of files that failed in the spool: never uploaded
 
-    def _open(self) -> None:
-        self._key = self.key_for_serial(self._serial)
-        self._serial += 1
-        self.spool_dir.mkdir(parents=True, exist_ok=True)
-        # Unique names: two rollers (feeds) of one run share a spool dir and a key basename.
-        fd, name = tempfile.mkstemp(dir=self.spool_dir, prefix="spool-", suffix=".warc.gz")
-        self._file, self._path = os.fdopen(fd, "wb"), Path(name)
-        info = self._records.writer.create_warcinfo_record(Path(self._key).name, self.warcinfo)
+    def _header(self, key: str) -> bytes:
+        info = self._records.writer.create_warcinfo_record(Path(key).name, self.warcinfo)
         self._records.write(info)
-        self._file.write(self._records.take())
+        return self._records.take()
 
     def write_capture(self, capture: Capture) -> RecordLocation:
         """Build and append one capture (request, response, metadata); returns where its response record is."""
@@ -292,63 +271,16 @@ class WarcRoller:
         """Append prebuilt request and response records plus their metadata record. Rolls past ``max_bytes``."""
         # Everything is serialised before the file is touched: a failure never leaves half a capture in it.
         data = self._records.metadata_record(exchange, metadata)
-        try:
-            if self._file is None:
-                self._open()
-            assert self._file is not None and self._key is not None
-            base = self._file.tell()
-            self._file.write(exchange.data)
-            self._file.write(data)
-        except OSError as exc:  # the spool is full or gone: this file may have lost any record appended to it
-            raise self._abandon(exc) from exc
+        key, base = self._write(exchange.data, data)
         location = RecordLocation(
-            self._key,
+            key,
             base + exchange.response_offset,
             exchange.response_length,
             exchange.response_id,
             exchange.payload_sha256,
         )
-        if self._file.tell() >= self.max_bytes:
-            self._finish()
+        self._roll_if_full()
         return location
-
-    def _finish(self) -> None:
-        assert self._file is not None and self._key is not None and self._path is not None
-        try:
-            self._file.close()  # flushes what is buffered: may fail on a full disk
-        except OSError as exc:
-            raise self._abandon(exc) from exc
-        key, path = self._key, self._path
-        self._file = self._path = self._key = None
-        self.on_complete(key, path)
-        self.completed.append(key)
-
-    def _abandon(self, cause: BaseException) -> WarcSpoolError:
-        """Drop the current file (it cannot be trusted to hold what was appended); the next append starts a new
-        one. Returns the error to raise, naming the abandoned key."""
-        key, fh, path = self._key, self._file, self._path
-        self._file = self._path = self._key = None
-        if fh is not None:
-            with contextlib.suppress(OSError):  # the buffer that failed to flush is discarded with the file
-                fh.close()
-        if path is not None:
-            path.unlink(missing_ok=True)
-        if key is not None:
-            self.abandoned.append(key)
-        return WarcSpoolError(key, cause)
-
-    def close(self) -> None:
-        """Finish the current file, if any (no file at all when nothing was written)."""
-        if self._file is not None:
-            self._finish()
-
-    def __enter__(self) -> WarcRoller:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
 
 def _view(record: Any) -> WarcRecordView:

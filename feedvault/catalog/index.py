@@ -12,10 +12,10 @@ import contextlib
 import json
 import logging
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
 from feedvault import keys
+from feedvault.archive.clean_segments import read_clean_records
 from feedvault.catalog.interface import CatalogTables, FeedRunRow, RunRow, SnapshotRow, TombstoneRow
 from feedvault.catalog.results import CatalogError, Progress, dumps, run_day, snapshot_id
 from feedvault.permission.usage import usage_of
@@ -123,21 +123,12 @@ def _run_row(manifest: dict[str, Any], manifest_key: str) -> RunRow:
 
 
 def fetch_records(store: Store, clean_keys: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Clean records by key, fetched in parallel; keys that are gone are skipped."""
-
-    def fetch(key: str) -> tuple[str, dict[str, Any]] | None:
-        try:
-            return key, json.loads(store.get_bytes(key))
-        except NotFound:
+    """Clean records by pointer (feedvault.archive.clean_segments), fetched in parallel; those gone are skipped."""
+    for key, record in read_clean_records(store, clean_keys, readers=FETCH_WORKERS):
+        if record is None:
             logger.warning("catalog: %s is listed in a feed manifest but missing", key)
-            return None
-
-    if not clean_keys:
-        return
-    with ThreadPoolExecutor(max_workers=min(FETCH_WORKERS, len(clean_keys))) as pool:
-        for item in pool.map(fetch, clean_keys):
-            if item is not None:
-                yield item
+        else:
+            yield key, record
 
 
 class CatalogIndex:

@@ -188,7 +188,8 @@ def _record_crawl_failure(failure: Any, crawl: FeedCrawl) -> None:
 
 def _clear_partition(store: Store, feed_id: str, run_id: RunId) -> int:
     """Delete what an earlier attempt of this run left for this feed (the run owns its partition)."""
-    stale = [obj.key for prefix in keys.partition_prefixes(feed_id, run_id) for obj in store.list(prefix)]
+    listing = (obj.key for prefix in keys.partition_prefixes(feed_id, run_id) for obj in store.list(prefix))
+    stale = keys.partition_keys(listing, feed_id, run_id)
     return store.delete(stale) if stale else 0
 
 

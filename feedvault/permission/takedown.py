@@ -10,7 +10,10 @@ For each taken-down URL:
    records, and by scanning every WARC's CDXJ index (the WARC itself where it has none), committed or not: a
    record whose clean JSON was never written, or whose run never committed, is named by nothing else; the clean JSONs of the remaining captures (same feed and run partition) get their new offsets,
    found by response record id, so one ranged GET still returns their record;
-3. its clean JSONs are deleted, its entry is removed from every feed's seen state (``state/<feed>.json``);
+3. its clean records are removed: a clean segment is rewritten in place, the record left as padding of the same
+   length and the raw pointers of the segment's other records repaired the same way, so no clean pointer moves
+   (feedvault.archive.clean_segments); an old-layout clean JSON is deleted. Its entry is removed from every feed's
+   seen state (``state/<feed>.json``);
 4. its article is taken out of every feed's learned boilerplate (``fingerprints/<feed>.json``), and lines seen
    in no other article go with it;
 5. run and feed manifests keep their outcome entries but with the URL replaced by ``[removed: takedown]``
@@ -40,6 +43,8 @@ from typing import Any
 
 from feedvault import keys
 from feedvault.archive.cdxj import WARC_SUFFIX, cdxj_key, index_warc
+from feedvault.archive.clean_segments import blank_members, dumps_line, read_clean_record, refit_member
+from feedvault.archive.clean_segments import iter_records as iter_segment_records
 from feedvault.archive.manifest import dumps
 from feedvault.archive.warc import iter_records
 from feedvault.keys import RunId, UnsafeKeyError
@@ -113,6 +118,7 @@ class Takedown:
         self.echo = echo
         self.progress_every = progress_every  # manifests read between two progress lines
         self._reclean_prefixes: set[str] = set()  # clean partitions of reclean runs (found while discovering)
+        self._moved: dict[str, dict[str, tuple[int, int]]] = {}  # rewritten WARC -> record id -> new location
 
     # -- discovery -------------------------------------------------------------------------------------
     def plan_url(self, url: str) -> Plan:
@@ -155,6 +161,12 @@ class Takedown:
     def _json(self, key: str) -> Any:
         try:
             return json.loads(self.store.get_bytes(key))
+        except NotFound:
+            return None
+
+    def _clean(self, pointer: str) -> dict[str, Any] | None:
+        try:
+            return read_clean_record(self.store, pointer)
         except NotFound:
             return None
 
@@ -203,7 +215,7 @@ class Takedown:
         self._scan_raw(plan)
         for target in targets.values():  # raw pointers of clean snapshots no manifest names
             for clean_key in target.clean_keys - set(plan.prefix_keys):
-                record = self._json(clean_key) or {}
+                record = self._clean(clean_key) or {}
                 target.warc_keys.update(k for k in [(record.get("raw") or {}).get("warc_key")] if k)
             target.forms.discard("")
 
@@ -255,15 +267,19 @@ class Takedown:
             self._write_tombstones(plan, status="in-progress")
         for warc_key in sorted(plan.warc_keys()):
             self._warc(plan, warc_key, summary, dry_run)
-        clean = sorted(plan.clean_keys())
+        own = set(plan.prefix_keys)
+        clean = sorted(k for k in plan.clean_keys() if keys.parse_clean_pointer(k).key not in own)
         self.echo(f"{verb} {len(clean)} clean snapshot(s)")
         for key in clean:
             self.echo(f"  {key}")
-        if not dry_run and clean:
-            self.store.delete(clean)
+        whole = [k for k in clean if keys.parse_clean_pointer(k).offset is None]  # the layout before segments
+        if not dry_run and whole:
+            self.store.delete(whole)
+        if not dry_run:
+            summary["clean_pointers_updated"] += self._rewrite_segments(plan, set(clean) - set(whole))
         summary["clean_deleted"] = len(clean)
         for target in plan.targets.values():
-            target.removed += [{"kind": "clean", "key": k} for k in sorted(target.clean_keys - set(plan.prefix_keys))]
+            target.removed += [{"kind": "clean", "key": k} for k in sorted(target.clean_keys) if k in clean]
         self._states(plan, summary, dry_run)
         self._manifests(plan, summary, dry_run)
         self._fingerprints(plan, summary, dry_run)
@@ -320,6 +336,7 @@ class Takedown:
         match = _RAW_KEY.match(warc_key)
         if match is None:
             return 0
+        self._moved[warc_key] = locations  # for the clean segments' records (see _rewrite_segments)
         # The run that fetched them, and the reclean runs of the feed (new clean versions keep the raw pointer).
         prefixes = [keys.clean_prefix(match["feed"], RunId(match["run"]))]
         prefixes += sorted(p for p in self._reclean_prefixes if p.startswith(f"clean/{match['feed']}/"))
@@ -338,6 +355,35 @@ class Takedown:
             updated += 1
         if updated:
             self.echo(f"  updated {updated} clean pointer(s) into {warc_key}")
+        return updated
+
+    def _rewrite_segments(self, plan: Plan, removed: set[str]) -> int:
+        """Rewrite in place the clean segments holding removed records (left as padding of the same length) or
+        records whose raw record moved in a rewritten WARC (re-encoded into the same length): no clean pointer
+        moves. Returns the raw pointers repaired."""
+        affected: dict[str, set[str]] = defaultdict(set)
+        for pointer in removed:
+            affected[keys.parse_clean_pointer(pointer).key].add(pointer)
+        for warc_key in self._moved:
+            match = _RAW_KEY.match(warc_key)
+            assert match is not None
+            feed, run = match["feed"], RunId(match["run"])
+            listing = (o.key for o in self.store.list(keys.clean_segment_prefix(feed, run)))
+            for segment in keys.partition_keys(listing, feed, run):
+                affected.setdefault(segment, set())
+        own, updated = set(plan.prefix_keys), 0
+        for segment, gone in sorted(affected.items()):
+            if segment in own:
+                continue
+            try:
+                data = self.store.get_bytes(segment)
+            except NotFound:
+                continue
+            rewritten, repaired = _rewrite_segment(data, segment, gone, self._moved)
+            if rewritten != data:
+                self.store.put_bytes(segment, rewritten, "application/gzip")
+                self.echo(f"  rewrote {segment}: {len(gone)} record(s) removed, {repaired} raw pointer(s) updated")
+            updated += repaired
         return updated
 
     def _states(self, plan: Plan, summary: dict[str, Any], dry_run: bool) -> None:
@@ -483,6 +529,26 @@ def _reclean_partitions(manifest_keys: Iterable[str]) -> set[str]:
         if parsed and parsed.kind == "feed-manifest" and parsed.feed_id and keys.is_reclean_run(parsed.run_id):
             found.add(keys.clean_prefix(parsed.feed_id, RunId(parsed.run_id)))
     return found
+
+
+def _rewrite_segment(
+    data: bytes, segment: str, gone: set[str], moved: dict[str, dict[str, tuple[int, int]]]
+) -> tuple[bytes, int]:
+    """A segment with the ``gone`` records blanked and raw pointers into ``moved`` WARCs repaired, every record
+    at its offset and length; and how many raw pointers were repaired."""
+    out, repaired = bytearray(data), 0
+    for offset, length, record in iter_segment_records(data):
+        if keys.clean_pointer(segment, offset, length) in gone:
+            out[offset : offset + length] = blank_members(length)
+            continue
+        raw = record.get("raw") or {}
+        where = moved.get(raw.get("warc_key") or "", {}).get(raw.get("record_id") or "")
+        if where is None or (raw.get("offset"), raw.get("length")) == where:
+            continue
+        raw["offset"], raw["length"] = where
+        out[offset : offset + length] = refit_member(dumps_line(record), length)
+        repaired += 1
+    return bytes(out), repaired
 
 
 def _locations(kept: Iterable[tuple[int, int, dict[str, str]]]) -> dict[str, tuple[int, int]]:

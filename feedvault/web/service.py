@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from feedvault import keys
+from feedvault.archive.clean_segments import dumps_line, read_clean_record, read_clean_records
 from feedvault.archive.warc import RecordLocation, WarcRecordView, iter_records
 from feedvault.catalog import BrowseCatalog, Snapshot, SnapshotSummary, is_snapshot_id
 from feedvault.config import HealthSettings
@@ -157,11 +158,18 @@ class ArchiveService:
         return found
 
     def clean_record(self, snapshot_id: str) -> dict[str, Any]:
-        return json.loads(self.clean_record_bytes(snapshot_id))
+        pointer = self.snapshot(snapshot_id).clean_key
+        try:
+            return read_clean_record(self.store, pointer)
+        except NotFound:
+            raise NotFoundError(f"{pointer} is missing from the archive (reindex the catalog)") from None
 
     def clean_record_bytes(self, snapshot_id: str) -> bytes:
-        """The clean JSON exactly as stored in the archive."""
-        return self._get(self.snapshot(snapshot_id).clean_key)
+        """The clean record as JSON (one line of its segment; an old-layout object as stored)."""
+        pointer = self.snapshot(snapshot_id).clean_key
+        if keys.parse_clean_pointer(pointer).offset is None:
+            return self._get(pointer)
+        return dumps_line(self.clean_record(snapshot_id)).rstrip(b"\n")
 
     def _location(self, snapshot: Snapshot) -> RecordLocation:
         raw = snapshot.raw
@@ -250,10 +258,8 @@ class ArchiveService:
         return spool, size
 
     def _jsonl(self, entries: list[tuple[str, str]], tally: ExportTally) -> Iterator[bytes]:
-        for _sid, clean_key in entries:
-            try:
-                record = json.loads(self.store.get_bytes(clean_key))
-            except NotFound:
+        for _clean_key, record in read_clean_records(self.store, [clean_key for _sid, clean_key in entries]):
+            if record is None:
                 continue  # taken down since the listing was read
             record["usage"] = usage_of(record)
             if not tally.admit(record["usage"]):
