@@ -12,11 +12,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from airflow.sdk import Asset, CronTriggerTimetable, Param, dag, get_current_context, task
+from airflow.sdk import Asset, CronTriggerTimetable, dag, get_current_context, task
 
 from feedvault.airflow import tasks
 from feedvault.airflow.alerts import notify_failure
 from feedvault.airflow.settings import ASSET_NAME, ASSET_URI, DAG_ID, load_dag_settings
+from feedvault.crawl.plan import dag_params
 
 SETTINGS = load_dag_settings()
 ARCHIVE = Asset(name=ASSET_NAME, uri=ASSET_URI)  # where it is (s3://...) travels in each event's extra
@@ -38,48 +39,8 @@ ARCHIVE = Asset(name=ASSET_NAME, uri=ASSET_URI)  # where it is (s3://...) travel
         "max_retry_delay": SETTINGS.max_retry_delay,
         "on_failure_callback": notify_failure,
     },
-    params={
-        "feeds": Param(
-            [],
-            type="array",
-            items={"type": "string"},
-            examples=list(SETTINGS.feed_ids),
-            title="Feeds",
-            description="Feed ids to archive; empty = every enabled feed of the registry.",
-        ),
-        "since": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            title="Since",
-            description="Take feed entries published since this date (replaces the entry window).",
-        ),
-        "force": Param(False, type="boolean", title="Force re-fetch", description="Write new snapshots of all."),
-        "dry_run": Param(
-            False, type="boolean", title="Dry run", description="Fetch and clean, write nothing, report what would be."
-        ),
-        "reclean": Param(
-            False,
-            type="boolean",
-            title="Re-clean instead of crawling",
-            description="Rebuild the feeds' clean records from their archived raw records with today's rules and "
-            "learned boilerplate (feedvault reclean); nothing is fetched.",
-        ),
-        "reclean_from": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            title="Re-clean from",
-            description="Captures fetched on or after.",
-        ),
-        "reclean_to": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            title="Re-clean to",
-            description="Captures fetched on or before.",
-        ),
-    },
+    # One param per field of the run plan (feedvault.crawl.plan.RunPlan) marked as a DAG param: add one there.
+    params=dag_params(feeds=list(SETTINGS.feed_ids)),  # the form offers the enabled feeds
 )
 def feedvault_nightly() -> None:
     @task(retries=0)

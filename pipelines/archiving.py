@@ -224,7 +224,7 @@ class ArchivePipeline:
         stores_clean = "clean" in verdict.stored
         clean_key = keys.clean_key(crawl.feed.id, crawl.run_id, item.url) if stores_clean else None
         data = dumps_record(record) if stores_clean else b""
-        if clean_key and not crawl.dry_run:
+        if clean_key and not crawl.plan.dry_run:
             try:
                 await asyncio.to_thread(self._put_clean, clean_key, data)
             except Exception as exc:  # no state recorded: the next run fetches it again
@@ -371,7 +371,7 @@ class ArchivePipeline:
         return self.roller.append(exchange, metadata)
 
     def _warc_complete(self, key: str, path: Path) -> None:
-        if self.crawl.dry_run:
+        if self.crawl.plan.dry_run:
             path.unlink(missing_ok=True)
             return
         task = asyncio.get_running_loop().create_task(self._upload_warc(key, path))
@@ -426,7 +426,7 @@ class ArchivePipeline:
             )
         if self._failed_warcs:
             errors.insert(0, await asyncio.to_thread(self._withdraw_unbacked))
-        elif not self.crawl.dry_run:
+        elif not self.crawl.plan.dry_run:
             try:
                 await asyncio.to_thread(self.crawl.state.save, self.crawl.store)
             except Exception as exc:  # what was archived stays (the manifest lists it); only dedup is lost

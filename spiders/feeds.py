@@ -108,7 +108,7 @@ class FeedSpider(scrapy.Spider):
         self._feeds_ok = 0
         self._feeds_failed: list[str] = []
         self.tombstones: frozenset[str] = frozenset()
-        self.entry_cap = EntryCap(crawl.entry_cap, counts_every_fetch=crawl.force)
+        self.entry_cap = EntryCap(crawl.entry_cap, counts_every_fetch=crawl.plan.force)
         self._callback_errors: dict[str, int] = {}  # exception type -> articles whose callback raised
 
     @classmethod
@@ -188,7 +188,7 @@ class FeedSpider(scrapy.Spider):
             entry_updated=entry.updated,
             published=entry.published,
             revisit=crawl.revisit,
-            force=crawl.force,
+            force=crawl.plan.force,
         )
         if not plan.fetch:
             log.add(link, Outcome.UNCHANGED, reason="not-due", sha256=plan.baseline.sha256 if plan.baseline else None)

@@ -347,20 +347,21 @@ def test_the_crawler_takes_its_endpoint_from_the_environment_and_never_prints_it
     """
     from feedvault.airflow.connection import S3Target
     from feedvault.airflow.tasks import runner_command
+    from feedvault.crawl.plan import CrawlReport, RunPlan
     from feedvault.store.s3_client import Credentials
 
     storage = StorageSettings(uri="s3://bucket/archive", endpoint_url="http://127.0.0.1:7", max_attempts=1)
     registry = write_registry(tmp_path / "feeds.yaml", storage, [feed("f1", "http://127.0.0.1:9/feed.xml")])
     endpoint = "http://feedvault:hunter2-secret@127.0.0.1:9"
     target = S3Target("connection", endpoint, Credentials("AKIDEXAMPLE", "conn-secret-value"))
-    run = {"run_id": "20261201T020000Z-airflow", "trigger": "airflow-manual"}
-    command = runner_command(run, "f1")
+    plan = RunPlan.build(run_id="20261201T020000Z-airflow", trigger="airflow-manual").for_feed("f1")
+    command = runner_command(plan, tmp_path / "report.json")
     env = target.runner_env({"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "FEEDVAULT_REGISTRY": str(registry)})
     assert not any("127.0.0.1:9" in part for part in command) and "hunter2" not in repr(target)
     proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 3, proc.stderr[-2000:]
-    error = json.loads(proc.stdout.strip().splitlines()[-1])["error"]
-    assert "at http://***@127.0.0.1:9 failed" in error, error
+    report = CrawlReport.read(tmp_path / "report.json")
+    assert report is not None and "at http://***@127.0.0.1:9 failed" in (report.error or ""), report
     assert "hunter2" not in proc.stdout + proc.stderr and "conn-secret-value" not in proc.stdout + proc.stderr
 
 

@@ -7,25 +7,22 @@ crawl; its ``reclean`` task re-cleans from raw (feedvault.archive.reclean) and f
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import logging
 import os
 import re
 import signal
 import subprocess
 import sys
-import threading
-from collections.abc import Sequence
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from feedvault.airflow.settings import conn_id
 
 logger = logging.getLogger("feedvault.airflow")
 
-RUN_KEY = "run"  # XCom key of the run's plan (run id, options); the return value is the feed list to map over
+RUN_KEY = "run"  # XCom key of the run's plan (feedvault.crawl.plan.RunPlan as JSON); the return value: the feeds to map
 SUMMARY_KEY = "summary"  # XCom key of a feed's summary (pushed by successful and failed attempts alike)
-RUN_LABEL = "airflow"  # run id = logical date + this label: every run of one logical date owns one partition
 EXIT_CONFIG = 2
 _LEVEL = re.compile(r"^\S+ \S+ (DEBUG|INFO|WARNING|ERROR|CRITICAL) ")  # the runner's log format
 _LOUD = ("WARNING", "ERROR", "CRITICAL")
@@ -52,74 +49,38 @@ def _registry():  # -> feedvault.config.Registry
 
 # -- plan ---------------------------------------------------------------------------------------------------
 def plan(context: Any) -> list[str]:
-    """Validate the run's params against the registry, fix the run id (pushed as ``run``); return the feeds."""
-    from feedvault.keys import RunId
+    """The run's plan from its params (checked against the registry), pushed as ``run``; return the feeds to crawl
+    (none for a reclean run: its ``reclean`` task does the work)."""
+    from feedvault.config import ConfigError
+    from feedvault.crawl.plan import PlanError, RunPlan
 
     params, dag_run = context["params"], context["dag_run"]
     registry = _registry()
-    requested = [str(f).strip() for f in params.get("feeds") or [] if str(f).strip()]
-    known = {f.id for f in registry.feeds}
-    unknown = sorted(set(requested) - known)
-    if unknown:
-        raise _fail(
-            f"unknown feed id(s): {', '.join(unknown)}; the registry has: {', '.join(sorted(known)) or '(none)'}"
+    try:
+        run = RunPlan.from_dag_params(
+            params,
+            at=dag_run.logical_date or dag_run.run_after,
+            started_at=dag_run.start_date,
+            run_type=str(getattr(dag_run.run_type, "value", dag_run.run_type)),
         )
-    feeds = list(dict.fromkeys(requested)) or [f.id for f in registry.feeds if f.enabled]
-    since = params.get("since")
-    if since:
-        try:
-            since = dt.date.fromisoformat(str(since)).isoformat()
-        except ValueError:
-            raise _fail(f"since: not a date (YYYY-MM-DD): {since!r}") from None
-    at = dag_run.logical_date or dag_run.run_after
-    if params.get("reclean"):
-        return _plan_reclean(context, registry, requested, at)
-    run = {
-        "run_id": RunId.new(at=at, label=RUN_LABEL).value,
-        "feeds": feeds,
-        "requested": requested or None,
-        "since": since or None,
-        "dry_run": bool(params.get("dry_run")),
-        "force": bool(params.get("force")),
-        "trigger": f"airflow-{getattr(dag_run.run_type, 'value', dag_run.run_type)}",
-        "started_at": (dag_run.start_date or dt.datetime.now(dt.UTC)).isoformat(),
-    }
-    logger.info(
-        "run %s: %d feed(s) %s%s", run["run_id"], len(feeds), ", ".join(feeds), " (dry run)" if run["dry_run"] else ""
-    )
-    context["ti"].xcom_push(key=RUN_KEY, value=run)
+        feeds = run.selected_feeds(registry)
+    except (PlanError, ConfigError) as exc:
+        raise _fail(str(exc)) from None
+    context["ti"].xcom_push(key=RUN_KEY, value=run.model_dump(mode="json"))
+    if run.reclean:
+        days = f"captures from {run.reclean_from} to {run.reclean_to}"
+        logger.info("reclean %s: feed(s) %s, %s", run.run_id, ", ".join(feeds), days)
+        return []
+    dry = " (dry run)" if run.dry_run else ""
+    logger.info("run %s: %d feed(s) %s%s", run.run_id, len(feeds), ", ".join(feeds), dry)
     return feeds
 
 
-def _plan_reclean(context: Any, registry: Any, requested: list[str], at: dt.datetime) -> list[str]:
-    """A reclean run: nothing is crawled (no feed to map over); the ``reclean`` task does the work."""
-    from feedvault.keys import RECLEAN_LABEL, RunId
+def _plan_of(run: dict[str, Any]):  # -> feedvault.crawl.plan.RunPlan
+    """The plan the ``plan`` task pushed (XCom carries its JSON form)."""
+    from feedvault.crawl.plan import RunPlan
 
-    params, dag_run = context["params"], context["dag_run"]
-    days = {}
-    for name in ("reclean_from", "reclean_to"):
-        value = params.get(name)
-        try:
-            days[name] = dt.date.fromisoformat(str(value)).isoformat() if value else None
-        except ValueError:
-            raise _fail(f"{name}: not a date (YYYY-MM-DD): {value!r}") from None
-    if days["reclean_from"] and days["reclean_to"] and days["reclean_from"] > days["reclean_to"]:
-        raise _fail(f"reclean_from {days['reclean_from']} is after reclean_to {days['reclean_to']}")
-    run = {
-        "run_id": RunId.new(at=at, label=RECLEAN_LABEL).value,
-        "reclean": True,
-        "feeds": list(dict.fromkeys(requested)) or [f.id for f in registry.feeds if f.enabled],
-        "requested": requested or None,
-        "from": days["reclean_from"],
-        "to": days["reclean_to"],
-        "dry_run": bool(params.get("dry_run")),
-        "trigger": f"airflow-reclean-{getattr(dag_run.run_type, 'value', dag_run.run_type)}",
-    }
-    logger.info(
-        "reclean %s: feed(s) %s, captures from %s to %s", run["run_id"], ", ".join(run["feeds"]), run["from"], run["to"]
-    )
-    context["ti"].xcom_push(key=RUN_KEY, value=run)
-    return []
+    return RunPlan.model_validate(run)
 
 
 # -- reclean ------------------------------------------------------------------------------------------------
@@ -128,33 +89,25 @@ def reclean(run: dict[str, Any], context: Any) -> dict[str, Any]:
     is its commit; the result has finalize's shape, so publish and verdict treat both runs alike."""
     from airflow.sdk.exceptions import AirflowSkipException
 
-    if not run.get("reclean"):
+    plan = _plan_of(run)
+    if not plan.reclean:
         raise AirflowSkipException("not a reclean run")
     from feedvault.airflow.connection import resolve_target
-    from feedvault.archive.reclean import RecleanOptions, report_lines
     from feedvault.archive.reclean import reclean as reclean_archive
-    from feedvault.keys import RunId
+    from feedvault.archive.reclean import report_lines
 
     registry = _registry()
-    options = RecleanOptions(
-        feed_ids=tuple(run["requested"]) if run.get("requested") else None,
-        day_from=dt.date.fromisoformat(run["from"]) if run.get("from") else None,
-        day_to=dt.date.fromisoformat(run["to"]) if run.get("to") else None,
-        dry_run=run["dry_run"],
-        run_id=RunId(run["run_id"]),
-        trigger=run["trigger"],
-    )
     target = resolve_target(registry.settings.storage, conn_id())
     with target.open(registry.settings.storage) as store:
-        result = reclean_archive(registry, store, options, echo=logger.info)
+        result = reclean_archive(registry, store, plan.reclean_options(), echo=logger.info)
         archive = store.uri
-    for line in report_lines(result, dry_run=run["dry_run"]):
+    for line in report_lines(result, dry_run=plan.dry_run):
         logger.info("%s", line)
     manifest = result.manifest
     return {
-        "run_id": run["run_id"],
+        "run_id": plan.run_id,
         "status": manifest["status"],
-        "dry_run": run["dry_run"],
+        "dry_run": plan.dry_run,
         "archive": archive,
         "manifest_key": result.manifest_key,
         "feeds": [s["feed"] for s in manifest["feeds"]],
@@ -166,17 +119,12 @@ def reclean(run: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 # -- archive_feed -------------------------------------------------------------------------------------------
-def runner_command(run: dict[str, Any], feed_id: str, extra: Sequence[str] = ()) -> list[str]:
-    cmd = [sys.executable, "-m", "feedvault.crawl.runner", "--feed", feed_id, "--run-id", run["run_id"]]
-    cmd += ["--trigger", run["trigger"], "--no-run-manifest", "--log-level", "INFO", *extra]
+def runner_command(plan: Any, result_file: Path) -> list[str]:
+    """The crawl subprocess of one plan (feedvault.crawl.plan.RunPlan): the plan in, its report to ``result_file``."""
+    cmd = [sys.executable, "-m", "feedvault.crawl.runner", "--plan-json", plan.model_dump_json()]
+    cmd += ["--result-file", str(result_file), "--log-level", "INFO"]
     if os.environ.get("FEEDVAULT_REGISTRY"):
         cmd += ["--registry", os.environ["FEEDVAULT_REGISTRY"]]
-    if run.get("since"):
-        cmd += ["--since", run["since"]]
-    if run.get("dry_run"):
-        cmd.append("--dry-run")
-    if run.get("force"):
-        cmd.append("--force")
     return cmd
 
 
@@ -186,18 +134,19 @@ def archive_feed(run: dict[str, Any], feed_id: str, context: Any) -> None:
     from feedvault.config import ConfigError
 
     context["feed_id"] = feed_id  # map_index_template renders it as this mapped task's name
+    plan = _plan_of(run).for_feed(feed_id)
     try:
         target = resolve_target(_registry().settings.storage, conn_id())
     except ConfigError as exc:
         raise _fail(str(exc)) from None
-    logger.info("archiving feed %s into run %s (S3 settings from the %s)", feed_id, run["run_id"], target.source)
-    code, result = run_subprocess(runner_command(run, feed_id), target.runner_env(os.environ))
+    logger.info("archiving feed %s into run %s (S3 settings from the %s)", feed_id, plan.run_id, target.source)
+    code, report = crawl(plan, target.runner_env(os.environ))
     if code == EXIT_CONFIG:
-        raise _fail(f"feed {feed_id}: configuration error: {(result or {}).get('error', 'see the log above')}")
-    if not result or not result.get("feeds"):
-        error = (result or {}).get("error") or "see the log above"
+        raise _fail(f"feed {feed_id}: configuration error: {report.error if report else 'see the log above'}")
+    if report is None or not report.manifest or not report.manifest.get("feeds"):
+        error = (report.error if report else None) or "see the log above"
         raise RuntimeError(f"feed {feed_id}: the crawler exited with status {code} without a summary: {error}")
-    summary = result["feeds"][0]
+    summary = report.manifest["feeds"][0]
     context["ti"].xcom_push(key=SUMMARY_KEY, value=summary)
     counts = ", ".join(f"{n} {k}" for k, n in summary["counts"].items() if n) or "nothing"
     logger.info("feed %s: %s; %s; %s bytes written", feed_id, summary["status"], counts, summary["bytes_written"])
@@ -205,8 +154,18 @@ def archive_feed(run: dict[str, Any], feed_id: str, context: Any) -> None:
         raise FeedFailed(f"feed {feed_id} failed: {summary['error']}")
 
 
-def run_subprocess(cmd: list[str], env: dict[str, str]) -> tuple[int, dict[str, Any] | None]:
-    """Run the crawler; relay its stderr (Scrapy's log) line by line at INFO; return (exit code, JSON summary).
+def crawl(plan: Any, env: dict[str, str]) -> tuple[int, Any]:
+    """Run ``plan`` in a crawl subprocess: (exit code, its CrawlReport, None if it wrote none)."""
+    from feedvault.crawl.plan import CrawlReport
+
+    with tempfile.TemporaryDirectory(prefix="feedvault-report-") as tmp:
+        result_file = Path(tmp) / "report.json"
+        code = run_subprocess(runner_command(plan, result_file), env)
+        return code, CrawlReport.read(result_file)
+
+
+def run_subprocess(cmd: list[str], env: dict[str, str]) -> int:
+    """Run the crawler; relay its output (Scrapy's log) line by line at INFO; return its exit code.
 
     The child gets its own process group, so a task killed by a timeout or a user takes the crawl down too.
     """
@@ -215,25 +174,19 @@ def run_subprocess(cmd: list[str], env: dict[str, str]) -> tuple[int, dict[str, 
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
         errors="replace",
         start_new_session=True,
     )
-    stdout: list[str] = []
-    reader = threading.Thread(target=lambda: stdout.extend(proc.stdout or ()), daemon=True)
-    reader.start()
     try:
         level = logging.INFO
-        for line in proc.stderr or ():
+        for line in proc.stdout or ():
             level = _relay(line.rstrip("\n"), level)
-        code = proc.wait()
+        return proc.wait()
     except BaseException:
         _kill_group(proc)
         raise
-    reader.join(timeout=10)
-    lines = [line for line in stdout if line.startswith("{")]
-    return code, json.loads(lines[-1]) if lines else None
 
 
 def _relay(line: str, previous: int) -> int:
@@ -288,52 +241,46 @@ def finalize(context: Any) -> dict[str, Any]:
     """Write the run manifest (the run's commit marker) from the feed summaries; log the run's table."""
     from feedvault.airflow.connection import resolve_target
     from feedvault.airflow.report import summary_table
-    from feedvault.crawl.runner import RunOptions, finalize_run
-    from feedvault.keys import RunId
+    from feedvault.crawl.runner import finalize_run
 
     ti = context["ti"]
     run = ti.xcom_pull(task_ids="plan", key=RUN_KEY)
     if not run:
         raise _fail("nothing to finalize: the plan task failed (see its log)")
-    if run.get("reclean"):  # committed by the reclean task itself
+    plan = _plan_of(run)
+    if plan.reclean:  # committed by the reclean task itself
         result = ti.xcom_pull(task_ids="reclean")
         if not result:
             raise _fail("the reclean task ended without a result (see its log); nothing is committed")
         return result
-    summaries = collect_summaries(ti, run["feeds"])
+    feeds = ti.xcom_pull(task_ids="plan") or []  # the plan task's return value: the feeds it mapped
+    summaries = collect_summaries(ti, feeds)
     registry = _registry()
-    options = RunOptions(
-        feed_ids=tuple(run["requested"]) if run.get("requested") else None,
-        since=dt.datetime.fromisoformat(run["since"]).replace(tzinfo=dt.UTC) if run.get("since") else None,
-        dry_run=run["dry_run"],
-        force=run["force"],
-    ).to_dict()
     target = resolve_target(registry.settings.storage, conn_id())
     changes: list[Any] = []
     with target.open(registry.settings.storage) as store:
         manifest, manifest_key = finalize_run(
             store,
             registry,
-            run_id=RunId(run["run_id"]),
-            started_at=dt.datetime.fromisoformat(run["started_at"]),
+            run_id=plan.run,
+            started_at=plan.started_at,
             feed_summaries=summaries,
-            trigger=run["trigger"],
-            options=options,
-            write=not run["dry_run"],
+            trigger=plan.trigger,
+            options=plan.manifest_options(),
+            write=not plan.dry_run,
             on_health=changes.extend,
         )
         archive = store.uri
-        reports = _health_reports(store, registry, run["feeds"]) if manifest_key else []
-    logger.info("\n%s", "\n".join([summary_table(manifest, dry_run=run["dry_run"]), *health_lines(reports)]))
+        reports = _health_reports(store, registry, feeds) if manifest_key else []
+    logger.info("\n%s", "\n".join([summary_table(manifest, dry_run=plan.dry_run), *health_lines(reports)]))
     if manifest_key:
         _watch(manifest, reports, changes, context)
-    if manifest_key:
         logger.info("run manifest: %s/%s", archive, manifest_key)
-        logger.info("look at it: `feedvault runs`, `feedvault runs --show %s`", run["run_id"])
+        logger.info("look at it: `feedvault runs`, `feedvault runs --show %s`", plan.run_id)
     return {
-        "run_id": run["run_id"],
+        "run_id": plan.run_id,
         "status": manifest["status"],
-        "dry_run": run["dry_run"],
+        "dry_run": plan.dry_run,
         "archive": archive,
         "manifest_key": manifest_key,
         "feeds": [s["feed"] for s in summaries],

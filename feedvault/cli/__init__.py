@@ -29,7 +29,7 @@ from feedvault.cli.console import (  # noqa: F401 (re-exported for the subcomman
 )
 from feedvault.cli.listing import Listing, add_format_options, emit
 from feedvault.config import ConfigError, Registry, load_registry
-from feedvault.keys import RunId
+from feedvault.crawl.plan import RunPlan, add_run_arguments
 from feedvault.logs import console_logging
 from feedvault.store.backends import StorageError
 
@@ -41,30 +41,6 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_CONFIG, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
 
 
-def _date(text: str) -> dt.datetime:
-    try:
-        value = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO date or datetime: {text!r} (e.g. 2026-11-20)") from None
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
-def _past_date(text: str) -> dt.datetime:
-    value = _date(text)
-    if value > dt.datetime.now(dt.UTC):
-        raise argparse.ArgumentTypeError(f"{text!r} is in the future: no entry was published since then")
-    return value
-
-
-def _run_id(text: str) -> RunId:
-    from feedvault.keys import UnsafeKeyError
-
-    try:
-        return RunId(text)
-    except UnsafeKeyError as exc:
-        raise argparse.ArgumentTypeError(f"{exc}, e.g. {RunId.new(label='rerun')}") from None
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="feedvault", description="Archive permitted news feeds to S3.")
     parser.add_argument("--registry", help="registry YAML (default: $FEEDVAULT_REGISTRY or the bundled demo)")
@@ -72,32 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="crawl feeds and archive what changed")
-    run.add_argument("--feed", action="append", dest="feeds", metavar="ID", help="only this feed (repeatable)")
-    run.add_argument("--since", type=_past_date, help="take entries published since this date (replaces the window)")
-    run.add_argument("--dry-run", action="store_true", help="fetch and clean, write nothing, report what would be")
-    run.add_argument(
-        "--force",
-        action="store_true",
-        help="fetch every article again, due or not (identical pages stay unchanged; to re-clean, use reclean)",
-    )
-    run.add_argument(
-        "--run-id", type=_run_id, help="run id (YYYYMMDDTHHMMSSZ[-label]); re-using one replaces its partition"
-    )
+    add_run_arguments(run)  # the run plan's options (feedvault.crawl.plan), shared with the runner
     run.add_argument("--demo", action="store_true", help="serve the bundled demo publisher on 127.0.0.1 meanwhile")
     run.add_argument("--json", action="store_true", help="print the run manifest as JSON on stdout")
 
-    clean = sub.add_parser("clean", help="clean an HTML page from stdin and print its text")
-    clean.add_argument("--url", help="the page's URL (helps metadata and relative links)")
-    clean.add_argument("--feed", metavar="ID", help="apply this feed's cleaning rules from the registry")
-    clean.add_argument("--json", action="store_true", help="print the whole clean record as JSON")
-    clean.add_argument(
-        "--explain", action="store_true", help="after the text, list every removed line: family, rule, reason, line"
-    )
-    clean.add_argument(
-        "--learned",
-        action="store_true",
-        help="with --feed: also remove the feed's learned boilerplate (reads fingerprints/<feed>.json from the archive)",
-    )
+    _add_clean_parser(sub)
 
     feeds = sub.add_parser("feeds", help="list feeds with their permission status")
     add_format_options(feeds)
@@ -138,6 +93,21 @@ def build_parser() -> argparse.ArgumentParser:
     for name, handler in add_parsers(sub).items():
         sub.choices[name].set_defaults(handler=handler)
     return parser
+
+
+def _add_clean_parser(sub: Any) -> None:
+    clean = sub.add_parser("clean", help="clean an HTML page from stdin and print its text")
+    clean.add_argument("--url", help="the page's URL (helps metadata and relative links)")
+    clean.add_argument("--feed", metavar="ID", help="apply this feed's cleaning rules from the registry")
+    clean.add_argument("--json", action="store_true", help="print the whole clean record as JSON")
+    clean.add_argument(
+        "--explain", action="store_true", help="after the text, list every removed line: family, rule, reason, line"
+    )
+    clean.add_argument(
+        "--learned",
+        action="store_true",
+        help="with --feed: also remove the feed's learned boilerplate (reads fingerprints/<feed>.json from the archive)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -184,7 +154,7 @@ def _demo_publisher() -> Iterator[str]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from feedvault.crawl.runner import RunOptions, run_feeds
+    from feedvault.crawl.runner import run_feeds
     from feedvault.store.target import open_archive
 
     with contextlib.ExitStack() as stack:
@@ -196,23 +166,16 @@ def cmd_run(args: argparse.Namespace) -> int:
             known = ", ".join(f.id for f in registry.feeds) or "(none)"
             sys.stderr.write(f"feedvault run: --feed {unknown[0]!r}: no such feed in the registry (it has: {known})\n")
             return EXIT_CONFIG
-        options = RunOptions(
-            feed_ids=tuple(args.feeds) if args.feeds else None,
-            since=args.since,
-            dry_run=args.dry_run,
-            force=args.force,
-            run_id=args.run_id,
-            trigger="cli",
-        )
+        plan = RunPlan.from_cli(args, trigger="cli")
         store = stack.enter_context(open_archive(registry.settings.storage))
         console.print(f"archive: {store.uri} (local data: {registry.settings.storage.data_dir})", highlight=False)
         with _Progress() as progress:
             result = run_feeds(
-                registry, store, options, log_level="INFO" if args.verbose else "WARNING", on_progress=progress.update
+                registry, store, plan, log_level="INFO" if args.verbose else "WARNING", on_progress=progress.update
             )
     if args.json:
         out.print_json(data=result.manifest)
-    _print_summary(result, store.uri, dry_run=args.dry_run)
+    _print_summary(result, store.uri, dry_run=plan.dry_run)
     return result.exit_code
 
 

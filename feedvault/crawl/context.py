@@ -11,6 +11,7 @@ from typing import Any
 from feedvault.archive.manifest import FeedRunLog
 from feedvault.cleaning.fingerprints import FeedFingerprints, Observation
 from feedvault.config import FeedConfig, Politeness, Settings
+from feedvault.crawl.plan import RunPlan
 from feedvault.crawl.seen_state import SeenState
 from feedvault.keys import RunId
 from feedvault.store.backends import Store
@@ -28,9 +29,7 @@ class FeedCrawl:
     spool_dir: Path
     permission: dict[str, Any]
     now: dt.datetime
-    dry_run: bool = False
-    force: bool = False
-    since: dt.datetime | None = None
+    plan: RunPlan  # the run's options (dry run, force, since): read from here, never copied
     finished: bool = False  # set when the spider closed normally
     stage: Store | None = None  # local copies of uploaded clean records, read back by the catalog update
     shared: dict[str, Any] = field(default_factory=dict)  # one dict for every feed of the run: per-host caches
@@ -44,7 +43,7 @@ class FeedCrawl:
     @property
     def oldest_entry(self) -> dt.datetime:
         window_start = self.now - dt.timedelta(days=self.settings.entry_window_days)
-        return self.since if self.since else window_start  # --since replaces the window
+        return self.plan.since or window_start  # --since replaces the window
 
     @property
     def entry_cap(self) -> int:

@@ -1,8 +1,10 @@
 """Run feeds: the one entry point the CLI, Airflow and the benchmarks share.
 
 ``run_feeds`` crawls the selected feeds in this process (one Twisted reactor, so once per process).
-``python -m feedvault.crawl.runner`` runs it in a fresh process and prints a JSON summary on stdout, which is how
-Airflow tasks call it (Scrapy's reactor cannot be restarted inside one process).
+``python -m feedvault.crawl.runner`` runs it in a fresh process, which is how Airflow tasks call it (Scrapy's
+reactor cannot be restarted inside one process): the run plan goes in as JSON (``--plan-json``), the
+:class:`~feedvault.crawl.plan.CrawlReport` comes back in the file ``--result-file`` names (without it, the
+summary is printed on stdout, for people and scripts).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from feedvault import keys
@@ -22,6 +25,7 @@ from feedvault.cleaning.fingerprints import FeedFingerprints
 from feedvault.config import ConfigError, FeedConfig, Registry, load_registry
 from feedvault.crawl.context import FeedCrawl
 from feedvault.crawl.extraction_pool import ExtractorPool
+from feedvault.crawl.plan import CrawlReport, RunPlan, add_run_arguments
 from feedvault.crawl.seen_state import SeenState
 from feedvault.crawl.spool import Spool
 from feedvault.keys import RunId
@@ -31,25 +35,6 @@ from feedvault.store.backends import FileStore, ReadThroughStore, StorageError, 
 from feedvault.versions import versions
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    feed_ids: tuple[str, ...] | None = None
-    since: dt.datetime | None = None
-    dry_run: bool = False
-    force: bool = False
-    run_id: RunId | None = None
-    trigger: str = "manual"
-    write_run_manifest: bool = True
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "feeds": list(self.feed_ids) if self.feed_ids else None,
-            "since": self.since.isoformat() if self.since else None,
-            "dry_run": self.dry_run,
-            "force": self.force,
-        }
 
 
 @dataclass
@@ -223,103 +208,132 @@ def _remove_crashed_partitions(
 def run_feeds(
     registry: Registry,
     store: Store,
-    options: RunOptions,
+    plan: RunPlan,
     *,
     log_level: str = "WARNING",
     on_progress: Callable[[FeedRunLog], None] | None = None,
 ) -> RunResult:
-    run_id = options.run_id or RunId.new(label=options.trigger)
-    started = utcnow()
-    today = started.date()
-    feeds = select_feeds(registry, options.feed_ids)
+    """Crawl the plan's feeds in this process and commit the run (its manifests; the run manifest unless the
+    plan says another task commits it)."""
+    feeds = select_feeds(registry, plan.feeds)
     spider_class(registry.settings.spider_class)  # a wrong one stops the run before anything happens
-    logs: list[FeedRunLog] = []
-    crawls: list[FeedCrawl] = []
-    if not options.dry_run:
-        recover_interrupted_runs(store, registry, current=run_id)
-    spool_dir = Spool(
-        run_id.value,
-        {
-            "store": store.uri,
-            "started_at": started.isoformat(),
-            "trigger": options.trigger,
-            "options": options.to_dict(),
-            "dry_run": options.dry_run,
-            "write_run_manifest": options.write_run_manifest,
-        },
+    if not plan.dry_run:
+        recover_interrupted_runs(store, registry, current=plan.run)
+    spool_dir = Spool(plan.run_id, _spool_meta(store, plan))
+    run = _Run(
+        registry,
+        store,
+        plan,
+        spool_dir,
+        stage=None if plan.dry_run else FileStore(spool_dir.path / "stage", durable=False),
+        on_progress=on_progress,
     )
-    spool = spool_dir.path
-    stage = None if options.dry_run else FileStore(spool / "stage", durable=False)
-    shared: dict[str, Any] = {}  # per-host caches (robots.txt, tdmrep.json) shared by every feed of the run
-    extractor = ExtractorPool(registry.settings.extract_workers)
     try:
-        try:
-            for feed in feeds:
-                log = FeedRunLog(
-                    feed.id,
-                    run_id.value,
-                    short_text_chars=registry.settings.health.short_text_chars,
-                    on_change=on_progress,
-                    journal=None if options.dry_run else spool_dir.journal(feed.id),
-                )
-                logs.append(log)
-                log.permission = feed_permission(feed, today)
-                if log.permission["decision"] != "archive":
-                    log.warn(log.permission["detail"] + "; not crawled")
-                    logger.warning("feed %s skipped: %s", feed.id, log.permission["detail"])  # Airflow's task log
-                    continue
-                if log.permission.get("warning"):
-                    log.warn(log.permission["warning"])
-                    logger.warning("feed %s: %s", feed.id, log.permission["warning"])
-                try:
-                    state = SeenState.load(store, feed.id)
-                    if not options.dry_run:
-                        removed = _clear_partition(store, feed.id, run_id)
-                        if removed:
-                            log.warn(f"re-running {run_id}: replaced {removed} objects of an earlier attempt")
-                        state.forget_run(run_id.value)
-                        _remove_crashed_partitions(store, registry, feed.id, run_id, state, log)
-                except Exception as exc:  # this feed fails; the others still run
-                    log.error = (
-                        f"not crawled: {type(exc).__name__}: {exc} (reading {keys.state_key(feed.id)} or clearing "
-                        "this run's partition); fix or remove the state object (without it the next run archives "
-                        "every article of the feed again)"
-                    )
-                    logger.error("feed %s: %s", feed.id, log.error)
-                    continue
-                crawls.append(
-                    FeedCrawl(
-                        feed=feed,
-                        settings=registry.settings,
-                        run_id=run_id,
-                        store=store,
-                        state=state,
-                        log=log,
-                        extractor=extractor,
-                        spool_dir=spool,
-                        permission=log.permission,
-                        now=started,
-                        dry_run=options.dry_run,
-                        force=options.force,
-                        since=options.since,
-                        stage=stage,
-                        shared=shared,
-                        fingerprints=_load_fingerprints(store, registry, feed.id, log),
-                    )
-                )
-            if crawls:
-                _crawl_all(crawls, log_level)
-        finally:
-            extractor.shutdown(wait=True, cancel_futures=True)
-        if not options.dry_run:
-            for crawl in crawls:
-                _update_fingerprints(crawl, today)
-        result = _commit(store, registry, options, run_id, started, logs, stage)
+        _crawl_feeds(run, feeds, log_level)
+        result = _commit(run)
     except BaseException:  # not committed: keep the journal for the next run to recover (the rest is scratch)
         spool_dir.keep_journal()
         raise
     spool_dir.remove()
     return result
+
+
+def _spool_meta(store: Store, plan: RunPlan) -> dict[str, Any]:
+    """What ``recover_interrupted_runs`` needs to commit this run if the process dies before it does."""
+    return {
+        "store": store.uri,
+        "started_at": plan.started_at.isoformat(),
+        "trigger": plan.trigger,
+        "options": plan.manifest_options(),
+        "dry_run": plan.dry_run,
+        "write_run_manifest": plan.write_run_manifest,
+    }
+
+
+@dataclass
+class _Run:
+    """One run of ``run_feeds`` in progress: what every feed's crawl shares."""
+
+    registry: Registry
+    store: Store
+    plan: RunPlan
+    spool_dir: Spool
+    stage: Store | None  # local copies of the run's clean records (None in a dry run)
+    on_progress: Callable[[FeedRunLog], None] | None = None
+    now: dt.datetime = field(default_factory=utcnow)
+    logs: list[FeedRunLog] = field(default_factory=list)
+    shared: dict[str, Any] = field(default_factory=dict)  # per-host caches (robots.txt, tdmrep.json) of every feed
+
+
+def _crawl_feeds(run: _Run, feeds: list[FeedConfig], log_level: str) -> None:
+    """Prepare each permitted feed, crawl them all on one reactor, then merge what they learned."""
+    extractor = ExtractorPool(run.registry.settings.extract_workers)
+    crawls = []
+    try:
+        for feed in feeds:
+            log = FeedRunLog(
+                feed.id,
+                run.plan.run_id,
+                short_text_chars=run.registry.settings.health.short_text_chars,
+                on_change=run.on_progress,
+                journal=None if run.plan.dry_run else run.spool_dir.journal(feed.id),
+            )
+            run.logs.append(log)
+            crawl = _prepare_feed(run, feed, log, extractor)
+            if crawl is not None:
+                crawls.append(crawl)
+        if crawls:
+            _crawl_all(crawls, log_level)
+    finally:
+        extractor.shutdown(wait=True, cancel_futures=True)
+    if not run.plan.dry_run:
+        for crawl in crawls:
+            _update_fingerprints(crawl, run.now.date())
+
+
+def _prepare_feed(run: _Run, feed: FeedConfig, log: FeedRunLog, extractor: ExtractorPool) -> FeedCrawl | None:
+    """The feed's crawl, or None when it is not crawled (no valid permission, or its state is unreadable)."""
+    store, run_id = run.store, run.plan.run
+    log.permission = feed_permission(feed, run.now.date())
+    if log.permission["decision"] != "archive":
+        log.warn(log.permission["detail"] + "; not crawled")
+        logger.warning("feed %s skipped: %s", feed.id, log.permission["detail"])  # Airflow's task log
+        return None
+    if log.permission.get("warning"):
+        log.warn(log.permission["warning"])
+        logger.warning("feed %s: %s", feed.id, log.permission["warning"])
+    try:
+        state = SeenState.load(store, feed.id)
+        if not run.plan.dry_run:
+            removed = _clear_partition(store, feed.id, run_id)
+            if removed:
+                log.warn(f"re-running {run_id}: replaced {removed} objects of an earlier attempt")
+            state.forget_run(run_id.value)
+            _remove_crashed_partitions(store, run.registry, feed.id, run_id, state, log)
+    except Exception as exc:  # this feed fails; the others still run
+        log.error = (
+            f"not crawled: {type(exc).__name__}: {exc} (reading {keys.state_key(feed.id)} or clearing "
+            "this run's partition); fix or remove the state object (without it the next run archives "
+            "every article of the feed again)"
+        )
+        logger.error("feed %s: %s", feed.id, log.error)
+        return None
+    return FeedCrawl(
+        feed=feed,
+        settings=run.registry.settings,
+        run_id=run_id,
+        store=store,
+        state=state,
+        log=log,
+        extractor=extractor,
+        spool_dir=run.spool_dir.path,
+        permission=log.permission,
+        now=run.now,
+        plan=run.plan,
+        stage=run.stage,
+        shared=run.shared,
+        fingerprints=_load_fingerprints(store, run.registry, feed.id, log),
+    )
 
 
 def recover_interrupted_runs(store: Store, registry: Registry, *, current: RunId) -> list[str]:
@@ -449,31 +463,24 @@ def write_feed_manifests(
     return summaries, feed_manifests
 
 
-def _commit(
-    store: Store,
-    registry: Registry,
-    options: RunOptions,
-    run_id: RunId,
-    started: dt.datetime,
-    logs: list[FeedRunLog],
-    stage: Store | None,
-) -> RunResult:
+def _commit(run: _Run) -> RunResult:
     """Write the feed manifests, then the run manifest (via ``finalize_run``)."""
-    summaries, feed_manifests = write_feed_manifests(store, run_id, logs, dry_run=options.dry_run)
+    plan = run.plan
+    summaries, feed_manifests = write_feed_manifests(run.store, plan.run, run.logs, dry_run=plan.dry_run)
     changes: list[Any] = []
     run_manifest, manifest_key = finalize_run(
-        store,
-        registry,
-        run_id=run_id,
-        started_at=started,
+        run.store,
+        run.registry,
+        run_id=plan.run,
+        started_at=plan.started_at,
         feed_summaries=summaries,
-        trigger=options.trigger,
-        options=options.to_dict(),
-        write=options.write_run_manifest and not options.dry_run,
-        staged=stage,
+        trigger=plan.trigger,
+        options=plan.manifest_options(),
+        write=plan.write_run_manifest and not plan.dry_run,
+        staged=run.stage,
         on_health=changes.extend,
     )
-    return RunResult(run_id, run_manifest, manifest_key, feed_manifests, changes)
+    return RunResult(plan.run, run_manifest, manifest_key, feed_manifests, changes)
 
 
 def finalize_run(
@@ -561,18 +568,16 @@ def _update_catalog(store: Store, registry: Registry, manifest_key: str) -> None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Subprocess entry: run feeds, print the run summary as one JSON line on stdout."""
-    from feedvault.store.target import ENDPOINT_URL_ENV, open_archive
+    """Subprocess entry: run a plan; its :class:`CrawlReport` goes to ``--result-file`` (else its summary to stdout)."""
+    from feedvault.store.target import ENDPOINT_URL_ENV
 
     parser = argparse.ArgumentParser(prog="python -m feedvault.crawl.runner")
     parser.add_argument("--registry")
-    parser.add_argument("--feed", action="append", dest="feeds")
-    parser.add_argument("--run-id")
+    parser.add_argument("--plan-json", help="the run plan (feedvault.crawl.plan.RunPlan) as JSON; replaces the options")
+    add_run_arguments(parser)
     parser.add_argument("--trigger", default="manual")
-    parser.add_argument("--since", type=dt.datetime.fromisoformat)
-    parser.add_argument("--dry-run", action="store_true")
-    parser.add_argument("--force", action="store_true")
-    parser.add_argument("--no-run-manifest", action="store_true")
+    parser.add_argument("--no-run-manifest", action="store_true", help="another process commits the run")
+    parser.add_argument("--result-file", type=Path, help="write the run's report here (JSON), not to stdout")
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument(
         "--endpoint-url",
@@ -581,30 +586,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     console_logging(args.log_level)
+    report = _run_from_args(args)
+    if args.result_file:
+        report.write(args.result_file)
+    else:
+        print(json.dumps(report.summary()), flush=True)
+    return report.exit_code
+
+
+def _run_from_args(args: argparse.Namespace) -> CrawlReport:
+    from feedvault.store.target import open_archive
+
     try:
         registry = load_registry(args.registry)
-        options = RunOptions(
-            feed_ids=tuple(args.feeds) if args.feeds else None,
-            since=args.since.replace(tzinfo=args.since.tzinfo or dt.UTC) if args.since else None,
-            dry_run=args.dry_run,
-            force=args.force,
-            run_id=RunId(args.run_id) if args.run_id else None,
-            trigger=args.trigger,
-            write_run_manifest=not args.no_run_manifest,
-        )
+        plan = RunPlan.from_json(args.plan_json) if args.plan_json else RunPlan.from_cli(args, trigger=args.trigger)
         with open_archive(registry.settings.storage, endpoint_url=args.endpoint_url) as store:
-            result = run_feeds(registry, store, options, log_level=args.log_level)
+            result = run_feeds(registry, store, plan, log_level=args.log_level)
             requests = store.stats.snapshot()
     except (ConfigError, ValueError) as exc:
-        print(json.dumps({"error": str(exc)}), flush=True)
-        return 2
+        return CrawlReport(exit_code=2, error=str(exc))
     except StorageError as exc:  # one line (credentials in the endpoint redacted), not a traceback quoting the URL
-        print(json.dumps({"error": str(exc)}), flush=True)
-        return 3  # the CLI's exit code for a storage failure
-    summary = {"run_id": result.run_id.value, "manifest_key": result.manifest_key, **result.manifest}
-    summary["health_changes"] = [change.to_dict() for change in result.health_changes]
-    print(json.dumps({**summary, "storage_requests": requests}), flush=True)
-    return result.exit_code
+        return CrawlReport(exit_code=3, error=str(exc))  # the CLI's exit code for a storage failure
+    return CrawlReport(
+        exit_code=result.exit_code,
+        run_id=result.run_id.value,
+        manifest_key=result.manifest_key,
+        manifest=result.manifest,
+        health_changes=[change.to_dict() for change in result.health_changes],
+        storage_requests=requests,
+    )
 
 
 if __name__ == "__main__":
