@@ -30,7 +30,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -88,8 +88,8 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def _block_free(base: int) -> bool:
-    ports = range(base, base + len(SERVICES))
+def _block_free(base: int, count: int = len(SERVICES)) -> bool:
+    ports = range(base, base + count)
     return all(_port_free(p) and _port_free(p + GRPC_OFFSET) for p in ports)
 
 
@@ -97,13 +97,14 @@ def _describe_block(base: int) -> str:
     return f"{base}-{base + len(SERVICES) - 1} (and +{GRPC_OFFSET})"
 
 
-def _pick_base() -> int:
+def _pick_base(count: int = len(SERVICES)) -> int:
+    """A random base of ``count`` consecutive free ports whose gRPC twins (+10000) are free too."""
     rng = random.Random()
     for _ in range(200):
         base = rng.randrange(*AUTO_PORT_RANGE)
-        if _block_free(base):
+        if _block_free(base, count):
             return base
-    raise EmbeddedS3Error(f"no free block of {len(SERVICES)} ports (and +{GRPC_OFFSET}) found on {HOST}")
+    raise EmbeddedS3Error(f"no free block of {count} ports (and +{GRPC_OFFSET}) found on {HOST}")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -349,24 +350,10 @@ class EmbeddedS3:
     # -- internals
 
     def _load_or_create_credentials(self) -> Credentials:
-        path = self._credentials_file(self.data_dir)
-        if path.exists():
-            return Credentials(**json.loads(path.read_text()))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        creds = {"access_key_id": f"FV{secrets.token_hex(9).upper()}", "secret_access_key": secrets.token_hex(24)}
-        _write_private(path, creds)
-        return Credentials(**creds)
+        return load_or_create_credentials(self._credentials_file(self.data_dir))
 
     def _write_identity_config(self) -> Path:
-        creds = self.credentials
-        identity = {
-            "name": "feedvault",
-            "credentials": [{"accessKey": creds.access_key_id, "secretKey": creds.secret_access_key}],
-            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-        }
-        path = self.data_dir / "s3-config.json"
-        _write_private(path, {"identities": [identity]})
-        return path
+        return write_identity_config(self.data_dir / "s3-config.json", self.credentials)
 
     def _launch(self, base: int, config: Path) -> None:
         ports = {name: base + i for i, name in enumerate(SERVICES)}
@@ -402,26 +389,65 @@ class EmbeddedS3:
         self._base = base
 
     def _wait_ready(self) -> None:
-        """Block until a first PUT succeeds (the only reliable sign that all components are up)."""
         assert self._proc is not None
-        client = make_s3_client(StorageSettings(endpoint_url=self.endpoint_url, max_attempts=1), self.credentials)
-        deadline = time.monotonic() + self.ready_timeout
-        last_error: Exception | None = None
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise EmbeddedS3Error(
-                    f"weed exited with status {self._proc.returncode} during start-up; "
-                    f"log tail ({self.log_dir}):\n{self.log_tail()}"
-                )
-            try:
-                with contextlib.suppress(ClientError):  # exists already: the PUT tells
-                    client.create_bucket(Bucket=READY_PROBE_BUCKET)
-                client.put_object(Bucket=READY_PROBE_BUCKET, Key="ready", Body=b"ok")
-                return
-            except Exception as exc:  # not up yet: connection refused, 503, ...
-                last_error = exc
-                time.sleep(0.25)
-        raise EmbeddedS3Error(
-            f"SeaweedFS at {self.endpoint_url} not ready after {self.ready_timeout:.0f}s "
-            f"(last error: {last_error}); log tail ({self.log_dir}):\n{self.log_tail()}"
-        )
+        proc = self._proc
+
+        def tail() -> str:
+            return f"({self.log_dir}):\n{self.log_tail()}"
+
+        def exited() -> str | None:
+            if proc.poll() is None:
+                return None
+            return f"weed exited with status {proc.returncode} during start-up; log tail {tail()}"
+
+        wait_writable(self.endpoint_url, self.credentials, self.ready_timeout, exited, tail)
+
+
+def load_or_create_credentials(path: Path) -> Credentials:
+    """The S3 credentials kept in ``path``, generated (mode 0600) the first time."""
+    if path.exists():
+        return Credentials(**json.loads(path.read_text()))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    creds = {"access_key_id": f"FV{secrets.token_hex(9).upper()}", "secret_access_key": secrets.token_hex(24)}
+    _write_private(path, creds)
+    return Credentials(**creds)
+
+
+def write_identity_config(path: Path, creds: Credentials) -> Path:
+    """The identity file ``weed`` reads (``-s3.config`` / ``weed s3 -config``): one identity, all actions."""
+    identity = {
+        "name": "feedvault",
+        "credentials": [{"accessKey": creds.access_key_id, "secretKey": creds.secret_access_key}],
+        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+    }
+    _write_private(path, {"identities": [identity]})
+    return path
+
+
+def wait_writable(
+    endpoint_url: str,
+    credentials: Credentials,
+    timeout: float,
+    failed: Callable[[], str | None],
+    log_tail: Callable[[], str],
+) -> None:
+    """Block until a first PUT succeeds (the only reliable sign that every component is up); ``failed()``
+    returns why start-up cannot succeed any more (a process exited), which is raised at once."""
+    client = make_s3_client(StorageSettings(endpoint_url=endpoint_url, max_attempts=1), credentials)
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        reason = failed()
+        if reason is not None:
+            raise EmbeddedS3Error(reason)
+        try:
+            with contextlib.suppress(ClientError):  # exists already: the PUT tells
+                client.create_bucket(Bucket=READY_PROBE_BUCKET)
+            client.put_object(Bucket=READY_PROBE_BUCKET, Key="ready", Body=b"ok")
+            return
+        except Exception as exc:  # not up yet: connection refused, 503, ...
+            last_error = exc
+            time.sleep(0.25)
+    raise EmbeddedS3Error(
+        f"SeaweedFS at {endpoint_url} not ready after {timeout:.0f}s (last error: {last_error}); log tail {log_tail()}"
+    )
