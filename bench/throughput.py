@@ -54,7 +54,7 @@ from feedvault.store.backends import Store, open_store  # noqa: E402
 from feedvault.store.seaweed import EmbeddedS3  # noqa: E402
 
 if TYPE_CHECKING:
-    from feedvault.crawl.context import FeedCrawl
+    from feedvault.crawl.context import CrawlConfig
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -150,7 +150,7 @@ def bare_fetch_settings(registry: Path) -> dict[str, Any]:
     parsed = load_registry(registry)
     polite = parsed.feeds[0].effective_politeness(parsed.settings.politeness)
     crawl = SimpleNamespace(politeness=polite, settings=parsed.settings)  # all scrapy_settings reads
-    settings = scrapy_settings(cast("FeedCrawl", crawl), "WARNING")
+    settings = scrapy_settings(cast("CrawlConfig", crawl), "WARNING")
     settings["DOWNLOADER_MIDDLEWARES"] = {k: v for k, v in settings["DOWNLOADER_MIDDLEWARES"].items() if v is None}
     settings["ITEM_PIPELINES"] = {}
     return settings

@@ -10,8 +10,7 @@ import asyncio
 import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import scrapy
 from scrapy import signals
@@ -33,13 +32,15 @@ from twisted.python.failure import Failure
 from feedvault.archive.manifest import Outcome
 from feedvault.crawl.context import FeedCrawl
 from feedvault.crawl.feed_documents import FeedEntry, FeedParseError, parse_feed
+from feedvault.crawl.items import ArticleCapture
+from feedvault.crawl.outcomes import ArticleOutcomes
 from feedvault.crawl.seen_state import FetchPlan
-from feedvault.keys import UnsafeKeyError, normalize_url, tombstone_key, url_key
+from feedvault.crawl.tombstones import Tombstones
+from feedvault.keys import UnsafeKeyError, normalize_url
 from feedvault.permission import aipref
 from feedvault.permission.decisions import Decision, Finding, decide
 from feedvault.permission.signals import page_findings
 from feedvault.permission.usage import usage_findings
-from feedvault.store.backends import Store
 from spiders.download import HeaderTooLarge, ResponseTooLarge
 from spiders.middlewares import (
     RAW_META,
@@ -54,24 +55,6 @@ from spiders.middlewares import (
 logger = logging.getLogger(__name__)
 
 MAX_SITEMAP_DEPTH = 2
-
-
-@dataclass
-class ArticleCapture:
-    """One fetched article: the exchange as transferred (for WARC) and the decoded body (for cleaning)."""
-
-    url: str
-    requested_url: str
-    entry: FeedEntry
-    plan: FetchPlan
-    raw: dict[str, Any]
-    body: bytes
-    declared_encoding: str | None
-    fetched_at: dt.datetime
-    redirects: list[str] = field(default_factory=list)
-    robots: dict[str, Any] | None = None
-    tdmrep: dict[str, Any] | None = None  # the host's tdmrep.json and the rule matching this URL
-    robots_usage: list[Any] = field(default_factory=list)  # aipref.Statement: robots.txt usage rules for the URL
 
 
 class EntryCap:
@@ -101,25 +84,26 @@ class FeedSpider(scrapy.Spider):
     name = "feedvault"
 
     def __init__(self, crawl: FeedCrawl, **kwargs: Any) -> None:
-        super().__init__(name=f"feed-{crawl.feed.id}", **kwargs)
-        self.crawl = crawl
+        super().__init__(name=f"feed-{crawl.config.feed.id}", **kwargs)
+        self.config, self.services, self.tally = crawl.config, crawl.services, crawl.tally
+        self.outcomes = ArticleOutcomes(crawl.tally.log)
         self._seen_guids: set[str] = set()
         self._seen_links: set[str] = set()
         self._feeds_ok = 0
         self._feeds_failed: list[str] = []
-        self.tombstones: frozenset[str] = frozenset()
-        self.entry_cap = EntryCap(crawl.entry_cap, counts_every_fetch=crawl.plan.force)
+        self.entry_cap = EntryCap(crawl.config.entry_cap, counts_every_fetch=crawl.config.plan.force)
         self._callback_errors: dict[str, int] = {}  # exception type -> articles whose callback raised
 
     @classmethod
-    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> FeedSpider:
-        spider = super().from_crawler(crawler, *args, **kwargs)
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
+        """The spider of the feed crawl the runner attached to ``crawler``."""
+        spider = super().from_crawler(crawler, *args, crawl=FeedCrawl.of(crawler), **kwargs)
         crawler.signals.connect(spider.callback_failed, signal=signals.spider_error)  # a bound method: kept alive
         return spider
 
     async def start(self) -> AsyncIterator[Request]:
-        self.tombstones = await asyncio.to_thread(load_tombstones, self.crawl.store)
-        for url in self.crawl.feed.urls:
+        self.services.tombstones = await asyncio.to_thread(Tombstones.load, self.services.store)
+        for url in self.config.feed.urls:
             yield self._feed_request(url, depth=0)
 
     def _feed_request(self, url: str, depth: int) -> Request:
@@ -133,9 +117,9 @@ class FeedSpider(scrapy.Spider):
 
     # -- feed documents ---------------------------------------------------------------------------------
     def parse_feed(self, response: Response) -> Iterator[Request]:
-        log = self.crawl.log
+        log = self.tally.log
         try:
-            parsed = parse_feed(response.body, response.url, self.crawl.feed.kind)
+            parsed = parse_feed(response.body, response.url, self.config.feed.kind)
         except FeedParseError as exc:
             self._feed_error(response.url, f"unparseable feed: {exc}")
             return
@@ -153,7 +137,7 @@ class FeedSpider(scrapy.Spider):
                 yield request
 
     def _entry_request(self, response: Response, entry: FeedEntry) -> Request | None:
-        crawl, log = self.crawl, self.crawl.log
+        config, log = self.config, self.tally.log
         if not entry.link:
             log.add(entry.guid or response.url, Outcome.SKIPPED, reason="no-link", detail=entry.title)
             return None
@@ -167,8 +151,8 @@ class FeedSpider(scrapy.Spider):
         except UnsafeKeyError as exc:
             log.add(link, Outcome.REFUSED, reason="unsafe-url", detail=str(exc))
             return None
-        if self.taken_down(link):
-            log.add(link, Outcome.REFUSED, reason="takedown", detail="taken down", evidence=takedown_evidence(link))
+        if self.services.tombstones.taken_down(link):
+            self.outcomes.taken_down(link)
             return None
         if identity in self._seen_links or (entry.guid and entry.guid in self._seen_guids):
             log.add(link, Outcome.SKIPPED, reason="duplicate-entry", detail=entry.guid)  # the variant as listed
@@ -178,17 +162,17 @@ class FeedSpider(scrapy.Spider):
         if entry.guid:
             self._seen_guids.add(entry.guid)
         dated = entry.published or entry.updated
-        if dated is not None and dated < crawl.oldest_entry:
+        if dated is not None and dated < config.oldest_entry:
             log.add(link, Outcome.SKIPPED, reason="outside-window", detail=dated.isoformat())
             return None
-        plan = crawl.state.plan(
+        plan = self.tally.state.plan(
             link,
-            run_id=crawl.run_id.value,
-            now=crawl.now,
+            run_id=config.run_id.value,
+            now=config.now,
             entry_updated=entry.updated,
             published=entry.published,
-            revisit=crawl.revisit,
-            force=crawl.plan.force,
+            revisit=config.revisit,
+            force=config.plan.force,
         )
         if not plan.fetch:
             log.add(link, Outcome.UNCHANGED, reason="not-due", sha256=plan.baseline.sha256 if plan.baseline else None)
@@ -212,8 +196,8 @@ class FeedSpider(scrapy.Spider):
 
     def _feed_error(self, url: str, message: str) -> None:
         self._feeds_failed.append(url)
-        self.crawl.log.feeds[url] = {"error": message}
-        self.crawl.log.warn(f"feed {url}: {message}")
+        self.tally.log.feeds[url] = {"error": message}
+        self.tally.log.warn(f"feed {url}: {message}")
 
     # -- articles -------------------------------------------------------------------------------------
     def parse_article(self, response: Response) -> Iterator[ArticleCapture]:
@@ -221,10 +205,10 @@ class FeedSpider(scrapy.Spider):
         plan: FetchPlan = response.meta["plan"]
         if response.status == 304:
             evidence = self._not_modified_evidence(response)
-            self.crawl.state.record(
-                response.url, now=self.crawl.now, entry_updated=entry.updated, published=entry.published
+            self.tally.state.record(
+                response.url, now=self.config.now, entry_updated=entry.updated, published=entry.published
             )
-            self.crawl.log.add(  # last: a callback that raises has recorded no outcome (callback_failed does)
+            self.tally.log.add(  # last: a callback that raises has recorded no outcome (callback_failed does)
                 response.url,
                 Outcome.UNCHANGED,
                 reason="not-modified",
@@ -258,7 +242,7 @@ class FeedSpider(scrapy.Spider):
         findings += _usage_findings_of(response)
         if not findings:
             return None
-        record = self.crawl.feed.permission
+        record = self.config.feed.permission
         assert record is not None  # feeds without a valid record are never crawled
         verdict = decide(record, findings)
         if verdict.refused or verdict.decision is not Decision.ARCHIVE:
@@ -266,13 +250,9 @@ class FeedSpider(scrapy.Spider):
                 f"{response.url}: answered 304 Not Modified with {verdict.detail}; its archived snapshot stays "
                 f"(`feedvault takedown --url {response.url}` removes it)"
             )
-            self.crawl.log.warn(message)
+            self.tally.log.warn(message)
             logger.warning(message)
         return {"on": "304 Not Modified", **verdict.to_dict(), "tdmrep": tdm}
-
-    def taken_down(self, url: str) -> bool:
-        """Whether ``url`` has a tombstone (listed once at crawl start): it is never fetched or archived again."""
-        return url_key(url) in self.tombstones
 
     def article_failed(self, failure: Failure) -> None:
         """The entry's outcome, under the URL the feed gave (a redirect's target is ``redirected_to``)."""
@@ -281,7 +261,7 @@ class FeedSpider(scrapy.Spider):
         outcome = Outcome.REFUSED if failure.check(RefusedRequest) else Outcome.FAILED
         status = failure.value.response.status if failure.check(HttpError) else None
         entry_url = request.meta.get("redirect_urls", [request.url])[0]
-        self.crawl.log.add(
+        self.tally.log.add(
             entry_url,
             outcome,
             reason=reason,
@@ -304,7 +284,7 @@ class FeedSpider(scrapy.Spider):
             self._feed_error(request.url if request is not None else "?", detail)
             return
         entry_url = request.meta.get("redirect_urls", [request.url])[0]
-        self.crawl.log.add(
+        self.tally.log.add(
             entry_url,
             Outcome.FAILED,
             reason=kind,
@@ -314,22 +294,23 @@ class FeedSpider(scrapy.Spider):
         )
 
     def closed(self, reason: str) -> None:
-        self.crawl.finished = reason == "finished"
+        tally = self.tally
+        tally.finished = reason == "finished"
         if self._callback_errors:  # after the pipeline closed: its errors stay, this one is added
             kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(self._callback_errors.items()))
             error = f"the spider's callback raised for {sum(self._callback_errors.values())} requests ({kinds}); see the log"
-            self.crawl.log.error = f"{self.crawl.log.error}; {error}" if self.crawl.log.error else error
+            tally.log.error = f"{tally.log.error}; {error}" if tally.log.error else error
         if reason == "shutdown":  # SIGTERM / SIGINT: what was done is committed, the rest waits for the next run
-            self.crawl.log.interrupted = True
-            self.crawl.log.error = self.crawl.log.error or (
+            tally.log.interrupted = True
+            tally.log.error = tally.log.error or (
                 "interrupted (SIGTERM or SIGINT): the manifest lists what was done; entries it does not list were not "
                 "tried and the next run takes them"
             )
-        if not self.crawl.finished and not self.crawl.log.error:
-            self.crawl.log.error = f"crawl ended early: {reason}"
+        if not tally.finished and not tally.log.error:
+            tally.log.error = f"crawl ended early: {reason}"
         if self._feeds_ok == 0 and self._feeds_failed:
-            self.crawl.log.error = "no feed document could be read: " + "; ".join(
-                str(self.crawl.log.feeds[u].get("error")) for u in self._feeds_failed
+            tally.log.error = "no feed document could be read: " + "; ".join(
+                str(tally.log.feeds[u].get("error")) for u in self._feeds_failed
             )
 
 
@@ -338,15 +319,6 @@ def _usage_findings_of(response: Response) -> list[Finding]:
     headers = response.meta[RAW_META]["headers"]
     header = aipref.header_statement([value for name, value in headers if name.lower() == "content-usage"])
     return usage_findings([*(response.meta.get(USAGE_META) or []), *([header] if header else [])])
-
-
-def load_tombstones(store: Store) -> frozenset[str]:
-    """URL keys of every taken-down URL: one listing of ``tombstones/``."""
-    return frozenset(obj.key.rsplit("/", 1)[-1].removesuffix(".json") for obj in store.list("tombstones/"))
-
-
-def takedown_evidence(url: str) -> dict[str, Any]:
-    return {"signal": "takedown", "source": "tombstone", "where": tombstone_key(url)}
 
 
 def _declared_charset(response: Response) -> str | None:

@@ -32,7 +32,9 @@ from scrapy.resolver import dnscache
 from scrapy.utils.httpobj import urlparse_cached
 from w3lib.url import safe_url_string
 
-from feedvault.config import Signal
+from feedvault.archive.manifest import FeedRunLog
+from feedvault.config import PermissionRecord, Signal
+from feedvault.crawl.context import CrawlServices, FeedCrawl
 from feedvault.crawl.netguard import NetworkPolicy, RefusedURL, Resolver
 from feedvault.permission import aipref, tdmrep
 from feedvault.permission.decisions import Decision, signal_decision
@@ -69,31 +71,32 @@ class TooManyRedirects(IgnoreRequest):
     """A redirect chain longer than ``max_redirects`` (a loop, usually)."""
 
 
-def _crawl(crawler: Crawler) -> Any:
-    return crawler.spider.crawl  # type: ignore[union-attr]
-
-
 class NetworkGuardMiddleware:
-    def __init__(self, crawler: Crawler, resolver: Resolver | None = None) -> None:
-        self.crawler = crawler
-        self.resolver = resolver  # None: the system's (getaddrinfo)
-        self._policy: NetworkPolicy | None = None
+    """Every request, redirects and robots.txt included, passes the feed's SSRF policy."""
+
+    def __init__(
+        self,
+        allow_private_network: bool | list[str] | tuple[str, ...],
+        addresses: PerHost[list[str]],
+        resolver: Resolver | None = None,  # None: the system's (getaddrinfo)
+    ) -> None:
+        self.policy = NetworkPolicy.from_setting(allow_private_network, resolver)
+        self.addresses = addresses  # host:port -> resolved addresses, shared by every feed of the run
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> NetworkGuardMiddleware:
-        return cls(crawler)
+        crawl = FeedCrawl.of(crawler)
+        return cls(crawl.config.feed.allow_private_network, shared_per_host(crawl.services, "dns"))
 
     async def process_request(self, request: Request) -> None:
         """Judge the request's addresses by this feed's policy. A name is resolved once per host and run (shared
         by every feed of the run), in a thread: a slow or hung DNS answer never blocks the reactor."""
-        if self._policy is None:
-            self._policy = NetworkPolicy.from_setting(_crawl(self.crawler).feed.allow_private_network, self.resolver)
-        policy, url = self._policy, request.url
+        policy, url = self.policy, request.url
         try:
             host, port, literal = policy.locate(url)
             addresses = literal
             if addresses is None:
-                addresses = await shared_per_host(self.crawler, "dns").get(
+                addresses = await self.addresses.get(
                     f"{host}:{port}", lambda: asyncio.to_thread(policy.resolve, url, host, port)
                 )
             judged = policy.judge(url, addresses)
@@ -137,9 +140,9 @@ class PerHost(Generic[T]):
         return await asyncio.shield(self._values[netloc])
 
 
-def shared_per_host(crawler: Crawler, kind: str) -> PerHost[Any]:
-    """The run-wide :class:`PerHost` cache of ``kind`` (``crawl.shared`` is one dict for the whole run)."""
-    return _crawl(crawler).shared.setdefault(kind, PerHost())
+def shared_per_host(services: CrawlServices, kind: str) -> PerHost[Any]:
+    """The run-wide :class:`PerHost` cache of ``kind`` (``services.shared`` is one dict for the whole run)."""
+    return services.shared.setdefault(kind, PerHost())
 
 
 async def fetch_policy_file(
@@ -198,12 +201,23 @@ class RobotsPolicyMiddleware:
     its reference); then it is fetched and the override is part of its evidence.
     """
 
-    crawler: Crawler
+    crawler: Crawler  # fetches robots.txt through its engine; its downloader's slots get the Crawl-delay
+    permission: PermissionRecord | None
+    crawl_delay_cap: float
+    log: FeedRunLog  # the feed's run log: its robots.txt evidence
+    verdicts: PerHost[RobotsVerdict]  # netloc -> verdict, shared by every feed of the run
     _seen: dict[str, dict[str, Any]] = field(default_factory=dict)  # netloc -> this crawl's evidence
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> RobotsPolicyMiddleware:
-        return cls(crawler)
+        crawl = FeedCrawl.of(crawler)
+        return cls(
+            crawler,
+            permission=crawl.config.feed.permission,
+            crawl_delay_cap=crawl.config.politeness.crawl_delay_cap_seconds,
+            log=crawl.tally.log,
+            verdicts=shared_per_host(crawl.services, "robots"),
+        )
 
     async def process_request(self, request: Request) -> None:
         if request.meta.get("dont_obey_robotstxt"):
@@ -211,7 +225,7 @@ class RobotsPolicyMiddleware:
         verdict = await self.verdict(request)
         evidence = self._evidence_for_this_crawl(request, verdict)
         if not verdict.allowed(request.url):
-            record = _crawl(self.crawler).feed.permission
+            record = self.permission
             if record is None or signal_decision(record, Signal.ROBOTS_TXT) is Decision.REFUSE:
                 raise RefusedRequest("robots-txt", f"robots.txt {verdict.rule}", evidence)
             evidence = {**evidence, "disallowed": True, "overridden_by": record.reference}
@@ -224,7 +238,7 @@ class RobotsPolicyMiddleware:
     async def verdict(self, request: Request) -> RobotsVerdict:
         parts = urlparse_cached(request)
         robots_url = f"{parts.scheme}://{parts.netloc}/robots.txt"
-        return await shared_per_host(self.crawler, "robots").get(parts.netloc, lambda: self._fetch(robots_url))
+        return await self.verdicts.get(parts.netloc, lambda: self._fetch(robots_url))
 
     def _evidence_for_this_crawl(self, request: Request, verdict: RobotsVerdict) -> dict[str, Any]:
         """On this crawl's first request to the host: apply Crawl-delay to its slot, record the evidence."""
@@ -234,7 +248,7 @@ class RobotsPolicyMiddleware:
             if verdict.crawl_delay:
                 evidence["crawl_delay_applied"] = self._apply_crawl_delay(request, verdict.crawl_delay)
             self._seen[netloc] = evidence
-            _crawl(self.crawler).log.robots[evidence["robots_url"]] = evidence
+            self.log.robots[evidence["robots_url"]] = evidence
         return self._seen[netloc]
 
     async def _fetch(self, robots_url: str) -> RobotsVerdict:
@@ -256,7 +270,7 @@ class RobotsPolicyMiddleware:
         return verdict
 
     def _apply_crawl_delay(self, request: Request, crawl_delay: float) -> float:
-        cap = _crawl(self.crawler).politeness.crawl_delay_cap_seconds
+        cap = self.crawl_delay_cap
         delay = min(crawl_delay, cap)
         downloader = self.crawler.engine.downloader  # type: ignore[union-attr]
         _key, slot = downloader._get_slot(request)
@@ -290,18 +304,19 @@ class TdmRepMiddleware:
     superseded by the page's headers and meta, so the archive pipeline decides once the page is fetched.
     """
 
-    crawler: Crawler
+    crawler: Crawler  # fetches tdmrep.json through its engine
+    sites: PerHost[TdmRepSite]  # netloc -> the host's file, shared by every feed of the run
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> TdmRepMiddleware:
-        return cls(crawler)
+        return cls(crawler, shared_per_host(FeedCrawl.of(crawler).services, "tdmrep"))
 
     async def process_request(self, request: Request) -> None:
         if request.meta.get("dont_obey_robotstxt") or request.meta.get("feedvault_role") != "article":
             return
         parts = urlparse_cached(request)
         origin = f"{parts.scheme}://{parts.netloc}"
-        site = await shared_per_host(self.crawler, "tdmrep").get(parts.netloc, lambda: self._fetch(origin))
+        site = await self.sites.get(parts.netloc, lambda: self._fetch(origin))
         rule = tdmrep.match(site.rules, request.url)
         request.meta[TDMREP_META] = {**site.evidence, "match": rule.to_dict() if rule else None}
 
@@ -358,11 +373,19 @@ class RetryAfterMiddleware(RetryMiddleware):
     hammering the server sooner than asked.
     """
 
+    retry_after_cap: float  # the feed's retry_after_cap_seconds
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> RetryAfterMiddleware:
+        middleware = super().from_crawler(crawler)
+        middleware.retry_after_cap = FeedCrawl.of(crawler).config.politeness.retry_after_cap_seconds
+        return middleware
+
     async def process_response(self, request: Request, response: Response) -> Request | Response:  # type: ignore[override]
         if response.status in (429, 503) and not request.meta.get("dont_retry"):
             delay = retry_after_seconds(response.headers.get(b"Retry-After"))
             if delay is not None:
-                cap = _crawl(self.crawler).politeness.retry_after_cap_seconds
+                cap = self.retry_after_cap
                 if delay > cap:
                     raise RetryAfterTooLong(f"retry-after {delay:.0f}s exceeds the cap of {cap:.0f}s")
                 retry = self._retry(request, f"{response.status} Retry-After {delay:g}s")

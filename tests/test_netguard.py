@@ -76,11 +76,10 @@ def test_the_crawler_resolves_each_host_once_per_run_off_the_reactor_thread():
     import asyncio
     import threading
     import time
-    from types import SimpleNamespace
 
     from scrapy import Request
 
-    from spiders.middlewares import NetworkGuardMiddleware, RefusedRequest
+    from spiders.middlewares import NetworkGuardMiddleware, PerHost, RefusedRequest
 
     lookups = []
 
@@ -89,12 +88,10 @@ def test_the_crawler_resolves_each_host_once_per_run_off_the_reactor_thread():
         time.sleep(0.05)  # concurrent requests for the host wait for this answer, they do not ask again
         return ["127.0.0.1"]
 
-    shared: dict = {}  # one per run, as crawl.shared
+    addresses: PerHost[list[str]] = PerHost()  # one per run, shared by every feed's guard
 
     def guard(allow_private_network) -> NetworkGuardMiddleware:
-        feed = SimpleNamespace(allow_private_network=allow_private_network)
-        crawler = SimpleNamespace(spider=SimpleNamespace(crawl=SimpleNamespace(shared=shared, feed=feed)))
-        return NetworkGuardMiddleware(crawler, resolver=slow_resolver)
+        return NetworkGuardMiddleware(allow_private_network, addresses, resolver=slow_resolver)
 
     local_feed, public_feed = guard(["127.0.0.1/32"]), guard(False)
 

@@ -57,19 +57,19 @@ from scrapy.crawler import Crawler, CrawlerProcess
 from scrapy.utils.reactor import install_reactor
 from feedvault.config import BUNDLED_REGISTRY, load_registry
 from feedvault.crawl.runner import scrapy_settings
-from spiders.middlewares import NetworkGuardMiddleware
+from spiders.middlewares import NetworkGuardMiddleware, PerHost
 
 url = sys.argv[1]
 results = []
 
 class GuardWithItsOwnAnswer(NetworkGuardMiddleware):
     # The runner's guard, whose DNS answer for a name no real DNS knows is the local site's address.
-    def __init__(self, crawler):
-        super().__init__(crawler, resolver=lambda host, port: ["127.0.0.1"])
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(["127.0.0.1/32"], PerHost(), resolver=lambda host, port: ["127.0.0.1"])
 
 class Fetch(scrapy.Spider):
     name = "fetch"
-    crawl = types.SimpleNamespace(shared={}, feed=types.SimpleNamespace(allow_private_network=["127.0.0.1/32"]))
 
     async def start(self):
         yield scrapy.Request(url, callback=self.done, errback=self.failed, dont_filter=True)

@@ -1,4 +1,13 @@
-"""Everything one feed's crawl needs, in one object handed to the spider and its components."""
+"""One feed's crawl, in three parts a component asks for by what it needs.
+
+* :class:`CrawlConfig`: what the crawl is (the feed, the settings, the run and its options); frozen.
+* :class:`CrawlServices`: what the crawl uses (the store, the extraction pool, run-wide caches, the feed's
+  learned boilerplate and the tombstones listed at its start).
+* :class:`CrawlTally`: what the crawl changes as it goes (outcomes, seen state, the lines it observed).
+
+The runner attaches a :class:`FeedCrawl` to its Scrapy crawler (:meth:`FeedCrawl.attach`) before the crawl
+starts; the spider, the middlewares and the pipeline get it with :meth:`FeedCrawl.of` in ``from_crawler``.
+"""
 
 from __future__ import annotations
 
@@ -6,35 +15,32 @@ import datetime as dt
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
 
 from feedvault.archive.manifest import FeedRunLog
 from feedvault.cleaning.fingerprints import FeedFingerprints, Observation
 from feedvault.config import FeedConfig, Politeness, Settings
 from feedvault.crawl.plan import RunPlan
 from feedvault.crawl.seen_state import SeenState
+from feedvault.crawl.tombstones import Tombstones
 from feedvault.keys import RunId
 from feedvault.store.backends import Store
 
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
 
-@dataclass
-class FeedCrawl:
+
+@dataclass(frozen=True)
+class CrawlConfig:
+    """What one feed's crawl is: its feed, the run's settings, id, start time and options. Never changes."""
+
     feed: FeedConfig
     settings: Settings
     run_id: RunId
-    store: Store
-    state: SeenState
-    log: FeedRunLog
-    extractor: Executor
-    spool_dir: Path
-    permission: dict[str, Any]
+    permission: dict[str, Any]  # the feed's permission decision, part of every snapshot's evidence
     now: dt.datetime
     plan: RunPlan  # the run's options (dry run, force, since): read from here, never copied
-    finished: bool = False  # set when the spider closed normally
-    stage: Store | None = None  # local copies of uploaded clean records, read back by the catalog update
-    shared: dict[str, Any] = field(default_factory=dict)  # one dict for every feed of the run: per-host caches
-    fingerprints: FeedFingerprints | None = None  # the feed's learned boilerplate as read at the start (None: off)
-    line_observations: list[Observation] = field(default_factory=list)  # merged into it at the end of the run
 
     @property
     def politeness(self) -> Politeness:
@@ -53,3 +59,57 @@ class FeedCrawl:
     @property
     def revisit(self) -> dt.timedelta:
         return dt.timedelta(days=self.settings.revisit_days)
+
+
+@dataclass
+class CrawlServices:
+    """What one feed's crawl uses: storage, the extraction pool, run-wide caches and what it reads at its start."""
+
+    store: Store
+    extractor: Executor
+    spool_dir: Path
+    stage: Store | None = None  # local copies of uploaded clean records, read back by the catalog update
+    shared: dict[str, Any] = field(default_factory=dict)  # one dict for every feed of the run: per-host caches
+    fingerprints: FeedFingerprints | None = None  # the feed's learned boilerplate as read at the start (None: off)
+    tombstones: Tombstones = field(default_factory=Tombstones)  # listed by the spider when the crawl starts
+
+
+@dataclass
+class CrawlTally:
+    """What one feed's crawl changes as it goes; the runner reads it when the crawl is over."""
+
+    log: FeedRunLog
+    state: SeenState
+    finished: bool = False  # set when the spider closed normally
+    line_observations: list[Observation] = field(default_factory=list)  # merged into the fingerprints at the end
+
+
+class CrawlNotAttached(LookupError):
+    """A Scrapy component ran in a crawler that no :class:`FeedCrawl` was attached to."""
+
+
+_ATTACHED: WeakKeyDictionary[Crawler, FeedCrawl] = WeakKeyDictionary()
+
+
+@dataclass
+class FeedCrawl:
+    """One feed's crawl: its configuration, its services and its tally."""
+
+    config: CrawlConfig
+    services: CrawlServices
+    tally: CrawlTally
+
+    def attach(self, crawler: Crawler) -> None:
+        """Make this the crawl :meth:`of` returns for ``crawler`` (before ``crawler.crawl()`` builds components)."""
+        _ATTACHED[crawler] = self
+
+    @classmethod
+    def of(cls, crawler: Crawler) -> FeedCrawl:
+        """The feed crawl attached to ``crawler``; :class:`CrawlNotAttached` says how to attach one."""
+        try:
+            return _ATTACHED[crawler]
+        except KeyError:
+            raise CrawlNotAttached(
+                f"no feed crawl is attached to {crawler!r}: feedvault's spider, middlewares and pipeline run only "
+                "in crawlers built by feedvault.crawl.runner (or call FeedCrawl.attach(crawler) before crawling)"
+            ) from None

@@ -23,7 +23,7 @@ from feedvault import keys
 from feedvault.archive.manifest import FeedRunLog, build_run_manifest, dumps, summarize_feed, utcnow
 from feedvault.cleaning.fingerprints import FeedFingerprints
 from feedvault.config import ConfigError, FeedConfig, Registry, load_registry
-from feedvault.crawl.context import FeedCrawl
+from feedvault.crawl.context import CrawlConfig, CrawlServices, CrawlTally, FeedCrawl
 from feedvault.crawl.extraction_pool import ExtractorPool
 from feedvault.crawl.plan import CrawlReport, RunPlan, add_run_arguments
 from feedvault.crawl.seen_state import SeenState
@@ -70,7 +70,7 @@ def _extensions_base() -> dict[str, int]:
     return {name: order for name, order in default_settings.EXTENSIONS_BASE.items() if name not in listening}
 
 
-def scrapy_settings(crawl: FeedCrawl, log_level: str) -> dict[str, Any]:
+def scrapy_settings(crawl: CrawlConfig, log_level: str) -> dict[str, Any]:
     polite = crawl.politeness
     settings = crawl.settings
     return {
@@ -142,13 +142,14 @@ def _crawl_all(crawls: list[FeedCrawl], log_level: str) -> None:
     # DEBUG lines per article ("Crawled", "Scraped from") cost real reactor time and flood task logs.
     logging.getLogger("scrapy").setLevel(log_level)
     for crawl in crawls:
-        crawler = Crawler(spider_class(crawl.settings.spider_class), scrapy_settings(crawl, log_level))
-        done = process.crawl(crawler, crawl=crawl)
+        crawler = Crawler(spider_class(crawl.config.settings.spider_class), scrapy_settings(crawl.config, log_level))
+        crawl.attach(crawler)  # the spider, middlewares and pipeline get it with FeedCrawl.of(crawler)
+        done = process.crawl(crawler)
         done.addErrback(_record_crawl_failure, crawl)
     process.start(stop_after_crawl=True, install_signal_handlers=True)
     for crawl in crawls:
-        if not crawl.finished and not crawl.log.error:
-            crawl.log.error = "the crawl did not finish (see the log above)"
+        if not crawl.tally.finished and not crawl.tally.log.error:
+            crawl.tally.log.error = "the crawl did not finish (see the log above)"
 
 
 def spider_class(path: str) -> type:
@@ -167,8 +168,8 @@ def spider_class(path: str) -> type:
 
 
 def _record_crawl_failure(failure: Any, crawl: FeedCrawl) -> None:
-    logger.error("crawl of %s failed: %s", crawl.feed.id, failure.getTraceback())
-    crawl.log.error = f"crawl failed: {failure.getErrorMessage()}"
+    logger.error("crawl of %s failed: %s", crawl.config.feed.id, failure.getTraceback())
+    crawl.tally.log.error = f"crawl failed: {failure.getErrorMessage()}"
 
 
 def _clear_partition(store: Store, feed_id: str, run_id: RunId) -> int:
@@ -319,20 +320,23 @@ def _prepare_feed(run: _Run, feed: FeedConfig, log: FeedRunLog, extractor: Extra
         logger.error("feed %s: %s", feed.id, log.error)
         return None
     return FeedCrawl(
-        feed=feed,
-        settings=run.registry.settings,
-        run_id=run_id,
-        store=store,
-        state=state,
-        log=log,
-        extractor=extractor,
-        spool_dir=run.spool_dir.path,
-        permission=log.permission,
-        now=run.now,
-        plan=run.plan,
-        stage=run.stage,
-        shared=run.shared,
-        fingerprints=_load_fingerprints(store, run.registry, feed.id, log),
+        CrawlConfig(
+            feed=feed,
+            settings=run.registry.settings,
+            run_id=run_id,
+            permission=log.permission,
+            now=run.now,
+            plan=run.plan,
+        ),
+        CrawlServices(
+            store=store,
+            extractor=extractor,
+            spool_dir=run.spool_dir.path,
+            stage=run.stage,
+            shared=run.shared,
+            fingerprints=_load_fingerprints(store, run.registry, feed.id, log),
+        ),
+        CrawlTally(log=log, state=state),
     )
 
 
@@ -438,12 +442,13 @@ def _load_fingerprints(store: Store, registry: Registry, feed_id: str, log: Feed
 
 def _update_fingerprints(crawl: FeedCrawl, today: dt.date) -> None:
     """Merge the lines this run saw into the feed's fingerprint set (compare-and-swap); a failure only warns."""
-    if crawl.fingerprints is None or not crawl.line_observations or crawl.log.error:
+    learned, seen, log = crawl.services.fingerprints, crawl.tally.line_observations, crawl.tally.log
+    if learned is None or not seen or log.error:
         return
     try:
-        crawl.fingerprints.update(crawl.store, crawl.line_observations, crawl.settings.learned_boilerplate, today=today)
+        learned.update(crawl.services.store, seen, crawl.config.settings.learned_boilerplate, today=today)
     except Exception as exc:  # the articles are archived; only learning from them is lost
-        crawl.log.warn(f"learned boilerplate not updated ({type(exc).__name__}: {exc}); later runs learn it")
+        log.warn(f"learned boilerplate not updated ({type(exc).__name__}: {exc}); later runs learn it")
 
 
 def write_feed_manifests(

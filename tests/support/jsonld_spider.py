@@ -9,7 +9,8 @@ from collections.abc import Iterator
 
 from scrapy.http import Response
 
-from spiders.feeds import ArticleCapture, FeedSpider
+from feedvault.crawl.items import ArticleCapture
+from spiders.feeds import FeedSpider
 
 
 class JsonLdSpider(FeedSpider):
