@@ -19,6 +19,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from feedvault.redact import redact
+
 FEED_ID_RE = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 BUNDLED_REGISTRY = Path(__file__).parent / "demo" / "feeds.yaml"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -206,6 +208,27 @@ class StorageSettings(_Model):
         return uri.rstrip("/") if uri.startswith("s3://") else uri
 
 
+class CatalogSettings(_Model):
+    """Where the browse catalog lives. Unset ``uri``: an SQLite file in ``storage.data_dir``, replicated through
+    the archive (zero setup). ``postgresql://user:password@host:port/database``: one shared PostgreSQL database
+    that runs write and every browse instance reads directly (put the password in the environment:
+    ``${FEEDVAULT_CATALOG_PASSWORD}``)."""
+
+    uri: str | None = None
+
+    @field_validator("uri")
+    @classmethod
+    def _scheme(cls, uri: str | None) -> str | None:
+        if uri is None or not uri.strip():
+            return None
+        if not re.match(r"^postgres(ql)?://[^/\s]+/[^/\s?]+", uri.strip()):
+            raise ValueError(
+                "catalog uri must be postgresql://user:password@host:port/database (or left out for the embedded "
+                f"SQLite catalog), got {redact(uri)!r}"
+            )
+        return uri.strip()
+
+
 class LearnedBoilerplate(_Model):
     """Per-feed learned boilerplate (feedvault.cleaning.fingerprints): when a line recurring across a feed's
     articles counts as boilerplate, and how big the per-feed fingerprint set may grow."""
@@ -271,6 +294,7 @@ class Settings(_Model):
         ge=1,
         description="The seen state forgets URLs whose entry date is older than this (never less than the entry window)",
     )
+    catalog: CatalogSettings = CatalogSettings()
     catalog_republish_every_runs: int = Field(
         default=14, ge=1, description="Runs between uploads of the whole browse catalog (readers index the rest)"
     )

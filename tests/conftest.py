@@ -11,4 +11,5 @@ pytest_plugins = [
     "tests.support.archive",
     "tests.support.airflow",
     "tests.support.services",
+    "tests.support.catalogs",
 ]

@@ -35,8 +35,8 @@ def run_keys(store) -> list[str]:
     return sorted(o.key for o in store.list("runs/") if o.key.endswith("/manifest.json"))
 
 
-def test_feeds_days_and_articles(archived_demo: ArchivedDemo):
-    catalog = archived_demo.catalog
+def test_feeds_days_and_articles(archived_demo: ArchivedDemo, demo_catalog):
+    catalog = demo_catalog
     feeds = {f.id: f for f in catalog.feeds()}
     assert set(feeds) == {"demo-id", "demo-en", "demo-news"}
     run_1, run_2 = archived_demo.run_ids
@@ -58,8 +58,8 @@ def test_feeds_days_and_articles(archived_demo: ArchivedDemo):
     assert catalog.articles("demo-id", "2020-01-01").total == 0
 
 
-def test_snapshot_ids_are_stable_and_records_complete(archived_demo: ArchivedDemo):
-    catalog = archived_demo.catalog
+def test_snapshot_ids_are_stable_and_records_complete(archived_demo: ArchivedDemo, demo_catalog):
+    catalog = demo_catalog
     summary = catalog.articles("demo-en", "2026-11-26").items[0]
     snap = catalog.snapshot(summary.id)
     assert snap is not None and snap.summary == summary
@@ -71,17 +71,17 @@ def test_snapshot_ids_are_stable_and_records_complete(archived_demo: ArchivedDem
     assert catalog.snapshot("0" * 16) is None and catalog.snapshot("not-an-id") is None
 
 
-def test_history_oldest_first(archived_demo: ArchivedDemo):
-    history = [s for s in archived_demo.catalog.history(archived_demo.changed_url) if s.feed == "demo-id"]
+def test_history_oldest_first(archived_demo: ArchivedDemo, demo_catalog):
+    history = [s for s in demo_catalog.history(archived_demo.changed_url) if s.feed == "demo-id"]
     assert [s.run_id for s in history] == list(archived_demo.run_ids)
     assert history[0].sha256 != history[1].sha256
-    old, new = (archived_demo.catalog.snapshot(s.id) for s in history)
+    old, new = (demo_catalog.snapshot(s.id) for s in history)
     assert archived_demo.original_sentence in old.text and CHANGED_SENTENCE in new.text
-    assert archived_demo.catalog.history("http://127.0.0.1:1/never-archived") == []
+    assert demo_catalog.history("http://127.0.0.1:1/never-archived") == []
 
 
-def test_search_ranks_highlights_and_filters(archived_demo: ArchivedDemo):
-    catalog = archived_demo.catalog
+def test_search_ranks_highlights_and_filters(archived_demo: ArchivedDemo, demo_catalog):
+    catalog = demo_catalog
     hits = catalog.search("koreksi baru")
     assert hits.total >= 1 and all(h.snapshot.run_id == archived_demo.run_ids[1] for h in hits.items)
     hit = hits.items[0]
@@ -103,8 +103,8 @@ def test_search_ranks_highlights_and_filters(archived_demo: ArchivedDemo):
         catalog.search("koreksi", date_from="2026-02-30")
 
 
-def test_search_prefix_and_best_match_first(archived_demo: ArchivedDemo):
-    catalog = archived_demo.catalog
+def test_search_prefix_and_best_match_first(demo_catalog):
+    catalog = demo_catalog
     assert catalog.search("korek*").total == catalog.search("koreksi").total
     hits = catalog.search("festival", per_page=100).items
     assert [h.score for h in hits] == sorted(h.score for h in hits)  # bm25: lower is better
@@ -114,9 +114,9 @@ def test_search_prefix_and_best_match_first(archived_demo: ArchivedDemo):
     "query",
     ['"', "AND", "OR NOT", "title:festival", "festival)", "NEAR(a b)", "*", "a\x00b", "^festival", "'; DROP TABLE x"],
 )
-def test_search_input_never_raises_fts_errors(archived_demo: ArchivedDemo, query: str):
+def test_search_input_never_raises_fts_errors(demo_catalog, query: str):
     try:
-        archived_demo.catalog.search(query)
+        demo_catalog.search(query)
     except ValueError as exc:  # only our own, clear refusal of queries without words
         assert "empty query" in str(exc)
 
@@ -132,8 +132,8 @@ def test_fts_query_sanitises():
         fts_query("  ()  ")
 
 
-def test_paging_is_validated(archived_demo: ArchivedDemo):
-    catalog = archived_demo.catalog
+def test_paging_is_validated(demo_catalog):
+    catalog = demo_catalog
     assert catalog.runs(per_page=10_000).per_page == MAX_PER_PAGE
     for page, per_page in ((0, 10), (MAX_PAGE + 1, 10), (1, 0), (10**30, 10)):
         with pytest.raises(ValueError):
@@ -143,8 +143,8 @@ def test_paging_is_validated(archived_demo: ArchivedDemo):
     assert catalog.runs(page=MAX_PAGE).items == []
 
 
-def test_runs_listing(archived_demo: ArchivedDemo):
-    runs = archived_demo.catalog.runs()
+def test_runs_listing(archived_demo: ArchivedDemo, demo_catalog):
+    runs = demo_catalog.runs()
     assert [r.run_id for r in runs.items] == list(reversed(archived_demo.run_ids)) and runs.total == 2
     assert runs.items[0].totals["changed"] >= 1 and set(runs.items[0].feeds) == {"demo-id", "demo-en", "demo-news"}
 
@@ -157,33 +157,33 @@ def test_runner_published_the_catalog(archived_demo: ArchivedDemo):
     local.close()
 
 
-def test_reindex_rebuilds_the_same_catalog(archived_demo: ArchivedDemo, tmp_path: Path):
+def test_reindex_rebuilds_the_same_catalog(archived_demo: ArchivedDemo, empty_catalog):
     progress = []
-    with Catalog(tmp_path / "c.sqlite") as fresh:
-        count = fresh.reindex(archived_demo.store, lambda done, total, run: progress.append((done, total, run)))
-        assert count == fresh.counts()["snapshots"] == archived_demo.catalog.counts()["snapshots"]
-        assert progress == [(1, 2, archived_demo.run_ids[0]), (2, 2, archived_demo.run_ids[1])]
-        ids = {a.id for a in fresh.articles("demo-news", "2026-11-26", per_page=100).items}
-        assert ids == {a.id for a in archived_demo.catalog.articles("demo-news", "2026-11-26", per_page=100).items}
-        # add_run is idempotent
-        before = fresh.counts()
-        for key in run_keys(archived_demo.store):
-            fresh.add_run(archived_demo.store, key)
-        assert fresh.counts() == before
+    fresh = empty_catalog
+    count = fresh.reindex(archived_demo.store, lambda done, total, run: progress.append((done, total, run)))
+    assert count == fresh.counts()["snapshots"] == archived_demo.catalog.counts()["snapshots"]
+    assert progress == [(1, 2, archived_demo.run_ids[0]), (2, 2, archived_demo.run_ids[1])]
+    ids = {a.id for a in fresh.articles("demo-news", "2026-11-26", per_page=100).items}
+    assert ids == {a.id for a in archived_demo.catalog.articles("demo-news", "2026-11-26", per_page=100).items}
+    # add_run is idempotent
+    before = fresh.counts()
+    for key in run_keys(archived_demo.store):
+        fresh.add_run(archived_demo.store, key)
+    assert fresh.counts() == before
 
 
-def test_uncommitted_runs_are_not_indexed(archive_copy: FileStore, tmp_path: Path, archived_demo: ArchivedDemo):
+def test_uncommitted_runs_are_not_indexed(archive_copy: FileStore, archived_demo: ArchivedDemo, empty_catalog):
     second = run_keys(archive_copy)[-1]
     archive_copy.delete([second])  # run 2 without its commit marker
-    with Catalog(tmp_path / "c.sqlite") as catalog:
+    with empty_catalog as catalog:
         catalog.reindex(archive_copy)
         assert [r.run_id for r in catalog.runs().items] == [archived_demo.run_ids[0]]
         assert catalog.search("koreksi").total == 0
 
 
-def test_tombstoned_urls_are_never_listed(archive_copy: FileStore, tmp_path: Path, archived_demo: ArchivedDemo):
+def test_tombstoned_urls_are_never_listed(archive_copy: FileStore, archived_demo: ArchivedDemo, empty_catalog):
     url = archived_demo.changed_url
-    with Catalog(tmp_path / "c.sqlite") as catalog:
+    with empty_catalog as catalog:
         catalog.reindex(archive_copy)
         assert catalog.history(url)
         tombstone = {"url": url, "feed": "demo-id", "reason": "publisher request", "date": "2026-11-28", "removed": []}
@@ -423,3 +423,107 @@ def test_catalog_functions_fit_in_one_screen():
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno - node.lineno + 1 > 60
     ]
     assert not long, long
+
+
+# -- the same catalog on PostgreSQL ---------------------------------------------------------------------------
+def _record(url: str, language: str, text: str, title: str = "t") -> tuple[str, dict]:
+    return (
+        f"clean/f/2026/11/26/20261126T020000Z/{keys.url_key(url)}.json",
+        {
+            "url": url,
+            "feed": "f",
+            "run_id": "20261126T020000Z",
+            "text": text,
+            "metadata": {"title": title, "language": language},
+        },
+    )
+
+
+def test_search_ignores_diacritics_on_every_backend(empty_catalog):
+    empty_catalog.insert_records([_record("https://p.test/a", "fr", "Rendez-vous au café de la gare à midi.")])
+    assert empty_catalog.search("cafe").total == 1 and empty_catalog.search("gare").total == 1
+    assert empty_catalog.search("a midi").total == 1
+
+
+def test_postgresql_search_uses_each_languages_configuration(request):
+    """English and Indonesian get PostgreSQL's stemmers (matching inflected forms); Malay, which PostgreSQL has
+    no configuration for, gets simple words plus unaccent."""
+    from feedvault.catalog.postgres_catalog import PostgresCatalog
+    from tests.support.catalogs import new_database
+
+    with PostgresCatalog(new_database(request)) as catalog:
+        catalog.insert_records(
+            [
+                _record("https://p.test/en", "en", "The runners were running along the festivals' routes."),
+                _record("https://p.test/id", "id", "Pemerintah mengumumkan kebijakannya kemarin."),
+                _record("https://p.test/ms", "ms", "Kerajaan mengumumkan dasar baharu semalam."),
+            ]
+        )
+        assert [h.snapshot.url for h in catalog.search("run festival").items] == ["https://p.test/en"]
+        assert [h.snapshot.url for h in catalog.search("kebijakan").items] == ["https://p.test/id"]
+        assert [h.snapshot.url for h in catalog.search("baharu").items] == ["https://p.test/ms"]
+        assert catalog.search("baharu", language="ms").total == 1 and catalog.search("baharu", language="en").total == 0
+
+
+def test_a_shared_catalog_is_written_by_runs_and_read_directly(archive_copy: FileStore, request, tmp_path: Path):
+    """With catalog.uri: postgresql://..., finalize's catalog step writes the database and publishes no file;
+    every browse instance opens the same database (no download, no local copy)."""
+    from feedvault.catalog.opener import open_browse_catalog, record_run
+    from feedvault.config import CatalogSettings, Settings, StorageSettings
+    from tests.support.catalogs import new_database
+
+    archive_copy.delete([keys.CATALOG_KEY])
+    settings = Settings(
+        storage=StorageSettings(data_dir=str(tmp_path / "data")), catalog=CatalogSettings(uri=new_database(request))
+    )
+    for key in run_keys(archive_copy):
+        assert record_run(archive_copy, settings, key) is False
+    assert archive_copy.head(keys.CATALOG_KEY) is None and not (tmp_path / "data").exists()
+    with open_browse_catalog(archive_copy, settings) as a, open_browse_catalog(archive_copy, settings) as b:
+        phrase = f'"{CHANGED_SENTENCE}"'
+        assert a.counts()["runs"] == b.counts()["runs"] == 2 and a.search(phrase).total >= 1
+        a.forget_url(a.search(phrase).items[0].snapshot.url)
+        assert b.search(phrase).total == 0  # the other reader sees the change at once
+
+
+def test_catalog_uri_must_be_postgresql():
+    from feedvault.config import CatalogSettings, ConfigError, parse_registry
+
+    assert CatalogSettings(uri="").uri is None and CatalogSettings().uri is None
+    assert CatalogSettings(uri="postgresql://u:p@127.0.0.1:5432/feedvault").uri
+    with pytest.raises(ConfigError, match=r"catalog\.uri: .*postgresql://") as caught:
+        parse_registry({"settings": {"catalog": {"uri": "mysql://user:secret@db/feedvault"}}})
+    assert "secret" not in str(caught.value)
+
+
+def test_the_browse_app_serves_every_backend(archived_demo: ArchivedDemo, demo_catalog):
+    from fastapi.testclient import TestClient
+
+    from feedvault.web.app import create_app
+
+    client = TestClient(create_app(archived_demo.store, demo_catalog))
+    found = client.get("/api/v1/search", params={"q": f'"{CHANGED_SENTENCE}"', "feed": "demo-id"}).json()
+    assert found["total"] == 1
+    page = client.get(f"/snapshots/{found['items'][0]['snapshot']['id']}")
+    assert page.status_code == 200 and CHANGED_SENTENCE in page.text
+
+
+def test_takedown_updates_a_shared_catalog(archive_copy: FileStore, request, tmp_path: Path):
+    from feedvault.catalog.opener import open_browse_catalog, record_takedown
+    from feedvault.config import CatalogSettings, Settings, StorageSettings
+    from feedvault.permission.takedown import run_takedown
+    from tests.support.catalogs import new_database
+
+    settings = Settings(
+        storage=StorageSettings(data_dir=str(tmp_path / "data")), catalog=CatalogSettings(uri=new_database(request))
+    )
+    with open_browse_catalog(archive_copy, settings) as catalog:
+        catalog.reindex(archive_copy)
+        items = catalog.articles("demo-en", "2026-11-26", per_page=100).items
+        victim = items[0]
+        summary = run_takedown(archive_copy, reason="test", url=victim.url, echo=lambda *_: None)
+        record_takedown(archive_copy, settings, summary)
+        assert catalog.history(victim.url) == [] and catalog.is_tombstoned(victim.url)
+        for item in items[1:]:
+            snapshot = catalog.snapshot(item.id)
+            assert snapshot.raw == json.loads(archive_copy.get_bytes(snapshot.clean_key))["raw"]

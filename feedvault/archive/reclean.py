@@ -364,7 +364,7 @@ class _FeedReclean:
 def _take_down(store: Store, feeds: list[_FeedReclean], echo: Echo) -> list[str]:
     """Remove every copy of the URLs whose decision is now a refusal, then repair this run's raw pointers into
     the WARCs that were rewritten (their captures moved)."""
-    from feedvault.catalog import update_after_takedown
+    from feedvault.catalog.opener import record_takedown
     from feedvault.permission.takedown import Takedown
 
     removed = []
@@ -384,7 +384,7 @@ def _take_down(store: Store, feeds: list[_FeedReclean], echo: Echo) -> list[str]
                 if warc_key in moved:
                     _repoint(store, key, source_key)
             try:
-                update_after_takedown(store, feed.registry.settings.storage.data_dir, summary)
+                record_takedown(store, feed.registry.settings, summary)
             except Exception as exc:  # derived: `feedvault reindex` rebuilds it
                 feed.log.warn(f"browse catalog not updated after taking down {url} ({exc}); `feedvault reindex`")
     return removed

@@ -126,7 +126,7 @@ class BrowseCatalog(Protocol):
 
 @runtime_checkable
 class MaintainedCatalog(BrowseCatalog, Protocol):
-    """A catalog that can be rebuilt from the archive and made visible to the other readers."""
+    """A catalog that is written (runs, takedowns), rebuilt from the archive and made visible to other readers."""
 
     def reindex(self, store: Store, progress: Progress | None = None) -> int:
         """Rebuild from the archive's committed runs; the number of snapshots indexed."""
@@ -135,6 +135,10 @@ class MaintainedCatalog(BrowseCatalog, Protocol):
     def publish(self, store: Store, *, compact: bool = False) -> None:
         """Make this catalog's content what readers see (a file catalog uploads itself; a shared one: no-op)."""
         ...
+
+    def add_run(self, store: Store, run_manifest_key: str, *, sync_tombstones: bool = True) -> int: ...
+    def sync_tombstones(self, store: Store) -> int: ...
+    def refresh_warcs(self, store: Store, warc_keys: Iterable[str]) -> int: ...
 
 
 class CatalogTables(Protocol):

@@ -1,10 +1,12 @@
-"""Reading the SQLite catalog: listings, full-text search (FTS5, bm25), snapshots, runs and tombstones."""
+"""Reading the catalog: listings, snapshots, runs and tombstones in SQL both backends speak (:class:`SqlQueries`),
+and the SQLite catalog's full-text search (FTS5, bm25: :class:`SqliteQueries`)."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from feedvault import keys
@@ -30,6 +32,8 @@ from feedvault.catalog.results import (
 )
 from feedvault.catalog.sqlite_file import SqliteFile
 
+Row = Any  # sqlite3.Row or a psycopg dict row: both index by column name
+
 _SUMMARY_COLUMNS = ", ".join(SUMMARY_FIELDS)
 _S_COLUMNS = ", ".join(f"s.{name}" for name in SUMMARY_FIELDS)  # the same, joined with FTS
 
@@ -43,23 +47,24 @@ def fts_query(query: str) -> str:
     return " ".join('"' + " ".join(t.words) + '"' + ("*" if t.prefix else "") for t in query_terms(query))
 
 
-def _summary(row: sqlite3.Row) -> SnapshotSummary:
+def summary_of(row: Row) -> SnapshotSummary:
+    """A snapshot summary from a row (SQLite's or PostgreSQL's) with the summary columns."""
     fields = {name: row[name] for name in SUMMARY_FIELDS}
     fields["usage"] = loads(fields["usage"], {})
     return SnapshotSummary(**fields)
 
 
-def _run_summary(row: sqlite3.Row) -> RunSummary:
+def _run_summary(row: Row) -> RunSummary:
     fields = {f.name: row[f.name] for f in dataclasses.fields(RunSummary)}
     return RunSummary(**{**fields, "totals": loads(row["totals"], {}), "feeds": loads(row["feeds"], [])})
 
 
-def _tombstone(row: sqlite3.Row) -> Tombstone:
+def _tombstone(row: Row) -> Tombstone:
     fields = {f.name: row[f.name] for f in dataclasses.fields(Tombstone)}
     return Tombstone(**{**fields, "removed": loads(row["removed"], [])})
 
 
-def _feed_summary(row: sqlite3.Row) -> FeedSummary:
+def _feed_summary(row: Row) -> FeedSummary:
     permission = loads(row["permission"], None)
     return FeedSummary(
         id=row["feed"],
@@ -73,7 +78,7 @@ def _feed_summary(row: sqlite3.Row) -> FeedSummary:
     )
 
 
-def _search_filters(filters: SearchFilters) -> tuple[list[str], list[Any]]:
+def search_filters(filters: SearchFilters) -> tuple[list[str], list[Any]]:
     """SQL conditions on the snapshot row ``s`` for a search's filters."""
     conditions = (
         ("s.feed = ?", filters.feed),
@@ -87,9 +92,22 @@ def _search_filters(filters: SearchFilters) -> tuple[list[str], list[Any]]:
     return where, [value for _, value in conditions if value is not None]
 
 
-class SqliteQueries(SqliteFile):
-    """The read side of the SQLite catalog (every method of :class:`~feedvault.catalog.interface.BrowseCatalog`
-    but ``sync``)."""
+class SqlQueries:
+    """The reads of :class:`~feedvault.catalog.interface.BrowseCatalog` but ``search`` and ``sync``, over the
+    backend's ``_all``/``_one``/``_page`` (``?`` placeholders) and its spelling of three expressions."""
+
+    _RUN_IDS = "group_concat(DISTINCT run_id)"  # a day's run ids, comma-separated
+    _WARC_KEY = "json_extract(details, '$.raw.warc_key')"
+    _SNAPSHOT_TEXT = "t.text FROM snapshots s JOIN snapshot_text t ON t.rowid = s.n"  # a snapshot's clean text
+
+    def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        raise NotImplementedError
+
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        raise NotImplementedError
+
+    def _page(self, sql: str, count_sql: str, params: Sequence[Any], page: int, per_page: int) -> tuple[list[Row], int]:
+        raise NotImplementedError
 
     def feeds(self) -> list[FeedSummary]:
         """Every feed the archive has runs of, with its last run and permission status."""
@@ -117,18 +135,19 @@ class SqliteQueries(SqliteFile):
     ) -> list[str]:
         """Ids of the snapshots matching every given filter, oldest fetch first (for exports)."""
         rows = self._all(
-            "SELECT id FROM snapshots WHERE (?1 IS NULL OR feed = ?1) AND (?2 IS NULL OR day = ?2)"
-            " AND (?3 IS NULL OR run_id = ?3) ORDER BY fetched_at, n",
-            (feed, parse_day(day) if day is not None else None, run_id),
+            "SELECT id FROM snapshots WHERE (CAST(? AS TEXT) IS NULL OR feed = ?)"
+            " AND (CAST(? AS TEXT) IS NULL OR day = ?) AND (CAST(? AS TEXT) IS NULL OR run_id = ?)"
+            " ORDER BY fetched_at, n",
+            [value for value in (feed, parse_day(day) if day is not None else None, run_id) for _ in range(2)],
         )
         return [r["id"] for r in rows]
 
     def warc_keys(self, run_id: str | None = None) -> list[str]:
         """The WARCs holding indexed snapshots (of one run, or all): committed runs only."""
         rows = self._all(
-            "SELECT DISTINCT json_extract(details, '$.raw.warc_key') AS k FROM snapshots"
-            " WHERE k IS NOT NULL AND (?1 IS NULL OR run_id = ?1) ORDER BY k",
-            (run_id,),
+            f"SELECT DISTINCT k FROM (SELECT {self._WARC_KEY} AS k, run_id FROM snapshots) w"
+            " WHERE k IS NOT NULL AND (CAST(? AS TEXT) IS NULL OR run_id = ?) ORDER BY k",
+            (run_id, run_id),
         )
         return [r["k"] for r in rows]
 
@@ -136,7 +155,7 @@ class SqliteQueries(SqliteFile):
         """The days a feed has snapshots on, newest first."""
         page, per_page = check_paging(page, per_page)
         rows, total = self._page(
-            "SELECT day, count(*) AS n, group_concat(DISTINCT run_id) AS run_ids FROM snapshots WHERE feed = ?"
+            f"SELECT day, count(*) AS n, {self._RUN_IDS} AS run_ids FROM snapshots WHERE feed = ?"
             " GROUP BY day ORDER BY day DESC",
             "SELECT count(DISTINCT day) FROM snapshots WHERE feed = ?",
             (feed,),
@@ -166,17 +185,16 @@ class SqliteQueries(SqliteFile):
             page,
             per_page,
         )
-        return Page([_summary(r) for r in rows], page, per_page, total)
+        return Page([summary_of(r) for r in rows], page, per_page, total)
 
     def snapshot(self, snapshot_id: str) -> Snapshot | None:
         if not isinstance(snapshot_id, str) or not is_snapshot_id(snapshot_id):
             return None
         row = self._one(
-            f"SELECT {_S_COLUMNS}, s.clean_key, s.details, t.text FROM snapshots s"
-            " JOIN snapshot_text t ON t.rowid = s.n WHERE s.id = ?",
+            f"SELECT {_S_COLUMNS}, s.clean_key, s.details, {self._SNAPSHOT_TEXT} WHERE s.id = ?",
             (snapshot_id,),
         )
-        return None if row is None else snapshot_of(_summary(row), row["clean_key"], row["details"], row["text"])
+        return None if row is None else snapshot_of(summary_of(row), row["clean_key"], row["details"], row["text"])
 
     def history(self, url: str) -> list[SnapshotSummary]:
         """Every snapshot of ``url`` (in its normalised form), oldest first."""
@@ -187,57 +205,7 @@ class SqliteQueries(SqliteFile):
         rows = self._all(
             f"SELECT {_SUMMARY_COLUMNS} FROM snapshots WHERE url_key = ? ORDER BY fetched_at, run_id", (ukey,)
         )
-        return [_summary(r) for r in rows]
-
-    def search(
-        self,
-        query: str,
-        feed: str | None = None,
-        date_from: str | dt.date | None = None,
-        date_to: str | dt.date | None = None,
-        language: str | None = None,
-        page: int = 1,
-        per_page: int = 20,
-        published_from: str | dt.date | None = None,
-        published_to: str | dt.date | None = None,
-    ) -> Page[SearchHit]:
-        """Full-text search over titles and clean text, best match (bm25) first.
-
-        ``date_from``/``date_to`` bound the snapshot's capture day, ``published_from``/``published_to`` its
-        publication day as the publisher stated it (inclusive). ValueError for bad input.
-        """
-        page, per_page = check_paging(page, per_page)
-        match = fts_query(query)
-        filters = SearchFilters.of(feed, date_from, date_to, language, published_from, published_to)
-        where, params = _search_filters(filters)
-        # FTS first (CROSS JOIN fixes the join order), rank and page on rowids, then snippets for one page only:
-        # snippet() re-reads the text, so it must not run for every match.
-        joined = " FROM snapshot_text t"
-        if where:
-            joined += " CROSS JOIN snapshots s INDEXED BY snapshots_filter ON s.n = t.rowid"
-        joined += " WHERE " + " AND ".join(["snapshot_text MATCH ?", *where])
-        ranked, total = self._page(
-            "SELECT t.rowid AS n, bm25(snapshot_text, 4.0, 1.0) AS score" + joined + " ORDER BY score, t.rowid",
-            "SELECT count(*)" + joined,
-            [match, *params],
-            page,
-            per_page,
-        )
-        return Page(self._hits(match, ranked), page, per_page, total)
-
-    def _hits(self, match: str, ranked: list[sqlite3.Row]) -> list[SearchHit]:
-        """The search hits of one page of ranked rowids, with their snippets."""
-        rows = self._all(
-            f"SELECT {_S_COLUMNS}, s.n,"
-            f" snippet(snapshot_text, -1, '{HIGHLIGHT_START}', '{HIGHLIGHT_END}', '…', 24) AS snip"
-            " FROM snapshot_text t CROSS JOIN snapshots s ON s.n = t.rowid"
-            f" WHERE snapshot_text MATCH ? AND t.rowid IN ({','.join('?' * len(ranked))})",
-            (match, *(r["n"] for r in ranked)),
-        )
-        found = {r["n"]: r for r in rows}
-        return [
-            SearchHit(_summary(found[r["n"]]), found[r["n"]]["snip"], r["score"]) for r in ranked if r["n"] in found
-        ]
+        return [summary_of(r) for r in rows]
 
     def runs(self, page: int = 1, per_page: int = 20) -> Page[RunSummary]:
         """Committed runs, newest first."""
@@ -265,9 +233,63 @@ class SqliteQueries(SqliteFile):
     def counts(self) -> dict[str, int]:
         """Row counts (snapshots, runs, tombstones), for status lines."""
         return {
-            table: self._one(f"SELECT count(*) FROM {table}")[0]  # type: ignore[index]
+            table: self._one(f"SELECT count(*) AS n FROM {table}")["n"]  # type: ignore[index]
             for table in ("snapshots", "runs", "tombstones")
         }
+
+
+class SqliteQueries(SqliteFile, SqlQueries):
+    """The read side of the SQLite catalog: :class:`SqlQueries` on the file, plus FTS5 search."""
+
+    def search(
+        self,
+        query: str,
+        feed: str | None = None,
+        date_from: str | dt.date | None = None,
+        date_to: str | dt.date | None = None,
+        language: str | None = None,
+        page: int = 1,
+        per_page: int = 20,
+        published_from: str | dt.date | None = None,
+        published_to: str | dt.date | None = None,
+    ) -> Page[SearchHit]:
+        """Full-text search over titles and clean text, best match (bm25) first.
+
+        ``date_from``/``date_to`` bound the snapshot's capture day, ``published_from``/``published_to`` its
+        publication day as the publisher stated it (inclusive). ValueError for bad input.
+        """
+        page, per_page = check_paging(page, per_page)
+        match = fts_query(query)
+        filters = SearchFilters.of(feed, date_from, date_to, language, published_from, published_to)
+        where, params = search_filters(filters)
+        # FTS first (CROSS JOIN fixes the join order), rank and page on rowids, then snippets for one page only:
+        # snippet() re-reads the text, so it must not run for every match.
+        joined = " FROM snapshot_text t"
+        if where:
+            joined += " CROSS JOIN snapshots s INDEXED BY snapshots_filter ON s.n = t.rowid"
+        joined += " WHERE " + " AND ".join(["snapshot_text MATCH ?", *where])
+        ranked, total = self._page(
+            "SELECT t.rowid AS n, bm25(snapshot_text, 4.0, 1.0) AS score" + joined + " ORDER BY score, t.rowid",
+            "SELECT count(*)" + joined,
+            [match, *params],
+            page,
+            per_page,
+        )
+        return Page(self._hits(match, ranked), page, per_page, total)
+
+    def _hits(self, match: str, ranked: list[sqlite3.Row]) -> list[SearchHit]:
+        """The search hits of one page of ranked rowids, with their snippets."""
+        rows = self._all(
+            f"SELECT {_S_COLUMNS}, s.n,"
+            f" snippet(snapshot_text, -1, '{HIGHLIGHT_START}', '{HIGHLIGHT_END}', '…', 24) AS snip"
+            " FROM snapshot_text t CROSS JOIN snapshots s ON s.n = t.rowid"
+            f" WHERE snapshot_text MATCH ? AND t.rowid IN ({','.join('?' * len(ranked))})",
+            (match, *(r["n"] for r in ranked)),
+        )
+        found = {r["n"]: r for r in rows}
+        return [
+            SearchHit(summary_of(found[r["n"]]), found[r["n"]]["snip"], r["score"]) for r in ranked if r["n"] in found
+        ]
 
 
 def snapshot_of(summary: SnapshotSummary, clean_key: str, details_json: str, text: str) -> Snapshot:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import html
 import json
@@ -258,8 +259,9 @@ class SearchFilters:
 
 
 # -- shared conversions -----------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=4096)
 def run_day(run_id: str) -> str:
-    """The partition day of a run (its id's timestamp)."""
+    """The partition day of a run (its id's timestamp); cached: every snapshot of a run asks."""
     return keys.RunId(run_id).started.date().isoformat()
 
 

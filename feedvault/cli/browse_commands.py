@@ -26,10 +26,9 @@ from feedvault.catalog import (
     BrowseCatalog,
     Page,
     local_catalog_errors,
-    new_catalog,
-    open_catalog,
     parse_day,
 )
+from feedvault.catalog.opener import empty_catalog, open_browse_catalog
 from feedvault.cli.console import EXIT_CONFIG, EXIT_NOT_FOUND, EXIT_OK, EXIT_UNAVAILABLE, console, out
 from feedvault.cli.listing import Listing, add_format_options, emit, resolve_format
 from feedvault.config import load_registry
@@ -147,7 +146,7 @@ def _archive(args: argparse.Namespace) -> Iterator[tuple[Store, BrowseCatalog]]:
     with open_archive(storage) as store, contextlib.ExitStack() as stack:
         console.print(f"archive: {store.uri} (local data: {storage.data_dir})", style="dim", highlight=False)
         with local_catalog_errors(storage.data_dir):
-            catalog = stack.enter_context(open_catalog(store, storage.data_dir, _reindex_progress()))
+            catalog = stack.enter_context(open_browse_catalog(store, registry.settings, progress=_reindex_progress()))
         yield store, catalog
 
 
@@ -511,7 +510,7 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     with open_archive(storage) as store, contextlib.ExitStack() as stack:
         console.print(f"archive: {store.uri} (local data: {storage.data_dir})", style="dim", highlight=False)
         with local_catalog_errors(storage.data_dir):  # whatever was there, even unreadable, is rebuilt
-            catalog = stack.enter_context(new_catalog(store, storage.data_dir))
+            catalog = stack.enter_context(empty_catalog(store, registry.settings))
             count = catalog.reindex(store, _reindex_progress())
             catalog.publish(store)
         console.print(

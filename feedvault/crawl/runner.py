@@ -559,15 +559,10 @@ def _update_health(store: Store, registry: Registry, run_manifest: dict[str, Any
 def _update_catalog(store: Store, registry: Registry, manifest_key: str) -> None:
     """Index the committed run into the browse catalog (published when due); the catalog is derived, so a failure
     only warns (`feedvault reindex` rebuilds it from the archive)."""
-    from feedvault.catalog import update_after_run
+    from feedvault.catalog.opener import record_run
 
     try:
-        update_after_run(
-            store,
-            registry.settings.storage.data_dir,
-            manifest_key,
-            republish_every=registry.settings.catalog_republish_every_runs,
-        )
+        record_run(store, registry.settings, manifest_key)
     except Exception as exc:
         logger.warning("browse catalog not updated (the run is committed; `feedvault reindex` repairs it): %s", exc)
 

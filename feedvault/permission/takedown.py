@@ -650,12 +650,12 @@ def add_parser(sub: Any) -> None:
     parser.set_defaults(handler=cmd_takedown)
 
 
-def _update_catalog(store: Store, data_dir: str, summary: dict[str, Any]) -> None:
+def _update_catalog(store: Store, settings: Any, summary: dict[str, Any]) -> None:
     """Drop the taken-down URLs from the browse catalog and refresh moved pointers and CDXJ indexes."""
-    from feedvault.catalog import update_after_takedown
+    from feedvault.catalog.opener import record_takedown
 
     try:
-        update_after_takedown(store, data_dir, summary)
+        record_takedown(store, settings, summary)
     except Exception as exc:  # the catalog is derived: the takedown itself is done
         print(f"warning: the browse catalog was not updated ({exc}); run `feedvault reindex`", flush=True)
 
@@ -682,7 +682,7 @@ def cmd_takedown(args: Any) -> int:
             print(f"takedown refused: {exc}", file=sys.stderr)
             return 2
         if not args.dry_run:
-            _update_catalog(store, registry.settings.storage.data_dir, summary)
+            _update_catalog(store, registry.settings, summary)
     for line in iter_summary(summary):
         print(line)
     if summary["feed"] and not summary["dry_run"]:

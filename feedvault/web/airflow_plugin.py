@@ -52,7 +52,7 @@ def build_app() -> ASGIApp:
         )
     from feedvault.airflow.connection import connection_target
     from feedvault.airflow.settings import conn_id
-    from feedvault.catalog import open_catalog
+    from feedvault.catalog.opener import open_browse_catalog
     from feedvault.config import load_registry
     from feedvault.store.target import open_archive
     from feedvault.web.app import ALLOWED_HOSTS_ENV, allowed_hosts, create_app
@@ -65,7 +65,7 @@ def build_app() -> ASGIApp:
         # The crawl tasks' S3 connection when it exists, else the registry's storage and the AWS environment.
         target = connection_target(storage, conn_id())
         store = resources.enter_context(target.open(storage) if target is not None else open_archive(storage))
-        catalog = resources.enter_context(open_catalog(store, catalog_dir))
+        catalog = resources.enter_context(open_browse_catalog(store, settings, local_dir=catalog_dir))
     except BaseException:
         resources.close()
         raise

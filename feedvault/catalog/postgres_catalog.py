@@ -1,0 +1,259 @@
+"""The PostgreSQL catalog: one shared database every run writes and every browse instance reads directly.
+
+Same interface and behaviour as the SQLite catalog, without a file to replicate: ``finalize_run`` indexes the
+run into the database, readers see it at once (``sync`` and ``publish`` have nothing to do). Full-text search
+uses each snapshot's language configuration (:mod:`~feedvault.catalog.postgres_schema`), ranks with
+``ts_rank`` (title weighted 4:1 over text, as the SQLite catalog's bm25) and highlights with ``ts_headline``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from feedvault.catalog.index import CatalogIndex
+from feedvault.catalog.interface import FeedRunRow, RunRow, SnapshotRow, TombstoneRow
+from feedvault.catalog.postgres_schema import FALLBACK_CONFIG, create_schema, is_config_name, language_configs
+from feedvault.catalog.queries import SqlQueries, search_filters, summary_of
+from feedvault.catalog.results import (
+    HIGHLIGHT_END,
+    HIGHLIGHT_START,
+    SUMMARY_FIELDS,
+    CatalogError,
+    Page,
+    Progress,
+    SearchFilters,
+    SearchHit,
+    check_paging,
+    query_terms,
+)
+from feedvault.redact import redact
+from feedvault.store.backends import Store
+
+_SNAPSHOT_COLUMNS = [*SnapshotRow._fields[:-1], "body", "ts_config"]
+_RANK_WEIGHTS = "{0.1, 0.2, 0.25, 1.0}"  # D, C, B (text), A (title): title 4x text
+_HEADLINE = f"StartSel={HIGHLIGHT_START}, StopSel={HIGHLIGHT_END}, MaxWords=24, MinWords=12, ShortWord=0"
+_S_COLUMNS = ", ".join(f"s.{name}" for name in SUMMARY_FIELDS)
+
+
+def tsquery_text(query: str) -> str:
+    """User input (:func:`~feedvault.catalog.results.query_terms`) as ``to_tsquery`` text: terms AND-ed, a phrase's
+    words followed by one another, a prefix ``:*``. Only word characters reach it, each quoted."""
+    parts = []
+    for term in query_terms(query):
+        words = [f"'{word}'" for word in term.words]
+        parts.append(" <-> ".join(words) + (":*" if term.prefix else ""))
+    return " & ".join(f"({part})" for part in parts)
+
+
+class PostgresCatalog(CatalogIndex, SqlQueries):
+    """The catalog in a PostgreSQL database (``catalog.uri: postgresql://...``). Thread-safe: one connection
+    behind a lock."""
+
+    _RUN_IDS = "string_agg(DISTINCT run_id, ',')"
+    _WARC_KEY = "(details::jsonb -> 'raw' ->> 'warc_key')"
+    _SNAPSHOT_TEXT = "s.body AS text FROM snapshots s"
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        self._lock = threading.RLock()
+        try:
+            self._conn = psycopg.connect(uri, autocommit=True, row_factory=dict_row, connect_timeout=10)
+            create_schema(self._conn)
+            self._configs = language_configs(self._conn)
+        except psycopg.Error as exc:
+            raise CatalogError(
+                f"the catalog database {redact(uri)} cannot be used ({redact(str(exc)).strip()}); check catalog.uri "
+                "and that the server is up, then `feedvault reindex` fills an empty database from the archive"
+            ) from exc
+
+    # -- connection --
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[psycopg.Connection]:
+        with self._lock, self._conn.transaction():
+            yield self._conn
+
+    def _all(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        with self._lock:
+            return self._conn.execute(sql.replace("?", "%s"), params).fetchall()
+
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
+        with self._lock:
+            return self._conn.execute(sql.replace("?", "%s"), params).fetchone()
+
+    def _page(
+        self, sql: str, count_sql: str, params: Sequence[Any], page: int, per_page: int, head: Sequence[Any] = ()
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Rows of one page and the total count, from one snapshot of the data; ``head``: parameters that come
+        before ``params`` in ``sql`` only (its select list)."""
+        with self._lock, self._conn.transaction():
+            total = self._conn.execute(count_sql.replace("?", "%s"), params).fetchone()["count"]
+            rows = self._all(f"{sql} LIMIT ? OFFSET ?", (*head, *params, per_page, (page - 1) * per_page))
+        return rows, total
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._one("SELECT value FROM meta WHERE key = ?", (key,))
+        return row["value"] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                (key, value),
+            )
+
+    # -- write primitives (feedvault.catalog.interface.CatalogTables) --
+    def _config(self, language: str | None) -> str:
+        code = (language or "").lower().replace("_", "-").split("-")[0]
+        return self._configs.get(code, FALLBACK_CONFIG)
+
+    def _insert(self, conn: psycopg.Connection, rows: Iterable[SnapshotRow]) -> int:
+        gone = {r["url_key"] for r in conn.execute("SELECT url_key FROM tombstones").fetchall()}
+        fresh = {row.id: row for row in rows if row.url_key not in gone}  # the last of one id wins, as in SQLite
+        if not fresh:
+            return 0
+        conn.execute("DELETE FROM snapshots WHERE id = ANY(%s)", (list(fresh),))
+        with conn.cursor().copy(f"COPY snapshots ({', '.join(_SNAPSHOT_COLUMNS)}) FROM STDIN") as copy:
+            for row in fresh.values():
+                copy.write_row((*row[:-1], row.text, self._config(row.language)))
+        return len(fresh)
+
+    def write_snapshots(self, rows: Iterable[SnapshotRow]) -> int:
+        with self._tx() as conn:
+            return self._insert(conn, rows)
+
+    def write_run(self, run: RunRow, feeds: list[FeedRunRow], snapshots: list[SnapshotRow]) -> int:
+        with self._tx() as conn:
+            conn.execute("DELETE FROM snapshots WHERE run_id = %s", (run.run_id,))
+            conn.execute("DELETE FROM feed_runs WHERE run_id = %s", (run.run_id,))
+            conn.execute("DELETE FROM runs WHERE run_id = %s", (run.run_id,))
+            conn.execute(f"INSERT INTO runs VALUES ({', '.join(['%s'] * len(run))})", run)
+            with conn.cursor() as cursor:
+                cursor.executemany("INSERT INTO feed_runs VALUES (%s, %s, %s, %s, %s, %s, %s)", feeds)
+            return self._insert(conn, snapshots)
+
+    def replace_snapshots(self, drop_clean_keys: list[str], rows: list[SnapshotRow]) -> int:
+        with self._tx() as conn:
+            conn.execute("DELETE FROM snapshots WHERE clean_key = ANY(%s)", (drop_clean_keys,))
+            return self._insert(conn, rows)
+
+    def write_tombstone(self, row: TombstoneRow) -> int:
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO tombstones VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (url_key) DO UPDATE SET"
+                " url = EXCLUDED.url, feed = EXCLUDED.feed, reason = EXCLUDED.reason, date = EXCLUDED.date,"
+                " removed = EXCLUDED.removed",
+                row,
+            )
+            return conn.execute("DELETE FROM snapshots WHERE url_key = %s", (row.url_key,)).rowcount
+
+    def delete_url(self, url_key: str) -> int:
+        with self._tx() as conn:
+            return conn.execute("DELETE FROM snapshots WHERE url_key = %s", (url_key,)).rowcount
+
+    def run_ids(self) -> set[str]:
+        return {row["run_id"] for row in self._all("SELECT run_id FROM runs")}
+
+    def tombstoned_url_keys(self) -> set[str]:
+        return {row["url_key"] for row in self._all("SELECT url_key FROM tombstones")}
+
+    def clean_keys_in_warcs(self, warc_keys: set[str]) -> list[str]:
+        rows = self._all(f"SELECT clean_key FROM snapshots WHERE {self._WARC_KEY} = ANY(?)", (sorted(warc_keys),))
+        return [row["clean_key"] for row in rows]
+
+    # -- search --
+    def _tsqueries(self, query: str, language: str | None) -> list[tuple[list[str], str]]:
+        """``(configurations, tsquery)`` pairs: the query as each configuration in use reads it (configurations
+        that read it alike share one); a query of stop words only in a configuration matches nothing there."""
+        text = tsquery_text(query)
+        configs = [self._config(language)] if language else sorted({*self._configs.values(), FALLBACK_CONFIG})
+        assert all(is_config_name(c) for c in configs)
+        rows = self._all(
+            "SELECT c::text AS config, to_tsquery(c, ?)::text AS q FROM unnest(CAST(? AS regconfig[])) AS c",
+            (text, configs),
+        )
+        by_query: dict[str, list[str]] = {}
+        for row in rows:
+            if row["q"]:
+                by_query.setdefault(row["q"], []).append(row["config"])
+        return [(names, q) for q, names in by_query.items()]
+
+    def search(
+        self,
+        query: str,
+        feed: str | None = None,
+        date_from: str | dt.date | None = None,
+        date_to: str | dt.date | None = None,
+        language: str | None = None,
+        page: int = 1,
+        per_page: int = 20,
+        published_from: str | dt.date | None = None,
+        published_to: str | dt.date | None = None,
+    ) -> Page[SearchHit]:
+        """Full-text search over titles and clean text, best match first (score: minus ``ts_rank``, so lower is
+        better as with SQLite's bm25); filters and errors as the SQLite catalog's."""
+        page, per_page = check_paging(page, per_page)
+        filters = SearchFilters.of(feed, date_from, date_to, language, published_from, published_to)
+        queries = self._tsqueries(query, filters.language)
+        if not queries:
+            return Page([], page, per_page, 0)
+        match = " OR ".join(
+            "(s.ts_config = ANY(CAST(? AS regconfig[])) AND s.tsv @@ CAST(? AS tsquery))" for _ in queries
+        )
+        where, params = search_filters(filters)
+        condition = " AND ".join([f"({match})", *where])
+        match_params = [value for names, q in queries for value in (names, q)]
+        combined = " | ".join(f"({q})" for _, q in queries)
+        ranked, total = self._page(
+            f"SELECT s.n, -ts_rank(CAST(? AS real[]), s.tsv, CAST(? AS tsquery)) AS score FROM snapshots s"
+            f" WHERE {condition} ORDER BY score, s.n",
+            f"SELECT count(*) FROM snapshots s WHERE {condition}",
+            [*match_params, *params],
+            page,
+            per_page,
+            head=[_RANK_WEIGHTS, combined],
+        )
+        return Page(self._hits(ranked, combined), page, per_page, total)
+
+    def _hits(self, ranked: list[dict[str, Any]], combined: str) -> list[SearchHit]:
+        if not ranked:
+            return []
+        rows = self._all(
+            f"SELECT {_S_COLUMNS}, s.n, ts_headline(s.ts_config, s.body, CAST(? AS tsquery), ?) AS snip"
+            " FROM snapshots s WHERE s.n = ANY(?)",
+            (combined, _HEADLINE, [r["n"] for r in ranked]),
+        )
+        found = {r["n"]: r for r in rows}
+        return [
+            SearchHit(summary_of(found[r["n"]]), found[r["n"]]["snip"], r["score"]) for r in ranked if r["n"] in found
+        ]
+
+    # -- rebuilding, replication --
+    def reindex(self, store: Store, progress: Progress | None = None) -> int:
+        """Rebuild the whole catalog from the archive in one transaction: readers see the old one until it commits."""
+        with self._tx() as conn:
+            conn.execute("TRUNCATE snapshots, feed_runs, runs, tombstones")
+            return self.index_archive(store, progress)
+
+    def sync(self, store: Store) -> bool:
+        """Nothing to do: every run writes to the shared database and readers read it directly."""
+        return False
+
+    def publish(self, store: Store, *, compact: bool = False) -> None:
+        """Nothing to publish: the database is what every reader reads."""
