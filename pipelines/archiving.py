@@ -221,23 +221,22 @@ class ArchivePipeline:
         location: RecordLocation | None,
     ) -> tuple[str | None, int]:
         """PUT the clean record from a worker thread, if the decision keeps the clean text; (its key, its size).
-        A dry run writes nothing; a refused write fails the article (no state: the next run fetches it again)."""
+        (A dry run's store discards it.) A refused write fails the article (no state: the next run fetches it again)."""
         if "clean" not in judged.verdict.stored:
             return None, 0
         record = self._clean_record(item, examined, judged, sha256, location)
         clean_key = keys.clean_key(self.config.feed.id, self.config.run_id, item.url)
         data = dumps_record(record)
-        if not self.config.plan.dry_run:
-            try:
-                await asyncio.to_thread(self._put_clean, clean_key, data)
-            except Exception as exc:
-                logger.error("writing the clean record of %s failed: %s", item.url, exc)
-                raise ArticleFailed(
-                    "clean-write-failed",
-                    f"{type(exc).__name__}: {exc}",
-                    sha256=sha256,
-                    warc_key=location.warc_key if location else None,  # its raw record stayed there: named
-                ) from exc
+        try:
+            await asyncio.to_thread(self._put_clean, clean_key, data)
+        except Exception as exc:
+            logger.error("writing the clean record of %s failed: %s", item.url, exc)
+            raise ArticleFailed(
+                "clean-write-failed",
+                f"{type(exc).__name__}: {exc}",
+                sha256=sha256,
+                warc_key=location.warc_key if location else None,  # its raw record stayed there: named
+            ) from exc
         return clean_key, len(data)
 
     def _clean_record(
@@ -369,9 +368,6 @@ class ArchivePipeline:
         )
 
     def _warc_complete(self, key: str, path: Path) -> None:
-        if self.config.plan.dry_run:
-            path.unlink(missing_ok=True)
-            return
         task = asyncio.get_running_loop().create_task(self._upload_warc(key, path))
         self._uploads.add(task)
         task.add_done_callback(self._uploads.discard)
@@ -423,7 +419,7 @@ class ArchivePipeline:
         ]
         if self._failed_warcs:
             errors.insert(0, await asyncio.to_thread(self._withdraw_unbacked))
-        elif not self.config.plan.dry_run:
+        else:
             try:
                 await asyncio.to_thread(self.tally.state.save, self.services.store)
             except Exception as exc:  # what was archived stays (the manifest lists it); only dedup is lost

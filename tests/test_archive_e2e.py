@@ -189,9 +189,14 @@ def test_dry_run_writes_nothing_but_reports(demo_registry, s3_store):
     _server, registry, credentials = demo_registry
     summary = run_crawl(registry, credentials, "--dry-run", "--feed", "demo-en")
     assert summary["manifest_key"] is None
-    assert feed_summary(summary, "demo-en")["counts"]["new"] > 0
+    new = feed_summary(summary, "demo-en")["counts"]["new"]
+    assert new > 0
     assert [f["feed"] for f in summary["feeds"]] == ["demo-en"]
     assert keys_under(s3_store, "") == set()
+    # Every writer wrote as in a real run, into the dry run's discarding store: what it would write is reported.
+    would = summary["would_write"]["by_folder"]
+    assert would["clean"] == new and would["raw"] >= 1 and would["state"] == 1, summary["would_write"]
+    assert summary["storage_requests"]["write_requests"] == 0
 
 
 def test_a_warc_that_never_reaches_the_archive_withdraws_exactly_its_snapshots(tmp_path, site_server):

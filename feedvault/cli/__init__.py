@@ -238,6 +238,12 @@ def _print_summary(result: Any, uri: str, dry_run: bool) -> None:
             out.print(f"[red]{feed['feed']} failed[/red]: {feed['error']}")
         for warning in feed.get("warnings", [])[:5]:
             out.print(f"[yellow]{feed['feed']}[/yellow]: {warning}")
+    if result.would_write is not None:  # a dry run: its writes were discarded (feedvault.store.discard)
+        folders = ", ".join(f"{n} {folder}/" for folder, n in sorted(result.would_write["by_folder"].items()))
+        out.print(
+            f"dry run: would write {result.would_write['objects']} objects "
+            f"({result.would_write['bytes']:,} bytes{': ' + folders if folders else ''})"
+        )
     for change in result.health_changes:  # a feed's health state changed with this run: `feedvault health`
         out.print(f"[yellow]health[/yellow]: {change.describe()}", soft_wrap=True)
     if result.manifest_key:

@@ -301,6 +301,7 @@ class CrawlReport(BaseModel):
     manifest: dict[str, Any] | None = None  # the run manifest (written or not)
     health_changes: list[dict[str, Any]] = Field(default_factory=list)
     storage_requests: dict[str, Any] = Field(default_factory=dict)
+    would_write: dict[str, Any] | None = None  # a dry run: what it would have written
 
     def summary(self) -> dict[str, Any]:
         """The one-object JSON summary the runner prints on stdout for people and scripts."""
@@ -312,6 +313,7 @@ class CrawlReport(BaseModel):
             **self.manifest,
             "health_changes": self.health_changes,
             "storage_requests": self.storage_requests,
+            **({"would_write": self.would_write} if self.would_write is not None else {}),
         }
 
     def write(self, path: Path) -> None:

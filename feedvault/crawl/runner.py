@@ -32,6 +32,7 @@ from feedvault.keys import RunId
 from feedvault.logs import console_logging
 from feedvault.permission.decisions import feed_permission
 from feedvault.store.backends import FileStore, ReadThroughStore, StorageError, Store
+from feedvault.store.discard import DiscardingStore
 from feedvault.versions import versions
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ class RunResult:
     health_changes: list[Any] = field(
         default_factory=list
     )  # feedvault.monitoring.health.Change: feeds whose state changed
+    would_write: dict[str, Any] | None = None  # a dry run: what it would have written (DiscardingStore.would_write)
 
     @property
     def failed_feeds(self) -> list[str]:
@@ -223,7 +225,7 @@ def run_feeds(
     spool_dir = Spool(plan.run_id, _spool_meta(store, plan))
     run = _Run(
         registry,
-        store,
+        DiscardingStore(store) if plan.dry_run else store,  # a dry run's writes are recorded and dropped
         plan,
         spool_dir,
         stage=None if plan.dry_run else FileStore(spool_dir.path / "stage", durable=False),
@@ -287,9 +289,8 @@ def _crawl_feeds(run: _Run, feeds: list[FeedConfig], log_level: str) -> None:
             _crawl_all(crawls, log_level)
     finally:
         extractor.shutdown(wait=True, cancel_futures=True)
-    if not run.plan.dry_run:
-        for crawl in crawls:
-            _update_fingerprints(crawl, run.now.date())
+    for crawl in crawls:
+        _update_fingerprints(crawl, run.now.date())
 
 
 def _prepare_feed(run: _Run, feed: FeedConfig, log: FeedRunLog, extractor: ExtractorPool) -> FeedCrawl | None:
@@ -485,7 +486,8 @@ def _commit(run: _Run) -> RunResult:
         staged=run.stage,
         on_health=changes.extend,
     )
-    return RunResult(plan.run, run_manifest, manifest_key, feed_manifests, changes)
+    would_write = run.store.would_write() if isinstance(run.store, DiscardingStore) else None
+    return RunResult(plan.run, run_manifest, manifest_key, feed_manifests, changes, would_write)
 
 
 def finalize_run(
@@ -614,6 +616,7 @@ def _run_from_args(args: argparse.Namespace) -> CrawlReport:
         manifest=result.manifest,
         health_changes=[change.to_dict() for change in result.health_changes],
         storage_requests=requests,
+        would_write=result.would_write,
     )
 
 
