@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PYTHON ?= python3
 UV := $(PYTHON) -m uv
 
-.PHONY: run airflow test venv lint lock bench clean-data pywb pywb-lock
+.PHONY: run airflow cluster test venv lint lock bench clean-data pywb pywb-lock
 
 # Archive the bundled demo publisher into the embedded S3 store (.feedvault/), through Airflow
 # (`airflow dags test feedvault_nightly`); params as JSON, e.g. make run CONF='{"feeds": ["demo-en"], "dry_run": true}'.
@@ -15,6 +15,11 @@ run: venv
 # Airflow's scheduler and UI locally (http://127.0.0.1:8080), running feedvault_nightly on the demo registry.
 airflow: venv
 	infra/airflow-standalone.sh
+
+# The CeleryExecutor deployment on this machine (infra/cluster/processes.yaml): PostgreSQL, Redis, SeaweedFS, the
+# Airflow api-server, scheduler, dag-processor, triggerer, two Celery workers and the browse app; prints where to look.
+cluster: venv
+	$(BIN)/python -m feedvault.deploy.topology
 
 # The whole test suite (starts its own SeaweedFS, fixture sites and Airflow as needed).
 test: venv pywb
