@@ -4,13 +4,19 @@ neither holds a secret: every secret comes from the environment."""
 
 from __future__ import annotations
 
+import json
 import re
+import signal
+import subprocess
+import sys
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from feedvault.deploy.databases import alive, process_tree
 from feedvault.deploy.topology import PLACEHOLDER, RECIPE, Recipe
 
 COMPOSE = RECIPE.parent / "compose.yaml"
@@ -74,3 +80,34 @@ def test_secrets_come_from_the_environment_only(recipe: Recipe, compose: dict[st
 def test_the_readme_links_the_multi_machine_recipe() -> None:
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert "infra/cluster/README.md" in readme and "make cluster" in readme
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_make_cluster_runs_the_recipe_prints_where_to_look_and_stops_every_process(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "feedvault.deploy.topology", "--home", str(tmp_path / "c"), "--workers", "1"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    try:
+        for line in proc.stdout or ():
+            lines.append(line)
+            if "Ctrl-C stops everything" in line:
+                break
+        printed = "".join(lines)
+        ui = re.search(r"Airflow UI:\s+(\S+)", printed)
+        browser = re.search(r"Archive browser:\s+(\S+)", printed)
+        assert ui and browser, printed
+        with urllib.request.urlopen(ui.group(1) + "/api/v2/monitor/health", timeout=30) as health:  # loopback
+            assert json.load(health)["metadatabase"]["status"] == "healthy"
+        with urllib.request.urlopen(browser.group(1), timeout=30) as page:
+            assert page.status == 200
+        tree = process_tree(proc.pid)
+        commands = {" ".join(Path(f"/proc/{pid}/cmdline").read_text().split("\0")) for pid in tree if alive(pid)}
+        for service in ("api-server", "scheduler", "dag-processor", "triggerer", "celery worker", "browse"):
+            assert any(service in c for c in commands), service
+        assert any("postgres" in c for c in commands) and any("redis-server" in c for c in commands)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=300)
+    assert proc.returncode == 0
+    assert not [pid for pid in tree if alive(pid)]
