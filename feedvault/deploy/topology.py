@@ -356,17 +356,18 @@ def _terminate(process: Process) -> None:
 
 @contextlib.contextmanager
 def _seaweedfs(data_dir: Path, registry: Path) -> Iterator[S3Endpoint]:
-    """The recipe's S3 store on this machine, with the registry's bucket created."""
+    """The recipe's S3 store on this machine: the SeaweedFS cluster of infra/seaweedfs-cluster/ (master, two
+    volume servers with replication 001, filer, S3 gateway), with the registry's bucket created."""
     from feedvault.config import load_registry
     from feedvault.store.backends import S3Store, open_store
-    from feedvault.store.seaweed import EmbeddedS3
+    from feedvault.store.seaweed_cluster import SeaweedCluster
 
-    with EmbeddedS3(data_dir) as server:
-        storage = load_registry(registry).settings.storage.model_copy(update={"endpoint_url": server.endpoint_url})
-        store = open_store(storage, server.credentials)
+    with SeaweedCluster(data_dir) as cluster:
+        storage = load_registry(registry).settings.storage.model_copy(update={"endpoint_url": cluster.endpoint_url})
+        store = open_store(storage, cluster.credentials)
         if isinstance(store, S3Store):
             store.ensure_bucket()
-        yield S3Endpoint(server.endpoint_url, server.credentials)
+        yield S3Endpoint(cluster.endpoint_url, cluster.credentials)
 
 
 # -- make cluster ------------------------------------------------------------------------------------------------
