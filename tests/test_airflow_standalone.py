@@ -109,7 +109,8 @@ def standalone(tmp_path: Path, site_server: Any, seaweed: Any):
         )
     api = Api(f"http://127.0.0.1:{port}")
     try:
-        wait_for("the API server", lambda: api.call("GET", "/api/v2/monitor/health"), 120, log)
+        # generous: on a busy 2-core machine the API server alone has taken over 120 s to start (a wait, not a speed check)
+        wait_for("the API server", lambda: api.call("GET", "/api/v2/monitor/health"), 420, log)
         api.login()
         yield api, store, home, log, seaweed.credentials.secret_access_key
     finally:
@@ -125,7 +126,7 @@ def standalone(tmp_path: Path, site_server: Any, seaweed: Any):
 def test_standalone_runs_the_dag_triggered_through_the_rest_api(standalone):
     api, store, home, log, secret = standalone
     dag_path = "/api/v2/dags/feedvault_nightly"
-    wait_for("the DAG to be parsed", lambda: api.call("GET", dag_path)["dag_id"], 120, log)
+    wait_for("the DAG to be parsed", lambda: api.call("GET", dag_path)["dag_id"], 300, log)
     # As documented: the local recipe ships the DAG unpaused, so a REST trigger runs without unpausing it first.
     assert api.call("GET", dag_path)["is_paused"] is False
     run = api.call(
