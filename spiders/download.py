@@ -7,22 +7,27 @@ gives up with :class:`HeaderTooLarge` once it exceeds ``FEEDVAULT_MAX_HEADER_BYT
 thousands of small ones alike), before the rest is read. A body over ``DOWNLOAD_MAXSIZE`` fails as
 :class:`ResponseTooLarge` instead of Scrapy's generic ``DownloadCancelledError``.
 
-It relies on Scrapy's private ``_LenientHTTP11ClientProtocol`` and swaps the parser class the same way Scrapy
-does (pinned Scrapy; tests/test_hostile_http.py fails if an upgrade changes this).
+It extends Scrapy's private HTTP/1.1 client classes and swaps the parser class the same way Scrapy does; they are
+named in ``spiders/scrapy_private.py`` only, pinned by tests/test_scrapy_private.py (and tests/test_hostile_http.py
+checks the behaviour end to end).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from scrapy.core.downloader.handlers.http11 import (
-    HTTP11DownloadHandler,
-    _LenientHTTP11ClientFactory,
-    _LenientHTTP11ClientProtocol,
-    _LenientHTTPClientParser,
-)
+from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
 from scrapy.exceptions import DownloadCancelledError, DownloadFailedError
-from twisted.web._newclient import HEADER, STATUS, ResponseFailed
+from twisted.web.client import ResponseFailed
+
+from spiders.scrapy_private import (
+    HEADER_SECTION_STATES,
+    HTTP11ClientFactory,
+    HTTP11ClientProtocol,
+    HTTPClientParser,
+    response_parser,
+    use_protocol_factory,
+)
 
 if TYPE_CHECKING:
     from scrapy import Request
@@ -41,7 +46,7 @@ class ResponseTooLarge(Exception):
     """The response body exceeded ``DOWNLOAD_MAXSIZE`` (announced or as received)."""
 
 
-class _BoundedParser(_LenientHTTPClientParser):
+class _BoundedParser(HTTPClientParser):
     """Counts the status line and header lines; raising here makes the protocol give up on the response
     (``HTTP11ClientProtocol.dataReceived`` turns the exception into ``ResponseFailed([HeaderTooLarge])``)."""
 
@@ -49,7 +54,7 @@ class _BoundedParser(_LenientHTTPClientParser):
     header_bytes: int
 
     def lineReceived(self, line: bytes) -> None:
-        if self.state in (STATUS, HEADER):
+        if self.state in HEADER_SECTION_STATES:
             self.header_bytes += len(line) + 1
             if self.header_bytes > self.max_header_bytes:
                 raise HeaderTooLarge(f"response headers exceed {self.max_header_bytes} bytes")
@@ -59,13 +64,12 @@ class _BoundedParser(_LenientHTTPClientParser):
         raise HeaderTooLarge(f"a response header line exceeds {self.max_header_bytes} bytes")
 
 
-class _BoundedProtocol(_LenientHTTP11ClientProtocol):
+class _BoundedProtocol(HTTP11ClientProtocol):
     max_header_bytes = 256 * 1024
 
     def request(self, request: Any) -> Any:
         deferred = super().request(request)
-        parser = self._parser
-        assert parser is not None
+        parser = response_parser(self)
         parser.__class__ = _BoundedParser  # as Scrapy does: the class only adds the counters set here
         parser.max_header_bytes = self.max_header_bytes
         parser.header_bytes = 0
@@ -73,7 +77,7 @@ class _BoundedProtocol(_LenientHTTP11ClientProtocol):
         return deferred
 
 
-class _BoundedFactory(_LenientHTTP11ClientFactory):
+class _BoundedFactory(HTTP11ClientFactory):
     max_header_bytes = _BoundedProtocol.max_header_bytes
 
     def buildProtocol(self, addr: IAddress | None) -> _BoundedProtocol:
@@ -86,7 +90,8 @@ class BoundedHTTP11DownloadHandler(HTTP11DownloadHandler):
     def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler)
         limit = crawler.settings.getint(MAX_HEADER_BYTES_SETTING, _BoundedProtocol.max_header_bytes)
-        self._pool._factory = type("_Factory", (_BoundedFactory,), {"max_header_bytes": limit})
+        use_protocol_factory(self, type("_Factory", (_BoundedFactory,), {"max_header_bytes": limit}))
+        self.max_response_bytes = crawler.settings.getint("DOWNLOAD_MAXSIZE")
 
     async def download_request(self, request: Request) -> Response:
         try:
@@ -94,7 +99,7 @@ class BoundedHTTP11DownloadHandler(HTTP11DownloadHandler):
         except DownloadCancelledError as exc:
             # In this handler a download is cancelled only by the size cap: an announced Content-Length over it,
             # or a body that grew past it (a timeout is DownloadTimeoutError).
-            maxsize = request.meta.get("download_maxsize", self._default_maxsize)
+            maxsize = request.meta.get("download_maxsize", self.max_response_bytes)
             raise ResponseTooLarge(f"response body exceeds {maxsize} bytes (max_response_bytes)") from exc
         except DownloadFailedError as exc:
             cause = exc.__cause__

@@ -24,7 +24,6 @@ from scrapy.exceptions import (
 )
 from scrapy.http import Request, Response
 from scrapy.spidermiddlewares.httperror import HttpError
-from scrapy.utils._compression import _DecompressionMaxSizeExceeded
 from twisted.internet.error import ConnectionRefusedError as TxConnectionRefusedError
 from twisted.internet.error import DNSLookupError, TCPTimedOutError, TimeoutError
 from twisted.python.failure import Failure
@@ -51,6 +50,7 @@ from spiders.middlewares import (
     RetryAfterTooLong,
     TooManyRedirects,
 )
+from spiders.scrapy_private import DecompressionTooLarge
 
 logger = logging.getLogger(__name__)
 
@@ -333,7 +333,7 @@ def _declared_charset(response: Response) -> str | None:
 #: Failure reasons by exception type (the exception or one it was raised from), first match wins.
 FAILURE_REASONS: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], str], ...] = (
     (HeaderTooLarge, "header-too-large"),
-    ((ResponseTooLarge, _DecompressionMaxSizeExceeded), "too-large"),
+    ((ResponseTooLarge, DecompressionTooLarge), "too-large"),
     ((DownloadTimeoutError, TimeoutError, TCPTimedOutError), "timeout"),
     ((CannotResolveHostError, DNSLookupError), "dns"),
     ((DownloadConnectionRefusedError, TxConnectionRefusedError), "connection-refused"),

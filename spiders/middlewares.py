@@ -40,6 +40,7 @@ from feedvault.permission import aipref, tdmrep
 from feedvault.permission.decisions import Decision, signal_decision
 from feedvault.permission.signals import ROBOTS_TOKEN
 from spiders.download import ResponseTooLarge
+from spiders.scrapy_private import raise_slot_delay
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -272,9 +273,7 @@ class RobotsPolicyMiddleware:
     def _apply_crawl_delay(self, request: Request, crawl_delay: float) -> float:
         cap = self.crawl_delay_cap
         delay = min(crawl_delay, cap)
-        downloader = self.crawler.engine.downloader  # type: ignore[union-attr]
-        _key, slot = downloader._get_slot(request)
-        slot.delay = max(slot.delay, delay)
+        raise_slot_delay(self.crawler.engine.downloader, request, delay)  # type: ignore[union-attr]
         logger.info("robots.txt Crawl-delay %.1fs applied to %s (cap %.1fs)", delay, request.url, cap)
         return delay
 
