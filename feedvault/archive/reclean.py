@@ -42,6 +42,7 @@ from feedvault.cleaning.fingerprints import FeedFingerprints
 from feedvault.cli.exitcodes import ExitCode
 from feedvault.config import FeedConfig, Registry, Signal
 from feedvault.crawl.extraction_pool import ExtractorPool
+from feedvault.crawl.plan import RecleanOptions
 from feedvault.crawl.runner import finalize_run, select_feeds, write_feed_manifests
 from feedvault.keys import RunId
 from feedvault.permission.decisions import Finding, PageDecision, decide, feed_permission
@@ -62,25 +63,6 @@ _FETCH_TIME_SOURCES = ("robots", "file")
 _COMPARED = ("text", "metadata", "removed", "rights_reservations")
 
 Echo = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class RecleanOptions:
-    feed_ids: tuple[str, ...] | None = None
-    day_from: dt.date | None = None
-    day_to: dt.date | None = None
-    dry_run: bool = False
-    run_id: RunId | None = None
-    trigger: str = "reclean"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "reclean": True,
-            "feeds": list(self.feed_ids) if self.feed_ids else None,
-            "from": self.day_from.isoformat() if self.day_from else None,
-            "to": self.day_to.isoformat() if self.day_to else None,
-            "dry_run": self.dry_run,
-        }
 
 
 @dataclass(frozen=True)

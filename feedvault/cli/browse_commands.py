@@ -51,6 +51,24 @@ def _day_arg(text: str) -> str:
 
 def add_parsers(sub: Any) -> dict[str, Handler]:
     """Add the browsing subcommands to ``feedvault``'s subparsers; returns their handlers by name."""
+    _add_reading_parsers(sub)
+    _add_archive_parsers(sub)
+    _add_browse_parser(sub)
+    return {
+        "ls": cmd_ls,
+        "show": cmd_show,
+        "history": cmd_history,
+        "diff": cmd_diff,
+        "search": cmd_search,
+        "export": cmd_export,
+        "reindex": cmd_reindex,
+        "cdxj": cmd_cdxj,
+        "browse": cmd_browse,
+    }
+
+
+def _add_reading_parsers(sub: Any) -> None:
+    """ls, show, history, diff, search: reading the archive through the catalog."""
     ls = sub.add_parser("ls", help="list feeds; a feed's days (--feed); a day's articles (--feed --day)")
     ls.add_argument("--feed", metavar="ID")
     ls.add_argument("--day", type=_day_arg, metavar="DATE", help="capture day YYYY-MM-DD (needs --feed)")
@@ -83,6 +101,9 @@ def add_parsers(sub: Any) -> dict[str, Handler]:
     _paging(search, per_page=20)
     add_format_options(search)
 
+
+def _add_archive_parsers(sub: Any) -> None:
+    """export, reindex, cdxj: what is derived from the archive."""
     export = sub.add_parser("export", help="export clean records (jsonl) or raw captures for replay tools (wacz)")
     export.add_argument("--format", choices=["jsonl", "wacz"], required=True)
     export.add_argument("--day", type=_day_arg, metavar="DATE", help="capture day (jsonl: required)")
@@ -104,6 +125,9 @@ def add_parsers(sub: Any) -> dict[str, Handler]:
     cdxj.add_argument("--run", metavar="RUN_ID", help="only this run's WARCs")
     cdxj.add_argument("--force", action="store_true", help="rewrite existing indexes")
 
+
+def _add_browse_parser(sub: Any) -> None:
+    """browse: the web UI and JSON API."""
     browse = sub.add_parser("browse", help="serve the archive browser and JSON API (127.0.0.1 by default)")
     browse.add_argument("--host", default="127.0.0.1")
     browse.add_argument("--port", type=int, default=BROWSE_PORT, help=f"default {BROWSE_PORT} (Airflow's UI has 8080)")
@@ -118,17 +142,6 @@ def add_parsers(sub: Any) -> dict[str, Handler]:
         help="also answer requests for this Host name (loopback names and --host always; "
         "default $FEEDVAULT_BROWSE_ALLOWED_HOSTS, comma-separated)",
     )
-    return {
-        "ls": cmd_ls,
-        "show": cmd_show,
-        "history": cmd_history,
-        "diff": cmd_diff,
-        "search": cmd_search,
-        "export": cmd_export,
-        "reindex": cmd_reindex,
-        "cdxj": cmd_cdxj,
-        "browse": cmd_browse,
-    }
 
 
 def _paging(parser: argparse.ArgumentParser, per_page: int = 50) -> None:

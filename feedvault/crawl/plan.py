@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,10 +26,30 @@ from feedvault.keys import RECLEAN_LABEL, RunId
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from feedvault.archive.reclean import RecleanOptions
     from feedvault.config import Registry
 
 PARAM = "dag_param"  # the json_schema_extra key marking a field that is also a DAG param (its JSON schema)
+
+
+@dataclass(frozen=True)
+class RecleanOptions:
+    """What a re-clean run does (``feedvault.archive.reclean``): which feeds and capture days, dry or not."""
+
+    feed_ids: tuple[str, ...] | None = None
+    day_from: dt.date | None = None
+    day_to: dt.date | None = None
+    dry_run: bool = False
+    run_id: RunId | None = None
+    trigger: str = "reclean"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "reclean": True,
+            "feeds": list(self.feed_ids) if self.feed_ids else None,
+            "from": self.day_from.isoformat() if self.day_from else None,
+            "to": self.day_to.isoformat() if self.day_to else None,
+            "dry_run": self.dry_run,
+        }
 
 
 class PlanError(ValueError):
@@ -221,8 +242,6 @@ class RunPlan(BaseModel):
         }
 
     def reclean_options(self) -> RecleanOptions:
-        from feedvault.archive.reclean import RecleanOptions
-
         return RecleanOptions(
             feed_ids=self.feeds or None,
             day_from=self.reclean_from,

@@ -7,13 +7,11 @@ path to one body sentence that cleaning must keep (loaded lazily from :mod:`feed
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-__all__ = ["ARTICLE_SENTINELS", "BOILERPLATE_MARKERS", "DEMO_REGISTRY", "DEMO_SITE"]
+from feedvault.demo.paths import DEMO_REGISTRY, DEMO_SITE
 
-DEMO_SITE = Path(__file__).parent / "site"
-DEMO_REGISTRY = Path(__file__).parent / "feeds.yaml"
+__all__ = ["ARTICLE_SENTINELS", "BOILERPLATE_MARKERS", "DEMO_REGISTRY", "DEMO_SITE"]
 
 BOILERPLATE_MARKERS: list[str] = [
     "Baca juga",

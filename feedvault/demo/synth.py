@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from feedvault.demo import DEMO_SITE
+from feedvault.demo.paths import DEMO_SITE
 
 BASE = "{{BASE_URL}}"
 
@@ -506,20 +506,10 @@ def _state_script(article: Article, latest: Sequence[Article]) -> str:
     return f"<script>window.__PORTAL_STATE__={blob};</script>"
 
 
-def render_article(
-    article: Article,
-    related: Sequence[Article],
-    popular: Sequence[Article],
-    *,
-    latest: Sequence[Article] = (),
-    full: bool = False,
-) -> str:
-    """An article page in its portal's layout; ``full`` adds the heavy chrome of a production portal."""
+def _article_head(article: Article, published: str) -> list[str]:
+    """The article page's metadata: author, keywords, Open Graph, article properties and JSON-LD."""
     portal = article.site
-    labels = portal.labels
-    published = _iso(article.published)
-    section_href = f"{portal.prefix}/{labels['section']}/{article.section}"
-    head = [
+    return [
         f'<meta name="author" content="{_e(article.author)}">',
         f'<meta name="keywords" content="{_e(", ".join(article.tags))}">',
         '<meta property="og:type" content="article">',
@@ -547,16 +537,19 @@ def render_article(
         )
         + "</script>",
     ]
+
+
+def _article_post(article: Article, related: Sequence[Article], published: str) -> list[str]:
+    """The breadcrumb and the ``<article>``: headline, date and byline, share links, photo, body, tags."""
+    portal = article.site
+    labels = portal.labels
+    section_href = f"{portal.prefix}/{labels['section']}/{article.section}"
     byline = f' <span class="byline">{_e(portal.byline.format(author=article.author))}</span>' if portal.byline else ""
     caption = portal.caption.format(caption=article.caption, short=portal.short, photographer=article.photographer)
     tags = " ".join(
         f'<a class="tag" href="{portal.prefix}/{labels["tag"]}/{_slugify(tag)}">{_e(tag)}</a>' for tag in article.tags
     )
-    comments = "".join(
-        f'<li class="comment"><span class="comment__author">{_e(name)}</span> <p>{_e(text)}</p></li>'
-        for name, text in _pick(portal.comment_pool, article.uid, 2)
-    )
-    main = [
+    return [
         '<main class="container">',
         '<nav class="breadcrumb" aria-label="breadcrumb"><ol>'
         f'<li><a href="{portal.prefix}/">{labels["home"]}</a></li>'
@@ -579,9 +572,20 @@ def render_article(
         f'<div class="post__tags"><span>{labels["tags"]}</span> {tags}</div>',
         "</article>",
     ]
-    if full:
-        main.append(_ad_slot(portal, article, "inarticle"))
-    main += [
+
+
+def _article_surroundings(
+    article: Article, related: Sequence[Article], popular: Sequence[Article], full: bool
+) -> list[str]:
+    """What follows the article: related links, comments, the popular rail (and ads on a ``full`` page)."""
+    portal = article.site
+    labels = portal.labels
+    comments = "".join(
+        f'<li class="comment"><span class="comment__author">{_e(name)}</span> <p>{_e(text)}</p></li>'
+        for name, text in _pick(portal.comment_pool, article.uid, 2)
+    )
+    return [
+        *([_ad_slot(portal, article, "inarticle")] if full else []),
         f'<section class="related"><h2>{labels["related"]}</h2><ul class="list">'
         + "".join(_teaser(other, with_summary=full) for other in related)
         + "</ul></section>",
@@ -598,13 +602,27 @@ def render_article(
         "</div>",
         "</main>",
     ]
+
+
+def render_article(
+    article: Article,
+    related: Sequence[Article],
+    popular: Sequence[Article],
+    *,
+    latest: Sequence[Article] = (),
+    full: bool = False,
+) -> str:
+    """An article page in its portal's layout; ``full`` adds the heavy chrome of a production portal."""
+    portal = article.site
+    published = _iso(article.published)
+    main = [*_article_post(article, related, published), *_article_surroundings(article, related, popular, full)]
     return _document(
         portal,
         title=f"{article.title} - {portal.name}",
         description=article.summary,
         canonical=article.url,
         main="\n".join(main),
-        head_extra=head,
+        head_extra=_article_head(article, published),
         body_class="article-page",
         full=full,
         tail=[_state_script(article, latest)] if full else (),

@@ -320,16 +320,28 @@ def assess(
     e.g. with the registry's renewed record)."""
     problems: list[Problem] = []
     runs: list[dict[str, Any]] = list(entry.get("runs") or [])
-    feed = entry.get("feed", "?")
     if not runs:
         return problems
     last = next((r for r in reversed(runs) if r["run_id"] == entry.get("last_run_id")), runs[-1])
     status = entry.get("last_status")
+    problems += _status_problems(entry, status, settings)
+    problems += _expiry(entry, now, settings, expires_on)
+    if status == "ok":
+        problems += _failed_articles(last, settings)
+        problems += _article_drop(runs, last, settings)
+    problems += _quiet(entry, now, settings)
+    problems += _cleaning_yield(runs, settings)
+    problems += _permission_changes(entry, now, settings)
+    return problems
+
+
+def _status_problems(entry: Mapping[str, Any], status: str | None, settings: HealthSettings) -> list[Problem]:
+    """What the last run's status says: a failure streak, a feed not crawled, a run stopped early."""
     since_success = entry.get("last_success_at") or "never"
     if status == "failed":
         streak = int(entry.get("failure_streak") or 1)
         level = Level.FAILING if streak >= settings.failing_after_failures else Level.WARNING
-        problems.append(
+        return [
             Problem(
                 "failure-streak",
                 level,
@@ -337,18 +349,18 @@ def assess(
                 f"read `feedvault runs --show {entry.get('last_run_id')}`, fix the cause (publisher, network or "
                 "archive); the next run retries, nothing archived is lost",
             )
-        )
-    elif status == "refused":
-        problems.append(
+        ]
+    if status == "refused":
+        return [
             Problem(
                 "not-crawled",
                 Level.FAILING,
                 f"not crawled: {entry.get('last_error') or 'no valid permission record'}",
                 "renew or fix the feed's permission record in the registry (`feedvault feeds` shows its status)",
             )
-        )
-    elif status == "interrupted":
-        problems.append(
+        ]
+    if status == "interrupted":
+        return [
             Problem(
                 "interrupted",
                 Level.WARNING,
@@ -356,25 +368,24 @@ def assess(
                 f"(last success: {since_success})",
                 "nothing to do if it was stopped on purpose; the next run fetches what this one did not try",
             )
+        ]
+    return []
+
+
+def _permission_changes(entry: Mapping[str, Any], now: dt.datetime, settings: HealthSettings) -> list[Problem]:
+    """The publisher's permission signals that changed within ``permission_change_days``."""
+    feed = entry.get("feed", "?")
+    return [
+        Problem(
+            "permission-change",
+            Level.WARNING,
+            f"{event['message']} (run {event['run_id']})",
+            f"review it against {feed}'s permission record (docs/PERMISSIONS.md); pages it refuses are "
+            "listed with their evidence in the run manifest",
         )
-    problems += _expiry(entry, now, settings, expires_on)
-    if status == "ok":
-        problems += _failed_articles(last, settings)
-        problems += _article_drop(runs, last, settings)
-    problems += _quiet(entry, now, settings)
-    problems += _cleaning_yield(runs, settings)
-    for event in entry.get("permission_events") or ():
-        if now - _at(event["at"]) <= dt.timedelta(days=settings.permission_change_days):
-            problems.append(
-                Problem(
-                    "permission-change",
-                    Level.WARNING,
-                    f"{event['message']} (run {event['run_id']})",
-                    f"review it against {feed}'s permission record (docs/PERMISSIONS.md); pages it refuses are "
-                    "listed with their evidence in the run manifest",
-                )
-            )
-    return problems
+        for event in entry.get("permission_events") or ()
+        if now - _at(event["at"]) <= dt.timedelta(days=settings.permission_change_days)
+    ]
 
 
 def _expiry(
