@@ -8,8 +8,10 @@ import io
 import json
 import re
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -86,9 +88,82 @@ def folder_archive(tmp_path, site_server, articles: int, feed_ids=("synth",), **
     return FolderArchive(root, FileStore(root), storage, registry, urls, pages)
 
 
-def test_demo_publisher_archive_round_trip(demo_registry, s3_store):
-    server, registry, credentials = demo_registry
-    first = run_crawl(registry, credentials, "--run-id", RUN_1)
+@dataclass
+class RoundTrip:
+    """Four runs of the demo publisher into one archive (first, unchanged, one article changed, the third
+    retried) and what the archive held after each, captured then: each test checks one promise of it."""
+
+    store: Any
+    first: dict[str, Any]
+    second: dict[str, Any]
+    third: dict[str, Any]
+    retry: dict[str, Any]
+    raw_after_first: dict[str, bytes]  # every raw/ object (WARCs, CDXJ) after the first run
+    served_at_first: dict[str, bytes]  # each archived response's URL -> what the site served at the time
+    clean_after_first: dict[str, dict[str, Any]]  # every clean record after the first run
+    objects_after_first: set[str]  # raw/, clean/ and state/ keys
+    objects_after_second: set[str]
+    changed_path: str  # the article revised before the third run
+    objects_after_third: set[str]  # raw/ and clean/ keys
+    objects_after_retry: set[str]
+
+
+@pytest.fixture(scope="module")
+def round_trip(seaweed, tmp_path_factory) -> Iterator[RoundTrip]:
+    """The crawls run once for the module's round-trip tests."""
+    from feedvault.demo.server import SiteServer
+    from tests.support.s3 import fresh_archive
+    from tests.support.sites import site_root
+
+    storage, store = fresh_archive(seaweed)
+    server = SiteServer(site_root("demo")).start()
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("FEEDVAULT_DEMO_URL", server.base_url)
+        feeds = [f.model_dump(mode="json", exclude_defaults=True) for f in load_registry(BUNDLED_REGISTRY).feeds]
+        registry = write_registry(tmp_path_factory.mktemp("round-trip") / "feeds.yaml", storage, feeds)
+        try:
+            first = run_crawl(registry, seaweed.credentials, "--run-id", RUN_1)
+            raw = {key: store.get_bytes(key) for key in keys_under(store, "raw/")}
+            responses = [
+                record.rec_headers.get_header("WARC-Target-URI")
+                for key, data in raw.items()
+                if key.endswith(".warc.gz")
+                for record in ArchiveIterator(io.BytesIO(data))
+                if record.rec_type == "response"
+            ]
+            clean = {key: json.loads(store.get_bytes(key)) for key in keys_under(store, "clean/")}
+            after_first = keys_under(store, "raw/", "clean/", "state/")
+            second = run_crawl(registry, seaweed.credentials, "--run-id", RUN_2)
+            after_second = keys_under(store, "raw/", "clean/", "state/")
+            changed_path = next(p for p in ARTICLE_SENTINELS if p.startswith("/id/"))
+            original = served(server.url(changed_path)).decode()
+            revised = original.replace(ARTICLE_SENTINELS[changed_path], "Kalimat koreksi baru.")
+            served_at_first = {url: served(url) for url in responses}
+            server.set_route(changed_path, {"body": revised})
+            third = run_crawl(registry, seaweed.credentials, "--run-id", RUN_3)
+            after_third = keys_under(store, "raw/", "clean/")
+            retry = run_crawl(registry, seaweed.credentials, "--run-id", RUN_3)
+            yield RoundTrip(
+                store=store,
+                first=first,
+                second=second,
+                third=third,
+                retry=retry,
+                raw_after_first=raw,
+                served_at_first=served_at_first,
+                clean_after_first=clean,
+                objects_after_first=after_first,
+                objects_after_second=after_second,
+                changed_path=changed_path,
+                objects_after_third=after_third,
+                objects_after_retry=keys_under(store, "raw/", "clean/"),
+            )
+        finally:
+            server.stop()
+
+
+def test_the_first_run_archives_every_article_and_reads_back_nothing_it_wrote(round_trip):
+    first = round_trip.first
     assert first["status"] == "ok", first["feeds"]
     # The catalog update reads the run's clean records from local copies, not back from S3 (the reads are the
     # per-feed objects: seen state and learned fingerprints, plus the catalog's own).
@@ -98,46 +173,55 @@ def test_demo_publisher_archive_round_trip(demo_registry, s3_store):
         counts = summary["counts"]
         assert counts["new"] > 0 and counts["failed"] == 0 and counts["refused"] == 0, summary
 
-    # Manifests: the run's and one per feed; every entry of every feed document has exactly one outcome.
-    run_manifest = json.loads(s3_store.get_bytes(first["manifest_key"]))
+
+def test_every_entry_of_every_feed_document_has_exactly_one_outcome(round_trip):
+    """Manifests: the run's and one per feed."""
+    store = round_trip.store
+    run_manifest = json.loads(store.get_bytes(round_trip.first["manifest_key"]))
     assert run_manifest["run_id"] == RUN_1 and run_manifest["config_hash"]
     assert {"feedvault", "scrapy", "trafilatura"} <= set(run_manifest["versions"])
     for summary in run_manifest["feeds"]:
-        manifest = json.loads(s3_store.get_bytes(summary["manifest_key"]))
+        manifest = json.loads(store.get_bytes(summary["manifest_key"]))
         entries = sum(doc["entries"] for doc in manifest["feed_documents"].values())
         assert entries == len(manifest["urls"]) == summary["counts"]["new"]
         assert all(o["outcome"] == "new" and o["clean_key"] and o["warc_key"] for o in manifest["urls"])
         assert all(ev["verdict"] == "rules" and ev["sha256"] for ev in manifest["robots"].values())
 
-    # raw/ holds the WARCs and, next to each, the CDXJ index the run wrote (what pywb replays from).
-    raw_keys = keys_under(s3_store, "raw/")
-    warc_keys = {k for k in raw_keys if k.endswith(".warc.gz")}
-    assert warc_keys and raw_keys == warc_keys | {cdxj_key(k) for k in warc_keys}
+
+def test_each_warc_has_its_cdxj_index_next_to_it(round_trip):
+    """raw/ holds the WARCs and, next to each, the CDXJ index the run wrote (what pywb replays from)."""
+    raw = round_trip.raw_after_first
+    warc_keys = {k for k in raw if k.endswith(".warc.gz")}
+    assert warc_keys and set(raw) == warc_keys | {cdxj_key(k) for k in warc_keys}
     for key in warc_keys:
-        warc = s3_store.get_bytes(key)
-        assert s3_store.get_bytes(cdxj_key(key)) == index_warc(warc, key)
-        assert len(index_warc(warc, key).splitlines()) == sum(
-            1 for r in ArchiveIterator(io.BytesIO(warc)) if r.rec_type == "response"
+        assert raw[cdxj_key(key)] == index_warc(raw[key], key)
+        assert len(index_warc(raw[key], key).splitlines()) == sum(
+            1 for r in ArchiveIterator(io.BytesIO(raw[key])) if r.rec_type == "response"
         )
 
-    # Every WARC parses; records come as warcinfo, then request/response/metadata triples.
-    for key in warc_keys:
+
+def test_every_warc_holds_warcinfo_then_triples_of_the_pages_as_served(round_trip):
+    """Every WARC parses; records come as warcinfo, then request/response/metadata triples."""
+    warcs = {key: data for key, data in round_trip.raw_after_first.items() if key.endswith(".warc.gz")}
+    assert warcs
+    for data in warcs.values():
         types = []
-        for record in ArchiveIterator(io.BytesIO(s3_store.get_bytes(key))):  # records stream: read in the loop
+        for record in ArchiveIterator(io.BytesIO(data)):  # records stream: read in the loop
             types.append(record.rec_type)
             if record.rec_type == "response":
                 url = record.rec_headers.get_header("WARC-Target-URI")
-                assert record.content_stream().read() == served(url), url
+                assert record.content_stream().read() == round_trip.served_at_first[url], url
                 assert record.rec_headers.get_header("WARC-IP-Address") == "127.0.0.1"
         assert types[0] == "warcinfo" and types[1:] == ["request", "response", "metadata"] * ((len(types) - 1) // 3)
 
-    # Each clean JSON points at exactly its response record: one ranged GET returns that record.
-    clean_keys = keys_under(s3_store, "clean/")
-    assert len(clean_keys) == run_manifest["totals"]["new"]
-    for key in clean_keys:
-        record = json.loads(s3_store.get_bytes(key))
+
+def test_each_clean_record_points_at_exactly_its_response_record(round_trip):
+    """One ranged GET of a clean record's raw pointer returns that record; the text is the article's, cleaned."""
+    store, clean = round_trip.store, round_trip.clean_after_first
+    assert len(clean) == round_trip.first["totals"]["new"]
+    for record in clean.values():
         raw = record["raw"]
-        chunk = s3_store.get_bytes(raw["warc_key"], start=raw["offset"], length=raw["length"])
+        chunk = store.get_bytes(raw["warc_key"], start=raw["offset"], length=raw["length"])
         in_chunk = [
             (
                 r.rec_type,
@@ -155,34 +239,33 @@ def test_demo_publisher_archive_round_trip(demo_registry, s3_store):
         assert record["removed"], "the rules removed nothing from a demo page"
         assert record["metadata"]["title"]
 
-    # A second run fetches conditionally, gets 304s, and writes nothing but its manifests (and the feeds' health).
-    objects_before = keys_under(s3_store, "raw/", "clean/", "state/")
-    second = run_crawl(registry, credentials, "--run-id", RUN_2)
+
+def test_a_second_run_gets_304s_and_writes_nothing_but_its_manifests(round_trip):
+    """It fetches conditionally; only its manifests, its catalog entry and the feeds' health are written."""
+    second = round_trip.second
     assert second["totals"]["new"] == second["totals"]["changed"] == 0
-    assert second["totals"]["unchanged"] == first["totals"]["new"]
-    assert keys_under(s3_store, "raw/", "clean/", "state/") == objects_before
-    assert keys_under(s3_store, "runs/2026/11/27/")  # only the new run's manifests
+    assert second["totals"]["unchanged"] == round_trip.first["totals"]["new"]
+    assert round_trip.objects_after_second == round_trip.objects_after_first
+    assert keys_under(round_trip.store, "runs/2026/11/27/")  # only the new run's manifests
     assert (
         second["storage_requests"]["write_requests"] == len(second["feeds"]) + 3
     )  # feed manifests, run manifest, catalog entry, health/feeds.json
 
-    # A changed article becomes a second snapshot of the same URL, in the new run's partition only.
-    changed_path = next(p for p in ARTICLE_SENTINELS if p.startswith("/id/"))
-    original = served(server.url(changed_path)).decode()
-    server.set_route(changed_path, {"body": original.replace(ARTICLE_SENTINELS[changed_path], "Kalimat koreksi baru.")})
-    third = run_crawl(registry, credentials, "--run-id", RUN_3)
+
+def test_a_changed_article_is_a_second_snapshot_in_the_new_runs_partition_only(round_trip):
+    third = round_trip.third
     assert third["totals"]["changed"] >= 1 and third["totals"]["new"] == 0
-    new_clean = keys_under(s3_store, "clean/") - objects_before
+    new_clean = {k for k in round_trip.objects_after_third if k.startswith("clean/")} - round_trip.objects_after_first
     assert new_clean and all(RUN_3 in k for k in new_clean)
     for key in new_clean:
-        snapshot = json.loads(s3_store.get_bytes(key))
-        assert snapshot["url"].endswith(changed_path) and "Kalimat koreksi baru." in snapshot["text"]
+        snapshot = json.loads(round_trip.store.get_bytes(key))
+        assert snapshot["url"].endswith(round_trip.changed_path) and "Kalimat koreksi baru." in snapshot["text"]
 
-    # Retrying the same run id replaces its partition: identical object set, no duplicates.
-    after_third = keys_under(s3_store, "raw/", "clean/")
-    retry = run_crawl(registry, credentials, "--run-id", RUN_3)
-    assert keys_under(s3_store, "raw/", "clean/") == after_third
-    assert retry["totals"]["changed"] == third["totals"]["changed"]
+
+def test_retrying_a_run_id_replaces_its_partition(round_trip):
+    """Identical object set, no duplicates."""
+    assert round_trip.objects_after_retry == round_trip.objects_after_third
+    assert round_trip.retry["totals"]["changed"] == round_trip.third["totals"]["changed"]
 
 
 def test_dry_run_writes_nothing_but_reports(demo_registry, s3_store):
