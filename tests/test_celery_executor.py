@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from feedvault.catalog import open_catalog
+from feedvault.catalog.postgres_catalog import PostgresCatalog
 from feedvault.deploy.topology import LocalCluster, S3Endpoint
 from feedvault.store.backends import S3Store
 from tests.support.checks import assert_archive_consistent
@@ -151,9 +152,8 @@ def manifest(store: S3Store, run_id: str) -> dict[str, Any]:
     return json.loads(store.get_bytes(key))
 
 
-def catalog_view(store: S3Store, local: Path) -> dict[str, Any]:
-    """What the archive's catalog lists: feeds, their days and the articles of each day."""
-    catalog = open_catalog(store, local)
+def catalog_view(catalog: Any) -> dict[str, Any]:
+    """What a catalog (any backend) lists: feeds, their days and the articles of each day."""
     try:
         view: dict[str, Any] = {"feeds": [dataclasses.asdict(f) for f in catalog.feeds()]}
         for summary in catalog.feeds():
@@ -171,7 +171,9 @@ def test_celery_workers_share_the_feeds_and_archive_what_the_local_executor_arch
     deployment: Deployment, seaweed: Any, site_server: Any, tmp_path: Path
 ) -> None:
     demo = site_server("demo")
-    celery_store = point_registry(deployment, seaweed, demo_feeds(demo.base_url))
+    # The Celery run indexes into the cluster's shared PostgreSQL catalog, as a deployment would.
+    shared_catalog = {"uri": "${FEEDVAULT_CATALOG_URI}"}
+    celery_store = point_registry(deployment, seaweed, demo_feeds(demo.base_url), catalog=shared_catalog)
     celery_run = deployment.trigger(NIGHT, feeds=FEEDS)
     assert deployment.wait_finished(celery_run) == "success", deployment.task_instances(celery_run)
 
@@ -180,7 +182,8 @@ def test_celery_workers_share_the_feeds_and_archive_what_the_local_executor_arch
     assert sorted(t["feed"] for t in tries) == sorted(FEEDS) and {t["pool"] for t in tries} == {"feedvault"}
     assert {t["hostname"] for t in tries} == {"worker-1", "worker-2"}, tries
 
-    # The same feeds under the LocalExecutor: the scheduler runs the tasks itself (the workers stay idle).
+    # The same feeds under the LocalExecutor: the scheduler runs the tasks itself (the workers stay idle), and the
+    # run indexes into the embedded SQLite catalog (published to the archive).
     local_store = point_registry(deployment, seaweed, demo_feeds(demo.base_url))
     deployment.cluster.restart("scheduler", AIRFLOW__CORE__EXECUTOR="LocalExecutor")
     try:
@@ -201,10 +204,16 @@ def test_celery_workers_share_the_feeds_and_archive_what_the_local_executor_arch
     }
     assert normalised(manifest(celery_store, celery_id), ids) == normalised(manifest(local_store, local_id), ids)
     assert normalised(deployment.asset_extra(celery_run), ids) == normalised(deployment.asset_extra(local_run), ids)
-    celery_catalog = normalised(catalog_view(celery_store, tmp_path / "celery-catalog"), ids)
-    assert celery_catalog == normalised(catalog_view(local_store, tmp_path / "local-catalog"), ids)
+    assert deployment.cluster.postgres is not None
+    shared = PostgresCatalog(deployment.cluster.postgres.dsn("feedvault_catalog"))
+    celery_catalog = normalised(catalog_view(shared), ids)
+    assert celery_catalog == normalised(catalog_view(open_catalog(local_store, tmp_path / "local-catalog")), ids)
     assert sum(f["snapshot_count"] for f in celery_catalog["feeds"]) > 0
-    assert {normalised(k, ids) for k in keys(celery_store)} == {normalised(k, ids) for k in keys(local_store)}
+    # The same objects, but for the published SQLite catalog (catalog/): the shared catalog lives in PostgreSQL.
+    archived = [
+        {normalised(k, ids) for k in keys(s) if not k.startswith("catalog/")} for s in (celery_store, local_store)
+    ]
+    assert archived[0] == archived[1]
 
 
 def test_a_worker_killed_mid_crawl_is_retried_on_the_other_worker_and_the_archive_stays_whole(

@@ -73,8 +73,15 @@ def test_secrets_come_from_the_environment_only(recipe: Recipe, compose: dict[st
     assert {"AIRFLOW__CORE__FERNET_KEY", "AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW_CONN_FEEDVAULT_S3"} <= set(secrets)
     for name, value in secrets.items():
         assert PLACEHOLDER.search(value), f"{name}: a literal secret in {RECIPE.name}"
-        # compose refuses to start without it (${NAME:?}) instead of running with an empty secret
-        assert re.search(r"\$\{[A-Z0-9_]+:\?\}", str(compose["x-airflow-settings"][name])), f"{name} in {COMPOSE.name}"
+    # Every password inside a URL is a placeholder too (metadata DB, broker, result backend, catalog).
+    for name, value in recipe.settings.items():
+        for password in re.findall(r"://[^:/@]+:([^@]+)@", value):
+            assert PLACEHOLDER.fullmatch(password), f"{name}: a literal password in {RECIPE.name}"
+    # compose refuses to start without a secret (${NAME:?}) instead of running with an empty one.
+    text = COMPOSE.read_text()
+    for secret in ("POSTGRES_PASSWORD", "REDIS_PASSWORD", "FERNET_KEY", "JWT_SECRET", "API_SECRET_KEY", "BROWSE_TOKEN"):
+        uses = re.findall(r"\$\{" + secret + r"(:[?-][^}]*)?\}", text)
+        assert uses and all(use == ":?" for use in uses), (secret, uses)
 
 
 def test_the_readme_links_the_multi_machine_recipe() -> None:

@@ -206,6 +206,7 @@ class LocalCluster:
         if kind == "postgres":
             self.postgres = self._stack.enter_context(postgres_server(base))
             self.postgres.create_database("airflow")
+            self.postgres.create_database("feedvault_catalog")
             self.values.update(
                 POSTGRES_PASSWORD=self.postgres.password, POSTGRES_ADDRESS=f"{HOST}:{self.postgres.port}"
             )
@@ -378,6 +379,7 @@ def demo_registry(home: Path, demo_url: str) -> Path:
     bundled = parse_registry(yaml.safe_load(BUNDLED_REGISTRY.read_text()), env={"FEEDVAULT_DEMO_URL": demo_url})
     settings = bundled.settings.model_dump(mode="json", exclude_defaults=True)
     settings["storage"] = {"uri": "s3://feedvault/archive", "embedded": False, "data_dir": str(home / "data")}
+    settings["catalog"] = {"uri": "${FEEDVAULT_CATALOG_URI:-}"}  # the cluster's shared catalog (PostgreSQL)
     feeds = [f.model_dump(mode="json", exclude_defaults=True) for f in bundled.feeds]
     path = home / "feeds.yaml"
     path.write_text(yaml.safe_dump({"settings": settings, "feeds": feeds}, sort_keys=False))
