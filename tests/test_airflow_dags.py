@@ -345,66 +345,25 @@ def test_the_crawler_takes_its_endpoint_from_the_environment_and_never_prints_it
     The registry names another endpoint, so the error proves the environment's was used; the store is down, so
     the crawler fails, and its one-line error and its log show the endpoint redacted.
     """
-    from feedvault.airflow.connection import S3Target
     from feedvault.airflow.tasks import runner_command
     from feedvault.crawl.plan import CrawlReport, RunPlan
     from feedvault.store.s3_client import Credentials
+    from feedvault.store.target import StorageTarget
 
     storage = StorageSettings(uri="s3://bucket/archive", endpoint_url="http://127.0.0.1:7", max_attempts=1)
     registry = write_registry(tmp_path / "feeds.yaml", storage, [feed("f1", "http://127.0.0.1:9/feed.xml")])
     endpoint = "http://feedvault:hunter2-secret@127.0.0.1:9"
-    target = S3Target("connection", endpoint, Credentials("AKIDEXAMPLE", "conn-secret-value"))
+    given = storage.model_copy(update={"endpoint_url": endpoint})
+    target = StorageTarget("connection", given, Credentials("AKIDEXAMPLE", "conn-secret-value"))
     plan = RunPlan.build(run_id="20261201T020000Z-airflow", trigger="airflow-manual").for_feed("f1")
     command = runner_command(plan, tmp_path / "report.json")
-    env = target.runner_env({"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "FEEDVAULT_REGISTRY": str(registry)})
+    env = target.child_env({"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "FEEDVAULT_REGISTRY": str(registry)})
     assert not any("127.0.0.1:9" in part for part in command) and "hunter2" not in repr(target)
     proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 3, proc.stderr[-2000:]
     report = CrawlReport.read(tmp_path / "report.json")
     assert report is not None and "at http://***@127.0.0.1:9 failed" in (report.error or ""), report
     assert "hunter2" not in proc.stdout + proc.stderr and "conn-secret-value" not in proc.stdout + proc.stderr
-
-
-def test_s3_settings_connection_then_environment_then_embedded(tmp_path: Path, monkeypatch):
-    from feedvault.airflow.connection import resolve_target, stop_embedded
-    from feedvault.config import ConfigError
-    from feedvault.store.s3_client import Credentials
-
-    conn = {"conn_type": "aws", "login": "AKIDEXAMPLE", "password": "conn-secret-value", "extra": {}}
-    env = {"PATH": "/bin", "AWS_ACCESS_KEY_ID": "worker-key", "AIRFLOW_CONN_OTHER": "x", "AIRFLOW_VAR_TOKEN": "y"}
-    s3 = StorageSettings(uri="s3://bucket/archive")
-    embedded = StorageSettings(uri="s3://feedvault/archive", embedded=True, data_dir=str(tmp_path / "store"))
-
-    # 1. The connection: its keys replace the worker's, by environment only; other Airflow secrets are dropped.
-    monkeypatch.setenv("AIRFLOW_CONN_FV_TEST", json.dumps({**conn, "extra": {"endpoint_url": "http://127.0.0.1:9"}}))
-    target = resolve_target(s3, "fv_test")
-    assert (target.source, target.endpoint_url) == ("connection", "http://127.0.0.1:9")
-    child = target.runner_env(env)
-    assert child["FEEDVAULT_S3_ENDPOINT_URL"] == "http://127.0.0.1:9"  # the environment, never the argv
-    assert child["AWS_ACCESS_KEY_ID"] == "AKIDEXAMPLE" and child["AWS_SECRET_ACCESS_KEY"] == "conn-secret-value"
-    assert "AIRFLOW_CONN_OTHER" not in child and "AIRFLOW_VAR_TOKEN" not in child
-    assert "conn-secret-value" not in repr(target)
-    monkeypatch.setenv("AIRFLOW_CONN_FV_TEST", json.dumps(conn))  # no endpoint: AWS, unusable for embedded
-    with pytest.raises(ConfigError, match="no endpoint_url"):
-        resolve_target(embedded, "fv_test")
-
-    # 2. No connection: the registry's storage with the worker's standard AWS environment, untouched.
-    target = resolve_target(s3, "fv_missing")
-    assert target.source == "environment"
-    assert target.runner_env(env)["AWS_ACCESS_KEY_ID"] == "worker-key"
-    assert "FEEDVAULT_S3_ENDPOINT_URL" not in target.runner_env({**env, "FEEDVAULT_S3_ENDPOINT_URL": "http://stale"})
-
-    # 3. An embedded registry: the shared embedded store, started once and reused by later tasks.
-    try:
-        first = resolve_target(embedded, "fv_missing")
-        again = resolve_target(embedded, "fv_missing")
-        assert first.source == "embedded" and first.endpoint_url == again.endpoint_url
-        assert isinstance(first.credentials, Credentials)
-        with first.open(embedded) as store:
-            store.put_bytes("probe.txt", b"ok")
-            assert store.get_bytes("probe.txt") == b"ok"
-    finally:
-        assert stop_embedded(tmp_path / "store")
 
 
 def test_finalize_sends_feed_metrics_through_airflows_statsd(failing_run, statsd):

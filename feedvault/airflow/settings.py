@@ -10,6 +10,11 @@ import datetime as dt
 import logging
 import os
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from feedvault.config import Registry
 
 logger = logging.getLogger(__name__)
 
@@ -50,13 +55,36 @@ def conn_id() -> str:
     return os.environ.get("FEEDVAULT_S3_CONN_ID") or DEFAULT_CONN_ID
 
 
+_LOADED: dict[str, tuple[tuple[Any, ...], Registry]] = {}  # registry path -> (what it was loaded from, registry)
+
+
+def task_registry() -> Registry:
+    """The registry ($FEEDVAULT_REGISTRY or the bundled one), loaded once per process while its file (and the
+    environment it interpolates) is unchanged: a task's process parses the DAG file, then runs the task body,
+    and both read it through here. A ConfigError says what is wrong with it."""
+    from feedvault.config import BUNDLED_REGISTRY, load_registry
+
+    path = Path(os.environ.get("FEEDVAULT_REGISTRY") or BUNDLED_REGISTRY)
+    try:
+        stat = path.stat()
+    except OSError:
+        return load_registry(path)  # the ConfigError names the path
+    source = (stat.st_mtime_ns, stat.st_size, stat.st_ino, hash(frozenset(os.environ.items())))
+    cached = _LOADED.get(str(path))
+    if cached is not None and cached[0] == source:
+        return cached[1]
+    registry = load_registry(path)
+    _LOADED[str(path)] = (source, registry)
+    return registry
+
+
 def load_dag_settings() -> DagSettings:
     """Settings for the DAG; a broken registry falls back to defaults and the run's first task fails on it."""
-    from feedvault.config import ConfigError, Registry, load_registry
+    from feedvault.config import ConfigError, Registry
 
     error = None
     try:
-        registry = load_registry()
+        registry = task_registry()
     except ConfigError as exc:
         logger.warning("feedvault registry not loaded at parse time: %s", exc)
         registry, error = Registry(), str(exc)

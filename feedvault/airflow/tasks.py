@@ -7,6 +7,7 @@ crawl; its ``reclean`` task re-cleans from raw (feedvault.archive.reclean) and f
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -16,8 +17,6 @@ import sys
 import tempfile
 from pathlib import Path
 from typing import Any
-
-from feedvault.airflow.settings import conn_id
 
 logger = logging.getLogger("feedvault.airflow")
 
@@ -39,10 +38,12 @@ def _fail(message: str) -> Exception:
 
 
 def _registry():  # -> feedvault.config.Registry
-    from feedvault.config import ConfigError, load_registry
+    """The registry, loaded once per task: the one the DAG file's parse loaded, while its file is unchanged."""
+    from feedvault.airflow.settings import task_registry
+    from feedvault.config import ConfigError
 
     try:
-        return load_registry()
+        return task_registry()
     except ConfigError as exc:
         raise _fail(f"feedvault registry: {exc}") from None
 
@@ -92,13 +93,14 @@ def reclean(run: dict[str, Any], context: Any) -> dict[str, Any]:
     plan = _plan_of(run)
     if not plan.reclean:
         raise AirflowSkipException("not a reclean run")
-    from feedvault.airflow.connection import resolve_target
+    from feedvault.airflow.connection import task_target
     from feedvault.archive.reclean import reclean as reclean_archive
     from feedvault.archive.reclean import report_lines
+    from feedvault.store.target import open_archive
 
     registry = _registry()
-    target = resolve_target(registry.settings.storage, conn_id())
-    with target.open(registry.settings.storage) as store:
+    storage = registry.settings.storage
+    with task_target(storage) as target, open_archive(storage, target=target) as store:
         result = reclean_archive(registry, store, plan.reclean_options(), echo=logger.info)
         archive = store.uri
     for line in report_lines(result, dry_run=plan.dry_run):
@@ -130,17 +132,18 @@ def runner_command(plan: Any, result_file: Path) -> list[str]:
 
 def archive_feed(run: dict[str, Any], feed_id: str, context: Any) -> None:
     """Crawl one feed in a subprocess (Scrapy's reactor runs once per process); push its small summary."""
-    from feedvault.airflow.connection import resolve_target
+    from feedvault.airflow.connection import task_target
     from feedvault.config import ConfigError
 
     context["feed_id"] = feed_id  # map_index_template renders it as this mapped task's name
     plan = _plan_of(run).for_feed(feed_id)
-    try:
-        target = resolve_target(_registry().settings.storage, conn_id())
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
-    logger.info("archiving feed %s into run %s (S3 settings from the %s)", feed_id, plan.run_id, target.source)
-    code, report = crawl(plan, target.runner_env(os.environ))
+    with contextlib.ExitStack() as stack:
+        try:
+            target = stack.enter_context(task_target(_registry().settings.storage))  # held while the crawl runs
+        except ConfigError as exc:
+            raise _fail(str(exc)) from None
+        logger.info("archiving feed %s into run %s (S3 settings from the %s)", feed_id, plan.run_id, target.source)
+        code, report = crawl(plan, target.child_env(os.environ))
     if code == EXIT_CONFIG:
         raise _fail(f"feed {feed_id}: configuration error: {report.error if report else 'see the log above'}")
     if report is None or not report.manifest or not report.manifest.get("feeds"):
@@ -239,9 +242,10 @@ def _missing(feed_id: str) -> dict[str, Any]:
 
 def finalize(context: Any) -> dict[str, Any]:
     """Write the run manifest (the run's commit marker) from the feed summaries; log the run's table."""
-    from feedvault.airflow.connection import resolve_target
+    from feedvault.airflow.connection import task_target
     from feedvault.airflow.report import summary_table
     from feedvault.crawl.runner import finalize_run
+    from feedvault.store.target import open_archive
 
     ti = context["ti"]
     run = ti.xcom_pull(task_ids="plan", key=RUN_KEY)
@@ -256,9 +260,9 @@ def finalize(context: Any) -> dict[str, Any]:
     feeds = ti.xcom_pull(task_ids="plan") or []  # the plan task's return value: the feeds it mapped
     summaries = collect_summaries(ti, feeds)
     registry = _registry()
-    target = resolve_target(registry.settings.storage, conn_id())
+    storage = registry.settings.storage
     changes: list[Any] = []
-    with target.open(registry.settings.storage) as store:
+    with task_target(storage) as target, open_archive(storage, target=target) as store:
         manifest, manifest_key = finalize_run(
             store,
             registry,

@@ -1,9 +1,8 @@
 """``feedvault store start|stop|status``: keep the embedded S3 store running between commands.
 
-Every command that needs the embedded store reuses a running one (``feedvault.store.target.embedded_s3``) and
-otherwise starts one and stops it on exit, which costs seconds per command. ``store start`` leaves one running
-for the registry's ``data_dir`` (as Airflow's tasks do), so browsing commands answer at once; ``store stop``
-ends it.
+Every command that needs the embedded store uses it under a lease (``feedvault.store.target.embedded_lease``):
+it starts one if none runs, and the last user to leave stops it, which costs seconds per command. ``store start``
+pins one for the registry's ``data_dir``, so browsing commands answer at once; ``store stop`` unpins and ends it.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ def add_parser(sub: Any) -> None:
 def cmd_store(args: argparse.Namespace) -> int:
     from feedvault.cli.console import EXIT_CONFIG, EXIT_NOT_FOUND, EXIT_OK, console, out
     from feedvault.store.seaweed import EmbeddedS3
-    from feedvault.store.target import ensure_embedded, stop_embedded
+    from feedvault.store.target import pin_embedded, stop_embedded
 
     storage = load_registry(args.registry).settings.storage
     if not storage.embedded:
@@ -34,7 +33,7 @@ def cmd_store(args: argparse.Namespace) -> int:
     if args.action == "start":
         running = EmbeddedS3.running(data_dir)
         verb = "already running" if running else "started"
-        running = running or ensure_embedded(data_dir)
+        running = pin_embedded(data_dir)  # started if needed; kept after this command
         out.print(f"embedded S3 store {verb}: {running.endpoint_url} (pid {running.pid}, data in {data_dir})")
         console.print("commands reuse it until `feedvault store stop`")
         return EXIT_OK

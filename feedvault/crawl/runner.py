@@ -597,12 +597,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run_from_args(args: argparse.Namespace) -> CrawlReport:
-    from feedvault.store.target import open_archive
+    from feedvault.store.target import StorageTarget, open_archive
 
     try:
         registry = load_registry(args.registry)
         plan = RunPlan.from_json(args.plan_json) if args.plan_json else RunPlan.from_cli(args, trigger=args.trigger)
-        with open_archive(registry.settings.storage, endpoint_url=args.endpoint_url) as store:
+        storage = registry.settings.storage
+        given = storage.model_copy(update={"endpoint_url": args.endpoint_url}) if args.endpoint_url else None
+        with open_archive(storage, target=StorageTarget("parent", given) if given else None) as store:
             result = run_feeds(registry, store, plan, log_level=args.log_level)
             requests = store.stats.snapshot()
     except (ConfigError, ValueError) as exc:

@@ -50,7 +50,6 @@ def build_app() -> ASGIApp:
             f"refusing to serve the archive inside Airflow without access control: set {TOKEN_ENV} in the "
             "API server's environment (Airflow does not authenticate plugin apps)"
         )
-    from feedvault.airflow.connection import connection_target
     from feedvault.airflow.settings import conn_id
     from feedvault.catalog.opener import open_browse_catalog
     from feedvault.config import load_registry
@@ -62,9 +61,9 @@ def build_app() -> ASGIApp:
     catalog_dir = Path(os.environ.get(CATALOG_DIR_ENV) or Path(storage.data_dir) / "airflow-browse")
     resources = contextlib.ExitStack()  # open for the life of the API server process
     try:
-        # The crawl tasks' S3 connection when it exists, else the registry's storage and the AWS environment.
-        target = connection_target(storage, conn_id())
-        store = resources.enter_context(target.open(storage) if target is not None else open_archive(storage))
+        # The crawl tasks' target (feedvault.store.target: connection, registry, environment, embedded store);
+        # an embedded store is leased for the life of the API server.
+        store = resources.enter_context(open_archive(storage, conn_id=conn_id()))
         catalog = resources.enter_context(open_browse_catalog(store, settings, local_dir=catalog_dir))
     except BaseException:
         resources.close()
