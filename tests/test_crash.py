@@ -62,24 +62,10 @@ def slow_site(tmp_path, site_server) -> Iterator[SlowSite]:
 
 
 def run_crawl(site: SlowSite, *args: str) -> dict:
-    """A crawl to its end with the same spool directory ($TMPDIR) as the killed one."""
-    import json
-    import subprocess
-    import sys
+    """A crawl to its end with the same spool directory ($TMPDIR) as the killed one (its summary, from its report)."""
+    from tests.support.crawl import crawl_summary
 
-    from tests.support.crawl import REPO
-
-    proc = subprocess.run(
-        [sys.executable, "-m", "feedvault.crawl.runner", "--registry", str(site.registry), *args],
-        env=crawl_env(site.credentials, TMPDIR=str(site.tmpdir)),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-    assert lines, proc.stderr[-3000:]
-    return json.loads(lines[-1])
+    return crawl_summary(site.registry, site.credentials, *args, expect_exit=None, TMPDIR=str(site.tmpdir))
 
 
 def wait_for(condition, what: str, timeout: float = 120):

@@ -16,7 +16,7 @@ from feedvault import keys
 from feedvault.catalog import open_catalog
 from feedvault.keys import RunId
 from tests.support.checks import assert_archive_consistent
-from tests.support.crawl import REPO, crawl_env, feed_summary, run_crawl, write_registry
+from tests.support.crawl import REPO, crawl_env, crawl_summary, feed_summary, run_crawl, write_registry
 from tests.support.fs import fill, remount, small_filesystem
 from tests.test_archive_e2e import folder_archive
 
@@ -35,18 +35,9 @@ def feedvault(registry, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def crawl_with_tmpdir(registry, tmpdir, *args: str) -> tuple[int, dict]:
-    """The runner with its spool (``TMPDIR``) in ``tmpdir``: its exit code and JSON summary."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "feedvault.crawl.runner", "--registry", str(registry), *args],
-        env=crawl_env(None, TMPDIR=str(tmpdir)),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-    assert lines, f"no summary (exit {proc.returncode}):\n{proc.stderr[-5000:]}"
-    return proc.returncode, json.loads(lines[-1])
+    """The runner with its spool (``TMPDIR``) in ``tmpdir``: its exit code and summary (from its report)."""
+    summary = crawl_summary(registry, None, *args, expect_exit=None, TMPDIR=str(tmpdir))
+    return summary["_exit"], summary
 
 
 def test_a_full_spool_fails_the_feed_and_the_run_and_leaves_nothing_pointing_at_a_lost_warc(tmp_path, site_server):

@@ -226,3 +226,21 @@ def test_an_airflow_run_leases_the_embedded_store_and_leaves_it_stopped(tmp_path
         assert EmbeddedS3.running(data_dir) is None
     finally:
         stop_embedded(data_dir)
+
+
+def test_an_airflow_task_loads_the_registry_once(tmp_path, monkeypatch, airflow_db):
+    """The task's process parses the DAG file (which reads the registry) and then runs the task body: both get
+    the same loaded registry while its file is unchanged; a changed file is read again."""
+    from feedvault.airflow import tasks
+    from tests.support.airflow import load_dag
+
+    registry = write_registry(tmp_path / "feeds.yaml", StorageSettings(uri="s3://bucket/archive"), [])
+    monkeypatch.setenv("FEEDVAULT_REGISTRY", str(registry))
+    from feedvault.airflow.settings import _LOADED
+
+    load_dag()
+    [(_source, parsed)] = [entry for path, entry in _LOADED.items() if path == str(registry)]  # the parse's
+    assert tasks._registry() is parsed
+    assert tasks._registry() is parsed
+    write_registry(registry, StorageSettings(uri="s3://other-bucket/archive"), [])
+    assert tasks._registry().settings.storage.uri == "s3://other-bucket/archive"

@@ -6,7 +6,6 @@ Crawls always run in a subprocess: Scrapy's reactor can start only once per proc
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import subprocess
@@ -68,22 +67,41 @@ def crawl_env(credentials: Credentials | None, **extra: str) -> dict[str, str]:
 def run_crawl(
     registry: Path, credentials: Credentials | None, *args: str, expect_exit: int | None = 0, timeout: float = 300
 ) -> dict[str, Any]:
-    """Run ``python -m feedvault.crawl.runner`` and return its JSON summary (the run manifest plus keys)."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "feedvault.crawl.runner", "--registry", str(registry), "--log-level", "INFO", *args],
-        env=crawl_env(credentials),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    """Run ``python -m feedvault.crawl.runner`` and return its summary (the run manifest plus keys), read from the
+    report it writes to ``--result-file`` (feedvault.crawl.plan.CrawlReport)."""
+    return crawl_summary(registry, credentials, *args, expect_exit=expect_exit, timeout=timeout)
+
+
+def crawl_summary(
+    registry: Path,
+    credentials: Credentials | None,
+    *args: str,
+    expect_exit: int | None = 0,
+    timeout: float = 300,
+    **env: str,
+) -> dict[str, Any]:
+    """The runner's summary through its result file; ``env``: extra environment (e.g. ``TMPDIR``)."""
+    from feedvault.crawl.plan import CrawlReport
+
+    with tempfile.TemporaryDirectory(prefix="fv-report-") as tmp:
+        result_file = Path(tmp) / "report.json"
+        command = [sys.executable, "-m", "feedvault.crawl.runner", "--registry", str(registry), "--log-level", "INFO"]
+        proc = subprocess.run(
+            [*command, "--result-file", str(result_file), *args],
+            env=crawl_env(credentials, **env),
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        report = CrawlReport.read(result_file)
     context = f"exit {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-6000:]}"
-    assert lines, f"runner printed no summary\n{context}"
+    assert report is not None, f"runner wrote no report\n{context}"
     if expect_exit is not None:
         assert proc.returncode == expect_exit, context
-    summary = json.loads(lines[-1])
+    summary = report.summary()
     summary["_stderr"] = proc.stderr
+    summary["_exit"] = proc.returncode
     return summary
 
 
