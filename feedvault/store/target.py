@@ -12,7 +12,8 @@ endpoint:
 
 Credentials: the connection's when it has them, else the embedded store's for the embedded store, else boto3's
 standard chain. A connection without an endpoint for an embedded registry is a configuration error (it means AWS).
-A parent that resolved the target hands it to a child process by environment (:meth:`StorageTarget.child_env`).
+A parent that resolved the target hands it to a child process by environment (:meth:`StorageTarget.child_env`:
+``FEEDVAULT_S3_ENDPOINT_URL`` and the standard AWS keys), which the crawl runner takes as given (source ``parent``).
 
 **The embedded store's lifetime** (one rule, kept here only, :func:`embedded_lease`): the embedded store runs
 while someone uses it. Every user (a command, an Airflow task, the browse app) holds a shared lock on
@@ -104,8 +105,6 @@ def resolve_target(
     """The target ``storage`` means here (see the module's precedence); the embedded store is not started:
     :func:`open_archive` / :func:`live_target` lease it."""
     environ = os.environ if environ is None else environ
-    if environ.get(ENDPOINT_URL_ENV):  # resolved by the parent process (its credentials came with it)
-        return StorageTarget("parent", storage.model_copy(update={"endpoint_url": environ[ENDPOINT_URL_ENV]}))
     wrapper = _connection(conn_id) if conn_id else None
     if wrapper is not None:
         return _from_connection(wrapper, storage)
