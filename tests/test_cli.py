@@ -171,3 +171,17 @@ def test_bad_run_arguments_exit_2_with_one_line_saying_what_is_wrong(tmp_path, a
     assert says in result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert not (tmp_path / "archive").exists()  # nothing was started, nothing written
+
+
+def test_every_subcommand_is_registered_with_its_handler():
+    """One registration style: every subcommand's parser carries the handler that runs it (``args.handler``),
+    whichever module adds it, so ``main`` has no table of its own to keep in step."""
+    import argparse
+
+    from feedvault.cli import build_parser
+
+    parser = build_parser()
+    (commands,) = [action for action in parser._actions if isinstance(action, argparse._SubParsersAction)]
+    missing = [name for name, sub in commands.choices.items() if not callable(sub.get_default("handler"))]
+    assert not missing, f"subcommands without a handler: {missing}"
+    assert {"run", "clean", "feeds", "runs", "takedown", "reclean", "ls", "browse"} <= set(commands.choices)

@@ -11,7 +11,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NoReturn
 
 from rich.table import Table
@@ -51,47 +51,22 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_arguments(run)  # the run plan's options (feedvault.crawl.plan), shared with the runner
     run.add_argument("--demo", action="store_true", help="serve the bundled demo publisher on 127.0.0.1 meanwhile")
     run.add_argument("--json", action="store_true", help="print the run manifest as JSON on stdout")
+    run.set_defaults(handler=cmd_run)
 
     _add_clean_parser(sub)
 
     feeds = sub.add_parser("feeds", help="list feeds with their permission status")
     add_format_options(feeds)
+    feeds.set_defaults(handler=cmd_feeds)
 
     runs = sub.add_parser("runs", help="list recent runs from their manifests")
     runs.add_argument("--limit", type=int, default=10)
     runs.add_argument("--show", metavar="RUN_ID", help="print one run manifest as JSON")
     add_format_options(runs)
+    runs.set_defaults(handler=cmd_runs)
 
-    from feedvault.permission.takedown import add_parser as add_takedown_parser
-
-    add_takedown_parser(sub)  # takedown: its handler is set by the parser
-
-    from feedvault.archive.reclean import add_parser as add_reclean_parser
-
-    add_reclean_parser(sub)  # reclean: its handler is set by the parser
-
-    from feedvault.archive.check import add_parser as add_check_parser
-
-    add_check_parser(sub)  # check: verifies the archive
-
-    from feedvault.cli.health_commands import add_parser as add_health_parser
-
-    add_health_parser(sub)  # health: its handler is set by the parser
-
-    from feedvault.archive.gc import add_parser as add_gc_parser
-
-    add_gc_parser(sub)  # gc: removes what crashed runs left
-
-    from feedvault.cli.store_commands import add_parser as add_store_parser
-
-    add_store_parser(sub)  # store start|stop|status: the embedded S3 store kept running between commands
-
-    from feedvault.cli.browse_commands import (
-        add_parsers,  # ls, show, history, diff, search, export, reindex, cdxj, browse
-    )
-
-    for name, handler in add_parsers(sub).items():
-        sub.choices[name].set_defaults(handler=handler)
+    for add_parser in _command_modules():
+        add_parser(sub)
     return parser
 
 
@@ -108,14 +83,32 @@ def _add_clean_parser(sub: Any) -> None:
         action="store_true",
         help="with --feed: also remove the feed's learned boilerplate (reads fingerprints/<feed>.json from the archive)",
     )
+    clean.set_defaults(handler=cmd_clean)
+
+
+def _command_modules() -> list[Callable[[Any], None]]:
+    """The other subcommands, one registration style: each module's ``add_parser(sub)`` adds its subcommand(s),
+    each with its handler (``args.handler``). Imported here, not at the top: they import the CLI's console."""
+    from feedvault.archive import check, gc, reclean
+    from feedvault.cli import browse_commands, health_commands, store_commands
+    from feedvault.permission import takedown
+
+    return [
+        takedown.add_parser,
+        reclean.add_parser,
+        check.add_parser,  # verifies the archive
+        health_commands.add_parser,
+        gc.add_parser,  # removes what crashed runs left
+        store_commands.add_parser,  # start|stop|status: the embedded S3 store kept running between commands
+        browse_commands.add_parser,  # ls, show, history, diff, search, export, reindex, cdxj, browse
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console_logging(logging.INFO if args.verbose else logging.WARNING)
-    handlers = {"run": cmd_run, "clean": cmd_clean, "feeds": cmd_feeds, "runs": cmd_runs}
     try:
-        return (getattr(args, "handler", None) or handlers[args.command])(args)
+        return args.handler(args)
     except ConfigError as exc:
         console.print(f"[red]configuration error[/red]: {exc}")
         console.print("Fix the registry file named above; `feedvault feeds` checks it without crawling.")

@@ -49,12 +49,12 @@ def _day_arg(text: str) -> str:
         raise argparse.ArgumentTypeError(f"{exc} (e.g. 2026-11-26)") from None
 
 
-def add_parsers(sub: Any) -> dict[str, Handler]:
-    """Add the browsing subcommands to ``feedvault``'s subparsers; returns their handlers by name."""
+def add_parser(sub: Any) -> None:
+    """Add the browsing subcommands to ``feedvault``'s subparsers, each with its handler."""
     _add_reading_parsers(sub)
     _add_archive_parsers(sub)
     _add_browse_parser(sub)
-    return {
+    handlers: dict[str, Handler] = {
         "ls": cmd_ls,
         "show": cmd_show,
         "history": cmd_history,
@@ -65,6 +65,8 @@ def add_parsers(sub: Any) -> dict[str, Handler]:
         "cdxj": cmd_cdxj,
         "browse": cmd_browse,
     }
+    for name, handler in handlers.items():
+        sub.choices[name].set_defaults(handler=handler)
 
 
 def _add_reading_parsers(sub: Any) -> None:
