@@ -40,7 +40,7 @@ from feedvault.crawl.context import FeedCrawl
 from feedvault.crawl.extraction_pool import examine_capture
 from feedvault.crawl.items import ArticleCapture
 from feedvault.crawl.outcomes import Archived, ArticleFailed, ArticleOutcomes, PassedOn
-from feedvault.crawl.seen_state import SeenState, Snapshot
+from feedvault.crawl.seen_state import SeenSnapshot, SeenState
 from feedvault.permission import aipref
 from feedvault.permission.decisions import Finding, PageDecision, decide
 from feedvault.permission.signals import outside_signals_digest, page_findings
@@ -166,7 +166,7 @@ class ArchivePipeline:
         baseline = item.plan.baseline
         return baseline is not None and baseline.sha256 == sha256 and baseline.signals in (None, signals)
 
-    def _remember(self, item: ArticleCapture, snapshot: Snapshot | None = None) -> None:
+    def _remember(self, item: ArticleCapture, snapshot: SeenSnapshot | None = None) -> None:
         """Record the URL in the seen state, with its new snapshot if one was archived."""
         self.tally.state.record(
             item.url,
@@ -272,10 +272,10 @@ class ArchivePipeline:
             versions=versions(),
         )
 
-    def _snapshot(self, item: ArticleCapture, archived: Archived, signals: str) -> Snapshot:
+    def _snapshot(self, item: ArticleCapture, archived: Archived, signals: str) -> SeenSnapshot:
         """The seen state's baseline for the next run: this snapshot, with the validators for a conditional GET."""
         headers = item.raw["headers"]
-        return Snapshot(
+        return SeenSnapshot(
             run_id=self.config.run_id.value,
             sha256=archived.sha256,
             clean_key=archived.clean_key,

@@ -21,7 +21,7 @@ from feedvault import keys
 from feedvault.archive.cdxj import cdxj_key, index_warc
 from feedvault.catalog import open_catalog
 from feedvault.config import BUNDLED_REGISTRY, StorageSettings, load_registry
-from feedvault.crawl.seen_state import SeenState, Snapshot
+from feedvault.crawl.seen_state import SeenSnapshot, SeenState
 from feedvault.demo import ARTICLE_SENTINELS, BOILERPLATE_MARKERS
 from feedvault.keys import RunId
 from feedvault.store.backends import FileStore
@@ -346,7 +346,9 @@ def test_a_run_prunes_seen_state_past_the_retention(tmp_path, site_server):
     archive = folder_archive(tmp_path, site_server, 4)
     old = SeenState("synth")  # entry window (and so retention) in the tests: 36,500 days
     for url, published in (("https://gone.example/1901", "1901-01-01"), ("https://gone.example/1999", "1999-01-01")):
-        snapshot = Snapshot(run_id="19990101T000000Z", sha256="0" * 64, clean_key=None, warc_key=None, fetched_at="")
+        snapshot = SeenSnapshot(
+            run_id="19990101T000000Z", sha256="0" * 64, clean_key=None, warc_key=None, fetched_at=""
+        )
         when = dt.datetime.fromisoformat(published).replace(tzinfo=dt.UTC)
         old.record(url, now=when, entry_updated=None, published=when, snapshot=snapshot)
     assert old.save(archive.store)

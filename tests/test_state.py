@@ -1,6 +1,6 @@
 import datetime as dt
 
-from feedvault.crawl.seen_state import SeenState, Snapshot
+from feedvault.crawl.seen_state import SeenSnapshot, SeenState
 from feedvault.store.backends import FileStore
 
 NOW = dt.datetime(2026, 11, 26, 2, 0, tzinfo=dt.UTC)
@@ -8,7 +8,7 @@ URL = "http://127.0.0.1/a.html"
 
 
 def snap(run_id, sha="s1", etag='"e1"', fetched=NOW):
-    return Snapshot(
+    return SeenSnapshot(
         run_id=run_id,
         sha256=sha,
         clean_key="c",

@@ -249,7 +249,7 @@ def test_state_scrub_neither_overwrites_nor_is_overwritten_by_a_crawl_saving_mea
     loses, it reads again and scrubs again; the crawl's new entry and the removal both stay."""
     import datetime as dt
 
-    from feedvault.crawl.seen_state import SeenState, Snapshot
+    from feedvault.crawl.seen_state import SeenSnapshot, SeenState
     from feedvault.permission.takedown import Plan, Takedown, Target
     from feedvault.store.backends import FileStore
 
@@ -258,7 +258,9 @@ def test_state_scrub_neither_overwrites_nor_is_overwritten_by_a_crawl_saving_mea
     victim, kept, arriving = "https://news.example/victim", "https://news.example/kept", "https://news.example/new"
 
     def remember(state: SeenState, url: str) -> None:
-        snapshot = Snapshot(run_id="20261126T020000Z", sha256="0" * 64, clean_key=None, warc_key=None, fetched_at="")
+        snapshot = SeenSnapshot(
+            run_id="20261126T020000Z", sha256="0" * 64, clean_key=None, warc_key=None, fetched_at=""
+        )
         state.record(url, now=now, entry_updated=None, published=now, snapshot=snapshot)
 
     state = SeenState("f")

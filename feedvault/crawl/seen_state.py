@@ -25,7 +25,10 @@ SNAPSHOTS_KEPT = 5
 
 
 @dataclass
-class Snapshot:
+class SeenSnapshot:
+    """A snapshot as the seen state remembers it (a baseline for later runs); the browse view of a snapshot is
+    ``feedvault.catalog.Snapshot``."""
+
     run_id: str
     sha256: str
     clean_key: str | None
@@ -42,14 +45,14 @@ class UrlState:
     entry_updated: str | None = None
     published: str | None = None
     last_seen: str | None = None
-    snapshots: list[Snapshot] = field(default_factory=list)
+    snapshots: list[SeenSnapshot] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class FetchPlan:
     fetch: bool
     reason: str  # new | entry-updated | revisit | force | fresh-enough
-    baseline: Snapshot | None = None
+    baseline: SeenSnapshot | None = None
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -57,7 +60,7 @@ def _iso(value: dt.datetime | None) -> str | None:
     return value.astimezone(dt.UTC).isoformat() if value else None
 
 
-def _fetched(snapshot: Snapshot) -> tuple[dt.datetime, str]:
+def _fetched(snapshot: SeenSnapshot) -> tuple[dt.datetime, str]:
     """Sort key putting snapshots in the order they were taken: run ids need not sort that way (a scheduled
     run's id can sort before manual runs of the same day; a backfill's sorts before everything)."""
     try:
@@ -67,7 +70,7 @@ def _fetched(snapshot: Snapshot) -> tuple[dt.datetime, str]:
     return (when if when.tzinfo else when.replace(tzinfo=dt.UTC)), snapshot.run_id
 
 
-def _newest_kept(snapshots: Iterable[Snapshot]) -> list[Snapshot]:
+def _newest_kept(snapshots: Iterable[SeenSnapshot]) -> list[SeenSnapshot]:
     """The ``SNAPSHOTS_KEPT`` most recently taken, oldest first."""
     return sorted(snapshots, key=_fetched)[-SNAPSHOTS_KEPT:]
 
@@ -92,7 +95,7 @@ class SeenState:
             raise ValueError(f"state/{feed_id}.json has schema {data.get('schema')!r}, expected {STATE_SCHEMA}")
         urls = {}
         for key, entry in data["urls"].items():
-            snaps = [Snapshot(**s) for s in entry.pop("snapshots", [])]
+            snaps = [SeenSnapshot(**s) for s in entry.pop("snapshots", [])]
             urls[key] = UrlState(**entry, snapshots=snaps)
         return cls(feed_id, urls, version)
 
@@ -145,7 +148,7 @@ class SeenState:
         self.urls = merged
         self.version = theirs.version
 
-    def baseline(self, url: str, run_id: str) -> Snapshot | None:
+    def baseline(self, url: str, run_id: str) -> SeenSnapshot | None:
         """The newest snapshot of ``url`` taken by another run than ``run_id``, whatever the ids' order."""
         entry = self.urls.get(keys.url_key(url))
         if entry is None:
@@ -189,7 +192,7 @@ class SeenState:
         now: dt.datetime,
         entry_updated: dt.datetime | None,
         published: dt.datetime | None,
-        snapshot: Snapshot | None = None,
+        snapshot: SeenSnapshot | None = None,
     ) -> None:
         """Remember a URL after a run looked at it; ``snapshot`` when a new one was archived."""
         key = keys.url_key(url)
