@@ -38,7 +38,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote_plus, urlsplit, urlunsplit
+from typing import Any
+from urllib.parse import unquote_plus, urljoin, urlsplit, urlunsplit
 
 import yaml
 from w3lib.url import canonicalize_url
@@ -92,6 +93,71 @@ def normalize_url(url: str) -> str:
         host = f"{host}:{port}"
     query = "&".join(pair for pair in canonical.query.split("&") if pair and not _tracking(pair))
     return urlunsplit((scheme, host, canonical.path or "/", query, ""))
+
+
+@functools.cache
+def _public_suffixes() -> Any:
+    """The Public Suffix List as tldextract bundles it (private domains included: ``a.github.io`` and
+    ``b.github.io`` are different sites); never fetched from the network."""
+    import tldextract
+
+    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, include_psl_private_domains=True)
+
+
+def site_of(url: str) -> str:
+    """The site of a URL: its registrable domain (``news.example.co.uk`` -> ``example.co.uk``), or the host
+    itself where there is none (an IP address, ``localhost``)."""
+    host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    return _public_suffixes()(host).top_domain_under_public_suffix or host
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Which URL a fetched page is archived under: its same-site canonical link, else the URL fetched.
+    ``canonical`` says what the page declared and, when it was not used, why (JSON-ready)."""
+
+    url: str
+    canonical: dict[str, str] | None = None
+
+
+def canonical_identity(fetched_url: str, hrefs: list[str]) -> Identity:
+    """The identity of a page fetched from ``fetched_url`` (normalised) that declares ``hrefs`` as its
+    ``<link rel=canonical>``: the canonical URL when it is on the same site, so URL variants of one article
+    (print and AMP views, extra query parameters) are one history. Ignored, with the reason: several different
+    canonicals (``several``), one that is not http(s) (``not-http``), one that is no URL we can archive
+    (``malformed``), one on another site (``cross-site``: a page cannot claim another site's identity)."""
+    if not hrefs:
+        return Identity(fetched_url)
+    resolved = {_joined(fetched_url, href) for href in hrefs}
+    href = sorted(resolved)[0]
+    if len({_comparable(url) for url in resolved}) > 1:  # the same URL written twice is one canonical
+        return Identity(fetched_url, {"href": " ".join(sorted(resolved))[:2000], "ignored": "several"})
+    try:
+        if urlsplit(href).scheme.lower() not in ("http", "https"):
+            return Identity(fetched_url, {"href": href[:2000], "ignored": "not-http"})
+        canonical = normalize_url(href)
+        if not urlsplit(canonical).hostname:
+            raise UnsafeKeyError(f"no host in {href!r}")
+    except (UnsafeKeyError, ValueError):
+        return Identity(fetched_url, {"href": href[:2000], "ignored": "malformed"})
+    if site_of(canonical) != site_of(fetched_url):
+        return Identity(fetched_url, {"href": canonical, "ignored": "cross-site"})
+    return Identity(canonical, None if canonical == fetched_url else {"href": canonical})
+
+
+def _joined(base: str, href: str) -> str:
+    """``href`` resolved against ``base``; as written when it cannot be (it is then malformed)."""
+    try:
+        return urljoin(base, href)
+    except ValueError:
+        return href
+
+
+def _comparable(url: str) -> str:
+    try:
+        return normalize_url(url)
+    except (UnsafeKeyError, ValueError):
+        return url
 
 
 def url_key(url: str) -> str:

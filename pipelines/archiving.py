@@ -23,7 +23,7 @@ import hashlib
 import http
 import logging
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -84,6 +84,7 @@ class ArchivePipeline:
         self._failed_warcs: dict[str, tuple[str, str]] = {}  # WARC key -> (reason, why it never reached the archive)
         self._feed_failing: Counter[str] = Counter()  # reason -> articles whose failure fails the feed
         self._raw_written: dict[int, str] = {}  # id(item) -> WARC key its records went to, while it is processed
+        self._identities: dict[str, str] = {}  # URL archived under -> the feed entry whose capture stands for it
         self._stage_warned = False
 
     @classmethod
@@ -122,15 +123,18 @@ class ArchivePipeline:
             self._raw_written.pop(id(item), None)
 
     async def _archive_item(self, item: ArticleCapture) -> PassedOn:
-        """Taken down? unchanged? examine, judge, refuse or write raw and clean, remember, record."""
+        """Taken down? unchanged? examine, identify, judge, refuse or write raw and clean, remember, record."""
         if self.services.tombstones.taken_down(item.url):  # redirected to a tombstone
             return self.outcomes.taken_down(item.url)
         sha256 = hashlib.sha256(item.raw["body"]).hexdigest()
         signals = self._outside_signals(item)
+        item.identity = keys.Identity(self.tally.state.identity(item.url))  # until the page says otherwise
         if self._unchanged(item, sha256, signals):
-            self._remember(item)
-            return self.outcomes.unchanged(item, sha256)
+            return self._pass_unchanged(item, sha256)
         examined = await self._examine(item)
+        settled = self._identify(item, examined, sha256, signals)
+        if settled is not None:
+            return settled
         judged = self._judge(item, examined)
         if judged.verdict.refused:
             return self.outcomes.refused(item, judged.verdict, judged.permission, sha256)
@@ -167,14 +171,64 @@ class ArchivePipeline:
         return baseline is not None and baseline.sha256 == sha256 and baseline.signals in (None, signals)
 
     def _remember(self, item: ArticleCapture, snapshot: SeenSnapshot | None = None) -> None:
-        """Record the URL in the seen state, with its new snapshot if one was archived."""
+        """Record the URL in the seen state, with its new snapshot if one was archived, pointing at the URL it is
+        archived under (so the next run plans it against that URL's snapshots)."""
         self.tally.state.record(
             item.url,
             now=self.config.now,
             entry_updated=item.entry.updated,
             published=item.entry.published,
             snapshot=snapshot,
+            identity=item.archived_url,
         )
+
+    def _identify(self, item: ArticleCapture, examined: dict[str, Any], sha256: str, signals: str) -> PassedOn | None:
+        """Archive the page under its same-site canonical URL, if it declares one (keys.canonical_identity): then
+        it is compared with that URL's baseline, and one capture per URL stands for it in a run. The outcome,
+        when that settles it (the canonical URL taken down, unchanged, another capture stands for it)."""
+        planned = item.archived_url
+        item.identity = keys.canonical_identity(item.url, examined["page"].get("canonical") or [])
+        if item.archived_url != item.url and self.services.tombstones.taken_down(item.archived_url):
+            return self.outcomes.taken_down(item.url, tombstoned=item.archived_url)
+        if item.archived_url != planned:  # the plan's baseline is another URL's: this one's instead
+            baseline = self.tally.state.baseline(item.archived_url, self.config.run_id.value)
+            item.plan = replace(item.plan, baseline=baseline)
+            if self._unchanged(item, sha256, signals):
+                return self._pass_unchanged(item, sha256)
+        if not self._claim(item):
+            return self._duplicate(item)
+        return None
+
+    def _pass_unchanged(self, item: ArticleCapture, sha256: str) -> PassedOn:
+        if not self._claim(item):
+            return self._duplicate(item)
+        self._remember(item)
+        return self.outcomes.unchanged(item, sha256)
+
+    def _claim(self, item: ArticleCapture) -> bool:
+        """Whether this capture stands for the URL it is archived under in this run: a run keeps one snapshot per
+        URL. A variant gives way to the URL this run prefers (:meth:`_preferred_source`); otherwise the first
+        capture to get here takes it."""
+        identity = item.archived_url
+        if identity != item.url and self._preferred_source(identity) not in (None, item.url):
+            return False
+        return self._identities.setdefault(identity, item.requested_url) == item.requested_url
+
+    def _preferred_source(self, identity: str) -> str | None:
+        """Which fetch stands for ``identity`` whenever this run requests it: the canonical URL itself, else the
+        URL its last snapshot was fetched from. So variants of one page that differ a little (AMP, print view)
+        do not take turns as the new snapshot run after run."""
+        requested = self.tally.requested
+        if identity in requested:
+            return identity
+        baseline = self.tally.state.baseline(identity, self.config.run_id.value)
+        source = baseline.fetched_url if baseline is not None else None
+        return source if source in requested else None
+
+    def _duplicate(self, item: ArticleCapture) -> PassedOn:
+        self._remember(item)
+        first = self._identities.get(item.archived_url) or self._preferred_source(item.archived_url)
+        return self.outcomes.duplicate(item, first)
 
     async def _examine(self, item: ArticleCapture) -> dict[str, Any]:
         """Clean, scan and serialise the WARC records in an extraction worker (never on the reactor thread)."""
@@ -198,6 +252,8 @@ class ArchivePipeline:
         if "raw" not in judged.verdict.stored:
             return None
         metadata = {
+            **({"archived_as": item.archived_url} if item.fetched_url else {}),
+            **({"canonical": item.identity.canonical} if item.identity and item.identity.canonical else {}),
             "feed": self.config.feed.id,
             "run_id": self.config.run_id.value,
             "entry": item.entry.to_dict(),
@@ -225,7 +281,7 @@ class ArchivePipeline:
         if "clean" not in judged.verdict.stored:
             return None, 0
         record = self._clean_record(item, examined, judged, sha256, location)
-        clean_key = keys.clean_key(self.config.feed.id, self.config.run_id, item.url)
+        clean_key = keys.clean_key(self.config.feed.id, self.config.run_id, item.archived_url)
         data = dumps_record(record)
         try:
             await asyncio.to_thread(self._put_clean, clean_key, data)
@@ -249,7 +305,9 @@ class ArchivePipeline:
     ) -> dict[str, Any]:
         raw = item.raw
         return build_clean_record(
-            url=item.url,
+            url=item.archived_url,
+            fetched_url=item.url,
+            canonical=item.identity.canonical if item.identity else None,
             feed_id=self.config.feed.id,
             run_id=self.config.run_id.value,
             fetched_at=item.fetched_at.isoformat(),
@@ -284,6 +342,7 @@ class ArchivePipeline:
             etag=_header(headers, "ETag"),
             last_modified=_header(headers, "Last-Modified"),
             signals=signals,
+            fetched_url=item.fetched_url,
         )
 
     def _learned_lines(self) -> RepeatedLines | None:
@@ -296,7 +355,7 @@ class ArchivePipeline:
         if examined.get("line_fingerprints"):
             day = (item.entry.published or item.fetched_at).astimezone(dt.UTC).date().isoformat()
             self.tally.line_observations.append(
-                Observation(item.url, self.config.run_id.value, day, examined["line_fingerprints"])
+                Observation(item.archived_url, self.config.run_id.value, day, examined["line_fingerprints"])
             )
 
     def _put_clean(self, key: str, data: bytes) -> None:

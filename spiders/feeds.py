@@ -180,6 +180,7 @@ class FeedSpider(scrapy.Spider):
         if not self.entry_cap.admits(plan):
             log.add(link, Outcome.SKIPPED, reason="entry-cap", detail=self.entry_cap.detail)
             return None
+        self.tally.requested.add(link)
         return Request(
             link,
             callback=self.parse_article,

@@ -55,3 +55,29 @@ def test_tracking_parameters_are_data():
     names, prefixes = keys.tracking_parameters()
     assert "utm_" in prefixes and {"fbclid", "gclid", "msclkid"} <= names
     assert all(name == name.lower() for name in names)
+
+
+@pytest.mark.parametrize(
+    ("fetched", "hrefs", "identity", "ignored"),
+    [
+        ("https://news.example.co.uk/a?v=2", ["/a"], "https://news.example.co.uk/a", None),
+        ("https://m.example.co.uk/amp/a", ["https://www.example.co.uk/a"], "https://www.example.co.uk/a", None),
+        ("https://news.example.co.uk/a", ["https://example.com/a"], "https://news.example.co.uk/a", "cross-site"),
+        ("https://alice.github.io/post", ["https://bob.github.io/post"], "https://alice.github.io/post", "cross-site"),
+        ("http://127.0.0.1:8000/a?v=2", ["http://localhost:8000/a"], "http://127.0.0.1:8000/a?v=2", "cross-site"),
+        ("https://example.com/a", ["ftp://example.com/a"], "https://example.com/a", "not-http"),
+        ("https://example.com/a", ["javascript:void(0)"], "https://example.com/a", "not-http"),
+        ("https://example.com/a", ["http://[broken/a"], "https://example.com/a", "malformed"),
+        ("https://example.com/a?v=2", ["/a", "/b"], "https://example.com/a?v=2", "several"),
+        ("https://example.com/a?v=2", ["/a", "https://example.com/a#top"], "https://example.com/a", None),
+        ("https://example.com/a", [], "https://example.com/a", None),
+    ],
+)
+def test_a_same_site_canonical_link_is_the_identity_and_others_are_ignored_with_a_reason(
+    fetched, hrefs, identity, ignored
+):
+    """Same site = same registrable domain (the Public Suffix List, private suffixes such as github.io included);
+    an IP address or a bare host name is its own site."""
+    found = keys.canonical_identity(fetched, hrefs)
+    assert found.url == identity
+    assert (found.canonical or {}).get("ignored") == ignored

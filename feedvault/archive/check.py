@@ -3,16 +3,18 @@
 It reads the whole archive (one listing, every manifest, every clean record, every WARC and CDXJ) and reports
 each thing that breaks a promise as a :class:`Problem`, with what to run about it:
 
-- every clean record's pointer resolves with one ranged GET to the response record of that URL whose payload
-  has that sha256; every record of a committed clean segment is named by an entry of its feed's manifest, and
-  every archived entry's clean pointer lands on a whole record;
+- every clean record's pointer resolves with one ranged GET to the response record of that URL (the URL fetched,
+  ``fetched_url``, where the page is archived under its same-site canonical URL) whose payload has that sha256;
+  every record of a committed clean segment is named by an entry of its feed's manifest, and every archived
+  entry's clean pointer lands on a whole record;
 - every object under ``raw/``, ``clean/`` and ``runs/`` belongs to a committed run (one with a run manifest);
 - every manifest entry matches objects: an archived outcome (new/changed) has its clean record and WARC, a
   run manifest's feeds have their manifests, and every record in a committed WARC is named by an entry of its
   feed's manifest (a record no entry names is an orphan: neither the catalog nor a takedown's pointers find it);
 - every WARC has its CDXJ index, and the index matches the WARC; no CDXJ without its WARC;
 - seen state points only at snapshots of committed runs that exist;
-- nothing of a taken-down URL is left but its tombstone, and no takedown stopped half-way.
+- nothing of a taken-down URL is left but its tombstone (under the URL archived or the URL fetched), and no
+  takedown stopped half-way.
 
 Tests call :func:`check_archive` after fault injection (``tests/support/checks.assert_archive_consistent``).
 It is a full read of the archive: run it as an audit, not on every request.
@@ -179,7 +181,7 @@ class Checker:
             for entry in manifest.get("urls", []):
                 if entry.get("url") == MARKER:  # a taken-down URL's entry: its objects are gone on purpose
                     continue
-                url_key = _url_key(entry.get("url", ""))
+                url_key = _url_key(entry.get("fetched_url") or entry.get("url", ""))  # its WARC records' URL
                 warc_key, clean_key = entry.get("warc_key"), entry.get("clean_key")
                 if warc_key and url_key:
                     named[run_feed][warc_key].add(url_key)
@@ -219,11 +221,12 @@ class Checker:
             url_key = _url_key(url)
             if url_key != key.rsplit("/", 1)[-1].removesuffix(".json"):
                 found.append(Problem("misnamed", key, f"holds a record of {url!r}, another URL's key", FIX_REPORT))
-            if url_key in tombstoned:
+            fetched = str(record.get("fetched_url") or url)  # archived under its canonical URL: the URL fetched
+            if url_key in tombstoned or _url_key(fetched) in tombstoned:
                 found.append(Problem("takedown-leftover", key, f"a clean record of taken-down {url}", FIX_TAKEDOWN))
             raw = record.get("raw") or {}
             if raw.get("warc_key"):
-                found += _pointer_problems(self.store, key, url, raw)
+                found += _pointer_problems(self.store, key, fetched, raw)
             if not listed.get(key):
                 found.append(
                     Problem(
@@ -262,11 +265,12 @@ class Checker:
         found: list[Problem] = []
         for pointer, record in records:
             url = str(record.get("url", ""))
-            if _url_key(url) in tombstoned:
+            fetched = str(record.get("fetched_url") or url)  # archived under its canonical URL: the URL fetched
+            if _url_key(url) in tombstoned or _url_key(fetched) in tombstoned:
                 found.append(Problem("takedown-leftover", pointer, f"a clean record of taken-down {url}", FIX_TAKEDOWN))
             raw = record.get("raw") or {}
             if raw.get("warc_key"):
-                found += _pointer_problems(self.store, pointer, url, raw)
+                found += _pointer_problems(self.store, pointer, fetched, raw)
             if pointer not in listed:
                 found.append(
                     Problem("unlisted", pointer, f"no entry of its run's feed manifest names it ({url})", FIX_ORPHAN)

@@ -29,11 +29,18 @@ def build_clean_record(
     raw: dict[str, Any],
     usage: dict[str, Any] | None = None,
     versions: dict[str, str],
+    fetched_url: str | None = None,
+    canonical: dict[str, str] | None = None,
 ) -> dict[str, Any]:
+    """One clean snapshot. ``url`` is its identity (the page's same-site canonical URL, else the URL fetched);
+    ``fetched_url`` is set when they differ: the URL its WARC records are under. ``canonical``: what the page
+    declared as its canonical link, and why it was ignored if it was."""
     cleaned = cleaned or {}
     return {
         "schema": CLEAN_SCHEMA,
         "url": url,
+        **({"fetched_url": fetched_url} if fetched_url and fetched_url != url else {}),
+        **({"canonical": canonical} if canonical else {}),
         "feed": feed_id,
         "run_id": run_id,
         "fetched_at": fetched_at,

@@ -57,6 +57,10 @@ class UrlOutcome:
     cleaning: dict[str, int] | None = None  # archived articles: text_chars, text_lines, lines_removed (health)
     usage: dict[str, str] | None = None  # stated usage preferences of an archived snapshot (usage.compact)
     redirected_to: str | None = None  # a failure or refusal after redirects: where the entry's URL led
+    fetched_url: str | None = (
+        None  # archived under its same-site canonical ``url``: the URL fetched (its WARC records')
+    )
+    canonical: dict[str, str] | None = None  # a canonical link the page declared but that was not used, and why
 
     def to_dict(self) -> dict[str, Any]:
         # vars(), not asdict(): no deep copy per URL (manifests list thousands); evidence is JSON-ready already
@@ -121,6 +125,7 @@ class FeedRunLog:
                         http_status=was.http_status,
                         sha256=was.sha256,
                         evidence=was.evidence,
+                        fetched_url=was.fetched_url,
                     )
                     if self.journal:
                         self.journal(i, self.outcomes[i].to_dict())

@@ -316,6 +316,8 @@ class _FeedReclean:
             raw=old["raw"],
             usage=old.get("usage"),  # the page's stated usage preferences, as found at fetch time
             versions=versions(),
+            fetched_url=old.get("fetched_url"),  # the capture's URL, where the page is archived under its canonical
+            canonical=old.get("canonical"),
         )
         if same_clean(old, record):
             self.log.add(

@@ -105,7 +105,8 @@ def write_wacz(store: Store, snapshots: Iterable[Snapshot], out: IO[bytes], *, t
 def _pages_jsonl(pages: list[Snapshot]) -> bytes:
     lines = [json.dumps(PAGES_HEADER)]
     for s in pages:
-        page = {"id": s.id, "url": s.url, "ts": s.fetched_at, "title": s.title or s.url, "usage": s.usage}
+        url = s.fetched_url or s.url  # the URL its records are under, so the page replays
+        page = {"id": s.id, "url": url, "ts": s.fetched_at, "title": s.title or s.url, "usage": s.usage}
         lines.append(json.dumps(page, ensure_ascii=False))
     return ("\n".join(lines) + "\n").encode("utf-8")
 

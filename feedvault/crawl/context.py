@@ -82,6 +82,7 @@ class CrawlTally:
     state: SeenState
     finished: bool = False  # set when the spider closed normally
     line_observations: list[Observation] = field(default_factory=list)  # merged into the fingerprints at the end
+    requested: set[str] = field(default_factory=set)  # article URLs the spider requests (normalised), as it goes
 
 
 class CrawlNotAttached(LookupError):

@@ -73,15 +73,38 @@ class ArticleOutcomes:
     def __init__(self, log: FeedRunLog) -> None:
         self.log = log
 
-    def taken_down(self, url: str) -> PassedOn:
-        """``url`` has a tombstone: refused, with the tombstone as evidence."""
-        self.log.add(url, Outcome.REFUSED, reason="takedown", detail="taken down", evidence=Tombstones.evidence(url))
+    def taken_down(self, url: str, tombstoned: str | None = None) -> PassedOn:
+        """``url`` has a tombstone (or the canonical URL it declares, ``tombstoned``): refused, with the tombstone
+        as evidence."""
+        evidence = Tombstones.evidence(tombstoned or url)
+        detail = "its canonical URL is taken down" if tombstoned else "taken down"
+        self.log.add(url, Outcome.REFUSED, reason="takedown", detail=detail, evidence=evidence)
         return {"url": url, "outcome": "refused"}
 
     def unchanged(self, item: ArticleCapture, sha256: str) -> PassedOn:
         """The payload is the baseline's: nothing written, so the page is not judged again."""
-        self.log.add(item.url, Outcome.UNCHANGED, reason="same-payload", http_status=item.raw["status"], sha256=sha256)
+        self.log.add(
+            item.archived_url,
+            Outcome.UNCHANGED,
+            reason="same-payload",
+            http_status=item.raw["status"],
+            sha256=sha256,
+            fetched_url=item.fetched_url,
+        )
         return {"url": item.url, "outcome": "unchanged"}
+
+    def duplicate(self, item: ArticleCapture, first: str | None) -> PassedOn:
+        """Another capture of this run stands for the URL this one is archived under (URL variants declaring one
+        canonical URL, or entries redirected to one URL): nothing written."""
+        self.log.add(
+            item.url,
+            Outcome.SKIPPED,
+            reason="duplicate-canonical",
+            detail=f"the same article as {first}: both are {item.archived_url} (their canonical link, or a redirect)",
+            http_status=item.raw["status"],
+            canonical={"href": item.archived_url},
+        )
+        return {"url": item.url, "outcome": "skipped"}
 
     def refused(self, item: ArticleCapture, verdict: PageDecision, permission: dict[str, Any], sha256: str) -> PassedOn:
         """The decision table refused the page: under the URL the feed gave, like the spider's refusals."""
@@ -100,13 +123,14 @@ class ArticleOutcomes:
     def failed(self, item: ArticleCapture, failure: ArticleFailed) -> PassedOn:
         """Archiving the article failed; its raw records, if they were appended to a WARC, are named."""
         self.log.add(
-            item.url,
+            item.archived_url,
             Outcome.FAILED,
             reason=failure.reason,
             detail=failure.detail[:500],
             http_status=item.raw.get("status"),
             sha256=failure.sha256,
             warc_key=failure.warc_key,
+            fetched_url=item.fetched_url,
         )
         return {"url": item.url, "outcome": "failed"}
 
@@ -122,8 +146,9 @@ class ArticleOutcomes:
         cleaned, baseline = examined["cleaned"], item.plan.baseline
         no_text = no_text_detail(cleaned, examined["clean_error"], item.plan.reason)
         same_payload = baseline is not None and baseline.sha256 == archived.sha256
+        ignored = item.identity.canonical if item.identity is not None else None
         self.log.add(
-            item.url,
+            item.archived_url,
             Outcome.CHANGED if baseline is not None else Outcome.NEW,
             reason="no-text" if no_text else "signals-changed" if same_payload else item.plan.reason,
             detail=no_text,
@@ -134,5 +159,7 @@ class ArticleOutcomes:
             bytes_written=archived.bytes_written,
             cleaning=cleaning_figures(cleaned),
             usage=compact(usage) or None,
+            fetched_url=item.fetched_url,
+            canonical=ignored if ignored and "ignored" in ignored else None,  # a canonical link not used, and why
         )
         return {"url": item.url, "outcome": "archived"}

@@ -37,6 +37,7 @@ class SeenSnapshot:
     etag: str | None = None
     last_modified: str | None = None
     signals: str | None = None  # digest of the page's signals outside its payload (signals.outside_signals_digest)
+    fetched_url: str | None = None  # taken of a URL declaring this one canonical: the URL fetched
 
 
 @dataclass
@@ -46,6 +47,7 @@ class UrlState:
     published: str | None = None
     last_seen: str | None = None
     snapshots: list[SeenSnapshot] = field(default_factory=list)
+    canonical: str | None = None  # its page declared this same-site canonical URL: the snapshots are under it
 
 
 @dataclass(frozen=True)
@@ -148,9 +150,15 @@ class SeenState:
         self.urls = merged
         self.version = theirs.version
 
-    def baseline(self, url: str, run_id: str) -> SeenSnapshot | None:
-        """The newest snapshot of ``url`` taken by another run than ``run_id``, whatever the ids' order."""
+    def identity(self, url: str) -> str:
+        """The URL ``url``'s snapshots are archived under: the canonical its page declared, else itself."""
         entry = self.urls.get(keys.url_key(url))
+        return entry.canonical if entry is not None and entry.canonical else url
+
+    def baseline(self, url: str, run_id: str) -> SeenSnapshot | None:
+        """The newest snapshot of ``url`` (of its canonical URL, if its page declared one) taken by another run
+        than ``run_id``, whatever the ids' order."""
+        entry = self.urls.get(keys.url_key(self.identity(url)))
         if entry is None:
             return None
         others = [s for s in entry.snapshots if s.run_id != run_id]
@@ -193,18 +201,29 @@ class SeenState:
         entry_updated: dt.datetime | None,
         published: dt.datetime | None,
         snapshot: SeenSnapshot | None = None,
+        identity: str | None = None,
     ) -> None:
-        """Remember a URL after a run looked at it; ``snapshot`` when a new one was archived."""
+        """Remember a URL after a run looked at it; ``snapshot`` when a new one was archived. ``identity``: the
+        same-site canonical URL its page declared, under which ``snapshot`` is kept (``url`` points there)."""
         key = keys.url_key(url)
         entry = self.urls.setdefault(key, UrlState(url=url))
         updated = _iso(entry_updated)
         if entry.entry_updated != updated or entry.published != _iso(published):
             entry.entry_updated, entry.published = updated, _iso(published)
             self._changed(key)
-        if snapshot is not None:
-            entry.snapshots = _newest_kept([s for s in entry.snapshots if s.run_id != snapshot.run_id] + [snapshot])
-            entry.last_seen = _iso(now)
+        alias = identity if identity is not None and keys.url_key(identity) != key else None
+        if entry.canonical != alias and (identity is not None or snapshot is not None):
+            entry.canonical = alias
             self._changed(key)
+        if snapshot is not None:
+            self._add_snapshot(alias or url, snapshot, now, published)
+
+    def _add_snapshot(self, url: str, snapshot: SeenSnapshot, now: dt.datetime, published: dt.datetime | None) -> None:
+        key = keys.url_key(url)
+        entry = self.urls.setdefault(key, UrlState(url=url, published=_iso(published)))
+        entry.snapshots = _newest_kept([s for s in entry.snapshots if s.run_id != snapshot.run_id] + [snapshot])
+        entry.last_seen = _iso(now)
+        self._changed(key)
 
     def _changed(self, key: str) -> None:
         self._touched.add(key)

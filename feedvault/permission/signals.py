@@ -164,7 +164,7 @@ def scan_tree(tree: HtmlElement | None, rules: CleaningRules) -> dict[str, Any]:
     """:func:`scan_page` on a parsed page (the tree is not modified)."""
     meta: dict[str, list[str]] = {name: [] for name in (*ROBOTS_META_NAMES, *TDM_META_NAMES)}
     if tree is None:
-        return {"meta": meta, "notices": []}
+        return {"meta": meta, "notices": [], "canonical": []}
     for element in tree.xpath("//meta[@name]"):
         name = (element.get("name") or "").strip().lower()
         if name in meta:
@@ -173,7 +173,17 @@ def scan_tree(tree: HtmlElement | None, rules: CleaningRules) -> dict[str, Any]:
     rights_rules = [rule for rule in compile_rules(rules) if rule.action == "rights"]
     _, _, reservations = apply_rules("\n".join(lines), rights_rules)
     notices = [{"kind": r.kind, "text": r.text, "rule": r.rule} for r in reservations]
-    return {"meta": meta, "notices": notices + page_notices(lines)}
+    return {"meta": meta, "notices": notices + page_notices(lines), "canonical": canonical_links(tree)}
+
+
+def canonical_links(tree: HtmlElement) -> list[str]:
+    """The ``href`` of every ``<link rel="canonical">`` in the page's head, as written (RFC 6596; one in the body
+    is ignored, as search engines ignore it)."""
+    return [
+        (link.get("href") or "").strip()
+        for link in tree.xpath("//head//link[@rel and @href]")
+        if "canonical" in (link.get("rel") or "").lower().split()
+    ]
 
 
 def page_notices(lines: Sequence[str]) -> list[dict[str, Any]]:

@@ -171,11 +171,28 @@ class Takedown:
             return None
 
     def _discover(self, plan: Plan) -> None:
-        """Find every manifest, state entry, clean JSON and WARC that holds one of the plan's URLs."""
+        """Find every manifest, state entry, clean JSON and WARC that holds one of the plan's URLs.
+
+        A page archived under its same-site canonical URL has its WARC records under the URL fetched: both URLs
+        (and every other URL fetched for that page) are taken down together, whichever was given. Manifests and
+        seen state name these pairs; they are read again while that finds more URLs (twice at most, usually).
+        """
         targets = plan.targets
         self.echo(f"looking for {len(targets)} URL(s) in manifests, seen state and clean snapshots ...")
         manifest_keys = [obj.key for obj in self.store.list("runs/")]
         self._reclean_prefixes |= _reclean_partitions(manifest_keys)
+        while True:
+            known = len(targets)
+            plan.manifests, plan.state_keys = [], set()
+            self._scan_manifests(plan, manifest_keys)
+            self._scan_states(plan)
+            if len(targets) == known:
+                break
+            self.echo(f"  {len(targets) - known} more URL(s) of the same page(s) (canonical links): looking again")
+        self._scan_rest(plan)
+
+    def _scan_manifests(self, plan: Plan, manifest_keys: list[str]) -> None:
+        targets = plan.targets
         for n, (key, data) in enumerate(read_many(self.store, manifest_keys, readers=READERS, batch=READ_BATCH), 1):
             if n % self.progress_every == 0:
                 self.echo(f"  read {n}/{len(manifest_keys)} run manifests")
@@ -186,6 +203,11 @@ class Takedown:
                 continue
             mentions = False
             for entry in manifest.get("urls", []):
+                urls = _entry_urls(entry)
+                if not any(_url_key(u) in targets for u in urls):
+                    continue
+                for url in urls:  # the URL archived, the URL fetched, a duplicate's canonical: one page
+                    self._target(plan, url)
                 target = targets.get(_url_key(entry.get("url", "")) or "")
                 if target is None:
                     continue
@@ -196,9 +218,17 @@ class Takedown:
                 target.warc_keys.update(k for k in [entry.get("warc_key")] if k)
             if mentions or _mentions(data, plan):
                 plan.manifests.append(key)
+
+    def _scan_states(self, plan: Plan) -> None:
+        targets = plan.targets
         for obj in self.store.list("state/"):
             state = self._json(obj.key) or {}
             for url_key, entry in state.get("urls", {}).items():
+                canonical = entry.get("canonical")  # this URL's page is archived under that one
+                if url_key not in targets and _url_key(canonical or "") not in targets:
+                    continue
+                self._target(plan, entry.get("url", ""))
+                self._target(plan, canonical or "")
                 if url_key in targets:
                     target = targets[url_key]
                     target.forms.add(entry.get("url", target.url))
@@ -207,16 +237,22 @@ class Takedown:
                     for snap in entry.get("snapshots", []):
                         target.clean_keys.update(k for k in [snap.get("clean_key")] if k)
                         target.warc_keys.update(k for k in [snap.get("warc_key")] if k)
+                        self._target(plan, snap.get("fetched_url") or "")  # its WARC records are under that URL
+
+    def _scan_rest(self, plan: Plan) -> None:
+        targets = plan.targets
         own = set(plan.prefix_keys)
         for obj in self.store.list("clean/"):  # every feed and run, committed or not: the key names the URL
             name = obj.key.rsplit("/", 1)[-1].removesuffix(".json")
             if name in targets and obj.key not in own:
                 targets[name].clean_keys.add(obj.key)
-        self._scan_raw(plan)
-        for target in targets.values():  # raw pointers of clean snapshots no manifest names
-            for clean_key in target.clean_keys - set(plan.prefix_keys):
+        for target in list(targets.values()):  # raw pointers of clean snapshots no manifest names
+            for clean_key in target.clean_keys - own:
                 record = self._clean(clean_key) or {}
                 target.warc_keys.update(k for k in [(record.get("raw") or {}).get("warc_key")] if k)
+                self._target(plan, str(record.get("fetched_url") or ""))  # its WARC records are under that URL
+        self._scan_raw(plan)
+        for target in targets.values():
             target.forms.discard("")
 
     def _scan_raw(self, plan: Plan) -> None:
@@ -559,6 +595,15 @@ def _locations(kept: Iterable[tuple[int, int, dict[str, str]]]) -> dict[str, tup
             locations[headers.get("WARC-Record-ID", "")] = (offset, length)
         offset += length
     return locations
+
+
+def _entry_urls(entry: dict[str, Any]) -> list[str]:
+    """The URLs a manifest entry names as one page: the URL it is archived under, the URL fetched for it, and
+    the canonical URL of a capture skipped as its duplicate (a canonical the page declared but that was ignored
+    is another site's page: not one of them)."""
+    canonical = entry.get("canonical") or {}
+    used = canonical.get("href") if isinstance(canonical, dict) and "ignored" not in canonical else None
+    return [u for u in (entry.get("url"), entry.get("fetched_url"), used) if isinstance(u, str) and u]
 
 
 def _mentions(data: bytes, plan: Plan) -> bool:
