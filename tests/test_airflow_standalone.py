@@ -186,3 +186,159 @@ def test_archive_browser_in_airflow_takes_its_token_and_is_in_the_menu(standalon
 
     assert wait_for("the archive browser", lambda: feeds(f"Bearer {BROWSE_TOKEN}") == 200, 120, log)
     assert feeds("Bearer not-the-token") == 401
+
+
+# -- `make airflow` itself: infra/airflow-standalone.sh ---------------------------------------------------------
+SCRIPT = Path(__file__).resolve().parents[1] / "infra" / "airflow-standalone.sh"
+SCRIPT_SAYS = (  # every line the script means to print, in order; nothing of Airflow's own log
+    "Airflow is starting (its log: ",
+    "Airflow UI:       ",
+    "Run it now:       ",
+    "Archive browser:  ",
+    "Demo publisher:   ",
+    "Ctrl-C stops everything.",
+)
+SCRIPT_STOPPING = "stopping Airflow, the demo publisher and the embedded S3 store..."
+
+
+def process_tree(root: int) -> set[int]:
+    """``root`` and every process descending from it (by parent pid), as /proc shows them now."""
+    children: dict[int, set[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, set()).add(int(stat.parent.name))
+    found, todo = {root}, [root]
+    while todo:
+        for child in children.get(todo.pop(), ()):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` still runs (a zombie has finished: only its exit status waits to be collected)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def command_line(pid: int) -> str:
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")[:200]
+    return "?"
+
+
+class Lines:
+    """The lines a process prints, read in a thread (a silent script must not hang the test)."""
+
+    def __init__(self, stream: Any) -> None:
+        import queue
+        import threading
+
+        self._got: queue.Queue[str | None] = queue.Queue()
+        self._ended = False
+        threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
+
+    def _pump(self, stream: Any) -> None:
+        for line in stream:
+            self._got.put(line.rstrip("\n"))
+        self._got.put(None)
+
+    def until(self, last: str, timeout: float) -> list[str]:
+        """Lines up to the one starting with ``last``."""
+        import queue
+
+        lines: list[str] = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self._got.get(timeout=1)
+            except queue.Empty:
+                continue
+            if line is None:
+                raise AssertionError(f"the output ended before {last!r}: {lines}")
+            lines.append(line)
+            if line.startswith(last):
+                return lines
+        raise AssertionError(f"no {last!r} in {timeout:.0f} s: {lines}")
+
+    def rest(self, timeout: float = 30) -> list[str]:
+        """Every further line, once the stream has ended."""
+        lines = []
+        while (line := self._got.get(timeout=timeout)) is not None:
+            lines.append(line)
+        return lines
+
+
+def test_make_airflow_is_quiet_prints_the_browse_link_and_ctrl_c_stops_everything(tmp_path: Path):
+    """`make airflow` runs infra/airflow-standalone.sh: its output is its own few lines (Airflow's log goes to a
+    file), it prints the archive browser's link with a generated token, and Ctrl-C (SIGINT to its process group,
+    as a terminal sends it) exits 0 and leaves no process behind: Airflow's, the demo publisher, the S3 store."""
+    home = tmp_path / "feedvault-home"
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "FEEDVAULT_"))}
+    env.update(
+        FEEDVAULT_HOME=str(home),
+        FEEDVAULT_DEMO_URL=f"http://127.0.0.1:{free_port()}",
+        FEEDVAULT_LOOPBACK_ONLY="1",
+        AIRFLOW__API__PORT=str(port),
+        AIRFLOW__API__BASE_URL=f"http://127.0.0.1:{port}",
+        AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{port}/execution/",
+        AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(free_port()),
+        AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT=str(free_port()),
+        AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="True",  # no nightly crawl while this test looks at the script
+    )
+    proc = subprocess.Popen(
+        ["bash", str(SCRIPT)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,  # its own process group, like a job in a terminal: Ctrl-C reaches all of it
+    )
+    seen: set[int] = set()
+    out, err = Lines(proc.stdout), Lines(proc.stderr)
+    try:
+        said = out.until(SCRIPT_SAYS[-1], 300)
+        assert [line[: len(p)] for line, p in zip(said, SCRIPT_SAYS, strict=False)] == list(SCRIPT_SAYS), said
+        assert len(said) == len(SCRIPT_SAYS), said  # and nothing else
+
+        [link] = [line.split()[2] for line in said if line.startswith("Archive browser:")]
+        token = (home / "browse-token").read_text().strip()
+        assert link == f"http://127.0.0.1:{port}/feedvault/?token={token}" and len(token) >= 24
+        assert (home / "browse-token").stat().st_mode & 0o077 == 0  # kept private
+
+        def opens() -> bool:  # the link works: the app takes the token (and opens the archive: the S3 store starts)
+            with urllib.request.urlopen(link, timeout=60) as response:  # loopback only
+                return response.status == 200 and b"feedvault" in response.read()
+
+        wait_for("the archive browser link", opens, 180, home / "airflow" / "standalone.log")
+        seen = process_tree(proc.pid)
+        endpoint = home / "s3" / "endpoint.json"
+        if endpoint.exists():  # the embedded store, started for the browser (in a session of its own)
+            seen.add(int(json.loads(endpoint.read_text())["pid"]))
+        assert len(seen) > 5, [command_line(p) for p in seen]  # Airflow's components, the demo publisher, ...
+
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C
+        assert proc.wait(120) == 0
+        assert out.rest() == [SCRIPT_STOPPING]
+        assert err.rest() == []  # nothing on stderr either, from start to end
+
+        deadline = time.monotonic() + 60  # processes are told to stop; give them time to finish exiting
+        while any(running(pid) for pid in seen) and time.monotonic() < deadline:
+            time.sleep(1)
+        left = {pid: command_line(pid) for pid in seen if running(pid)}
+        assert not left, f"processes left behind: {left}"
+    finally:
+        for pid in [proc.pid, *sorted(seen)]:  # only what this test started
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(10)
