@@ -321,9 +321,8 @@ def test_make_airflow_is_quiet_prints_the_browse_link_and_ctrl_c_stops_everythin
 
         wait_for("the archive browser link", opens, 180, home / "airflow" / "standalone.log")
         seen = process_tree(proc.pid)
-        endpoint = home / "s3" / "endpoint.json"
-        if endpoint.exists():  # the embedded store, started for the browser (in a session of its own)
-            seen.add(int(json.loads(endpoint.read_text())["pid"]))
+        # the embedded S3 store, started for the browser in a session of its own: its pid is in its endpoint file
+        seen.add(int(json.loads((home / "s3" / "endpoint.json").read_text())["pid"]))
         assert len(seen) > 5, [command_line(p) for p in seen]  # Airflow's components, the demo publisher, ...
 
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C
