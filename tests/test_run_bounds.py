@@ -120,7 +120,8 @@ def test_url_variants_of_one_article_become_one_snapshot(tmp_path, site_server):
     listed = entries(archive, first)
     assert Counter(o["outcome"] for o in listed) == {"new": 1, "skipped": len(variants) - 1}, listed
     (snapshot,) = [o for o in listed if o["outcome"] == "new"]
-    assert snapshot["url"] == f"{server.base_url}{article}?a=1&b=2"  # fetched in its one form, untagged
+    assert snapshot["fetched_url"] == f"{server.base_url}{article}?a=1&b=2"  # fetched in its one form, untagged
+    assert snapshot["url"] == f"{server.base_url}{article}"  # archived under the canonical link the page declares
     assert [r.path for r in server.requests if r.path.startswith(folder)] == [f"{article}?a=1&b=2"]
     assert len(keys_under(archive.store, "clean/")) == 1
 
