@@ -296,7 +296,9 @@ class Settings(_Model):
     )
     catalog: CatalogSettings = CatalogSettings()
     catalog_republish_every_runs: int = Field(
-        default=14, ge=1, description="Runs between uploads of the whole browse catalog (readers index the rest)"
+        default=14,
+        ge=1,
+        description="A month's catalog pieces (one per run) are merged into one once it holds this many (and once it closes)",
     )
     health: HealthSettings = HealthSettings()
     extract_workers: int = Field(default=0, ge=0, description="Extraction processes; 0 = one per core")

@@ -369,5 +369,18 @@ def catalog_run_key(run: RunId) -> str:
     return f"{CATALOG_RUNS_PREFIX}{run.value}"
 
 
+CATALOG_INDEX_KEY = "catalog/index.json"  # run id -> the catalog piece holding it, and its version
+CATALOG_PIECES_PREFIX = "catalog/pieces/"
+
+
+def catalog_piece_key(name: str, version: str) -> str:
+    """An immutable piece of the published catalog: one run's rows (``name``: the run id) or a month's
+    (``month-YYYY-MM``); ``version``: hex digest of its content, so a rewrite never reuses a key."""
+    named = RUN_ID_RE.match(name) or re.fullmatch(r"month-\d{4}-\d{2}", name)
+    if not named or not re.fullmatch(r"[0-9a-f]{8,64}", version):
+        raise UnsafeKeyError(f"not a catalog piece name/version: {name!r} {version!r}")
+    return f"{CATALOG_PIECES_PREFIX}{name}/{version}.sqlite"
+
+
 HEALTH_KEY = "health/feeds.json"  # every feed's health: feedvault.monitoring.health (derived from the run manifests)
 RUNS_PREFIX = "runs/"

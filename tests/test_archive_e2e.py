@@ -384,43 +384,55 @@ def test_an_unreadable_seen_state_fails_its_feed_and_the_others_still_run(tmp_pa
     assert summary["manifest_key"]  # the run is committed, with the failure in it
 
 
-def test_runs_reach_readers_without_uploading_the_whole_catalog_each_time(tmp_path, site_server):
-    """The catalog grows with the archive: a run uploads it only every N runs; in between, readers (a fresh one,
-    or a running browser) index the runs listed under catalog/runs/ from their manifests."""
-    archive = folder_archive(tmp_path, site_server, 3, catalog_republish_every_runs=2)
+def test_a_run_publishes_one_piece_and_readers_fetch_only_the_pieces_they_lack(tmp_path, site_server):
+    """The catalog grows with the archive, a run does not: each run uploads its own rows once (a piece), readers
+    in step download the index and that piece; a retried run id gets a new version; a month's pieces are merged
+    on a schedule without readers in step downloading the merged piece."""
+    from feedvault.catalog.pieces import load_index
+
+    archive = folder_archive(tmp_path, site_server, 3, catalog_republish_every_runs=3)
     store, url = archive.store, archive.urls[0]
 
     run_crawl(archive.registry, None, "--run-id", RUN_1)
-    published = store.get_bytes(keys.CATALOG_KEY)  # the first run publishes it: there was none
+    first = load_index(store)[0]
+    assert set(first.runs) == {RUN_1} and store.head(keys.CATALOG_KEY) is None
     running = open_catalog(store, tmp_path / "browser")  # a browser started now
     assert len(running.history(url)) == 1
 
     archive.revise_articles("second edition")
     run_crawl(archive.registry, None, "--run-id", RUN_2, "--force")  # every article archived again (changed)
-    assert store.get_bytes(keys.CATALOG_KEY) == published  # not uploaded again
-    assert store.head(keys.catalog_run_key(RunId(RUN_2))) is not None
-    with open_catalog(store, tmp_path / "fresh") as fresh:  # a new reader: the published copy + run 2 itself
-        assert [s.run_id for s in fresh.history(url)] == [RUN_1, RUN_2]
-    assert running.sync(store)  # the running browser: no new published copy, yet run 2 appears
+    second = load_index(store)[0]
+    assert second.runs[RUN_1] == first.runs[RUN_1]  # run 1's piece is not uploaded again
+    assert set(second.pieces) - set(first.pieces) == {second.runs[RUN_2]["piece"]}
+    gets = store.stats.snapshot()["by_operation"].get("GetObject", 0)
+    assert running.sync(store)
+    assert store.stats.snapshot()["by_operation"]["GetObject"] - gets == 2  # the index and run 2's piece
     assert [s.run_id for s in running.history(url)] == [RUN_1, RUN_2]
+    with open_catalog(store, tmp_path / "fresh") as fresh:  # a new reader: every piece
+        assert [s.run_id for s in fresh.history(url)] == [RUN_1, RUN_2]
 
-    # A retry of run 2 replaces its partition: readers already hold run 2, so the catalog is published again.
+    # A retry of run 2 replaces its partition: a new version of run 2, which readers fetch again.
     archive.revise_articles(None)  # the correction withdrawn: the retry finds run 1's pages again
     run_crawl(archive.registry, None, "--run-id", RUN_2)  # not forced: everything is unchanged this time
-    assert store.get_bytes(keys.CATALOG_KEY) != published
+    retried = load_index(store)[0]
+    assert retried.runs[RUN_2]["version"] != second.runs[RUN_2]["version"]
     assert running.sync(store)
     assert [s.run_id for s in running.history(url)] == [RUN_1]  # the retry archived nothing new
-    running.close()
-    published = store.get_bytes(keys.CATALOG_KEY)
 
+    # Before run 3 publishes its piece, the month's pieces are merged (the month is closed, or holds 3 pieces).
     archive.revise_articles("third edition")
     run_crawl(archive.registry, None, "--run-id", RUN_3, "--force")
-    assert store.get_bytes(keys.CATALOG_KEY) == published  # one run since the published copy
-    run_crawl(archive.registry, None, "--run-id", "20261129T020000Z-fourth")  # two: published again
-    assert store.get_bytes(keys.CATALOG_KEY) != published
+    third = load_index(store)[0]
+    assert len({third.runs[r]["piece"] for r in (RUN_1, RUN_2)}) == 1 and "month-" in third.runs[RUN_1]["piece"]
+    assert all(third.runs[r]["version"] == retried.runs[r]["version"] for r in (RUN_1, RUN_2))  # merged as they were
+    assert len(third.pieces) == 2 and not [o for o in store.list("catalog/pieces/") if o.key not in third.pieces]
+    gets = store.stats.snapshot()["by_operation"].get("GetObject", 0)
+    assert running.sync(store)
+    assert store.stats.snapshot()["by_operation"]["GetObject"] - gets == 2  # the index and run 3's piece only
+    assert [s.run_id for s in running.history(url)] == [RUN_1, RUN_3]
+    running.close()
     with open_catalog(store, tmp_path / "later") as later:
-        assert later.counts()["runs"] == 4 and later.runs_since_publish() == 0
-        assert [s.run_id for s in later.history(url)] == [RUN_1, RUN_3]
+        assert later.counts()["runs"] == 3 and [s.run_id for s in later.history(url)] == [RUN_1, RUN_3]
 
 
 def test_force_refetches_an_unchanged_site_and_writes_nothing(tmp_path, site_server):

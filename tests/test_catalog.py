@@ -151,7 +151,9 @@ def test_runs_listing(archived_demo: ArchivedDemo, demo_catalog):
 
 def test_runner_published_the_catalog(archived_demo: ArchivedDemo):
     """finalize_run updated <data_dir>/catalog.sqlite and published it after each run."""
-    assert archived_demo.store.head(keys.CATALOG_KEY) is not None
+    from feedvault.catalog.pieces import load_index
+
+    assert set(load_index(archived_demo.store)[0].runs) == set(archived_demo.run_ids)
     local = Catalog(Path(archived_demo.storage.data_dir) / "catalog.sqlite")
     assert local.counts() == archived_demo.catalog.counts() and local.counts()["runs"] == 2
     local.close()
@@ -201,7 +203,7 @@ def test_tombstoned_urls_are_never_listed(archive_copy: FileStore, archived_demo
 
 
 def test_open_catalog_syncs_with_the_published_copy(archive_copy: FileStore, tmp_path: Path):
-    published = archive_copy.head(keys.CATALOG_KEY)
+    published = archive_copy.head(keys.CATALOG_INDEX_KEY)
     assert published is not None
     with open_catalog(archive_copy, tmp_path / "a") as a:  # downloaded
         assert a.counts()["runs"] == 2 and a.get_meta("store_uri") == archive_copy.uri
@@ -245,7 +247,7 @@ def test_a_running_browser_sees_what_is_published_after_it_started(archive_copy:
             writer.forget_url(url)
             writer.publish(archive_copy)
         assert history(fresh, url) == []  # synced on this request, through the same Catalog object
-        assert served.get_meta("synced_etag") == writer_version(archive_copy)
+        assert served.get_meta("index_version") == writer_version(archive_copy)
         assert history(not_due, url)  # not due yet: still the copy it had
 
     # An archive that cannot be reached: the local copy keeps serving.
@@ -265,15 +267,19 @@ def test_a_running_browser_sees_what_is_published_after_it_started(archive_copy:
 def writer_version(store: FileStore) -> str:
     from feedvault.catalog.replication import _version
 
-    return _version(store.head(keys.CATALOG_KEY))
+    return _version(store.head(keys.CATALOG_INDEX_KEY))
 
 
 def test_open_catalog_reindexes_without_a_usable_published_copy(archive_copy: FileStore, tmp_path: Path):
-    archive_copy.put_bytes(keys.CATALOG_KEY, b"not a database")
-    with open_catalog(archive_copy, tmp_path / "x") as catalog:
+    archive_copy.put_bytes(keys.CATALOG_INDEX_KEY, b"not an index")
+    with open_catalog(archive_copy, tmp_path / "x") as catalog:  # the runs listed, from their manifests
+        assert catalog.counts()["runs"] == 2
+    archive_copy.delete([keys.CATALOG_INDEX_KEY])
+    archive_copy.put_bytes(keys.CATALOG_KEY, b"not a database")  # a whole file as published before pieces
+    with open_catalog(archive_copy, tmp_path / "y") as catalog:
         assert catalog.counts()["runs"] == 2
     archive_copy.delete([keys.CATALOG_KEY])
-    with open_catalog(archive_copy, tmp_path / "y") as catalog:
+    with open_catalog(archive_copy, tmp_path / "z") as catalog:
         assert catalog.counts()["runs"] == 2
 
 
@@ -342,6 +348,9 @@ def test_takedown_keeps_catalog_service_and_cdxj_consistent(archive_copy: FileSt
         assert len(members) > 1, "the demo puts a feed's run in one WARC"
         victim = min(members, key=lambda i: raw[i.id]["offset"])
         neighbours = [m for m in members if m.id != victim.id]
+    from feedvault.catalog.pieces import load_index
+
+    before = load_index(archive_copy)[0]
     summary = run_takedown(archive_copy, reason="test", url=victim.url, echo=lambda *_: None)
     assert warc in summary["warcs_rewritten"]
 
@@ -366,6 +375,17 @@ def test_takedown_keeps_catalog_service_and_cdxj_consistent(archive_copy: FileSt
             assert catalog.snapshot(n.id).raw["offset"] == record["raw"]["offset"]
     index = archive_copy.get_bytes(cdxj_key(warc)).decode()
     assert victim.url not in index and all(n.url in index for n in neighbours)
+
+    # Only the published piece holding the victim's run was rewritten (a new version); the other run's stays.
+    after = load_index(archive_copy)[0]
+    victim_run = victim.run_id
+    other_runs = [r for r in before.runs if r != victim_run]
+    assert after.runs[victim_run]["version"] != before.runs[victim_run]["version"]
+    assert all(after.runs[r] == before.runs[r] for r in other_runs) and other_runs
+    assert before.runs[victim_run]["piece"] not in after.pieces
+    assert {o.key for o in archive_copy.list(keys.CATALOG_PIECES_PREFIX)} == set(after.pieces)
+    with open_catalog(archive_copy, tmp_path / "reader") as reader:  # a new reader never sees the victim
+        assert reader.history(victim.url) == [] and len(reader.history(neighbours[0].url)) >= 1
 
 
 # -- the catalog's shape: three parts behind one interface -------------------------------------------------
@@ -472,13 +492,13 @@ def test_a_shared_catalog_is_written_by_runs_and_read_directly(archive_copy: Fil
     from feedvault.config import CatalogSettings, Settings, StorageSettings
     from tests.support.catalogs import new_database
 
-    archive_copy.delete([keys.CATALOG_KEY])
+    archive_copy.delete([o.key for o in archive_copy.list("catalog/")])
     settings = Settings(
         storage=StorageSettings(data_dir=str(tmp_path / "data")), catalog=CatalogSettings(uri=new_database(request))
     )
     for key in run_keys(archive_copy):
         assert record_run(archive_copy, settings, key) is False
-    assert archive_copy.head(keys.CATALOG_KEY) is None and not (tmp_path / "data").exists()
+    assert not list(archive_copy.list("catalog/")) and not (tmp_path / "data").exists()
     with open_browse_catalog(archive_copy, settings) as a, open_browse_catalog(archive_copy, settings) as b:
         phrase = f'"{CHANGED_SENTENCE}"'
         assert a.counts()["runs"] == b.counts()["runs"] == 2 and a.search(phrase).total >= 1

@@ -68,13 +68,14 @@ def warc_text_but_pages(store, key: str) -> str:
     return "\n".join(parts)
 
 
-def catalog_text_but_tombstones(store) -> str:
-    """Every row of the published catalog except its takedown listing (which names the URL, as the tombstone does)."""
+def catalog_text_but_tombstones(store, key: str) -> str:
+    """Every row of a published catalog file or piece except its takedown listing (which names the URL, as the
+    tombstone does)."""
     import sqlite3
     import tempfile
 
     with tempfile.NamedTemporaryFile(suffix=".sqlite") as copy:
-        copy.write(store.get_bytes(keys.CATALOG_KEY))
+        copy.write(store.get_bytes(key))
         copy.flush()
         conn = sqlite3.connect(copy.name)
         tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
@@ -85,8 +86,8 @@ def catalog_text_but_tombstones(store) -> str:
 
 def leaks(store, text: list[str], urls: list[str] = ()) -> dict[str, list[str]]:
     """Objects (but tombstones) whose bytes contain one of ``text`` (WARCs decompressed), or one of ``urls``
-    anywhere but inside another page's HTML (a link to it). The browse catalog (catalog/catalog.sqlite) is
-    checked too: the takedown command republishes it compacted, without the URL."""
+    anywhere but inside another page's HTML (a link to it). The browse catalog's pieces are checked too: the
+    takedown rewrites those that held the URL."""
     found = {}
     for obj in store.list(""):
         if obj.key.startswith("tombstones/"):
@@ -94,8 +95,8 @@ def leaks(store, text: list[str], urls: list[str] = ()) -> dict[str, list[str]]:
         whole = readable(store, obj.key)
         if obj.key.endswith(".warc.gz"):
             meta = warc_text_but_pages(store, obj.key)
-        elif obj.key == keys.CATALOG_KEY:
-            meta = catalog_text_but_tombstones(store)
+        elif obj.key == keys.CATALOG_KEY or obj.key.startswith(keys.CATALOG_PIECES_PREFIX):
+            meta = catalog_text_but_tombstones(store, obj.key)
         else:
             meta = whole
         hits = [n for n in text if n in whole] + [u for u in urls if u in meta or u in obj.key]

@@ -132,7 +132,17 @@ def fetch_records(store: Store, clean_keys: list[str]) -> Iterator[tuple[str, di
 
 
 class CatalogIndex:
-    """The catalog's write operations, over the backend's primitives (a mixin of each backend's catalog class)."""
+    """The catalog's write operations, over the backend's primitives (a mixin of each backend's catalog class).
+
+    :attr:`touched_runs` collects the runs whose rows a tombstone or a takedown's pointer refresh changed, for
+    the published pieces holding them to be rewritten (:mod:`~feedvault.catalog.pieces`).
+    """
+
+    @property
+    def touched_runs(self) -> set[str]:
+        if not hasattr(self, "_touched_runs"):
+            self._touched_runs: set[str] = set()
+        return self._touched_runs
 
     def _tables(self) -> CatalogTables:
         return self  # type: ignore[return-value]  # the backend class provides the primitives
@@ -194,6 +204,7 @@ class CatalogIndex:
         """Re-read the clean records of the snapshots in these WARCs (after a takedown rewrote or deleted them:
         their raw offsets moved); snapshots whose clean record is gone are dropped. Returns rows refreshed."""
         stale = self._tables().clean_keys_in_warcs(set(warc_keys))
+        self.touched_runs.update(self._tables().runs_holding([], stale))
         found = dict(fetch_records(store, stale))
         rows = [snapshot_row(key, record) for key, record in found.items()]
         return self._tables().replace_snapshots([key for key in stale if key not in found], rows)
@@ -213,7 +224,9 @@ class CatalogIndex:
 
     def add_tombstone(self, tombstone: dict[str, Any]) -> int:
         """Record a tombstone (``{url, feed, reason, date, removed}``) and forget its URL."""
-        return self._tables().write_tombstone(tombstone_row(tombstone))
+        row = tombstone_row(tombstone)
+        self.touched_runs.update(self._tables().runs_holding([row.url_key], []))
+        return self._tables().write_tombstone(row)
 
     def forget_url(self, url: str) -> int:
         """Drop every snapshot of ``url`` from the catalog; returns how many."""

@@ -70,6 +70,14 @@ class FeedRunRow(NamedTuple):
     manifest_key: str | None
 
 
+class RunRows(NamedTuple):
+    """Everything the catalog holds of one run."""
+
+    run: RunRow
+    feeds: list[FeedRunRow]
+    snapshots: list[SnapshotRow]
+
+
 class TombstoneRow(NamedTuple):
     url_key: str
     url: str
@@ -158,6 +166,10 @@ class CatalogTables(Protocol):
         ...
 
     def delete_url(self, url_key: str) -> int: ...
+    def runs_holding(self, url_keys: list[str], clean_keys: list[str]) -> set[str]:
+        """The runs with a snapshot of one of these URLs or at one of these clean keys."""
+        ...
+
     def run_ids(self) -> set[str]: ...
     def tombstoned_url_keys(self) -> set[str]: ...
     def clean_keys_in_warcs(self, warc_keys: set[str]) -> list[str]: ...

@@ -100,12 +100,15 @@ class PostgresCatalog(CatalogIndex, SqlQueries):
     def _page(
         self, sql: str, count_sql: str, params: Sequence[Any], page: int, per_page: int, head: Sequence[Any] = ()
     ) -> tuple[list[dict[str, Any]], int]:
-        """Rows of one page and the total count, from one snapshot of the data; ``head``: parameters that come
-        before ``params`` in ``sql`` only (its select list)."""
-        with self._lock, self._conn.transaction():
-            total = self._conn.execute(count_sql.replace("?", "%s"), params).fetchone()["count"]
-            rows = self._all(f"{sql} LIMIT ? OFFSET ?", (*head, *params, per_page, (page - 1) * per_page))
-        return rows, total
+        """Rows of one page and the total count; ``head``: parameters that come before ``params`` in ``sql`` only
+        (its select list)."""
+        with self._lock:
+            with self._conn.pipeline():  # both statements in one round trip
+                counted = self._conn.execute(count_sql.replace("?", "%s"), params)
+                paged = self._conn.execute(
+                    f"{sql} LIMIT %s OFFSET %s".replace("?", "%s"), (*head, *params, per_page, (page - 1) * per_page)
+                )
+            return paged.fetchall(), counted.fetchone()["count"]
 
     def get_meta(self, key: str) -> str | None:
         row = self._one("SELECT value FROM meta WHERE key = ?", (key,))
@@ -166,6 +169,12 @@ class PostgresCatalog(CatalogIndex, SqlQueries):
     def delete_url(self, url_key: str) -> int:
         with self._tx() as conn:
             return conn.execute("DELETE FROM snapshots WHERE url_key = %s", (url_key,)).rowcount
+
+    def runs_holding(self, url_keys: list[str], clean_keys: list[str]) -> set[str]:
+        rows = self._all(
+            "SELECT DISTINCT run_id FROM snapshots WHERE url_key = ANY(?) OR clean_key = ANY(?)", (url_keys, clean_keys)
+        )
+        return {row["run_id"] for row in rows}
 
     def run_ids(self) -> set[str]:
         return {row["run_id"] for row in self._all("SELECT run_id FROM runs")}

@@ -1,23 +1,27 @@
-"""Replicating the SQLite catalog through S3: publish the file, sync copies of it, index what runs added since.
+"""Replicating the SQLite catalog through S3 as immutable pieces (:mod:`~feedvault.catalog.pieces`).
 
-The writer (``finalize_run``) indexes each committed run into its local copy and lists the run under
-``catalog/runs/``; the whole file is uploaded to ``catalog/catalog.sqlite`` only when due
-(:func:`update_after_run`). Readers download the published file when its ETag changed and index the listed runs
-their copy lacks (:func:`open_catalog`, :meth:`Catalog.sync`).
+The writer (``finalize_run``) indexes each committed run into its local copy, uploads the run's rows once as a
+piece and lists the run under ``catalog/runs/`` (:func:`update_after_run`); small pieces of a month are merged on
+a schedule. Readers start from the pieces (:func:`open_catalog`) and then fetch only those holding runs they lack
+(:meth:`Catalog.sync`); runs listed but in no piece yet are indexed from their manifests. A takedown rewrites the
+pieces holding what it removed (:func:`update_after_takedown`). An archive published before pieces existed has
+one whole file, ``catalog/catalog.sqlite``: a reader without pieces to start from still downloads it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import os
-import sqlite3
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from feedvault import keys
+from feedvault.catalog import pieces
+from feedvault.catalog.interface import RunRows
 from feedvault.catalog.results import CatalogError, Progress
 from feedvault.catalog.sqlite_catalog import SqliteCatalog
 from feedvault.catalog.sqlite_file import remove_db
@@ -26,78 +30,132 @@ from feedvault.store.backends import NotFound, ObjectInfo, Store
 logger = logging.getLogger(__name__)
 
 CATALOG_FILE = "catalog.sqlite"
-REPUBLISH_EVERY_RUNS = 14  # runs between uploads of the whole catalog; readers index the runs since themselves
+REPUBLISH_EVERY_RUNS = 14  # a month's run pieces are merged into one once there are this many
 
 
 class Catalog(SqliteCatalog):
     """A local SQLite catalog replicated through the archive's ``catalog/`` prefix."""
 
+    def run_versions(self) -> dict[str, str]:
+        """The version of each run's rows this copy holds, as the published pieces name them."""
+        return {row["run_id"]: row["version"] for row in self._all("SELECT run_id, version FROM run_versions")}
+
+    def set_run_versions(self, versions: dict[str, str]) -> None:
+        with self._tx() as conn:
+            conn.executemany("INSERT OR REPLACE INTO run_versions VALUES (?, ?)", versions.items())
+
     def sync(self, store: Store) -> bool:
         """Bring this copy up to date with the archive, in place, so a long-running reader (the browse app) sees
         the runs committed since it opened the catalog; returns whether anything changed.
 
-        A newer published copy replaces this one's content (SQLite's backup API, under the connection lock):
-        readers keep their ``Catalog`` object and never see a half-copied file; an unusable published copy
-        leaves this one as it was. Then the runs committed since are indexed (:meth:`apply_new_runs`). When
-        nothing changed: one HEAD and one LIST.
+        Fetches the pieces holding runs this copy lacks or holds at an older version (after a takedown), then
+        indexes the runs listed under ``catalog/runs/`` that no piece holds yet. When nothing changed: one HEAD
+        and one LIST.
         """
-        remote = store.head(keys.CATALOG_KEY)
-        replaced = False
-        if remote is not None and self.get_meta("synced_etag") != _version(remote):
-            with _published_copy(store, self.path.parent) as copy:
-                source = sqlite3.connect(copy)
-                try:
-                    with self._lock:
-                        source.backup(self._conn)
-                finally:
-                    source.close()
-            self.set_meta("store_uri", store.uri)
-            self.set_meta("synced_etag", _version(remote))
-            replaced = True
-        return self.apply_new_runs(store) > 0 or replaced
+        fetched = self.fetch_pieces(store)
+        return self.apply_new_runs(store) > 0 or fetched
+
+    def fetch_pieces(self, store: Store) -> bool:
+        """Apply the published pieces this copy lacks (one HEAD of the index when it has not changed)."""
+        head = _version(store.head(keys.CATALOG_INDEX_KEY))
+        if not head or self.get_meta("index_version") == head:
+            return False
+        index, _cas = self._known_index(store, head)
+        applied = pieces.fetch_lacking(store, self, index, self.run_versions(), self.path.parent)
+        self.set_run_versions(applied)
+        if applied:
+            self.sync_tombstones(store)
+        self.set_meta("store_uri", store.uri)
+        self.set_meta("index_version", head)
+        return bool(applied)
+
+    def _known_index(self, store: Store, head: str | None = None) -> pieces.Known:
+        """The published index as this copy last read or wrote it, read again only when it changed since."""
+        head = _version(store.head(keys.CATALOG_INDEX_KEY)) if head is None else head
+        if not head:
+            return pieces.PieceIndex(), None
+        cached = self.get_meta("index_cache")
+        if cached is not None and self.get_meta("index_cache_head") == head:
+            return pieces.PieceIndex.parse(cached.encode()), self.get_meta("index_cache_cas") or None
+        known = pieces.load_index(store)
+        self._remember_index(known, head)
+        return known
+
+    def _remember_index(self, known: pieces.Known, head: str) -> None:
+        index, cas = known
+        with self._tx() as conn:
+            for key, value in (
+                ("index_cache", index.dumps().decode()),
+                ("index_cache_cas", cas or ""),
+                ("index_cache_head", head),
+            ):
+                conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def _upload(self, store: Store, name: str, runs: Iterable[tuple[RunRows | None, str]]) -> None:
+        """One piece uploaded and indexed (from the index as this copy knows it: no read when it wrote it last)."""
+        present = ((rows, version) for rows, version in runs if rows is not None)
+        versions, written = pieces.upload_piece(store, self.path.parent, name, present, self._known_index(store))
+        self.set_run_versions(versions)
+        if written is not None:
+            self._remember_index(written, _version(store.head(keys.CATALOG_INDEX_KEY)))
+
+    def publish_run(self, store: Store, run_id: str) -> None:
+        """Upload one run's rows as a piece of their own (with a new version) and index it. A run that archived
+        nothing costs no upload (readers index its manifests), unless it replaces a published one (a retry)."""
+        rows = self.run_rows(run_id)
+        if rows is None or (not rows.snapshots and run_id not in self._known_index(store)[0].runs):
+            return
+        self._upload(store, run_id, [(rows, pieces.new_version())])
 
     def publish(self, store: Store, *, compact: bool = False) -> None:
-        """Upload a consistent copy of the catalog to ``catalog/catalog.sqlite``.
-
-        ``compact`` (after a takedown) rewrites the copy so no byte of deleted rows survives in free pages or
-        old full-text segments.
-        """
-        fd, name = tempfile.mkstemp(dir=self.path.parent, prefix=".publish-", suffix=".sqlite")
-        os.close(fd)
-        try:
-            target = sqlite3.connect(name)
-            with self._lock:
-                self._conn.backup(target)
-            runs = str(target.execute("SELECT count(*) FROM runs").fetchone()[0])
-            target.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('published_runs', ?)", (runs,))
-            target.commit()
-            if compact:
-                target.execute("INSERT INTO snapshot_text(snapshot_text) VALUES ('optimize')")
-                target.commit()
-                target.execute("VACUUM")
-            target.execute("PRAGMA journal_mode=DELETE")
-            target.close()
-            store.put_file(keys.CATALOG_KEY, Path(name), content_type="application/vnd.sqlite3")
-        finally:
-            Path(name).unlink(missing_ok=True)
-        info = store.head(keys.CATALOG_KEY)
+        """Publish everything this copy holds (after a reindex or a local change): one piece per month, new
+        versions for every run, so every reader fetches it again. Old pieces are deleted once nothing points at
+        them; pieces are written afresh, so no byte of deleted rows survives (``compact`` is implied)."""
+        months: dict[str, list[str]] = {}
+        for run_id in sorted(self.run_ids()):
+            months.setdefault(pieces.month_of(run_id), []).append(run_id)
+        for month, run_ids in months.items():
+            self._upload(store, f"month-{month}", ((self.run_rows(r), pieces.new_version()) for r in run_ids))
         self.set_meta("store_uri", store.uri)
-        self.set_meta("synced_etag", _version(info))
-        self.set_meta("published_runs", runs)
 
-    def runs_since_publish(self) -> int:
-        """Runs this copy holds that the published catalog it was synced from (or last published) lacks."""
-        return self.counts()["runs"] - int(self.get_meta("published_runs") or 0)
+    def compact(self, store: Store, every: int) -> list[str]:
+        """Merge each month's pieces into one once the month is closed or holds ``every`` pieces; runs keep their
+        versions, so readers that hold them download nothing. Returns the months merged."""
+        index = self._known_index(store)[0]
+        month = dt.datetime.now(dt.UTC).strftime("%Y-%m")
+        merged = []
+        for name, run_ids in pieces.compactable_months(index, month, every).items():
+            held = self.run_versions()
+            same = [r for r in run_ids if held.get(r) == index.runs[r]["version"]]  # as published, no other
+            self._upload(store, f"month-{name}", ((self.run_rows(r), index.runs[r]["version"]) for r in same))
+            merged.append(name)
+        return merged
+
+    def rewrite_runs(self, store: Store, run_ids: set[str]) -> int:
+        """Rewrite the published pieces holding these runs (after a takedown changed their rows): the changed
+        runs get new versions, the others in those pieces keep theirs. Returns the pieces rewritten."""
+        index = self._known_index(store)[0]
+        touched = {index.runs[r]["piece"] for r in run_ids & set(index.runs)}
+        held = self.run_versions()
+        for key in sorted(touched):
+            members = sorted(r for r, entry in index.runs.items() if entry["piece"] == key)
+            kept = {
+                r: index.runs[r]["version"]
+                for r in members
+                if r not in run_ids and held.get(r) == index.runs[r]["version"]
+            }
+            runs = ((self.run_rows(r), kept.get(r) or pieces.new_version()) for r in members)
+            self._upload(store, pieces.piece_name(key), runs)
+        return len(touched)
 
 
 def open_catalog(store: Store, local_dir: str | Path, progress: Progress | None = None) -> Catalog:
     """The local catalog of ``store`` in ``local_dir``, brought up to date with the published one.
 
-    Downloads ``catalog/catalog.sqlite`` when it changed since the local copy was last synced (or the local copy
-    belongs to another archive or is unusable); with nothing published and no usable local copy, reindexes.
+    A usable local copy of this archive catches up (:meth:`Catalog.sync`); otherwise a new one is filled from the
+    published pieces, or from the whole published file of an archive without pieces, or by a reindex.
     """
     path = Path(local_dir) / CATALOG_FILE
-    remote = store.head(keys.CATALOG_KEY)
     catalog: Catalog | None = None
     if path.exists():
         try:
@@ -107,15 +165,21 @@ def open_catalog(store: Store, local_dir: str | Path, progress: Progress | None 
     if catalog is not None and catalog.get_meta("store_uri") not in (None, store.uri):
         catalog.close()
         catalog = None  # a catalog of another archive (e.g. a different bucket with the same data dir)
-    if remote is not None and (catalog is None or catalog.get_meta("synced_etag") != _version(remote)):
-        if catalog is not None:
-            catalog.close()
-        catalog = _download(store, path, _version(remote))
-    if catalog is None:
+    if catalog is None and store.head(keys.CATALOG_INDEX_KEY) is not None:
         catalog = new_catalog(store, local_dir)
+    if catalog is None:
+        catalog = _from_whole_file(store, path, progress)
+    catalog.sync(store)
+    return catalog
+
+
+def _from_whole_file(store: Store, path: Path, progress: Progress | None) -> Catalog:
+    """A new local copy from ``catalog/catalog.sqlite`` (published before pieces existed), else by a reindex."""
+    remote = store.head(keys.CATALOG_KEY)
+    catalog = _download(store, path, _version(remote)) if remote is not None else None
+    if catalog is None:
+        catalog = new_catalog(store, path.parent)
         catalog.reindex(store, progress)
-    else:
-        catalog.apply_new_runs(store)
     return catalog
 
 
@@ -173,35 +237,29 @@ def list_committed_run(store: Store, run: keys.RunId) -> None:
 
 
 def update_after_takedown(store: Store, local_dir: str | Path, summary: dict[str, Any]) -> None:
-    """Bring the catalog in line with a takedown's summary, and publish it: tombstoned URLs dropped, pointers
-    into rewritten WARCs refreshed (the takedown itself rewrote the WARCs' CDXJ indexes)."""
+    """Bring the catalog in line with a takedown's summary: tombstoned URLs dropped, pointers into rewritten WARCs
+    refreshed (the takedown itself rewrote the WARCs' CDXJ indexes), and the published pieces holding the runs
+    that changed rewritten (only those)."""
     touched = [*summary.get("warcs_rewritten", []), *summary.get("warcs_deleted", [])]
     with open_catalog(store, local_dir) as catalog:
         catalog.sync_tombstones(store)
         catalog.refresh_warcs(store, touched)
-        catalog.publish(store, compact=True)
+        catalog.rewrite_runs(store, catalog.touched_runs)
 
 
 def update_after_run(
     store: Store, local_dir: str | Path, run_manifest_key: str, *, republish_every: int = REPUBLISH_EVERY_RUNS
 ) -> bool:
-    """Index a just-committed run into the local catalog (what ``finalize_run`` calls before it lists the run under
-    ``catalog/runs/``: :func:`list_committed_run`); returns whether the whole catalog was published too.
+    """Index a just-committed run into the local catalog and publish its rows as one piece (what ``finalize_run``
+    calls before it lists the run under ``catalog/runs/``: :func:`list_committed_run`); returns True.
 
-    The catalog grows with the archive, so it is not uploaded after every run: readers index the runs listed
-    since their copy (:meth:`Catalog.apply_new_runs`). It is published when none with a run in it exists, every
-    ``republish_every`` runs (so a new reader has few runs to index itself), and when this run id was committed
-    before: a retry replaced that run's partition, and readers that hold the old one would not index it again.
+    A run costs one piece of its own size and one small index update, whatever the size of the archive; a
+    retried run id gets a new version, so readers holding the old one fetch it again. A month's pieces are merged
+    into one once the month is closed or holds ``republish_every`` pieces.
     """
     run = keys.RunId(run_manifest_key.split("/")[-2])
     with open_catalog(store, local_dir) as catalog:
-        retried = catalog.run(run.value) is not None
         catalog.add_run(store, run_manifest_key)
-        due = (
-            retried
-            or int(catalog.get_meta("published_runs") or 0) == 0
-            or catalog.runs_since_publish() >= republish_every
-        )
-        if due:
-            catalog.publish(store)
-    return due
+        catalog.compact(store, republish_every)  # before this run's piece: readers in step then fetch only that
+        catalog.publish_run(store, run.value)
+    return True

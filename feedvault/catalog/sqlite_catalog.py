@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from feedvault.catalog.index import CatalogIndex
-from feedvault.catalog.interface import FeedRunRow, RunRow, SnapshotRow, TombstoneRow
+from feedvault.catalog.interface import FeedRunRow, RunRow, RunRows, SnapshotRow, TombstoneRow
 from feedvault.catalog.queries import SqliteQueries
 from feedvault.catalog.results import Progress
 from feedvault.catalog.sqlite_file import connect, remove_db
@@ -60,6 +60,7 @@ class SqliteCatalog(CatalogIndex, SqliteQueries):
         with self._tx() as conn:
             _delete(conn, "run_id = ?", run.run_id)
             conn.execute("DELETE FROM feed_runs WHERE run_id = ?", (run.run_id,))
+            conn.execute("DELETE FROM run_versions WHERE run_id = ?", (run.run_id,))  # its piece's: set by the caller
             conn.execute("INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?)", run)
             conn.executemany("INSERT INTO feed_runs VALUES (?,?,?,?,?,?,?)", feeds)
             return _insert(conn, snapshots)
@@ -79,6 +80,17 @@ class SqliteCatalog(CatalogIndex, SqliteQueries):
         with self._tx() as conn:
             return _delete(conn, "url_key = ?", url_key)
 
+    def runs_holding(self, url_keys: list[str], clean_keys: list[str]) -> set[str]:
+        found: set[str] = set()
+        for column, values in (("url_key", url_keys), ("clean_key", clean_keys)):
+            for start in range(0, len(values), 500):
+                chunk = values[start : start + 500]
+                rows = self._all(
+                    f"SELECT DISTINCT run_id FROM snapshots WHERE {column} IN ({','.join('?' * len(chunk))})", chunk
+                )
+                found |= {row["run_id"] for row in rows}
+        return found
+
     def run_ids(self) -> set[str]:
         return {row[0] for row in self._all("SELECT run_id FROM runs")}
 
@@ -88,6 +100,20 @@ class SqliteCatalog(CatalogIndex, SqliteQueries):
     def clean_keys_in_warcs(self, warc_keys: set[str]) -> list[str]:
         rows = self._all("SELECT clean_key, json_extract(details, '$.raw.warc_key') AS w FROM snapshots")
         return [r["clean_key"] for r in rows if r["w"] in warc_keys]
+
+    def run_rows(self, run_id: str) -> RunRows | None:
+        """Everything this catalog holds of one run (what a catalog piece carries)."""
+        run = self._one("SELECT * FROM runs WHERE run_id = ?", (run_id,))
+        if run is None:
+            return None
+        feeds = self._all("SELECT * FROM feed_runs WHERE run_id = ? ORDER BY feed", (run_id,))
+        columns = ", ".join(f"s.{name}" for name in SnapshotRow._fields[:-1])
+        snapshots = self._all(
+            f"SELECT {columns}, t.text FROM snapshots s JOIN snapshot_text t ON t.rowid = s.n WHERE s.run_id = ?"
+            " ORDER BY s.n",
+            (run_id,),
+        )
+        return RunRows(RunRow(*run), [FeedRunRow(*r) for r in feeds], [SnapshotRow(*r) for r in snapshots])
 
     # -- rebuilding --
     def reindex(self, store: Store, progress: Progress | None = None) -> int:

@@ -52,6 +52,11 @@ CREATE TABLE IF NOT EXISTS tombstones (
 """
 
 
+_RUN_VERSIONS = """
+CREATE TABLE IF NOT EXISTS run_versions (run_id TEXT PRIMARY KEY, version TEXT NOT NULL) WITHOUT ROWID;
+"""  # the version of each run's rows this copy holds (feedvault.catalog.pieces): added to schema 3 in place
+
+
 def _add_usage_column(conn: sqlite3.Connection) -> None:
     """Schema 2 -> 3: the usage column, filled from each row's permission evidence (what was known then)."""
     conn.execute("BEGIN IMMEDIATE")
@@ -80,6 +85,7 @@ def connect(path: Path) -> sqlite3.Connection:
             raise CatalogError(f"{path}: catalog schema {version}, expected {SCHEMA_VERSION}; reindex it")
         if version == 0:
             conn.executescript(_SCHEMA + f"PRAGMA user_version={SCHEMA_VERSION};")
+        conn.executescript(_RUN_VERSIONS)
     except sqlite3.OperationalError as exc:  # the directory, not the file: cannot open, read-only, full
         raise local_catalog_unusable(path.parent, exc) from exc
     except sqlite3.DatabaseError as exc:
