@@ -58,7 +58,7 @@ pywb-lock:
 
 # Every bench runs and prints its numbers; the target fails (exit 1) if any bench missed its target.
 bench: venv
-	@status=0; for bench in extraction_quality catalog_latency throughput health entry_cap cli_latency; do \
+	@status=0; for bench in extraction_quality cleaning_speed catalog_latency throughput health entry_cap cli_latency; do \
 	  echo "== bench/$$bench.py"; $(BIN)/python bench/$$bench.py || status=1; done; exit $$status
 
 clean-data:

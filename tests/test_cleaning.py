@@ -27,6 +27,7 @@ from feedvault.cleaning import (
     clean_payload,
     decode_html,
 )
+from feedvault.cleaning.literals import any_of, fold, may_contain, needles
 from feedvault.cleaning.rules import (
     FAMILIES,
     REMOVAL_REASONS,
@@ -560,6 +561,11 @@ RULE_LINES = [
     "",
     "   ",
     "Plain article sentence without boilerplate. Another one follows it!",
+    # characters re folds to an ASCII letter that str.lower() does not: the needle tests must fold them alike
+    "Semua hak cipta dil\u0131ndungi undang-undang.",
+    "COPYR\u0130GHT 2026 Harbour Ledger",
+    "\u212alik di sini untuk berlangganan",
+    "Todos los derechos re\u017fervados.",
 ]
 
 
@@ -587,10 +593,110 @@ def test_apply_rules_matches_per_rule_semantics(language: str | None) -> None:
         for _ in range(2):  # twice: nothing carries over between calls
             kept, removed, reservations = apply_rules(text, rules)
             assert (kept, removed, [(r.rule, r.text) for r in reservations]) == expected
+        for line in RULE_LINES:  # one line at a time: texts too short for the needle search over the whole text
+            assert apply_rules(line, rules)[:2] == reference_apply(line, rules)[:2], line
         for rule in rules:
-            if prefilter := _prefilter(rule.pattern):
-                for line in text.splitlines():
-                    assert not rule.pattern.search(line.strip()) or prefilter.search(line.strip()), (rule.id, line)
+            prefilter = _prefilter(rule.pattern)
+            for line in map(str.strip, text.splitlines()):
+                if rule.pattern.search(line):
+                    assert prefilter is None or prefilter.search(line), (rule.id, line)
+                    assert may_contain(rule.needles, line, fold(line)), (rule.id, line)
+
+
+def test_the_folded_lines_match_their_rules_only_through_case_folding() -> None:
+    """The lines above that need re's case folding (dotless i, dotted capital I, Kelvin sign, long s) do match
+    their rules, and their needles are found only in the folded text, not in str.lower()'s."""
+    rules = {rule.id: rule for rule in compile_rules(CleaningRules())}
+    for rule_id, line in [
+        ("id.all-rights", "Semua hak cipta dil\u0131ndungi undang-undang."),
+        ("id.copyright", "COPYR\u0130GHT 2026 Harbour Ledger"),
+        ("id.click-here", "\u212alik di sini untuk berlangganan"),
+        ("es.rights-reserved", "Todos los derechos re\u017fervados."),
+    ]:
+        rule = rules[rule_id]
+        assert rule.pattern.search(line), rule_id
+        assert may_contain(rule.needles, line, fold(line)), rule_id
+    assert not may_contain(rules["id.all-rights"].needles, "dil\u0131ndungi", "dil\u0131ndungi")
+
+
+def test_needles_of_patterns_are_what_every_match_must_contain() -> None:
+    cases = {
+        r"(?i)^(?=.*\b(?:newsletter|whatsapp)\b)(?:sign|join)\b": (
+            "newsletter",
+            "whatsapp",
+        ),  # the lookahead's words: longer than the others
+        r"(?i)^(?:.{0,150}?[.,;|]\s+)?alle\s+rechte\s+vorbehalten\.?$": ("vorbehalten",),
+        r"(?i)\b(?:artificial\s+intelligence|(?-i:AI))\b": ("AI", "intelligence"),
+        r"^[_\-=*]{3,}$": None,  # no literal required
+        r"(?i)^caf\u00e9 (?:au|du)": ("caf",),  # é has case: sought only as far as ASCII goes
+        r"^\u00a9 \d{4}": ("\u00a9 ",),
+        r"(?:ab)+c|x(?:yz)?": ("ab", "x"),  # one of the branches' literals
+        r"(?:ab)?c*|d": None,  # a branch that needs nothing
+    }
+    for source, expected in cases.items():
+        found = needles(re.compile(source))
+        assert (tuple(sorted(n for n, _ in found.found)) if found else None) == expected, source
+    case_sensitive = needles(re.compile(r"(?i)\b(?:artificial\s+intelligence|(?-i:AI))\b"))
+    assert case_sensitive is not None
+    assert may_contain(case_sensitive, "AI", "ai") and not may_contain(case_sensitive, "ai", "ai")
+
+
+def test_any_of_finds_exactly_the_literals() -> None:
+    words = ["no ai", "no all", "no", "reserv", "réserv", "4(3)", "a.b"]
+    pattern = any_of(words)
+    for text in ["no", "kno", "4(3)", "axb", "a.b", "réserve", "reserved", "n o", "", "4(3", "no al"]:
+        assert bool(pattern.search(text)) == any(word in text for word in words), text
+    assert any_of([]).search("anything") is None
+
+
+def reference_page_language(tree: Any) -> str | None:
+    """The page language as first written, with XPath."""
+    declared = [tree.get("lang"), tree.get("xml:lang")]
+    declared += tree.xpath(
+        "//meta[translate(@http-equiv,'CONTENT-LANGUAGE','content-language')='content-language']/@content"
+        " | //meta[@property='og:locale']/@content"
+    )
+    for value in declared:
+        if value and (match := re.match(r"^\s*([A-Za-z]{2,3})(?:[-_]|\s*$)", value)):
+            return match.group(1).lower()
+    return None
+
+
+HEAD_SNIPPETS = [
+    "<html><head><meta http-equiv='CONTENT-Language' content='ms-MY'></head><body><p>x</p></body></html>",
+    "<html><head><meta http-equiv='content-languages' content='ms'><meta property='og:locale' content='pt_BR'>"
+    "</head><body><p>x</p></body></html>",
+    "<html><body><p>x</p><meta property='og:locale' content=''><meta http-equiv='Content-Language' content='nl'>"
+    '<script type=\'application/ld+json\'>{"dateModified": "2026-11-02T10:00"}</script></body></html>',
+    "<html lang=''><head><meta name='ROBOTS ' content='noai'><meta name='tdm-reservation'>"
+    "<meta property='article:modified_time' content='2026-10-01'><script>var a;</script></head><body/></html>",
+    "<html><head><script type='application/ld+json'>not json</script><script type='application/ld+json'>"
+    '[{"@graph": [{"dateModified": "2026-09-30"}]}]</script></head><body><p>x</p></body></html>',
+]
+
+
+def test_the_page_head_walk_reads_what_the_xpath_queries_read() -> None:
+    """One walk of the tree for <meta> and <script> gives the language, modified date and meta signals that the
+    separate XPath queries gave, on the fixture pages and on metas in odd places and cases."""
+    from feedvault.cleaning import PageHead, _modified_date, _page_language
+    from feedvault.permission.signals import scan_tree
+
+    for html in [*(p.read_text(encoding="utf-8") for p in sorted(PAGES.glob("*.html"))), *HEAD_SNIPPETS]:
+        tree = trafilatura.load_html(html)
+        head = PageHead.of(tree)
+        assert _page_language(tree, head) == reference_page_language(tree), html[:80]
+        xpath_metas = tree.xpath("//meta[@name]")
+        assert [m for m in head.metas if m.get("name") is not None] == xpath_metas
+        scripts = tree.xpath('//script[@type="application/ld+json"]')
+        assert [s for s in head.scripts if s.get("type") == "application/ld+json"] == scripts
+        assert list(head.h1) == list(tree.iter("h1"))
+        assert scan_tree(tree, CleaningRules(), head) == scan_tree(tree, CleaningRules())
+    assert _modified_date(PageHead.of(trafilatura.load_html(HEAD_SNIPPETS[2]))) == "2026-11-02"
+    assert _modified_date(PageHead.of(trafilatura.load_html(HEAD_SNIPPETS[4]))) == "2026-09-30"
+    assert (
+        _page_language(trafilatura.load_html(HEAD_SNIPPETS[0]), PageHead.of(trafilatura.load_html(HEAD_SNIPPETS[0])))
+        == "ms"
+    )
 
 
 PAGE_SNIPPETS = [

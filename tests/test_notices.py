@@ -3,6 +3,7 @@ guards, the cleaner cutting notices out of the article text and the page scan fi
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,16 @@ import pytest
 from feedvault.cleaning import CleanOptions, clean_html
 from feedvault.config import CleaningRules
 from feedvault.permission.decisions import NoticeTerms, notice_kind
-from feedvault.permission.notices import cut_notices, find_notices, lexicons, load_lexicon, mask_quotes
+from feedvault.permission.notices import (
+    Lexicon,
+    candidate_lines,
+    cut_notices,
+    find_notices,
+    lexicons,
+    load_lexicon,
+    mask_quotes,
+    sentence_terms,
+)
 from feedvault.permission.signals import page_findings, scan_page
 
 REQUIRED_LANGUAGES = {"en", "id", "ms", "de", "fr", "es", "pt", "nl", "it"}
@@ -215,3 +225,76 @@ def test_docs_show_the_lexicon_examples_from_the_code() -> None:
 
     docs = (Path(__file__).resolve().parents[1] / "docs" / "PERMISSIONS.md").read_text(encoding="utf-8")
     assert examples_markdown() in docs
+
+
+# ------------------------------------------------------------------------- fast paths (same output as slow)
+
+FAST_PATH_LINES = [
+    EN_FOOTER,
+    MS_NOTICE,
+    REPORTED,
+    "© 2026 Harbour Ledger. All rights reserved.",
+    "Alle Rechte vorbehalten. Keine Nutzung f\u00fcr KI-Training.",
+    "D\u0130LARANG mengambil konten untuk AI tanpa izin.",  # lower() makes this line one character longer
+    "Dilarang keras mengambil konten untuk AI tanpa izin tertulis.",
+    "no ai",
+    "",
+    "   ",
+    "Plain article sentence. Nothing reserved here, the opt-out was discussed.",
+]
+
+
+def reference_candidate_lines(lines: list[str]) -> list[int]:
+    anchors = {anchor for lexicon in lexicons() for anchor in lexicon.anchors}
+    return [i for i, line in enumerate(lines) if any(anchor in line.lower() for anchor in anchors)]
+
+
+def reference_sentence_terms(sentence: str, lexicon: Lexicon) -> NoticeTerms:
+    """sentence_terms as first written: every category's regex on the sentence, no needle tests first."""
+    p = lexicon.patterns
+    use = p["use"].search(sentence) is not None
+    if not use and p["reproduction"].search(sentence) is None:
+        return NoticeTerms()
+    without_use = p["use"].sub(" ", sentence) if use else sentence
+    words = len(re.findall(r"\w+", sentence))
+    return NoticeTerms(
+        use=use,
+        use_leads=use and len(re.findall(r"\w+", sentence[: p["use"].search(sentence).start()])) < 2,  # type: ignore[union-attr]
+        reproduction=p["reproduction"].search(sentence) is not None,
+        reproduction_leads=(m := p["reproduction"].search(sentence)) is not None
+        and len(re.findall(r"\w+", sentence[: m.start()])) < 2,
+        prohibition=p["prohibition"].search(sentence) is not None,
+        reservation=p["reservation"].search(sentence) is not None,
+        condition=p["condition"].search(sentence) is not None,
+        subject=p["subject"].search(without_use) is not None,
+        label=use and p["label"].match(sentence.lstrip("([ ")) is not None and words <= 6,
+        attributed=p["attribution"].search(sentence) is not None,
+    )
+
+
+def test_candidate_lines_are_the_lines_holding_an_anchor() -> None:
+    pages = [line for name in ("en_portal_article", "id_portal_article") for line in page_text_lines(name)]
+    for lines in (FAST_PATH_LINES, pages, [*pages, *FAST_PATH_LINES], [], [""]):
+        assert candidate_lines(lines) == reference_candidate_lines(lines)
+    assert candidate_lines(FAST_PATH_LINES) == [0, 1, 2, 3, 4, 5, 6, 7, 10]
+
+
+def test_sentence_terms_after_needle_tests_are_the_plain_regex_terms() -> None:
+    sentences = [s for lexicon in lexicons() for kind in lexicon.examples["notice"].values() for s in kind]
+    sentences += [s for lexicon in lexicons() for s in lexicon.examples["not_notice"]]
+    sentences += [*FAST_PATH_LINES, "Kecerdasan buatan dilındungi.", "LLM scraping is forbidden", "ai crawling"]
+    for sentence in sentences:
+        for lexicon in lexicons():
+            assert sentence_terms(sentence, lexicon) == reference_sentence_terms(sentence, lexicon), (
+                lexicon.language,
+                sentence,
+            )
+
+
+def page_text_lines(name: str) -> list[str]:
+    import trafilatura
+
+    from feedvault.permission.signals import _page_lines
+
+    html = (Path(__file__).parent / "fixtures" / "pages" / f"{name}.html").read_text(encoding="utf-8")
+    return _page_lines(trafilatura.load_html(html))

@@ -36,6 +36,7 @@ __all__ = [
     "RECALL_FALLBACK_WORDS",
     "CleanOptions",
     "CleanResult",
+    "PageHead",
     "RemovedLine",
     "RightsKind",
     "RightsReservation",
@@ -144,16 +145,34 @@ def _json_ld_values(node: Any, key: str) -> list[Any]:
     return found + [v for child in node.values() if isinstance(child, list | dict) for v in _json_ld_values(child, key)]
 
 
-def _modified_date(tree: HtmlElement) -> str | None:
+@dataclass(frozen=True)
+class PageHead:
+    """A page's ``<meta>``, ``<script>`` and ``<h1>`` elements in document order, found in one walk of its tree:
+    the cleaner's metadata (language, modified date), its headline rule and the signal scan (robots and TDM
+    meta) all read them."""
+
+    metas: tuple[HtmlElement, ...]
+    scripts: tuple[HtmlElement, ...]
+    h1: tuple[HtmlElement, ...]
+
+    @classmethod
+    def of(cls, tree: HtmlElement) -> PageHead:
+        found = list(tree.iter("meta", "script", "h1"))
+        return cls(*(tuple(e for e in found if e.tag == tag) for tag in ("meta", "script", "h1")))
+
+
+def _modified_date(head: PageHead) -> str | None:
     """Last-modified date from meta tags or JSON-LD (trafilatura only reports the publication date)."""
     metas = [
         meta.get("content")
-        for meta in tree.iter("meta")
+        for meta in head.metas
         if (meta.get("property") or meta.get("name") or meta.get("itemprop") or "").lower() in _MODIFIED_KEYS
     ]
     if date := _first_date(metas):
         return date
-    for script in tree.xpath('//script[@type="application/ld+json"]'):
+    for script in head.scripts:
+        if script.get("type") != "application/ld+json":
+            continue
         try:
             data = json.loads(script.text or "")
         except ValueError:
@@ -163,13 +182,22 @@ def _modified_date(tree: HtmlElement) -> str | None:
     return None
 
 
-def _page_language(tree: HtmlElement) -> str | None:
+# XPath's translate(@http-equiv, 'CONTENT-LANGUAGE', 'content-language'): those capitals lowered, nothing else
+_HTTP_EQUIV_CASE = str.maketrans("CONTENT-LANGUAGE", "content-language")
+
+
+def _page_language(tree: HtmlElement, head: PageHead) -> str | None:
     """Primary language subtag declared by the page (<html lang>, Content-Language, og:locale)."""
     declared = [tree.get("lang"), tree.get("xml:lang")]
-    declared += tree.xpath(
-        "//meta[translate(@http-equiv,'CONTENT-LANGUAGE','content-language')='content-language']/@content"
-        " | //meta[@property='og:locale']/@content"
-    )
+    declared += [
+        content
+        for meta in head.metas
+        if (
+            (meta.get("http-equiv") or "").translate(_HTTP_EQUIV_CASE) == "content-language"
+            or meta.get("property") == "og:locale"
+        )
+        and (content := meta.get("content")) is not None
+    ]
     for value in declared:
         if value and (match := _LANG_CODE.match(value)):
             return match.group(1).lower()
@@ -183,7 +211,7 @@ def _terms(values: list[str] | None) -> list[str]:
 
 
 def _metadata(
-    doc: Any, tree: HtmlElement | None, text: str, url: str | None, language: str | None = None
+    doc: Any, head: PageHead | None, text: str, url: str | None, language: str | None = None
 ) -> dict[str, Any]:
     def get(name: str) -> Any:
         return getattr(doc, name, None) if doc is not None else None
@@ -192,7 +220,7 @@ def _metadata(
         "title": get("title"),
         "author": get("author"),
         "date": get("date"),
-        "modified": _modified_date(tree) if tree is not None else None,
+        "modified": _modified_date(head) if head is not None else None,
         "sitename": get("sitename"),
         "language": get("language") or language,
         "tags": _terms(get("tags")),
@@ -221,14 +249,21 @@ def clean_html(html: str | bytes, url: str | None = None, options: CleanOptions 
     return clean_tree(trafilatura.load_html(html) if html.strip() else None, url, options)
 
 
-def clean_tree(tree: HtmlElement | None, url: str | None = None, options: CleanOptions | None = None) -> CleanResult:
-    """:func:`clean_html` on a page already parsed with ``trafilatura.load_html`` (the tree is not modified)."""
+def clean_tree(
+    tree: HtmlElement | None,
+    url: str | None = None,
+    options: CleanOptions | None = None,
+    head: PageHead | None = None,
+) -> CleanResult:
+    """:func:`clean_html` on a page already parsed with ``trafilatura.load_html`` (the tree is not modified);
+    ``head``: its :class:`PageHead`, if the caller has it."""
     import trafilatura
 
     options = options or CleanOptions()
     if tree is None:
         return CleanResult(text="", metadata=_metadata(None, None, "", url), extractor=_extractor_info(options))
-    language = _page_language(tree)
+    head = head or PageHead.of(tree)
+    language = _page_language(tree, head)
     wanted = options.target_language
     doc = None
     if not (wanted and language and language != wanted.lower()):
@@ -250,12 +285,12 @@ def clean_tree(tree: HtmlElement | None, url: str | None = None, options: CleanO
     text, removed, reservations = apply_rules(raw_text.strip(), rules, lambda: labelled_links(tree, rules))
     if options.rules.builtin:  # then notices found by meaning, in any language with a lexicon
         text, cut, notices = apply_notices(text)
-        text, headline = drop_headline(text, getattr(doc, "title", None), tree)
+        text, headline = drop_headline(text, getattr(doc, "title", None), tree, head.h1)
         removed, reservations = headline + removed + cut, reservations + notices
     text, repeated = drop_repeated_lines(text, options.learned)
     return CleanResult(
         text=text,
-        metadata=_metadata(doc, tree, text, url, language),
+        metadata=_metadata(doc, head, text, url, language),
         removed=removed + repeated,
         rights_reservations=reservations,
         extractor=_extractor_info(options) | {"recall_fallback": recall_fallback},

@@ -11,6 +11,7 @@ to, the ``rule`` id that matched and the ``reason`` (how it was recognised; see 
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import yaml
 
+from feedvault.cleaning.literals import Needles, either, fold, may_contain, needles, starts_cheaply
 from feedvault.config import CleaningRules
 
 if TYPE_CHECKING:
@@ -64,10 +66,12 @@ class Rule:
     family: str = "feed"  # a key of FAMILIES
     prefilter: re.Pattern[str] | None = field(init=False, repr=False, compare=False)  # see _prefilter
     max_length: int | None = field(init=False, repr=False, compare=False)  # see _max_length
+    needles: Needles | None = field(init=False, repr=False, compare=False)  # see literals.needles
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "prefilter", _prefilter(self.pattern))
         object.__setattr__(self, "max_length", _max_length(self.pattern))
+        object.__setattr__(self, "needles", needles(self.pattern))
 
 
 @dataclass(frozen=True)
@@ -187,21 +191,132 @@ def _max_length(pattern: re.Pattern[str]) -> int | None:
     return int(found.group(1)) if found and not pattern.flags & re.MULTILINE else None
 
 
+_SCOPED_FLAGS = ((re.IGNORECASE, "i"), (re.DOTALL, "s"), (re.VERBOSE, "x"), (re.ASCII, "a"))
+
+
+def _anchored_branch(rule: Rule) -> str | None:
+    """The rule's prefilter (or pattern) as one branch of a gate, without its start anchor and with its flags
+    scoped to it: ``(?i)^rest`` gives ``(?i:rest)``. None for a rule a gate cannot stand in for: one not anchored
+    at the start of the text (or multi-line), or with groups (a backreference would count groups of other
+    branches)."""
+    pattern = rule.prefilter or rule.pattern
+    head = _HEAD.match(pattern.pattern)
+    if rule.pattern.groups or pattern.flags & re.MULTILINE or not head or not head.group().endswith("^"):
+        return None
+    flags = "".join(letter for flag, letter in _SCOPED_FLAGS if pattern.flags & flag)
+    rest = pattern.pattern[head.end() :] + ("\n" if pattern.flags & re.VERBOSE else "")  # ends a # comment
+    return f"(?{flags}:{rest})"
+
+
+@dataclass(frozen=True)
+class _Gate:
+    """Cheap tests standing in for many anchored rules, per length band (a band leaves out the rules whose
+    ``max_length`` the text exceeds): one regex for the rules that open with a literal, and one needle search
+    (:mod:`feedvault.cleaning.literals`) for those that open with a scan. When neither finds anything at the start
+    of a text, none of these rules can match it and only the ``others`` need trying (in their order). Saves a
+    regex call per rule on the many lines no rule matches."""
+
+    limits: tuple[int, ...]  # ascending max_length values: band i holds texts of length <= limits[i]
+    patterns: tuple[re.Pattern[str] | None, ...]  # per band (one more than limits); None: try every rule
+    needles: tuple[Needles | None, ...]  # per band: the scanning rules' needles (None: there are none)
+    others: tuple[Rule, ...]
+
+    def candidates(self, text: str, rules: Sequence[Rule]) -> Sequence[Rule]:
+        band = bisect_left(self.limits, len(text))
+        pattern, found = self.patterns[band], self.needles[band]
+        if pattern is None or pattern.match(text) or (found is not None and may_contain(found, text, fold(text))):
+            return rules
+        return self.others
+
+
+_NO_GATE = _Gate((), (None,), (None,), ())
+
+
+def _gated(rule: Rule) -> str | Needles | None:
+    """How a gate stands in for ``rule``: its regex branch, its needles (a rule opening with a scan), or None."""
+    branch = _anchored_branch(rule)
+    if branch is not None and rule.needles is not None and not starts_cheaply(rule.prefilter or rule.pattern):
+        return rule.needles
+    return branch
+
+
+@lru_cache(maxsize=256)
+def _gate(rules: tuple[Rule, ...]) -> _Gate:
+    stand_ins = {rule: _gated(rule) for rule in rules}
+    if not any(stand_ins.values()):
+        return _NO_GATE
+    limits = tuple(sorted({r.max_length for r in rules if stand_ins[r] and r.max_length is not None}))
+    patterns, needle_sets = [], []
+    for band in range(len(limits) + 1):  # texts longer than limits[band - 1]
+        shortest = limits[band - 1] + 1 if band else 0
+        fits = [s for r, s in stand_ins.items() if s is not None and (r.max_length is None or r.max_length >= shortest)]
+        branches = [s for s in fits if isinstance(s, str)]
+        scans = [s for s in fits if isinstance(s, Needles)]
+        try:
+            patterns.append(re.compile("|".join(branches)) if branches else re.compile(r"(?!)"))
+        except re.error:  # a flag or construct that does not scope: try every rule
+            return _NO_GATE
+        needle_sets.append(either(scans) if scans else None)
+    return _Gate(limits, tuple(patterns), tuple(needle_sets), tuple(r for r in rules if stand_ins[r] is None))
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How to try a rule set on one text's lines: the rules that may match somewhere in it (see :func:`~feedvault.cleaning.literals.needles`),
+    its tail rules, and their gates."""
+
+    rules: tuple[Rule, ...]
+    tail_rules: tuple[Rule, ...]
+    line_gate: _Gate
+    tail_gate: _Gate
+
+
+_PLANS: dict[tuple[int, int], tuple[Sequence[Rule], _Plan]] = {}
+_NO_PLAN = _Plan((), (), _NO_GATE, _NO_GATE)
+
+
+def _plan(rules: Sequence[Rule], text: str) -> _Plan:
+    """The :class:`_Plan` for ``rules`` on ``text``, cached by the rule set's identity and which of its rules may
+    match (few combinations recur), so each gate compiles once."""
+    mask = (1 << len(rules)) - 1
+    # A needle search over the whole text costs about what trying the rules on one line does: worth it on texts
+    # of many lines for few rules (a page's rights rules), not on an article's few lines with every rule.
+    if sum(len(rule.needles or ()) for rule in rules) < text.count("\n"):
+        folded = fold(text)
+        mask = sum(1 << i for i, rule in enumerate(rules) if may_contain(rule.needles, text, folded))
+    key = (id(rules), mask)
+    hit = _PLANS.get(key)
+    if hit is not None and hit[0] is rules:
+        return hit[1]
+    active = tuple(rule for i, rule in enumerate(rules) if mask >> i & 1)
+    tails = tuple(rule for rule in active if rule.tail)
+    plan = _Plan(active, tails, _gate(active), _gate(tails))
+    if isinstance(rules, tuple):  # the entry keeps the tuple alive, so its id is not reused while cached
+        if len(_PLANS) >= 1024:
+            _PLANS.clear()
+        _PLANS[key] = (rules, plan)
+    return plan
+
+
 def _tries(rule: Rule, text: str) -> bool:
     if rule.max_length is not None and len(text) > rule.max_length:
         return False
     return (rule.prefilter is None or rule.prefilter.search(text) is not None) and rule.pattern.search(text) is not None
 
 
-def _match(line: str, rules: Sequence[Rule], tail_rules: Sequence[Rule]) -> tuple[Rule, str, str] | None:
-    """First rule matching the whole line, else the first ``tail`` rule matching its end: (rule, kept, removed)."""
-    for rule in rules:
+def _match(
+    line: str, rules: Sequence[Rule], tail_rules: Sequence[Rule], plan: _Plan = _NO_PLAN
+) -> tuple[Rule, str, str] | None:
+    """First rule matching the whole line, else the first ``tail`` rule matching its end: (rule, kept, removed).
+    With a ``plan`` for the text the line is part of, ``rules`` and ``tail_rules`` are the plan's."""
+    line_gate, tail_gate = plan.line_gate, plan.tail_gate
+    for rule in line_gate.candidates(line, rules):
         if _tries(rule, line):
             return rule, "", line
     if tail_rules:
         for cut in _SENTENCE_END.finditer(line):
             rest = line[cut.end() :]
-            for rule in tail_rules:
+            for rule in tail_gate.candidates(rest, tail_rules):
                 if _tries(rule, rest):
                     return rule, line[: cut.start()], rest
     return None
@@ -239,21 +354,26 @@ def _split_after_link(rule: Rule, cut: str, links: Sequence[str]) -> tuple[str, 
     return cut, ""
 
 
-def drop_headline(text: str, title: str | None, tree: HtmlElement | None = None) -> tuple[str, list[RemovedLine]]:
+def drop_headline(
+    text: str, title: str | None, tree: HtmlElement | None = None, h1: Sequence[HtmlElement] | None = None
+) -> tuple[str, list[RemovedLine]]:
     """The text without its first line when that line is the article's headline: the page's title, or with the
     page's tree the text of an ``<h1>`` (the headline is metadata, not body). A line that is also the text of a
-    paragraph stays: an article whose first sentence is its title keeps that sentence."""
+    paragraph stays: an article whose first sentence is its title keeps that sentence. ``h1``: the tree's
+    ``<h1>`` elements, if the caller has them."""
     first, _, rest = text.partition("\n")
     line = " ".join(first.split()).casefold()
     if not line:
         return text, []
-    if tree is None:
-        is_title = bool(title) and line == " ".join((title or "").split()).casefold()
-    else:
-        h1 = {" ".join(e.text_content().split()).casefold() for e in tree.iter("h1")}
-        headings = h1 | ({" ".join(title.split()).casefold()} if title else set())
-        paragraphs = {" ".join(e.text_content().split()).casefold() for e in tree.iter("p")}
-        is_title = line in headings and line not in paragraphs and (line in h1 or _is_heading(tree, line))
+    is_title = bool(title) and line == " ".join((title or "").split()).casefold()
+    if tree is not None:
+        headings = tree.iter("h1") if h1 is None else h1
+        in_h1 = any(" ".join(e.text_content().split()).casefold() == line for e in headings)
+        # the costly walks only for a first line that is a heading (most are not)
+        is_title = (
+            (in_h1 or (is_title and _is_heading(tree, line)))
+            and not any(" ".join(e.text_content().split()).casefold() == line for e in tree.iter("p"))
+        )  # fmt: skip
     if not is_title:
         return text, []
     return rest.lstrip("\n"), [RemovedLine(first.strip(), "headline", "headline", "builtin-rule")]
@@ -284,11 +404,11 @@ def apply_rules(
     kept: list[str] = []
     removed: list[RemovedLine] = []
     reservations: list[RightsReservation] = []
-    tail_rules = [rule for rule in rules if rule.tail]
+    plan = _plan(rules, text)
     links = cache(link_texts) if link_texts is not None else None
     for line in text.splitlines():
         stripped = line.strip()
-        found = _match(stripped, rules, tail_rules) if stripped else None
+        found = _match(stripped, plan.rules, plan.tail_rules, plan) if stripped else None
         if found is None:
             kept.append(line)
             continue
@@ -305,7 +425,7 @@ def apply_rules(
             if rule.action == "rights":
                 kind = rule.kind or ("ai-reservation" if _AI_HINT.search(cut) else "rights-notice")
                 reservations.append(RightsReservation(kind, cut, rule.id))
-            found = _match(after, rules, tail_rules) if after else None
+            found = _match(after, plan.rules, plan.tail_rules, plan) if after else None
             if found is None and after:
                 parts.append(after)
         if parts:

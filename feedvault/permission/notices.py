@@ -15,13 +15,15 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from feedvault.cleaning.literals import Needles, any_of, fold, may_contain, needles
 from feedvault.permission.decisions import NoticeTerms, notice_kind
 
 NOTICES_DIR = Path(__file__).resolve().parent.parent / "rules" / "notices"
@@ -45,6 +47,10 @@ class Lexicon:
     patterns: dict[str, re.Pattern[str]]
     anchors: tuple[str, ...]
     examples: dict[str, Any]
+    needles: dict[str, Needles | None] = field(default_factory=dict, compare=False)  # by category
+
+    def __post_init__(self) -> None:
+        self.needles.update({category: needles(pattern) for category, pattern in self.patterns.items()})
 
 
 @dataclass(frozen=True)
@@ -92,27 +98,29 @@ def lexicons(notices_dir: Path = NOTICES_DIR) -> tuple[Lexicon, ...]:
 
 
 @lru_cache(maxsize=4)
-def _anchors(notices_dir: Path = NOTICES_DIR) -> tuple[str, ...]:
-    return tuple(sorted({anchor for lexicon in lexicons(notices_dir) for anchor in lexicon.anchors}))
+def _anchors(notices_dir: Path = NOTICES_DIR) -> re.Pattern[str]:
+    """Every language's anchors as one regex (a trie: one pass over a page's text finds them all)."""
+    return any_of(sorted({anchor for lexicon in lexicons(notices_dir) for anchor in lexicon.anchors}))
 
 
 def candidate_lines(lines: Sequence[str], notices_dir: Path = NOTICES_DIR) -> list[int]:
-    """Indexes of the lines holding an anchor of some language (a few substring searches over the whole text,
-    in C: reading every line of a page with every lexicon would cost as much as extracting the article)."""
-    lowered = [line.lower() for line in lines]  # per line: lower() may change a line's length
-    text = "\n".join(lowered)
-    starts, offset = [], 0
-    for line in lowered:
-        starts.append(offset)
-        offset += len(line) + 1
-    found: set[int] = set()
-    for anchor in _anchors(notices_dir):
-        at = text.find(anchor)
-        while at != -1:
-            index = bisect_right(starts, at) - 1
-            found.add(index)
-            at = text.find(anchor, starts[index + 1]) if index + 1 < len(starts) else -1
-    return sorted(found)
+    """Indexes of the lines holding an anchor of some language (one regex pass over the whole text, in C: reading
+    every line of a page with every lexicon would cost as much as extracting the article)."""
+    text = "\n".join(lines).lower()
+    if len(text) == sum(map(len, lines)) + len(lines) - 1:
+        starts = list(accumulate((len(line) + 1 for line in lines[:-1]), initial=0))
+    else:  # lower() changed a line's length (U+0130 and a few others): where each line starts in the lowered text
+        lowered = [line.lower() for line in lines]
+        text = "\n".join(lowered)
+        starts = list(accumulate((len(line) + 1 for line in lowered[:-1]), initial=0))
+    found: list[int] = []
+    anchors = _anchors(notices_dir)
+    at = anchors.search(text)
+    while at is not None:  # anchors hold no line break: a match lies within one line; go on at the next line
+        index = bisect_right(starts, at.start()) - 1
+        found.append(index)
+        at = anchors.search(text, starts[index + 1]) if index + 1 < len(starts) else None
+    return found
 
 
 def mask_quotes(line: str) -> str:
@@ -150,12 +158,16 @@ def _leads(pattern: re.Pattern[str], sentence: str) -> bool:
 _NOTHING = NoticeTerms()
 
 
-def sentence_terms(sentence: str, lexicon: Lexicon) -> NoticeTerms:
-    """Which kinds of terms of ``lexicon`` one (quote-masked) sentence contains."""
+def sentence_terms(sentence: str, lexicon: Lexicon, folded: str | None = None) -> NoticeTerms:
+    """Which kinds of terms of ``lexicon`` one (quote-masked) sentence contains (``folded``: its
+    :func:`~feedvault.cleaning.literals.fold`, if the caller has it)."""
     p = lexicon.patterns
-    use = p["use"].search(sentence) is not None
-    if not use and p["reproduction"].search(sentence) is None:
-        return _NOTHING  # most candidate sentences, in most languages
+    folded = fold(sentence) if folded is None else folded
+    use = may_contain(lexicon.needles["use"], sentence, folded) and p["use"].search(sentence) is not None
+    if not use and not (
+        may_contain(lexicon.needles["reproduction"], sentence, folded) and p["reproduction"].search(sentence)
+    ):
+        return _NOTHING  # most candidate sentences, in most languages: a few substring tests, no regex
     without_use = p["use"].sub(" ", sentence) if use else sentence  # "text" in "text and data mining" is no subject
     label = (
         use and p["label"].match(sentence.lstrip("([ ")) is not None and len(_WORD.findall(sentence)) <= LABEL_MAX_WORDS
@@ -183,8 +195,9 @@ def classify_sentence(sentence: str, notices_dir: Path = NOTICES_DIR) -> tuple[s
     """(kind, rule) of one sentence, or None. Each language judges it; of those that find a notice, the one that
     recognises most of its terms names it. Attribution vetoes a notice in the language that finds it."""
     verdicts = []
+    folded = fold(sentence)
     for lexicon in lexicons(notices_dir):
-        if kind := notice_kind(sentence_terms(sentence, lexicon)):
+        if kind := notice_kind(sentence_terms(sentence, lexicon, folded)):
             verdicts.append((kind, lexicon))
     if not verdicts:
         return None

@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 
     from feedvault.permission.aipref import Statement
 
-from feedvault.cleaning import CleanOptions, clean_tree, decode_html
-from feedvault.cleaning.rules import apply_rules, compile_rules
+from feedvault.cleaning import CleanOptions, PageHead, clean_tree, decode_html
+from feedvault.cleaning.rules import Rule, apply_rules, compile_rules
 from feedvault.config import CleaningRules, Signal
 from feedvault.permission import tdmrep
 from feedvault.permission.decisions import Finding
@@ -149,29 +149,37 @@ def load_page(html: str) -> tuple[HtmlElement | None, str | None]:
     return tree, None
 
 
-def checked_scan(tree: HtmlElement | None, rules: CleaningRules, problem: str | None) -> dict[str, Any]:
+def checked_scan(
+    tree: HtmlElement | None, rules: CleaningRules, problem: str | None, head: PageHead | None = None
+) -> dict[str, Any]:
     """:func:`scan_tree`, failing closed: a scan that raises, or a tree that is not the whole page, adds
     ``unscannable`` (which the decision table refuses); what was found in the partial tree stays as evidence."""
     try:
-        page = scan_tree(tree, rules)
+        page = scan_tree(tree, rules, head)
     except Exception as exc:  # RecursionError, MemoryError from libxslt...: no verdict on what we could not read
         page = scan_tree(None, rules)
         problem = problem or f"the page scan failed ({type(exc).__name__}: {exc})"
     return page | {"unscannable": problem} if problem else page
 
 
-def scan_tree(tree: HtmlElement | None, rules: CleaningRules) -> dict[str, Any]:
-    """:func:`scan_page` on a parsed page (the tree is not modified)."""
+@lru_cache(maxsize=64)
+def _rights_rules(rules: CleaningRules) -> tuple[Rule, ...]:
+    """The rules that record rights lines (one tuple per configuration, so its gate is built once)."""
+    return tuple(rule for rule in compile_rules(rules) if rule.action == "rights")
+
+
+def scan_tree(tree: HtmlElement | None, rules: CleaningRules, head: PageHead | None = None) -> dict[str, Any]:
+    """:func:`scan_page` on a parsed page (the tree is not modified; ``head``: its PageHead, if the caller has
+    it)."""
     meta: dict[str, list[str]] = {name: [] for name in (*ROBOTS_META_NAMES, *TDM_META_NAMES)}
     if tree is None:
         return {"meta": meta, "notices": [], "canonical": []}
-    for element in tree.xpath("//meta[@name]"):
+    for element in (head or PageHead.of(tree)).metas:
         name = (element.get("name") or "").strip().lower()
         if name in meta:
             meta[name].append(element.get("content") or "")
     lines = _page_lines(tree)
-    rights_rules = [rule for rule in compile_rules(rules) if rule.action == "rights"]
-    _, _, reservations = apply_rules("\n".join(lines), rights_rules)
+    _, _, reservations = apply_rules("\n".join(lines), _rights_rules(rules))
     notices = [{"kind": r.kind, "text": r.text, "rule": r.rule} for r in reservations]
     return {"meta": meta, "notices": notices + page_notices(lines), "canonical": canonical_links(tree)}
 
@@ -201,12 +209,13 @@ def examine_payload(body: bytes, url: str, declared_encoding: str | None, option
     """
     html, encoding = decode_html(body, declared_encoding)
     tree, problem = load_page(html)  # parsed once for both
-    cleaned, clean_error = None, None
+    cleaned, clean_error, head = None, None, None
     try:
-        cleaned = clean_tree(tree, url, options).to_dict() | {"encoding": encoding}
+        head = PageHead.of(tree) if tree is not None else None  # its meta elements: walked once for both
+        cleaned = clean_tree(tree, url, options, head).to_dict() | {"encoding": encoding}
     except Exception as exc:  # a page that breaks the extractor must not stop the crawl
         clean_error = f"{type(exc).__name__}: {exc}"
-    return {"cleaned": cleaned, "clean_error": clean_error, "page": checked_scan(tree, options.rules, problem)}
+    return {"cleaned": cleaned, "clean_error": clean_error, "page": checked_scan(tree, options.rules, problem, head)}
 
 
 # -- the reactor half -----------------------------------------------------------------------------------
