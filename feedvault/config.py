@@ -153,6 +153,13 @@ class FeedConfig(_Model):
         ge=1,
         description="This feed's cap on entries fetched for the first time per run (default: settings')",
     )
+    shards: int = Field(
+        default=1,
+        ge=1,
+        le=10,
+        description="Crawl this feed as K shards, each its own task (any worker), split by a stable hash of the "
+        "normalised article URL: for feeds listing more entries than one crawl should take (docs/SCALING.md)",
+    )
     enabled: bool = True
 
     @field_validator("urls")

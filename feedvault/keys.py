@@ -165,6 +165,20 @@ def url_key(url: str) -> str:
     return hashlib.sha256(normalize_url(url).encode("utf-8")).hexdigest()[:32]
 
 
+MAX_SHARDS = 10  # a shard's WARCs take serials index * SHARD_SERIALS + n: five digits hold ten blocks
+SHARD_SERIALS = 10_000
+
+
+def shard_of_key(key: str, count: int) -> int:
+    """The shard (0 .. count-1) of a URL key: stable across runs, processes and machines (sha256, not hash())."""
+    return int(key[:8], 16) % count
+
+
+def shard_of(url: str, count: int) -> int:
+    """The shard of a URL, by its normalised form: URL variants of an article fall in one shard."""
+    return shard_of_key(url_key(url), count)
+
+
 def check_feed_id(feed_id: str) -> str:
     if not _FEED_ID.match(feed_id):
         raise UnsafeKeyError(f"invalid feed id {feed_id!r} (expected {FEED_ID_RE})")
@@ -210,8 +224,19 @@ class RunId:
         return self.value
 
 
-def raw_warc_key(feed_id: str, run: RunId, serial: int) -> str:
+def raw_warc_key(feed_id: str, run: RunId, serial: int, shard: int | None = None) -> str:
+    """A WARC of a run's feed; a shard's WARCs take their own block of serials (``shard * SHARD_SERIALS``
+    onwards), so concurrent shards never name the same file and a shard's retry clears only its own."""
+    if shard is not None:
+        if serial >= SHARD_SERIALS:
+            raise UnsafeKeyError(f"shard {shard} wrote {SHARD_SERIALS} WARCs: raise storage.warc_max_bytes")
+        serial += shard * SHARD_SERIALS
     return f"{raw_prefix(feed_id, run)}{serial:05d}.warc.gz"
+
+
+def shard_of_warc(key: str) -> int:
+    """The shard whose serial block a WARC (or CDXJ) key is in (0 for an unsharded run's first block)."""
+    return int(key.rsplit("-", 1)[1][:5]) // SHARD_SERIALS
 
 
 def raw_prefix(feed_id: str, run: RunId) -> str:
@@ -274,6 +299,11 @@ def feed_manifest_key(run: RunId, feed_id: str) -> str:
     return f"{run_prefix(run)}feeds/{check_feed_id(feed_id)}.json"
 
 
+def shard_manifest_key(run: RunId, feed_id: str, shard: int) -> str:
+    """One shard's manifest of a sharded feed; merged into the feed manifest when the run commits, then deleted."""
+    return f"{run_prefix(run)}shards/{check_feed_id(feed_id)}/{shard:02d}.json"
+
+
 def run_manifest_key(run: RunId) -> str:
     return f"{run_prefix(run)}manifest.json"
 
@@ -308,6 +338,7 @@ def partition_prefixes(feed_id: str, run: RunId) -> list[str]:
         clean_segment_prefix(feed_id, run),
         clean_prefix(feed_id, run),
         feed_manifest_key(run, feed_id),
+        f"{run_prefix(run)}shards/{check_feed_id(feed_id)}/",
     ]
 
 
@@ -322,11 +353,28 @@ def partition_keys(listing: Iterable[str], feed_id: str, run: RunId) -> list[str
     return found
 
 
+def shard_partition_keys(listing: Iterable[str], feed_id: str, run: RunId, shard: int, count: int) -> list[str]:
+    """The keys of one shard's part of a run's partition (what a retry of that shard deletes): its WARCs, CDXJ
+    and clean segments (by serial block), its clean records (by URL key) and its shard manifest."""
+    found = []
+    for key in partition_keys(listing, feed_id, run):
+        kind = parse_partition_key(key).kind  # type: ignore[union-attr]
+        if kind in ("warc", "cdxj", "clean-segment"):
+            mine = shard_of_warc(key) == shard
+        elif kind == "clean":
+            mine = shard_of_key(key.rsplit("/", 1)[1][:32], count) == shard
+        else:
+            mine = key == shard_manifest_key(run, feed_id, shard)
+        if mine:
+            found.append(key)
+    return found
+
+
 @dataclass(frozen=True)
 class PartitionObject:
     """What a key of a run's partition says about itself (see :func:`parse_partition_key`)."""
 
-    kind: str  # warc | cdxj | clean-segment | clean | feed-manifest | run-manifest
+    kind: str  # warc | cdxj | clean-segment | clean | feed-manifest | shard-manifest | run-manifest
     run_id: str
     feed_id: str | None  # None for a run manifest
 
@@ -337,6 +385,7 @@ _PARTITION_KEYS = (
     ("clean-segment", re.compile(r"^clean/(?P<feed>[^/]+)/\d{4}/\d{2}/\d{2}/(?P<run>[^/]+)-\d{5}\.jsonl\.gz$")),
     ("clean", re.compile(r"^clean/(?P<feed>[^/]+)/\d{4}/\d{2}/\d{2}/(?P<run>[^/]+)/[0-9a-f]{32}\.json$")),
     ("feed-manifest", re.compile(r"^runs/\d{4}/\d{2}/\d{2}/(?P<run>[^/]+)/feeds/(?P<feed>[^/]+)\.json$")),
+    ("shard-manifest", re.compile(r"^runs/\d{4}/\d{2}/\d{2}/(?P<run>[^/]+)/shards/(?P<feed>[^/]+)/\d{2}\.json$")),
     ("run-manifest", re.compile(r"^runs/\d{4}/\d{2}/\d{2}/(?P<run>[^/]+)/manifest\.json$")),
 )
 

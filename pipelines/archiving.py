@@ -96,7 +96,12 @@ class ArchivePipeline:
         spool = self.services.spool_dir / config.feed.id
         spool.mkdir(parents=True, exist_ok=True)
         self.roller = WarcRoller(
-            key_for_serial=partial(keys.raw_warc_key, config.feed.id, config.run_id),
+            key_for_serial=partial(
+                keys.raw_warc_key,
+                config.feed.id,
+                config.run_id,
+                shard=config.plan.shard.index if config.plan.shard else None,
+            ),
             spool_dir=spool,
             max_bytes=config.settings.storage.warc_max_bytes,
             on_complete=self._warc_complete,

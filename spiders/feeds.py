@@ -138,18 +138,24 @@ class FeedSpider(scrapy.Spider):
 
     def _entry_request(self, response: Response, entry: FeedEntry) -> Request | None:
         config, log = self.config, self.tally.log
+        shard = config.plan.shard  # a shard records only its own entries; those without a URL go to shard 0
         if not entry.link:
-            log.add(entry.guid or response.url, Outcome.SKIPPED, reason="no-link", detail=entry.title)
+            if not shard or shard.index == 0:
+                log.add(entry.guid or response.url, Outcome.SKIPPED, reason="no-link", detail=entry.title)
             return None
         link = entry.link if ":" in entry.link.split("/")[0] else response.urljoin(entry.link)
         scheme = link.split(":", 1)[0].lower()
         if scheme not in ("http", "https"):
-            log.add(link[:200], Outcome.REFUSED, reason="unsupported-scheme", detail=scheme)
+            if not shard or shard.index == 0:
+                log.add(link[:200], Outcome.REFUSED, reason="unsupported-scheme", detail=scheme)
             return None
         try:
             identity = normalize_url(link)
         except UnsafeKeyError as exc:
-            log.add(link, Outcome.REFUSED, reason="unsafe-url", detail=str(exc))
+            if not shard or shard.index == 0:
+                log.add(link, Outcome.REFUSED, reason="unsafe-url", detail=str(exc))
+            return None
+        if shard and not shard.owns(identity):
             return None
         if self.services.tombstones.taken_down(link):
             self.outcomes.taken_down(link)

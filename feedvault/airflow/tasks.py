@@ -73,8 +73,9 @@ def plan(context: Any) -> list[str]:
         logger.info("reclean %s: feed(s) %s, %s", run.run_id, ", ".join(feeds), days)
         return []
     dry = " (dry run)" if run.dry_run else ""
-    logger.info("run %s: %d feed(s) %s%s", run.run_id, len(feeds), ", ".join(feeds), dry)
-    return feeds
+    items = run.crawl_items(registry)
+    logger.info("run %s: %d feed(s) %s in %d task(s)%s", run.run_id, len(feeds), ", ".join(feeds), len(items), dry)
+    return items
 
 
 def _plan_of(run: dict[str, Any]):  # -> feedvault.crawl.plan.RunPlan
@@ -136,7 +137,7 @@ def archive_feed(run: dict[str, Any], feed_id: str, context: Any) -> None:
     from feedvault.config import ConfigError
 
     context["feed_id"] = feed_id  # map_index_template renders it as this mapped task's name
-    plan = _plan_of(run).for_feed(feed_id)
+    plan = _plan_of(run).for_item(feed_id)  # a feed id, or <feed>@<i>/<K>: one shard of a sharded feed
     with contextlib.ExitStack() as stack:
         try:
             target = stack.enter_context(task_target(_registry().settings.storage))  # held while the crawl runs
@@ -257,12 +258,14 @@ def finalize(context: Any) -> dict[str, Any]:
         if not result:
             raise _fail("the reclean task ended without a result (see its log); nothing is committed")
         return result
-    feeds = ti.xcom_pull(task_ids="plan") or []  # the plan task's return value: the feeds it mapped
-    summaries = collect_summaries(ti, feeds)
+    items = ti.xcom_pull(task_ids="plan") or []  # the plan task's return value: the feeds (shards) it mapped
+    shard_summaries = collect_summaries(ti, items)
+    feeds = list(dict.fromkeys(item.partition("@")[0] for item in items))
     registry = _registry()
     storage = registry.settings.storage
     changes: list[Any] = []
     with task_target(storage) as target, open_archive(storage, target=target) as store:
+        summaries = merge_shard_summaries(store, plan, items, shard_summaries)
         manifest, manifest_key = finalize_run(
             store,
             registry,
@@ -291,6 +294,40 @@ def finalize(context: Any) -> dict[str, Any]:
         "failed": {s["feed"]: s["error"] for s in summaries if s["status"] == "failed"},
         "totals": manifest["totals"],
         "bytes_written": manifest["bytes_written"],
+    }
+
+
+def merge_shard_summaries(
+    store: Any, plan: Any, items: list[str], summaries: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """One summary per feed: a sharded feed's shard manifests merged into its feed manifest
+    (feedvault.crawl.runner.merge_shards); in a dry run, which writes none, its shards' summaries added up."""
+    from feedvault.crawl.runner import merge_shards
+
+    by_feed: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for item, summary in zip(items, summaries, strict=True):
+        by_feed.setdefault(item.partition("@")[0], []).append((item, summary))
+    merged = []
+    for feed_id, parts in by_feed.items():
+        if len(parts) == 1 and "@" not in parts[0][0]:
+            merged.append(parts[0][1])
+        elif plan.dry_run:
+            merged.append(_added_up(feed_id, [summary for _item, summary in parts]))
+        else:
+            merged.append(merge_shards(store, plan.run, feed_id, len(parts)))
+    return merged
+
+
+def _added_up(feed_id: str, parts: list[dict[str, Any]]) -> dict[str, Any]:
+    errors = [p["error"] for p in parts if p.get("error")]
+    return {
+        **parts[0],
+        "feed": feed_id,
+        "status": "failed" if errors else parts[0]["status"],
+        "error": "; ".join(errors) or None,
+        "counts": {k: sum(p["counts"].get(k, 0) for p in parts) for k in parts[0]["counts"]},
+        "bytes_written": sum(p.get("bytes_written", 0) for p in parts),
+        "seconds": max(p.get("seconds", 0) for p in parts),
     }
 
 

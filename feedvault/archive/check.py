@@ -98,6 +98,7 @@ def _index(listing: Iterable[ObjectInfo]) -> _Archive:
         "clean-segment": archive.segments,
         "feed-manifest": archive.feed_manifests,
         "run-manifest": archive.run_manifests,
+        "shard-manifest": [],  # a sharded feed's part, merged into its feed manifest at commit: only counted below
     }
     for obj in listing:
         archive.keys.add(obj.key)

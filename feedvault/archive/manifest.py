@@ -209,6 +209,39 @@ class FeedRunLog:
             "urls": [o.to_dict() for o in self.outcomes],
         }
 
+    @classmethod
+    def from_manifests(cls, feed_id: str, run_id: str, parts: list[dict[str, Any]]) -> FeedRunLog:
+        """One feed's log from the manifests of its shards (each crawled a disjoint set of entries): every
+        article outcome once, the feed documents' and robots.txt outcomes once (every shard fetched them), the
+        counters summed, the errors and warnings of all shards."""
+        fields = set(UrlOutcome.__dataclass_fields__)
+        log = cls(feed_id, run_id, started_at=min((_when(p["started_at"]) for p in parts), default=utcnow()))
+        log.finished_at = max((_when(p["finished_at"]) for p in parts), default=None)
+        seen_other: set[tuple[str, str]] = set()
+        for part in parts:
+            for entry in part.get("urls", []):
+                role = entry.get("role", "article")
+                if role != "article" and (entry["url"], role) in seen_other:
+                    continue
+                seen_other.add((entry["url"], role))
+                values = {k: v for k, v in entry.items() if k in fields}
+                values["outcome"] = Outcome(values["outcome"])
+                log.outcomes.append(UrlOutcome(**values))
+            log.warnings += [w for w in part.get("warnings", []) if w not in log.warnings]
+            log.feeds.update(part.get("feed_documents") or {})
+            log.robots.update(part.get("robots") or {})
+            log.permission = log.permission or part.get("permission")
+            log.interrupted = log.interrupted or part.get("status") == "interrupted"
+            figures = part.get("health_figures") or {}
+            log.judged_pages += figures.get("judged_pages", 0)
+            for fact in figures.get("permission_facts", []):
+                pages = fact.get("pages", 0)
+                key = json.dumps({k: v for k, v in fact.items() if k != "pages"}, sort_keys=True, ensure_ascii=False)
+                log.permission_facts[key] += pages
+        errors = [f"{p['feed']} shard: {p['error']}" for p in parts if p.get("error")]
+        log.error = "; ".join(errors) or None
+        return log
+
     def health_figures(self) -> dict[str, Any]:
         """The small per-run figures feed health is computed from (they travel in the run manifest's summary)."""
         with self._lock:
@@ -303,3 +336,7 @@ def build_run_manifest(
 
 def dumps(document: dict[str, Any]) -> bytes:
     return json.dumps(document, ensure_ascii=False, indent=1, sort_keys=False).encode("utf-8")
+
+
+def _when(value: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(value)

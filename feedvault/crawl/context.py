@@ -53,8 +53,9 @@ class CrawlConfig:
 
     @property
     def entry_cap(self) -> int:
-        """How many entries this feed may fetch for the first time in this run (see ``EntryCap``)."""
-        return self.feed.max_new_entries_per_run or self.settings.max_new_entries_per_run
+        """How many entries this feed (a shard: its share) may fetch for the first time in this run (``EntryCap``)."""
+        cap = self.feed.max_new_entries_per_run or self.settings.max_new_entries_per_run
+        return -(-cap // self.plan.shard.count) if self.plan.shard else cap
 
     @property
     def revisit(self) -> dt.timedelta:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from feedvault.keys import RECLEAN_LABEL, RunId
+from feedvault.keys import MAX_SHARDS, RECLEAN_LABEL, RunId, shard_of
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -65,6 +65,33 @@ def _utc(value: dt.datetime) -> dt.datetime:
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
+class Shard(BaseModel):
+    """One shard of a sharded feed's crawl: the entries whose normalised URL hashes to ``index`` of ``count``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    index: int = Field(ge=0)
+    count: int = Field(ge=2, le=MAX_SHARDS)
+
+    @model_validator(mode="after")
+    def _in_range(self) -> Shard:
+        if self.index >= self.count:
+            raise ValueError(f"shard index {self.index} is not below the shard count {self.count}")
+        return self
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        """``I/K`` (``2/4``: the third of four shards)."""
+        index, _, count = text.partition("/")
+        return cls(index=int(index), count=int(count))
+
+    def owns(self, url: str) -> bool:
+        return shard_of(url, self.count) == self.index
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
 class RunPlan(BaseModel):
     """One run: which feeds, how (dry run, force, since, reclean days), its id, trigger and start time."""
 
@@ -74,6 +101,7 @@ class RunPlan(BaseModel):
     trigger: str = "manual"
     started_at: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.UTC))
     write_run_manifest: bool = True  # False for one feed's crawl of an Airflow run: its finalize task commits
+    shard: Shard | None = None  # one shard of a sharded feed's crawl (a plan of one feed, committed by another task)
 
     feeds: tuple[str, ...] = dag_param(
         (),
@@ -160,6 +188,14 @@ class RunPlan(BaseModel):
         return RunId(str(value)).value  # a ValueError naming the expected form
 
     @model_validator(mode="after")
+    def _one_feed_per_shard(self) -> RunPlan:
+        if self.shard is not None and (len(self.feeds) != 1 or self.write_run_manifest):
+            raise ValueError(
+                "a shard is one feed's crawl of a run that another task commits (one feed, no run manifest)"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _days_in_order(self) -> RunPlan:
         if self.reclean_from and self.reclean_to and self.reclean_from > self.reclean_to:
             raise ValueError(f"reclean_from {self.reclean_from} is after reclean_to {self.reclean_to}")
@@ -207,6 +243,8 @@ class RunPlan(BaseModel):
             fields["run_id"] = str(args.run_id)
         if getattr(args, "no_run_manifest", False):
             fields["write_run_manifest"] = False
+        if getattr(args, "shard", None):
+            fields["shard"] = args.shard
         return cls.build(**fields)
 
     # -- what the run's parts read -------------------------------------------------------------------------
@@ -214,9 +252,9 @@ class RunPlan(BaseModel):
     def run(self) -> RunId:
         return RunId(self.run_id)
 
-    def for_feed(self, feed_id: str) -> RunPlan:
-        """One feed's crawl of this run (an Airflow mapped task): only that feed, and no run manifest."""
-        return self.model_copy(update={"feeds": (feed_id,), "write_run_manifest": False})
+    def for_feed(self, feed_id: str, shard: Shard | None = None) -> RunPlan:
+        """One feed's crawl of this run (an Airflow mapped task), or one shard of it: no run manifest."""
+        return self.model_copy(update={"feeds": (feed_id,), "write_run_manifest": False, "shard": shard})
 
     def selected_feeds(self, registry: Registry) -> list[str]:
         """The feeds this run covers: the requested ones, else every enabled feed. A ConfigError names unknown ids."""
@@ -229,6 +267,21 @@ class RunPlan(BaseModel):
                 f"unknown feed id(s): {', '.join(unknown)}; the registry has: {', '.join(sorted(known)) or '(none)'}"
             )
         return list(self.feeds) or [f.id for f in registry.feeds if f.enabled]
+
+    def crawl_items(self, registry: Registry) -> list[str]:
+        """What the DAG maps one crawl task over: a feed id, or ``<feed>@<i>/<K>`` per shard of a sharded feed
+        (``shards: K`` in the registry), so every shard is a task of its own on any worker."""
+        by_id = {f.id: f for f in registry.feeds}
+        items = []
+        for feed_id in self.selected_feeds(registry):
+            count = by_id[feed_id].shards
+            items += [f"{feed_id}@{i}/{count}" for i in range(count)] if count > 1 else [feed_id]
+        return items
+
+    def for_item(self, item: str) -> RunPlan:
+        """The plan of one mapped crawl task (:meth:`crawl_items`)."""
+        feed_id, _, shard = item.partition("@")
+        return self.for_feed(feed_id, Shard.parse(shard) if shard else None)
 
     def manifest_options(self) -> dict[str, Any]:
         """The run's options as its run manifest records them."""

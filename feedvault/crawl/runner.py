@@ -10,12 +10,14 @@ summary is printed on stdout, for people and scripts).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +27,13 @@ from feedvault.cleaning.fingerprints import FeedFingerprints
 from feedvault.config import ConfigError, FeedConfig, Registry, load_registry
 from feedvault.crawl.context import CrawlConfig, CrawlServices, CrawlTally, FeedCrawl
 from feedvault.crawl.extraction_pool import ExtractorPool
-from feedvault.crawl.plan import CrawlReport, RunPlan, add_run_arguments
+from feedvault.crawl.plan import CrawlReport, RunPlan, Shard, add_run_arguments
 from feedvault.crawl.seen_state import SeenState
 from feedvault.crawl.spool import Spool
 from feedvault.keys import RunId
 from feedvault.logs import console_logging
 from feedvault.permission.decisions import feed_permission
-from feedvault.store.backends import FileStore, ReadThroughStore, StorageError, Store
+from feedvault.store.backends import FileStore, NotFound, ReadThroughStore, StorageError, Store, read_many
 from feedvault.store.discard import DiscardingStore
 from feedvault.versions import versions
 
@@ -174,10 +176,14 @@ def _record_crawl_failure(failure: Any, crawl: FeedCrawl) -> None:
     crawl.tally.log.error = f"crawl failed: {failure.getErrorMessage()}"
 
 
-def _clear_partition(store: Store, feed_id: str, run_id: RunId) -> int:
-    """Delete what an earlier attempt of this run left for this feed (the run owns its partition)."""
-    listing = (obj.key for prefix in keys.partition_prefixes(feed_id, run_id) for obj in store.list(prefix))
-    stale = keys.partition_keys(listing, feed_id, run_id)
+def _clear_partition(store: Store, feed_id: str, run_id: RunId, shard: Shard | None = None) -> int:
+    """Delete what an earlier attempt of this run left for this feed (the run owns its partition); a shard
+    deletes only its own part (its WARC serial block, its URLs' clean records, its shard manifest)."""
+    listing = [obj.key for prefix in keys.partition_prefixes(feed_id, run_id) for obj in store.list(prefix)]
+    if shard is None:
+        stale = keys.partition_keys(listing, feed_id, run_id)
+    else:
+        stale = keys.shard_partition_keys(listing, feed_id, run_id, shard.index, shard.count)
     return store.delete(stale) if stale else 0
 
 
@@ -307,10 +313,11 @@ def _prepare_feed(run: _Run, feed: FeedConfig, log: FeedRunLog, extractor: Extra
     try:
         state = SeenState.load(store, feed.id)
         if not run.plan.dry_run:
-            removed = _clear_partition(store, feed.id, run_id)
+            shard = run.plan.shard
+            removed = _clear_partition(store, feed.id, run_id, shard)
             if removed:
                 log.warn(f"re-running {run_id}: replaced {removed} objects of an earlier attempt")
-            state.forget_run(run_id.value)
+            state.forget_run(run_id.value, None if shard is None else partial(_owned_key, shard))
             _remove_crashed_partitions(store, run.registry, feed.id, run_id, state, log)
     except Exception as exc:  # this feed fails; the others still run
         log.error = (
@@ -339,6 +346,10 @@ def _prepare_feed(run: _Run, feed: FeedConfig, log: FeedRunLog, extractor: Extra
         ),
         CrawlTally(log=log, state=state),
     )
+
+
+def _owned_key(shard: Shard, url_key: str) -> bool:
+    return keys.shard_of_key(url_key, shard.count) == shard.index
 
 
 def recover_interrupted_runs(store: Store, registry: Registry, *, current: RunId) -> list[str]:
@@ -453,16 +464,22 @@ def _update_fingerprints(crawl: FeedCrawl, today: dt.date) -> None:
 
 
 def write_feed_manifests(
-    store: Store, run_id: RunId, logs: list[FeedRunLog], *, dry_run: bool
+    store: Store, run_id: RunId, logs: list[FeedRunLog], *, dry_run: bool, shard: Shard | None = None
 ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
-    """Close each feed's log and write its manifest (not in a dry run): the summaries ``finalize_run`` takes,
-    and the manifests by feed id. Crawls and re-cleans commit the same way."""
+    """Close each feed's log and write its manifest (not in a dry run; a shard's: its shard manifest, which
+    :func:`merge_shards` merges): the summaries ``finalize_run`` takes, and the manifests by feed id. Crawls and
+    re-cleans commit the same way."""
     summaries, feed_manifests = [], {}
     for log in logs:
         log.finished_at = utcnow()
         manifest = log.to_manifest()
         feed_manifests[log.feed_id] = manifest
-        key = None if dry_run else keys.feed_manifest_key(run_id, log.feed_id)
+        if dry_run:
+            key = None
+        elif shard is not None:
+            key = keys.shard_manifest_key(run_id, log.feed_id, shard.index)
+        else:
+            key = keys.feed_manifest_key(run_id, log.feed_id)
         if key:
             store.put_bytes(key, dumps(manifest), content_type="application/json")
         summaries.append(summarize_feed(manifest, key))
@@ -472,7 +489,9 @@ def write_feed_manifests(
 def _commit(run: _Run) -> RunResult:
     """Write the feed manifests, then the run manifest (via ``finalize_run``)."""
     plan = run.plan
-    summaries, feed_manifests = write_feed_manifests(run.store, plan.run, run.logs, dry_run=plan.dry_run)
+    summaries, feed_manifests = write_feed_manifests(
+        run.store, plan.run, run.logs, dry_run=plan.dry_run, shard=plan.shard
+    )
     changes: list[Any] = []
     run_manifest, manifest_key = finalize_run(
         run.store,
@@ -488,6 +507,27 @@ def _commit(run: _Run) -> RunResult:
     )
     would_write = run.store.would_write() if isinstance(run.store, DiscardingStore) else None
     return RunResult(plan.run, run_manifest, manifest_key, feed_manifests, changes, would_write)
+
+
+def merge_shards(store: Store, run_id: RunId, feed_id: str, count: int) -> dict[str, Any]:
+    """Commit a sharded feed's crawl: merge its ``count`` shard manifests into the feed manifest (every entry's
+    outcome, once), delete them, and return the feed's summary for ``finalize_run``. A shard without a manifest
+    (it never finished) fails the feed, naming it; a merge done before (a retried commit) is read back."""
+    key = keys.feed_manifest_key(run_id, feed_id)
+    shard_keys = [keys.shard_manifest_key(run_id, feed_id, i) for i in range(count)]
+    found = dict(read_many(store, shard_keys))
+    if not any(found.values()):
+        with contextlib.suppress(NotFound):
+            return summarize_feed(json.loads(store.get_bytes(key)), key)
+    parts = [json.loads(data) for data in found.values() if data is not None]
+    log = FeedRunLog.from_manifests(feed_id, run_id.value, parts)
+    missing = [f"{i}/{count}" for i, k in enumerate(shard_keys) if found[k] is None]
+    if missing:
+        log.error = f"shard(s) {', '.join(missing)} never finished: their entries have no outcome this run"
+    manifest = log.to_manifest()
+    store.put_bytes(key, dumps(manifest), content_type="application/json")
+    store.delete([k for k in shard_keys if found[k] is not None])
+    return summarize_feed(manifest, key)
 
 
 def finalize_run(
@@ -579,6 +619,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_run_arguments(parser)
     parser.add_argument("--trigger", default="manual")
     parser.add_argument("--no-run-manifest", action="store_true", help="another process commits the run")
+    parser.add_argument(
+        "--shard",
+        type=Shard.parse,
+        metavar="I/K",
+        help="crawl only shard I of K of the one feed (needs --no-run-manifest)",
+    )
     parser.add_argument("--result-file", type=Path, help="write the run's report here (JSON), not to stdout")
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument(

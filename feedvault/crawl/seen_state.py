@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -85,6 +85,7 @@ class SeenState:
         self.version = version  # of the stored object this state was read from; None: there was none
         self._touched: set[str] = set()  # URL keys this process changed: what it re-applies on a conflict
         self._forgotten_runs: set[str] = set()
+        self._owns: Callable[[str], bool] = _everything  # the URL keys this process's forgotten runs apply to
 
     @classmethod
     def load(cls, store: Store, feed_id: str) -> SeenState:
@@ -134,7 +135,7 @@ class SeenState:
         forgotten = self._forgotten_runs  # a retried run's earlier attempt stays forgotten
         merged = theirs.urls
         for key, entry in merged.items():
-            if key not in self._touched and any(s.run_id in forgotten for s in entry.snapshots):
+            if key not in self._touched and self._owns(key) and any(s.run_id in forgotten for s in entry.snapshots):
                 entry.snapshots = [s for s in entry.snapshots if s.run_id not in forgotten]
         for key in self._touched:
             mine, other = self.urls.get(key), merged.get(key)
@@ -257,10 +258,15 @@ class SeenState:
             self._changed(key)
         return len(expired)
 
-    def forget_run(self, run_id: str) -> None:
-        """Drop snapshots of ``run_id`` (its partition is being rewritten)."""
+    def forget_run(self, run_id: str, owns: Callable[[str], bool] | None = None) -> None:
+        """Drop snapshots of ``run_id`` (its partition is being rewritten); with ``owns`` (a shard's test of a URL
+        key), only those of the URLs it owns: the run's other shards keep theirs, also when saves meet."""
+        if owns is not None:
+            self._owns = owns
         self._forgotten_runs.add(run_id)
         for key, entry in self.urls.items():
+            if not self._owns(key):
+                continue
             kept = [s for s in entry.snapshots if s.run_id != run_id]
             if len(kept) != len(entry.snapshots):
                 entry.snapshots = kept
@@ -268,3 +274,7 @@ class SeenState:
 
     def stats(self) -> dict[str, Any]:
         return {"urls": len(self.urls), "snapshots": sum(len(e.snapshots) for e in self.urls.values())}
+
+
+def _everything(_key: str) -> bool:
+    return True
