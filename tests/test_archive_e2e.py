@@ -469,3 +469,17 @@ def test_an_exception_in_the_article_callback_fails_that_entry_with_its_type_and
     assert {by_url[url]["outcome"] for url in (archive.urls[0], archive.urls[2])} == {"new"}
     assert summary["status"] == "failed" and "callback raised for 1 requests (JSONDecodeError 1)" in summary["error"]
     assert_archive_consistent(archive.store)
+
+
+@pytest.mark.parametrize(
+    ("spider", "says"),
+    [("tests.support.no_such_spider.Spider", "cannot be loaded"), ("feedvault.keys.RunId", "not spiders.feeds")],
+)
+def test_a_spider_class_that_is_no_feed_spider_stops_the_run_before_anything_with_one_line(
+    tmp_path, site_server, spider, says
+):
+    archive = folder_archive(tmp_path, site_server, 1, spider_class=spider)
+    summary = run_crawl(archive.registry, None, "--run-id", RUN_1, expect_exit=2)
+    assert summary["error"].startswith(f"settings.spider_class {spider!r}") and says in summary["error"]
+    assert "Traceback" not in summary["_stderr"]
+    assert not list(archive.store.list(""))  # nothing was crawled or written
