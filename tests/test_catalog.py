@@ -547,3 +547,26 @@ def test_takedown_updates_a_shared_catalog(archive_copy: FileStore, request, tmp
         for item in items[1:]:
             snapshot = catalog.snapshot(item.id)
             assert snapshot.raw == json.loads(archive_copy.get_bytes(snapshot.clean_key))["raw"]
+
+
+def test_an_interrupted_reindex_resumes_where_it_stopped(archived_demo: ArchivedDemo, empty_catalog):
+    """Every run is committed as it is indexed: run again, a reindex skips the runs it already holds."""
+    store, (run_1, run_2) = archived_demo.store, archived_demo.run_ids
+
+    def gets() -> int:
+        return store.stats.snapshot()["by_operation"].get("GetObject", 0)
+
+    def stop_after_the_first_run(done: int, total: int, run: str) -> None:
+        if done == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        empty_catalog.reindex(store, stop_after_the_first_run)
+    before, progress = gets(), []
+    count = empty_catalog.reindex(store, lambda done, total, run: progress.append((done, total, run)))
+    resumed = gets() - before
+    assert progress == [(1, 2, run_1), (2, 2, run_2)]
+    assert count == empty_catalog.counts()["snapshots"] == archived_demo.catalog.counts()["snapshots"]
+    before = gets()
+    assert empty_catalog.reindex(store) == count  # finished: the next reindex starts afresh, reading every run
+    assert gets() - before > resumed

@@ -166,17 +166,22 @@ class CatalogIndex:
         return self._tables().write_run(content.run, content.feeds, rows)
 
     def index_archive(self, store: Store, progress: Progress | None = None) -> int:
-        """Index every committed run of the archive, oldest first (what a reindex fills an empty catalog with)."""
+        """Index every committed run of the archive this catalog lacks, oldest first, each in its own transaction:
+        what a reindex fills an empty catalog with, and how an interrupted one resumes. Returns the snapshots
+        indexed."""
         manifests = sorted(
             (obj.key for obj in store.list("runs/") if obj.key.endswith("/manifest.json")),
             key=lambda key: key.split("/")[-2],
         )
+        indexed = self._tables().run_ids()
         self.sync_tombstones(store)
         total = 0
         for done, key in enumerate(manifests, 1):
-            total += self.add_run(store, key, sync_tombstones=False)
+            run_id = key.split("/")[-2]
+            if run_id not in indexed:
+                total += self.add_run(store, key, sync_tombstones=False)
             if progress:
-                progress(done, len(manifests), key.split("/")[-2])
+                progress(done, len(manifests), run_id)
         return total
 
     def apply_new_runs(self, store: Store) -> int:

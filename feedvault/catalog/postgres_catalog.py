@@ -255,10 +255,20 @@ class PostgresCatalog(CatalogIndex, SqlQueries):
 
     # -- rebuilding, replication --
     def reindex(self, store: Store, progress: Progress | None = None) -> int:
-        """Rebuild the whole catalog from the archive in one transaction: readers see the old one until it commits."""
+        """Rebuild the whole catalog from the archive, run by run, each committed on its own: readers see it fill
+        up, and an interrupted reindex of the same archive resumes where it stopped. Returns the snapshots held."""
+        if self.get_meta("reindex_of") != store.uri:
+            with self._tx() as conn:
+                conn.execute("TRUNCATE snapshots, feed_runs, runs, tombstones")
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('reindex_of', %s)"
+                    " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                    (store.uri,),
+                )
+        self.index_archive(store, progress)
         with self._tx() as conn:
-            conn.execute("TRUNCATE snapshots, feed_runs, runs, tombstones")
-            return self.index_archive(store, progress)
+            conn.execute("DELETE FROM meta WHERE key = 'reindex_of'")
+        return self.counts()["snapshots"]
 
     def sync(self, store: Store) -> bool:
         """Nothing to do: every run writes to the shared database and readers read it directly."""

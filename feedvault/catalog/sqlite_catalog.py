@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
 from feedvault.catalog.index import CatalogIndex
 from feedvault.catalog.interface import FeedRunRow, RunRow, RunRows, SnapshotRow, TombstoneRow
 from feedvault.catalog.queries import SqliteQueries
-from feedvault.catalog.results import Progress
+from feedvault.catalog.results import CatalogError, Progress
 from feedvault.catalog.sqlite_file import connect, remove_db
 from feedvault.store.backends import Store
 
@@ -117,25 +116,45 @@ class SqliteCatalog(CatalogIndex, SqliteQueries):
 
     # -- rebuilding --
     def reindex(self, store: Store, progress: Progress | None = None) -> int:
-        """Rebuild the whole catalog from the archive (committed runs only); swaps the file in atomically."""
-        fd, name = tempfile.mkstemp(dir=self.path.parent, prefix=".reindex-", suffix=".sqlite")
-        os.close(fd)
-        os.unlink(name)
-        fresh = SqliteCatalog(name)
+        """Rebuild the whole catalog from the archive (committed runs only) in a file beside it, then swap it in
+        atomically; returns the snapshots it holds. Interrupted, that file keeps every run indexed so far (each
+        committed on its own), and the next reindex of the same archive resumes from it."""
+        partial = self.path.parent / REINDEX_FILE
+        fresh = _resumable(partial, store.uri)
         try:
-            total = fresh.index_archive(store, progress)
-            for meta in self._all("SELECT key, value FROM meta WHERE key != 'synced_etag'"):
+            fresh.index_archive(store, progress)
+            for meta in self._all("SELECT key, value FROM meta WHERE key NOT IN ('synced_etag', 'reindex_of')"):
                 fresh.set_meta(meta["key"], meta["value"])
+            with fresh._tx() as conn:
+                conn.execute("DELETE FROM meta WHERE key = 'reindex_of'")
             fresh.checkpoint()
-        except BaseException:
+            total = fresh.counts()["snapshots"]
+        finally:
             fresh.close()
-            remove_db(Path(name))
-            raise
-        fresh.close()
         with self._lock:
             self._conn.close()
             remove_db(self.path)
-            os.replace(name, self.path)
-            remove_db(Path(name))  # its -wal/-shm, if any
+            os.replace(partial, self.path)
+            remove_db(partial)  # its -wal/-shm, if any
             self._conn = connect(self.path)
         return total
+
+
+REINDEX_FILE = ".reindex.sqlite"
+
+
+def _resumable(path: Path, store_uri: str) -> SqliteCatalog:
+    """The partial catalog an interrupted reindex of this archive left at ``path``, or a new, empty one."""
+    if path.exists():
+        try:
+            partial = SqliteCatalog(path)
+        except CatalogError:
+            remove_db(path)
+        else:
+            if partial.get_meta("reindex_of") == store_uri:
+                return partial
+            partial.close()
+            remove_db(path)
+    fresh = SqliteCatalog(path)
+    fresh.set_meta("reindex_of", store_uri)
+    return fresh
