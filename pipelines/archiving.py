@@ -193,6 +193,10 @@ class ArchivePipeline:
         when that settles it (the canonical URL taken down, unchanged, another capture stands for it)."""
         planned = item.archived_url
         item.identity = keys.canonical_identity(item.url, examined["page"].get("canonical") or [])
+        shard = self.config.plan.shard
+        if shard is not None and not shard.owns(item.archived_url):  # another shard owns that URL (and may archive
+            # it): every URL is written by one shard only, so this capture keeps its own URL
+            item.identity = keys.Identity(item.url, {"href": item.archived_url, "ignored": "other-shard"})
         if item.archived_url != item.url and self.services.tombstones.taken_down(item.archived_url):
             return self.outcomes.taken_down(item.url, tombstoned=item.archived_url)
         if item.archived_url != planned:  # the plan's baseline is another URL's: this one's instead

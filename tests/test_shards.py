@@ -173,3 +173,24 @@ def test_the_nightly_dag_maps_a_task_per_shard_and_commits_the_feed_once(tmp_pat
         assert_archive_consistent(store)
     finally:
         server.stop()
+
+
+def test_a_canonical_url_another_shard_owns_is_not_archived_by_two_shards(tmp_path, seaweed):
+    """A page may name another URL as its canonical one; when another shard owns that URL (and archives it),
+    the page keeps its own URL: no URL is written by two shards."""
+    server, registry, store, urls = setup_feed(tmp_path, seaweed, 40, 2)
+    try:
+        owner = {u: Shard(index=0, count=2).owns(u) for u in urls}
+        target = next(u for u in urls if owner[u])  # in shard 0
+        variant = next(u for u in urls if not owner[u])  # in shard 1, declaring the shard-0 page canonical
+        page = (tmp_path / "site" / variant.removeprefix(server.base_url).lstrip("/")).read_text()
+        server.set_route(
+            variant.removeprefix(server.base_url),
+            {"body": page.replace("</head>", f'<link rel="canonical" href="{target}"></head>')},
+        )
+        with short_tmpdir() as tmpdir:
+            assert crawl_shards(registry, seaweed.credentials, tmpdir, [0, 1], 2, workers=2) == [0, 0]
+        assert_each_entry_once(store, commit(store, registry, 2), urls)
+        assert_archive_consistent(store)
+    finally:
+        server.stop()
