@@ -125,7 +125,8 @@ def canonical_identity(fetched_url: str, hrefs: list[str]) -> Identity:
     ``<link rel=canonical>``: the canonical URL when it is on the same site, so URL variants of one article
     (print and AMP views, extra query parameters) are one history. Ignored, with the reason: several different
     canonicals (``several``), one that is not http(s) (``not-http``), one that is no URL we can archive
-    (``malformed``), one on another site (``cross-site``: a page cannot claim another site's identity)."""
+    (``malformed``), one on another site (``cross-site``: a page cannot claim another site's identity), the home
+    page or a section above the page (``section-page``: a template's mistake that would make every article one)."""
     if not hrefs:
         return Identity(fetched_url)
     resolved = {_joined(fetched_url, href) for href in hrefs}
@@ -142,6 +143,8 @@ def canonical_identity(fetched_url: str, hrefs: list[str]) -> Identity:
         return Identity(fetched_url, {"href": href[:2000], "ignored": "malformed"})
     if site_of(canonical) != site_of(fetched_url):
         return Identity(fetched_url, {"href": canonical, "ignored": "cross-site"})
+    if _contains(canonical, fetched_url):
+        return Identity(fetched_url, {"href": canonical, "ignored": "section-page"})
     return Identity(canonical, None if canonical == fetched_url else {"href": canonical})
 
 
@@ -151,6 +154,13 @@ def _joined(base: str, href: str) -> str:
         return urljoin(base, href)
     except ValueError:
         return href
+
+
+def _contains(canonical: str, fetched_url: str) -> bool:
+    """Whether ``canonical`` (on the same site) is a page above ``fetched_url`` (the home page, a section: a
+    directory of its path), as templates that give every page the site's or section's URL declare."""
+    above, page = urlsplit(canonical), urlsplit(fetched_url)
+    return not above.query and above.path.endswith("/") and page.path.startswith(above.path) and page.path != above.path
 
 
 def _comparable(url: str) -> str:

@@ -71,6 +71,9 @@ def test_tracking_parameters_are_data():
         ("https://example.com/a?v=2", ["/a", "/b"], "https://example.com/a?v=2", "several"),
         ("https://example.com/a?v=2", ["/a", "https://example.com/a#top"], "https://example.com/a", None),
         ("https://example.com/a", [], "https://example.com/a", None),
+        ("https://example.com/news/2026/a.html", ["/"], "https://example.com/news/2026/a.html", "section-page"),
+        ("https://example.com/news/2026/a.html", ["/news/"], "https://example.com/news/2026/a.html", "section-page"),
+        ("https://example.com/news/?page=2", ["/news/"], "https://example.com/news/", None),  # a listing's own
     ],
 )
 def test_a_same_site_canonical_link_is_the_identity_and_others_are_ignored_with_a_reason(
