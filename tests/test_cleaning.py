@@ -662,6 +662,15 @@ def reference_page_language(tree: Any) -> str | None:
     return None
 
 
+def reference_canonical_links(tree: Any) -> list[str]:
+    """The canonical links as first written, with XPath."""
+    return [
+        (link.get("href") or "").strip()
+        for link in tree.xpath("//head//link[@rel and @href]")
+        if "canonical" in (link.get("rel") or "").lower().split()
+    ]
+
+
 HEAD_SNIPPETS = [
     "<html><head><meta http-equiv='CONTENT-Language' content='ms-MY'></head><body><p>x</p></body></html>",
     "<html><head><meta http-equiv='content-languages' content='ms'><meta property='og:locale' content='pt_BR'>"
@@ -670,6 +679,8 @@ HEAD_SNIPPETS = [
     '<script type=\'application/ld+json\'>{"dateModified": "2026-11-02T10:00"}</script></body></html>',
     "<html lang=''><head><meta name='ROBOTS ' content='noai'><meta name='tdm-reservation'>"
     "<meta property='article:modified_time' content='2026-10-01'><script>var a;</script></head><body/></html>",
+    "<html><head><link rel='Canonical alternate' href=' /a '><link rel='canonical'><link href='/x'></head>"
+    "<body><link rel='canonical' href='/in-body'><p>x</p></body></html>",
     "<html><head><script type='application/ld+json'>not json</script><script type='application/ld+json'>"
     '[{"@graph": [{"dateModified": "2026-09-30"}]}]</script></head><body><p>x</p></body></html>',
 ]
@@ -679,9 +690,11 @@ def test_the_page_head_walk_reads_what_the_xpath_queries_read() -> None:
     """One walk of the tree for <meta> and <script> gives the language, modified date and meta signals that the
     separate XPath queries gave, on the fixture pages and on metas in odd places and cases."""
     from feedvault.cleaning import PageHead, _modified_date, _page_language
-    from feedvault.permission.signals import scan_tree
+    from feedvault.permission.signals import canonical_links, scan_tree
 
-    for html in [*(p.read_text(encoding="utf-8") for p in sorted(PAGES.glob("*.html"))), *HEAD_SNIPPETS]:
+    demo = Path(__file__).parent.parent / "feedvault" / "demo" / "site"
+    fixtures = [*sorted(PAGES.glob("*.html")), *sorted(demo.rglob("*.html"))]
+    for html in [*(p.read_text(encoding="utf-8") for p in fixtures), *HEAD_SNIPPETS]:
         tree = trafilatura.load_html(html)
         head = PageHead.of(tree)
         assert _page_language(tree, head) == reference_page_language(tree), html[:80]
@@ -690,9 +703,11 @@ def test_the_page_head_walk_reads_what_the_xpath_queries_read() -> None:
         scripts = tree.xpath('//script[@type="application/ld+json"]')
         assert [s for s in head.scripts if s.get("type") == "application/ld+json"] == scripts
         assert list(head.h1) == list(tree.iter("h1"))
+        assert canonical_links(tree, head) == reference_canonical_links(tree)
         assert scan_tree(tree, CleaningRules(), head) == scan_tree(tree, CleaningRules())
     assert _modified_date(PageHead.of(trafilatura.load_html(HEAD_SNIPPETS[2]))) == "2026-11-02"
-    assert _modified_date(PageHead.of(trafilatura.load_html(HEAD_SNIPPETS[4]))) == "2026-09-30"
+    assert canonical_links(trafilatura.load_html(HEAD_SNIPPETS[4])) == ["/a"]
+    assert _modified_date(PageHead.of(trafilatura.load_html(HEAD_SNIPPETS[5]))) == "2026-09-30"
     assert (
         _page_language(trafilatura.load_html(HEAD_SNIPPETS[0]), PageHead.of(trafilatura.load_html(HEAD_SNIPPETS[0])))
         == "ms"

@@ -147,18 +147,19 @@ def _json_ld_values(node: Any, key: str) -> list[Any]:
 
 @dataclass(frozen=True)
 class PageHead:
-    """A page's ``<meta>``, ``<script>`` and ``<h1>`` elements in document order, found in one walk of its tree:
-    the cleaner's metadata (language, modified date), its headline rule and the signal scan (robots and TDM
-    meta) all read them."""
+    """A page's ``<meta>``, ``<script>``, ``<h1>`` and ``<link>`` elements in document order, found in one walk of
+    its tree: the cleaner's metadata (language, modified date), its headline rule and the signal scan (robots and
+    TDM meta, canonical links) all read them."""
 
     metas: tuple[HtmlElement, ...]
     scripts: tuple[HtmlElement, ...]
     h1: tuple[HtmlElement, ...]
+    links: tuple[HtmlElement, ...]
 
     @classmethod
     def of(cls, tree: HtmlElement) -> PageHead:
-        found = list(tree.iter("meta", "script", "h1"))
-        return cls(*(tuple(e for e in found if e.tag == tag) for tag in ("meta", "script", "h1")))
+        found = list(tree.iter("meta", "script", "h1", "link"))
+        return cls(*(tuple(e for e in found if e.tag == tag) for tag in ("meta", "script", "h1", "link")))
 
 
 def _modified_date(head: PageHead) -> str | None:

@@ -123,19 +123,23 @@ def starts_cheaply(pattern: re.Pattern[str]) -> bool:
 
 
 def _opens_with_literal(items: list[Any]) -> bool:
+    """Whether every way to start matching ``items`` first tests a literal (or a set of literals)."""
     if not items:
         return False
     op, arg = items[0]
-    if op in (sre.LITERAL, sre.NOT_LITERAL):
-        return op is sre.LITERAL
+    if op is sre.LITERAL:
+        return True
     if op is sre.IN:
         return all(kind is sre.LITERAL for kind, _ in arg)
     if op is sre.SUBPATTERN:
-        return _opens_with_literal(list(arg[3]))
+        return _opens_with_literal([*arg[3], *items[1:]])
     if op is sre.BRANCH:
-        return all(_opens_with_literal(list(branch)) for branch in arg[1])
+        return all(_opens_with_literal([*branch, *items[1:]]) for branch in arg[1])
     if op is sre.ATOMIC_GROUP:
-        return _opens_with_literal(list(arg))
+        return _opens_with_literal([*arg, *items[1:]])
+    if op in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT):  # (?:à\s+)?lire, \(?Reporting
+        low, _, content = arg
+        return _opens_with_literal(list(content)) and (low > 0 or _opens_with_literal(items[1:]))
     return False
 
 

@@ -174,23 +174,27 @@ def scan_tree(tree: HtmlElement | None, rules: CleaningRules, head: PageHead | N
     meta: dict[str, list[str]] = {name: [] for name in (*ROBOTS_META_NAMES, *TDM_META_NAMES)}
     if tree is None:
         return {"meta": meta, "notices": [], "canonical": []}
-    for element in (head or PageHead.of(tree)).metas:
+    head = head or PageHead.of(tree)
+    for element in head.metas:
         name = (element.get("name") or "").strip().lower()
         if name in meta:
             meta[name].append(element.get("content") or "")
     lines = _page_lines(tree)
     _, _, reservations = apply_rules("\n".join(lines), _rights_rules(rules))
     notices = [{"kind": r.kind, "text": r.text, "rule": r.rule} for r in reservations]
-    return {"meta": meta, "notices": notices + page_notices(lines), "canonical": canonical_links(tree)}
+    return {"meta": meta, "notices": notices + page_notices(lines), "canonical": canonical_links(tree, head)}
 
 
-def canonical_links(tree: HtmlElement) -> list[str]:
+def canonical_links(tree: HtmlElement, head: PageHead | None = None) -> list[str]:
     """The ``href`` of every ``<link rel="canonical">`` in the page's head, as written (RFC 6596; one in the body
-    is ignored, as search engines ignore it)."""
+    is ignored, as search engines ignore it). ``head``: the tree's PageHead, if the caller has it."""
     return [
         (link.get("href") or "").strip()
-        for link in tree.xpath("//head//link[@rel and @href]")
-        if "canonical" in (link.get("rel") or "").lower().split()
+        for link in (head or PageHead.of(tree)).links
+        if link.get("rel") is not None
+        and link.get("href") is not None
+        and "canonical" in (link.get("rel") or "").lower().split()
+        and any(ancestor.tag == "head" for ancestor in link.iterancestors())
     ]
 
 
