@@ -137,22 +137,41 @@ class FeedSpider(scrapy.Spider):
                 yield request
 
     def _entry_request(self, response: Response, entry: FeedEntry) -> Request | None:
-        config, log = self.config, self.tally.log
-        shard = config.plan.shard  # a shard records only its own entries; those without a URL go to shard 0
+        """The entry's article request, or None when it is not fetched (its outcome is recorded, unless another
+        shard of the run owns it)."""
+        link = self._article_url(response, entry)
+        plan = self._fetch_plan(link, entry) if link is not None else None
+        if link is None or plan is None:
+            return None
+        self.tally.requested.add(link)
+        return Request(
+            link,
+            callback=self.parse_article,
+            errback=self.article_failed,
+            headers=plan.headers,
+            dont_filter=True,
+            meta={"feedvault_role": "article", "entry": entry, "plan": plan, "handle_httpstatus_list": [304]},
+        )
+
+    def _article_url(self, response: Response, entry: FeedEntry) -> str | None:
+        """The entry's link in its one normalised form (URL variants of an article are one snapshot), or None:
+        no link, not http(s), unsafe, another shard's, taken down, or a duplicate of an earlier entry."""
+        log, shard = self.tally.log, self.config.plan.shard
+        records_unowned = not shard or shard.index == 0  # entries without a usable URL are shard 0's to record
         if not entry.link:
-            if not shard or shard.index == 0:
+            if records_unowned:
                 log.add(entry.guid or response.url, Outcome.SKIPPED, reason="no-link", detail=entry.title)
             return None
         link = entry.link if ":" in entry.link.split("/")[0] else response.urljoin(entry.link)
         scheme = link.split(":", 1)[0].lower()
         if scheme not in ("http", "https"):
-            if not shard or shard.index == 0:
+            if records_unowned:
                 log.add(link[:200], Outcome.REFUSED, reason="unsupported-scheme", detail=scheme)
             return None
         try:
             identity = normalize_url(link)
         except UnsafeKeyError as exc:
-            if not shard or shard.index == 0:
+            if records_unowned:
                 log.add(link, Outcome.REFUSED, reason="unsafe-url", detail=str(exc))
             return None
         if shard and not shard.owns(identity):
@@ -163,10 +182,15 @@ class FeedSpider(scrapy.Spider):
         if identity in self._seen_links or (entry.guid and entry.guid in self._seen_guids):
             log.add(link, Outcome.SKIPPED, reason="duplicate-entry", detail=entry.guid)  # the variant as listed
             return None
-        link = identity  # fetched and archived in its one form: URL variants of an article are one snapshot
         self._seen_links.add(identity)
         if entry.guid:
             self._seen_guids.add(entry.guid)
+        return identity
+
+    def _fetch_plan(self, link: str, entry: FeedEntry) -> FetchPlan | None:
+        """How to fetch the article (conditional headers, baseline), or None with its outcome recorded: outside
+        the entry window, not due for a revisit, or over this run's entry cap."""
+        config, log = self.config, self.tally.log
         dated = entry.published or entry.updated
         if dated is not None and dated < config.oldest_entry:
             log.add(link, Outcome.SKIPPED, reason="outside-window", detail=dated.isoformat())
@@ -186,15 +210,7 @@ class FeedSpider(scrapy.Spider):
         if not self.entry_cap.admits(plan):
             log.add(link, Outcome.SKIPPED, reason="entry-cap", detail=self.entry_cap.detail)
             return None
-        self.tally.requested.add(link)
-        return Request(
-            link,
-            callback=self.parse_article,
-            errback=self.article_failed,
-            headers=plan.headers,
-            dont_filter=True,
-            meta={"feedvault_role": "article", "entry": entry, "plan": plan, "handle_httpstatus_list": [304]},
-        )
+        return plan
 
     def feed_failed(self, failure: Failure) -> None:
         request = failure.request  # type: ignore[attr-defined]
