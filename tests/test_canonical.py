@@ -4,13 +4,16 @@ Real crawls of the `canonical` fixture site (tests/fixtures/sites/README.md) int
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from feedvault import keys
+from feedvault.archive.wacz import write_wacz
 from feedvault.archive.warc import iter_records
 from feedvault.catalog import open_catalog
 from feedvault.config import StorageSettings
@@ -121,6 +124,20 @@ def test_variants_without_their_canonical_listed_are_archived_under_it_from_the_
         assert set(outcomes.values()) <= {"skipped", "unchanged"}, again["urls"]
     assert archive.history(canonical) == [RUN_1]
     assert_archive_consistent(archive.store)
+
+
+def test_a_wacz_page_of_a_variant_capture_is_the_url_its_records_are_under(canonical_site):
+    """Replay finds a page by the URL of its records: the one fetched, not the canonical identity."""
+    archive = canonical_site("/variants.xml")
+    [archived] = [o for o in archive.crawl(RUN_1)["urls"] if o["outcome"] == "new"]
+    with open_catalog(archive.store, archive.data / "reader") as catalog:
+        snapshots = [catalog.snapshot(s.id) for s in catalog.history(archive.server.url(CANONICAL))]
+    out = io.BytesIO()
+    summary = write_wacz(archive.store, snapshots, out, title="canonical")
+    assert summary.pages == 1 and not summary.skipped
+    with zipfile.ZipFile(out) as wacz:
+        pages = [json.loads(line) for line in wacz.read("pages/pages.jsonl").splitlines()[1:]]
+    assert [page["url"] for page in pages] == [archived["fetched_url"]]
 
 
 def test_a_canonical_on_another_site_or_not_http_is_ignored_and_says_why(canonical_site):

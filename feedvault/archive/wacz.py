@@ -49,21 +49,23 @@ def _warcinfo(title: str) -> bytes:
     return buffer.getvalue()
 
 
-def _capture_records(store: Store, warc_key: str, wanted: dict[int, Snapshot]) -> tuple[list[bytes], set[int]]:
+def _capture_records(store: Store, warc_key: str, wanted: dict[int, Snapshot]) -> tuple[list[bytes], dict[int, str]]:
     """The gzip members of the captures whose response records start at the offsets in ``wanted``, in WARC
-    order, and the offsets found. Request and metadata records join their response by ``WARC-Concurrent-To``."""
+    order, and the offsets found with the URL their records are under (``WARC-Target-URI``: the URL fetched,
+    which differs from the snapshot's identity when the page named a canonical URL). Request and metadata
+    records join their response by ``WARC-Concurrent-To``."""
     data = store.get_bytes(warc_key)
     records = list(iter_records(data))
     ids = {view.warc_headers.get("WARC-Record-ID") for offset, _n, view in records if offset in wanted}
     ids.discard(None)
     members = []
-    found = set()
+    found: dict[int, str] = {}
     for offset, length, view in records:
         headers = view.warc_headers
         if headers.get("WARC-Record-ID") in ids or headers.get("WARC-Concurrent-To") in ids:
             members.append(data[offset : offset + length])
             if offset in wanted and view.rec_type == "response":
-                found.add(offset)
+                found[offset] = headers.get("WARC-Target-URI") or wanted[offset].url
     return members, found
 
 
@@ -82,13 +84,13 @@ def write_wacz(store: Store, snapshots: Iterable[Snapshot], out: IO[bytes], *, t
     with tempfile.SpooledTemporaryFile(max_size=64 << 20) as warc:
         warc.write(_warcinfo(title))
         copied = 0
-        packaged: set[str] = set()
+        packaged: dict[str, str] = {}  # snapshot id -> the URL its records are under
         for warc_key in sorted(by_warc):
             members, found = _capture_records(store, warc_key, by_warc[warc_key])
             for member in members:
                 warc.write(member)
             copied += len(members)
-            packaged.update(by_warc[warc_key][offset].id for offset in found)
+            packaged.update((by_warc[warc_key][offset].id, url) for offset, url in found.items())
         skipped.extend(s.id for s in selected if s.id not in packaged)
         warc.seek(0)
         warc_bytes = warc.read()
@@ -96,16 +98,16 @@ def write_wacz(store: Store, snapshots: Iterable[Snapshot], out: IO[bytes], *, t
     files = {
         f"archive/{WARC_NAME}": warc_bytes,
         "indexes/index.cdx": index_warc(warc_bytes, WARC_NAME),
-        "pages/pages.jsonl": _pages_jsonl(pages),
+        "pages/pages.jsonl": _pages_jsonl(pages, packaged),
     }
     written = _zip(out, files, title)
     return WaczSummary(len(pages), copied, skipped, written)
 
 
-def _pages_jsonl(pages: list[Snapshot]) -> bytes:
+def _pages_jsonl(pages: list[Snapshot], record_urls: dict[str, str]) -> bytes:
     lines = [json.dumps(PAGES_HEADER)]
     for s in pages:
-        url = s.fetched_url or s.url  # the URL its records are under, so the page replays
+        url = record_urls[s.id]  # the URL its records are under, so the page replays
         page = {"id": s.id, "url": url, "ts": s.fetched_at, "title": s.title or s.url, "usage": s.usage}
         lines.append(json.dumps(page, ensure_ascii=False))
     return ("\n".join(lines) + "\n").encode("utf-8")
