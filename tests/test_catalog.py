@@ -570,3 +570,15 @@ def test_an_interrupted_reindex_resumes_where_it_stopped(archived_demo: Archived
     before = gets()
     assert empty_catalog.reindex(store) == count  # finished: the next reindex starts afresh, reading every run
     assert gets() - before > resumed
+
+
+def test_a_snapshot_keeps_the_url_it_was_fetched_at(empty_catalog):
+    """A page archived under its canonical URL keeps the URL fetched (its WARC records' URL) for exports."""
+    key, record = _record("https://p.test/story", "en", "Text of the story.")
+    empty_catalog.insert_records([(key, {**record, "fetched_url": "https://p.test/story?amp=1"})])
+    (summary,) = empty_catalog.history("https://p.test/story")
+    assert empty_catalog.snapshot(summary.id).fetched_url == "https://p.test/story?amp=1"
+    other_key, other = _record("https://p.test/plain", "en", "Plain.")
+    empty_catalog.insert_records([(other_key, other)])
+    (plain,) = empty_catalog.history("https://p.test/plain")
+    assert empty_catalog.snapshot(plain.id).fetched_url is None

@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 
 FETCH_WORKERS = 8
 ARCHIVED = ("new", "changed")
-DETAIL_FIELDS = ("metadata", "entry", "permission", "raw", "removed", "rights_reservations", "error")
+DETAIL_FIELDS = ("metadata", "entry", "permission", "raw", "removed", "rights_reservations", "error", "fetched_url")
 
 
 def snapshot_row(clean_key: str, record: dict[str, Any]) -> SnapshotRow:

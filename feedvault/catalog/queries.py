@@ -306,4 +306,5 @@ def snapshot_of(summary: SnapshotSummary, clean_key: str, details_json: str, tex
         removed=details.get("removed") or [],
         rights_reservations=details.get("rights_reservations") or [],
         error=details.get("error"),
+        fetched_url=details.get("fetched_url"),
     )

@@ -105,6 +105,7 @@ class Snapshot(SnapshotSummary):
     removed: list[dict[str, Any]]
     rights_reservations: list[Any]
     error: str | None
+    fetched_url: str | None = None  # the URL fetched when it differs from its canonical ``url`` (its WARC records')
 
     @property
     def summary(self) -> SnapshotSummary:
