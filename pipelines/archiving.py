@@ -1,4 +1,4 @@
-"""Item pipeline: archive each fetched article as a raw WARC capture and a clean JSON snapshot, if permitted.
+"""Item pipeline: archive each fetched article as a raw WARC capture and a clean record, if permitted.
 
 Per capture: hash the payload; if it equals the baseline snapshot's, write nothing. Otherwise, in the
 extraction process pool (never on the reactor thread: trafilatura, gzip and digests are the pipeline's CPU
@@ -6,13 +6,13 @@ cost), clean the page, scan it for publisher signals and serialise its WARC requ
 Then decide with the permission decision table (feedvault.permission.decisions) before anything is written: refused
 pages are only logged (reason and evidence in the manifest) and their records dropped; permitted ones get
 those records and a metadata record appended to the rolling WARC (if the decision keeps the raw page) and
-their clean JSON PUT from a worker thread (if it keeps the clean text). Both carry the decision and
-its evidence. Finished WARC files are uploaded in the background; ``close_spider`` waits for them and saves
-the feed's seen state.
+their clean record appended to the rolling clean segment (if it keeps the clean text). Both carry the decision
+and its evidence. Finished WARCs and segments are uploaded in the background; ``close_spider`` waits for them
+and saves the feed's seen state.
 
-Clean records are uncommitted until the run manifest lists them. If a WARC upload fails, every snapshot with
-a record in that WARC is withdrawn before the manifest is written (outcome failed, clean record deleted, seen
-state put back), so nothing committed ever points at a record the archive does not hold.
+Everything is uncommitted until the run manifest lists it. If a WARC or segment upload fails, every snapshot
+with a record in that file is withdrawn before the manifest is written (outcome failed, seen state put back),
+so nothing committed ever points at a record the archive does not hold.
 """
 
 from __future__ import annotations
@@ -31,7 +31,9 @@ from urllib.parse import urlsplit
 
 from feedvault import keys
 from feedvault.archive.cdxj import cdxj_key, index_warc_file
-from feedvault.archive.clean_records import build_clean_record, dumps_record
+from feedvault.archive.clean_records import build_clean_record
+from feedvault.archive.clean_segments import CleanSegmentRoller, dumps_line, encode_member
+from feedvault.archive.rolling import SpoolFileError
 from feedvault.archive.warc import Capture, RecordLocation, WarcRoller, WarcSpoolError
 from feedvault.cleaning import CleanOptions
 from feedvault.cleaning.fingerprints import Observation, RepeatedLines
@@ -56,9 +58,7 @@ logger = logging.getLogger(__name__)
 FEED_FAILING = {
     "pipeline-error": "{n} articles failed while being archived (outcome pipeline-error in the manifest)",
     "warc-write-failed": "{n} articles failed while being archived (outcome warc-write-failed in the manifest)",
-    "clean-write-failed": (
-        "{n} clean records not written (outcome clean-write-failed in the manifest); the next run fetches them again"
-    ),
+    "clean-write-failed": "{n} articles failed while being archived (outcome clean-write-failed in the manifest)",
 }
 
 
@@ -81,7 +81,7 @@ class ArchivePipeline:
         self.config, self.services, self.tally = crawl.config, crawl.services, crawl.tally
         self.outcomes = ArticleOutcomes(crawl.tally.log)
         self._uploads: set[asyncio.Task[None]] = set()
-        self._failed_warcs: dict[str, tuple[str, str]] = {}  # WARC key -> (reason, why it never reached the archive)
+        self._failed_files: dict[str, tuple[str, str]] = {}  # WARC or segment -> (reason, why it never got there)
         self._feed_failing: Counter[str] = Counter()  # reason -> articles whose failure fails the feed
         self._raw_written: dict[int, str] = {}  # id(item) -> WARC key its records went to, while it is processed
         self._identities: dict[str, str] = {}  # URL archived under -> the feed entry whose capture stands for it
@@ -113,6 +113,13 @@ class ArchivePipeline:
                 "isPartOf": f"{config.feed.id}/{config.run_id}",
                 "description": f"feedvault capture of feed {config.feed.id} ({config.feed.publisher})",
             },
+        )
+        self.cleans = CleanSegmentRoller(
+            key_for_serial=partial(keys.clean_segment_key, config.feed.id, config.run_id),
+            spool_dir=spool,
+            max_bytes=config.settings.storage.clean_segment_max_bytes,
+            on_complete=self._segment_complete,
+            gzip_level=config.settings.storage.clean_gzip_level,
         )
         # language is metadata, not a filter
         self.clean_options = CleanOptions(rules=config.feed.cleaning, learned=self._learned_lines())
@@ -152,13 +159,14 @@ class ArchivePipeline:
 
     def _failure(self, item: ArticleCapture, exc: Exception) -> ArticleFailed:
         """What an exception while archiving means for the article; counted when it fails the feed.
-        A WARC file that failed in the spool is withdrawn at close with every snapshot in it."""
+        A WARC or clean segment that failed in the spool is withdrawn at close with every snapshot in it."""
         if isinstance(exc, ArticleFailed):
             failure = exc
-        elif isinstance(exc, WarcSpoolError):
+        elif isinstance(exc, SpoolFileError):  # a WARC or clean segment the spool could not take
+            reason = "warc-write-failed" if isinstance(exc, WarcSpoolError) else "clean-write-failed"
             if exc.key is not None:
-                self._failed_warcs[exc.key] = ("warc-write-failed", str(exc))
-            failure = ArticleFailed("warc-write-failed", f"{type(exc).__name__}: {exc}")
+                self._failed_files[exc.key] = (reason, str(exc))
+            failure = ArticleFailed(reason, f"{type(exc).__name__}: {exc}")
         else:
             logger.error("archiving %s failed", item.url, exc_info=exc)
             failure = ArticleFailed("pipeline-error", f"{type(exc).__name__}: {exc}")
@@ -285,24 +293,13 @@ class ArchivePipeline:
         sha256: str,
         location: RecordLocation | None,
     ) -> tuple[str | None, int]:
-        """PUT the clean record from a worker thread, if the decision keeps the clean text; (its key, its size).
-        (A dry run's store discards it.) A refused write fails the article (no state: the next run fetches it again)."""
+        """Append the clean record to the rolling clean segment, if the decision keeps the clean text; (its
+        pointer, its size). The segment is uploaded when it rolls, like a WARC (a dry run's store discards it)."""
         if "clean" not in judged.verdict.stored:
             return None, 0
         record = self._clean_record(item, examined, judged, sha256, location)
-        clean_key = keys.clean_key(self.config.feed.id, self.config.run_id, item.archived_url)
-        data = dumps_record(record)
-        try:
-            await asyncio.to_thread(self._put_clean, clean_key, data)
-        except Exception as exc:
-            logger.error("writing the clean record of %s failed: %s", item.url, exc)
-            raise ArticleFailed(
-                "clean-write-failed",
-                f"{type(exc).__name__}: {exc}",
-                sha256=sha256,
-                warc_key=location.warc_key if location else None,  # its raw record stayed there: named
-            ) from exc
-        return clean_key, len(data)
+        member = encode_member(dumps_line(record), self.config.settings.storage.clean_gzip_level)
+        return self.cleans.append_member(member), len(member)
 
     def _clean_record(
         self,
@@ -366,16 +363,6 @@ class ArchivePipeline:
             self.tally.line_observations.append(
                 Observation(item.archived_url, self.config.run_id.value, day, examined["line_fingerprints"])
             )
-
-    def _put_clean(self, key: str, data: bytes) -> None:
-        self.services.store.put_bytes(key, data, "application/json")
-        if self.services.stage is not None:  # the catalog update reads it back from here, not from S3
-            try:
-                self.services.stage.put_bytes(key, data, "application/json")
-            except Exception as exc:  # scratch (written atomically): the catalog reads a missing copy from S3
-                if not self._stage_warned:
-                    self._stage_warned = True
-                    self.tally.log.warn(f"local copies of clean records not kept ({exc}); the catalog reads them back")
 
     def _judge(self, item: ArticleCapture, examined: dict[str, Any]) -> Judgement:
         """Decide with the decision table before anything is written; the feed notes the page's evidence (feed
@@ -445,9 +432,37 @@ class ArchivePipeline:
             await asyncio.to_thread(self.services.store.put_file, key, path, "application/warc")
         except Exception as exc:
             logger.error("uploading %s failed: %s", key, exc)
-            self._failed_warcs[key] = ("warc-upload-failed", f"upload failed: {type(exc).__name__}: {exc}")
+            self._failed_files[key] = ("warc-upload-failed", f"upload failed: {type(exc).__name__}: {exc}")
         else:
             await self._index_warc(key, path)
+            path.unlink(missing_ok=True)
+
+    def _segment_complete(self, key: str, path: Path) -> None:
+        task = asyncio.get_running_loop().create_task(self._upload_segment(key, path))
+        self._uploads.add(task)
+        task.add_done_callback(self._uploads.discard)
+
+    async def _upload_segment(self, key: str, path: Path) -> None:
+        """Upload a finished clean segment, then keep it as the run's local copy (the catalog update reads it back
+        from there, not from S3). A failed upload withdraws its snapshots at close, like a WARC's."""
+        try:
+            await asyncio.to_thread(self.services.store.put_file, key, path, "application/gzip")
+        except Exception as exc:
+            logger.error("uploading %s failed: %s", key, exc)
+            self._failed_files[key] = ("clean-upload-failed", f"upload failed: {type(exc).__name__}: {exc}")
+            path.unlink(missing_ok=True)
+        else:
+            await asyncio.to_thread(self._stage_segment, key, path)
+
+    def _stage_segment(self, key: str, path: Path) -> None:
+        try:
+            if self.services.stage is not None:
+                self.services.stage.put_file(key, path, "application/gzip")
+        except Exception as exc:  # scratch: the catalog reads a missing copy from S3
+            if not self._stage_warned:
+                self._stage_warned = True
+                self.tally.log.warn(f"local copies of clean records not kept ({exc}); the catalog reads them back")
+        finally:
             path.unlink(missing_ok=True)
 
     async def _index_warc(self, key: str, path: Path) -> None:
@@ -470,12 +485,14 @@ class ArchivePipeline:
             log.error = f"{log.error}; {error}" if log.error else error
 
     async def _close(self) -> None:
-        """Finish the last WARC, wait for uploads, withdraw what never reached the archive, save the seen state."""
-        try:
-            self.roller.close()
-        except WarcSpoolError as exc:  # its snapshots are withdrawn below
-            if exc.key is not None:
-                self._failed_warcs[exc.key] = ("warc-write-failed", str(exc))
+        """Finish the last WARC and segment, wait for uploads, withdraw what never reached the archive, save the
+        seen state."""
+        for roller, reason in ((self.roller, "warc-write-failed"), (self.cleans, "clean-write-failed")):
+            try:
+                roller.close()
+            except SpoolFileError as exc:  # its snapshots are withdrawn below
+                if exc.key is not None:
+                    self._failed_files[exc.key] = (reason, str(exc))
         self.tally.state.prune(self.config.now - self.config.settings.state_retention)
         while self._uploads:
             await asyncio.gather(*list(self._uploads))
@@ -485,7 +502,7 @@ class ArchivePipeline:
             for reason, said in FEED_FAILING.items()
             if reason in self._feed_failing
         ]
-        if self._failed_warcs:
+        if self._failed_files:
             errors.insert(0, await asyncio.to_thread(self._withdraw_unbacked))
         else:
             try:
@@ -496,23 +513,19 @@ class ArchivePipeline:
             self.tally.log.error = "; ".join(errors)
 
     def _withdraw_unbacked(self) -> str:
-        """Some WARC never reached the archive: withdraw every snapshot whose raw record was in it; say so.
+        """Some WARC or clean segment never reached the archive: withdraw every snapshot with a record in it; say so.
 
         Their outcomes become failures (so the manifest never points at a missing record and the catalog never
-        lists them), their clean records are deleted, and their seen state is put back as it was before this run,
-        so the next run fetches exactly those articles again.
+        lists them; a failed entry still names the file its other record stayed in), and their seen state is put
+        back as it was before this run, so the next run fetches exactly those articles again.
         """
-        log, state, store, failed = self.tally.log, self.tally.state, self.services.store, self._failed_warcs
+        log, state, store, failed = self.tally.log, self.tally.state, self.services.store, self._failed_files
         withdrawn = []
         for reason in sorted({reason for reason, _why in failed.values()}):
             lost = [key for key, (why, _detail) in failed.items() if why == reason]
             withdrawn += log.fail_archived(
-                lost, reason=reason, detail="its WARC record never reached the archive; not archived"
+                lost, reason=reason, detail="its WARC or clean segment never reached the archive; not archived"
             )
-        try:
-            store.delete([o.clean_key for o in withdrawn if o.clean_key])
-        except Exception as exc:  # unreferenced by any manifest, so never listed; only storage is wasted
-            log.warn(f"withdrawn clean records not deleted ({exc}); no manifest points at them")
         try:
             before = SeenState.load(store, self.config.feed.id)
         except Exception as exc:  # keep the whole old state: the next run fetches the feed's articles again
@@ -524,4 +537,4 @@ class ArchivePipeline:
             except Exception as exc:
                 log.warn(f"seen state not saved ({exc}): the next run fetches this feed's articles again")
         lost = "; ".join(why if why.startswith(key) else f"{key}: {why}" for key, (_reason, why) in failed.items())
-        return f"WARC not archived ({lost}); {len(withdrawn)} articles not archived: the next run fetches them again"
+        return f"not archived ({lost}); {len(withdrawn)} articles not archived: the next run fetches them again"

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from feedvault.archive.clean_segments import read_clean_record
 from feedvault.archive.warc import iter_records
 from feedvault.permission.usage import compact
 from tests.support.crawl import REPO, crawl_env, feed, run_crawl, write_registry
@@ -152,7 +153,7 @@ def test_each_article_gets_its_decision_and_evidence(crawled, feed_id):
             continue
         assert entry["outcome"] == "new", entry
         assert bool(entry.get("warc_key")) == (expected == RAW_CLEAN), entry
-        record = json.loads(store.get_bytes(entry["clean_key"]))
+        record = read_clean_record(store, entry["clean_key"])
         assert record["permission"]["stored"] == (["clean", "raw"] if expected == RAW_CLEAN else ["clean"])
         assert record["usage"]["schema"] == "feedvault.usage/1"
         assert compact(record["usage"]) == USAGE[path]
@@ -178,7 +179,7 @@ def test_usage_sources_name_each_form_and_ignored_values_are_recorded(crawled):
     got = outcomes(first["aipref-public"], server)
 
     def usage(path: str) -> dict:
-        return json.loads(store.get_bytes(got[path]["clean_key"]))["usage"]
+        return read_clean_record(store, got[path]["clean_key"])["usage"]
 
     open_data = usage("open/open-data.html")
     assert [(s["signal"], s["source"], s.get("path")) for s in open_data["source"]] == [
@@ -221,7 +222,7 @@ def test_a_changed_signal_between_runs_is_in_the_evidence_and_the_manifests(craw
     # The same payload with different signals is not `unchanged`: judged again, and recorded as a new snapshot.
     assert new["plain.html"]["sha256"] == old["plain.html"]["sha256"]
     assert (new["plain.html"]["outcome"], new["plain.html"]["reason"]) == ("changed", "signals-changed")
-    record = json.loads(store.get_bytes(new["plain.html"]["clean_key"]))
+    record = read_clean_record(store, new["plain.html"]["clean_key"])
     assert record["usage"]["train-ai"] == "y" and record["run_id"] == "20261127T040000Z-aipref"
 
 

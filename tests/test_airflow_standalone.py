@@ -158,7 +158,7 @@ def test_standalone_runs_the_dag_triggered_through_the_rest_api(standalone):
         outcomes = json.loads(store.get_bytes(key))["urls"]
         wrong = [o for o in outcomes if o["outcome"] in ("changed", "failed") or o.get("reason") == "not-due"]
         assert outcomes and not wrong, wrong
-    clean = [k for k in keys(store, "clean/") if f"/{run_id}/" in k]
+    clean = [k for k in keys(store, "clean/") if f"/{run_id}-" in k]  # the run's clean segments
     assert {k.split("/")[1] for k in clean} <= {"demo-en", "demo-id"}
 
     # Real task logs are files here: Scrapy's output is in them at INFO, and the secret is not.

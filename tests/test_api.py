@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from warcio.archiveiterator import ArchiveIterator
 
+from feedvault.archive.clean_segments import read_clean_record
 from feedvault.catalog import MAX_PAGE, MAX_QUERY_CHARS, open_catalog
 from feedvault.store.seaweed import EmbeddedS3
 from feedvault.web.app import InsecureListenError, check_listen, create_app
@@ -64,7 +65,7 @@ def test_snapshot_and_downloads(client, archived_demo):
 
     clean = client.get(f"{API}/snapshots/{article['id']}/clean.json")
     assert clean.status_code == 200 and "attachment" in clean.headers["content-disposition"]
-    assert clean.content == archived_demo.store.get_bytes(snap["clean_key"])
+    assert json.loads(clean.content) == read_clean_record(archived_demo.store, snap["clean_key"])
 
     warc = client.get(f"{API}/snapshots/{article['id']}/record.warc.gz")
     assert warc.status_code == 200 and warc.headers["content-type"] == "application/warc"

@@ -19,13 +19,14 @@ from warcio.archiveiterator import ArchiveIterator
 
 from feedvault import keys
 from feedvault.archive.cdxj import cdxj_key, index_warc
+from feedvault.archive.clean_segments import read_clean_record
 from feedvault.catalog import open_catalog
 from feedvault.config import BUNDLED_REGISTRY, StorageSettings, load_registry
 from feedvault.crawl.seen_state import SeenSnapshot, SeenState
 from feedvault.demo import ARTICLE_SENTINELS, BOILERPLATE_MARKERS
 from feedvault.keys import RunId
 from feedvault.store.backends import FileStore
-from tests.support.checks import assert_archive_consistent
+from tests.support.checks import assert_archive_consistent, stored_clean_records
 from tests.support.crawl import feed, feed_summary, run_crawl, write_registry
 from tests.support.sites import synthetic_site
 
@@ -131,7 +132,7 @@ def round_trip(seaweed, tmp_path_factory) -> Iterator[RoundTrip]:
                 for record in ArchiveIterator(io.BytesIO(data))
                 if record.rec_type == "response"
             ]
-            clean = {key: json.loads(store.get_bytes(key)) for key in keys_under(store, "clean/")}
+            clean = stored_clean_records(store)  # by pointer, read from the segments' bytes
             after_first = keys_under(store, "raw/", "clean/", "state/")
             second = run_crawl(registry, seaweed.credentials, "--run-id", RUN_2)
             after_second = keys_under(store, "raw/", "clean/", "state/")
@@ -215,6 +216,23 @@ def test_every_warc_holds_warcinfo_then_triples_of_the_pages_as_served(round_tri
         assert types[0] == "warcinfo" and types[1:] == ["request", "response", "metadata"] * ((len(types) - 1) // 3)
 
 
+def test_clean_records_sit_in_one_segment_per_feed_and_each_is_one_ranged_get(round_trip):
+    """Clean records are rolled into segments beside the WARCs (one gzip member each): the manifests name exactly
+    the records the segments hold, and each pointer reads its record with one ranged GET."""
+    store, clean = round_trip.store, round_trip.clean_after_first
+    segments = {keys.parse_clean_pointer(pointer).key for pointer in clean}
+    assert segments == {k for k in round_trip.objects_after_first if k.startswith("clean/")}
+    assert all(k.endswith(f"{RUN_1}-00000.jsonl.gz") for k in segments)
+    run_manifest = json.loads(store.get_bytes(round_trip.first["manifest_key"]))
+    listed = {
+        o["clean_key"] for f in run_manifest["feeds"] for o in json.loads(store.get_bytes(f["manifest_key"]))["urls"]
+    }
+    assert set(clean) == listed
+    before = store.stats.read_requests
+    assert all(read_clean_record(store, pointer) == record for pointer, record in clean.items())
+    assert store.stats.read_requests == before + len(clean)
+
+
 def test_each_clean_record_points_at_exactly_its_response_record(round_trip):
     """One ranged GET of a clean record's raw pointer returns that record; the text is the article's, cleaned."""
     store, clean = round_trip.store, round_trip.clean_after_first
@@ -258,8 +276,8 @@ def test_a_changed_article_is_a_second_snapshot_in_the_new_runs_partition_only(r
     new_clean = {k for k in round_trip.objects_after_third if k.startswith("clean/")} - round_trip.objects_after_first
     assert new_clean and all(RUN_3 in k for k in new_clean)
     for key in new_clean:
-        snapshot = json.loads(round_trip.store.get_bytes(key))
-        assert snapshot["url"].endswith(round_trip.changed_path) and "Kalimat koreksi baru." in snapshot["text"]
+        for snapshot in stored_clean_records(round_trip.store, key).values():
+            assert snapshot["url"].endswith(round_trip.changed_path) and "Kalimat koreksi baru." in snapshot["text"]
 
 
 def test_retrying_a_run_id_replaces_its_partition(round_trip):
@@ -278,7 +296,7 @@ def test_dry_run_writes_nothing_but_reports(demo_registry, s3_store):
     assert keys_under(s3_store, "") == set()
     # Every writer wrote as in a real run, into the dry run's discarding store: what it would write is reported.
     would = summary["would_write"]["by_folder"]
-    assert would["clean"] == new and would["raw"] >= 1 and would["state"] == 1, summary["would_write"]
+    assert would["clean"] == 1 and would["raw"] >= 1 and would["state"] == 1, summary["would_write"]  # one segment
     assert summary["storage_requests"]["write_requests"] == 0
 
 
@@ -301,11 +319,14 @@ def test_a_warc_that_never_reaches_the_archive_withdraws_exactly_its_snapshots(t
     withdrawn = {o["url"]: o for o in manifest["urls"] if o["outcome"] == "failed"}
     assert kept and withdrawn and len(kept) + len(withdrawn) == len(manifest["urls"]) == 24
     assert {o["reason"] for o in withdrawn.values()} == {"warc-upload-failed"}
-    assert not any("clean_key" in o or "warc_key" in o for o in withdrawn.values())
-    # What stays points at WARCs that exist; the withdrawn clean records are gone, not left dangling.
+    assert not any("warc_key" in o for o in withdrawn.values())
+    # What stays points at WARCs that exist. A withdrawn clean record stays in its segment, named by its failed
+    # entry (so the checker and takedowns find it), never by an archived one.
     assert blocked not in {o["warc_key"] for o in kept.values()}
     assert all(store.head(o["warc_key"]) is not None for o in kept.values())
-    assert {obj.key for obj in store.list("clean/synth/")} == {o["clean_key"] for o in kept.values()}
+    stored = stored_clean_records(store, "clean/synth/")
+    assert set(stored) == {o["clean_key"] for o in manifest["urls"]}
+    assert {stored[o["clean_key"]]["url"] for o in withdrawn.values()} == set(withdrawn)
     with open_catalog(store, archive.storage.data_dir) as catalog:
         assert blocked not in catalog.warc_keys(RUN_1)
         assert not any(catalog.history(url) for url in withdrawn)
@@ -322,22 +343,24 @@ def test_a_warc_that_never_reaches_the_archive_withdraws_exactly_its_snapshots(t
     assert_archive_consistent(store)
 
 
-def test_a_clean_record_the_archive_refuses_fails_that_article_and_the_feed(tmp_path, site_server):
+def test_a_clean_segment_the_archive_refuses_withdraws_its_snapshots_and_fails_the_feed(tmp_path, site_server):
+    """A clean segment commits like a WARC: its upload fails, so every snapshot with a record in it is withdrawn
+    (failed, seen state put back), and the raw records that did reach the archive stay named by those entries."""
     archive = folder_archive(tmp_path, site_server, 6)
-    victim = archive.urls[0]
-    blocked = archive.block(keys.clean_key("synth", RunId(RUN_1), victim))
+    blocked = archive.block(keys.clean_segment_key("synth", RunId(RUN_1), 0))
 
     summary = feed_summary(run_crawl(archive.registry, None, "--run-id", RUN_1, expect_exit=1), "synth")
-    assert summary["status"] == "failed" and "1 clean records not written" in summary["error"], summary
+    assert summary["status"] == "failed" and blocked.name in summary["error"], summary
+    assert "the next run fetches them again" in summary["error"]
     outcomes = {o["url"]: o for o in json.loads(archive.store.get_bytes(summary["manifest_key"]))["urls"]}
-    assert outcomes.pop(victim)["reason"] == "clean-write-failed"
-    assert len(outcomes) == 5 and {o["outcome"] for o in outcomes.values()} == {"new"}
-    assert_archive_consistent(archive.store)  # the victim's raw record is named by its failed entry
+    assert len(outcomes) == 6 and {o["reason"] for o in outcomes.values()} == {"clean-upload-failed"}
+    assert all(o["warc_key"] and "clean_key" not in o for o in outcomes.values())
+    assert_archive_consistent(archive.store)  # the raw records are named by the failed entries
 
     blocked.rmdir()
     summary = feed_summary(run_crawl(archive.registry, None, "--run-id", RUN_2), "synth")
     again = {o["url"]: o["outcome"] for o in json.loads(archive.store.get_bytes(summary["manifest_key"]))["urls"]}
-    assert again.pop(victim) == "new" and set(again.values()) == {"unchanged"}
+    assert set(again.values()) == {"new"} and set(again) == set(outcomes)
     assert_archive_consistent(archive.store)
 
 

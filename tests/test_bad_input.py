@@ -12,6 +12,7 @@ from collections import Counter
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
+from tests.support.checks import stored_clean_records
 from tests.support.crawl import feed, run_crawl, write_registry
 from tests.support.sites import BAD_INPUT_CASES
 
@@ -46,7 +47,7 @@ def reasons(manifest, outcome=None):
 
 
 def clean_records(store, feed_id):
-    return [json.loads(store.get_bytes(o.key)) for o in store.list(f"clean/{feed_id}/")]
+    return list(stored_clean_records(store, f"clean/{feed_id}/").values())
 
 
 def test_run_goes_on_and_names_the_failed_feeds(crawled):

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from feedvault import keys
+from feedvault.archive.clean_segments import read_clean_record
 from feedvault.catalog import (
     MAX_PAGE,
     MAX_PER_PAGE,
@@ -64,7 +65,7 @@ def test_snapshot_ids_are_stable_and_records_complete(archived_demo: ArchivedDem
     snap = catalog.snapshot(summary.id)
     assert snap is not None and snap.summary == summary
     assert snap.id == hashlib.sha256(snap.clean_key.encode()).hexdigest()[:16] == snapshot_id(snap.clean_key)
-    stored = json.loads(archived_demo.store.get_bytes(snap.clean_key))
+    stored = read_clean_record(archived_demo.store, snap.clean_key)
     assert snap.text == stored["text"] and archived_demo.sentinels[snap.url] in snap.text
     assert snap.raw["warc_key"] and snap.raw["sha256"] == stored["raw"]["sha256"]
     assert snap.permission["decision"] == "archive" and snap.removed
@@ -360,7 +361,7 @@ def test_takedown_keeps_catalog_service_and_cdxj_consistent(archive_copy: FileSt
             n
             for n in neighbours
             if stale.snapshot(n.id).raw["offset"]
-            != json.loads(archive_copy.get_bytes(stale.snapshot(n.id).clean_key))["raw"]["offset"]
+            != read_clean_record(archive_copy, stale.snapshot(n.id).clean_key)["raw"]["offset"]
         ]
         assert moved, "no capture moved in the rewritten WARC"
         neighbour = moved[0]
@@ -371,7 +372,7 @@ def test_takedown_keeps_catalog_service_and_cdxj_consistent(archive_copy: FileSt
     with Catalog(local / "catalog.sqlite") as catalog:
         assert catalog.history(victim.url) == [] and catalog.is_tombstoned(victim.url)
         for n in neighbours:
-            record = json.loads(archive_copy.get_bytes(catalog.snapshot(n.id).clean_key))
+            record = read_clean_record(archive_copy, catalog.snapshot(n.id).clean_key)
             assert catalog.snapshot(n.id).raw["offset"] == record["raw"]["offset"]
     index = archive_copy.get_bytes(cdxj_key(warc)).decode()
     assert victim.url not in index and all(n.url in index for n in neighbours)

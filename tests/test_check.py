@@ -10,10 +10,11 @@ import pytest
 
 from feedvault import cli, keys
 from feedvault.archive.check import check_archive
+from feedvault.archive.clean_segments import dumps_line, refit_member
 from feedvault.config import StorageSettings
 from feedvault.store.backends import FileStore
 from tests.support.archive import copy_archive
-from tests.support.checks import assert_archive_consistent
+from tests.support.checks import assert_archive_consistent, stored_clean_records
 from tests.support.crawl import write_registry
 
 UNCOMMITTED_RUN = keys.RunId("20261128T020000Z-crashed")
@@ -43,15 +44,36 @@ def kinds(store) -> dict[str, set[str]]:
     return found
 
 
+def rewrite_records(store, changed: dict[str, dict]) -> None:
+    """Replace records of a segment in place (same length, so no clean pointer moves), as a takedown would."""
+    for pointer, record in changed.items():
+        where = keys.parse_clean_pointer(pointer)
+        data = bytearray(store.get_bytes(where.key))
+        data[where.offset : where.offset + where.length] = refit_member(dumps_line(record), where.length)
+        store.put_bytes(where.key, bytes(data))
+
+
 def test_check_names_a_clean_record_whose_pointer_does_not_resolve(damaged):
     store, _ = damaged
-    clean = [o.key for o in store.list("clean/")]
-    moved, wrong_url = json.loads(store.get_bytes(clean[0])), json.loads(store.get_bytes(clean[1]))
+    (first, moved), (second, wrong_url) = list(stored_clean_records(store).items())[:2]
     moved["raw"]["offset"] += 1
-    store.put_bytes(clean[0], json.dumps(moved).encode())
-    wrong_url["raw"] = moved["raw"] | {"offset": moved["raw"]["offset"] - 1}  # another URL's record
-    store.put_bytes(clean[1], json.dumps(wrong_url).encode())
-    assert kinds(store) == {"bad-pointer": {clean[0], clean[1]}}
+    pointing = ("warc_key", "offset", "length", "record_id", "sha256")
+    wrong_url["raw"] |= {k: moved["raw"][k] for k in pointing} | {"offset": moved["raw"]["offset"] - 1}  # another's
+    rewrite_records(store, {first: moved, second: wrong_url})
+    assert kinds(store) == {"bad-pointer": {first, second}}
+
+
+def test_check_names_an_archived_entry_whose_clean_pointer_lands_on_no_record(damaged):
+    store, _ = damaged
+    feed_manifest = next(o.key for o in store.list("runs/") if o.key.endswith("/feeds/demo-en.json"))
+    manifest = json.loads(store.get_bytes(feed_manifest))
+    entry = manifest["urls"][0]
+    where = keys.parse_clean_pointer(entry["clean_key"])
+    entry["clean_key"] = keys.clean_pointer(where.key, where.offset + 1, where.length)  # a stale pointer
+    store.put_bytes(feed_manifest, json.dumps(manifest).encode())
+    found = kinds(store)
+    assert found["bad-pointer"] == {entry["clean_key"]}
+    assert found["unlisted"] == {keys.clean_pointer(where.key, where.offset, where.length)}
 
 
 def test_check_names_objects_of_uncommitted_runs_and_state_pointing_at_them(damaged):
@@ -72,18 +94,23 @@ def test_check_names_objects_of_uncommitted_runs_and_state_pointing_at_them(dama
     assert found == {"uncommitted": {clean_key, warc_key}, "state-uncommitted": {keys.state_key("demo-en")}}
 
 
-def test_check_names_missing_objects_orphan_records_and_indexes(damaged):
+def test_check_names_missing_objects_orphan_records_and_indexes(damaged, archived_demo):
     store, _ = damaged
+    changed = next(
+        o.key for o in store.list("runs/") if o.key.endswith(f"{archived_demo.run_ids[1]}/feeds/demo-id.json")
+    )
+    gone = next(u for u in json.loads(store.get_bytes(changed))["urls"] if u.get("clean_key"))
+    store.delete([keys.parse_clean_pointer(gone["clean_key"]).key])  # the archive lost a committed segment
     feed_manifest = next(o.key for o in store.list("runs/") if o.key.endswith("/feeds/demo-en.json"))
     manifest = json.loads(store.get_bytes(feed_manifest))
-    gone, dropped = manifest["urls"][0], manifest["urls"][1]
-    store.delete([gone["clean_key"]])  # the archive lost a committed object
+    dropped = manifest["urls"][1]
     manifest["urls"].remove(dropped)  # records and a clean record no entry names
     store.put_bytes(feed_manifest, json.dumps(manifest).encode())
     other_warc = next(o.key for o in store.list("raw/demo-id/") if o.key.endswith(".warc.gz"))
     store.delete([other_warc])  # its CDXJ stays behind; the clean records pointing into it break
     found = kinds(store)
-    assert found["missing-object"] >= {feed_manifest}
+    assert found["missing-object"] >= {changed}
+    assert found["state-dangling"] == {keys.state_key("demo-id")}  # its seen state points at the lost segment
     assert found["orphan-record"] == {dropped["warc_key"]}
     assert found["unlisted"] == {dropped["clean_key"]}
     assert found["orphan-cdxj"] == {other_warc.removesuffix(".warc.gz") + ".cdxj"}

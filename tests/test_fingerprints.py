@@ -10,6 +10,7 @@ import json
 import pytest
 
 from feedvault import keys
+from feedvault.archive.clean_segments import read_clean_record
 from feedvault.cleaning import CleanOptions, clean_html
 from feedvault.cleaning.fingerprints import (
     FeedFingerprints,
@@ -184,14 +185,14 @@ def test_two_crawls_learn_a_promo_and_remove_it_on_the_second_keeping_the_recurr
     assert fingerprint(QUOTE) not in stored["lines"]
     own = first_articles[0].paragraphs[0]  # an article's own sentence: counted, its text never stored
     assert stored["lines"][fingerprint(own)]["sample"] == ""
-    first_record = json.loads(s3_store.get_bytes(feed_summary_clean_key(s3_store, first, first_articles[0].path)))
+    first_record = read_clean_record(s3_store, feed_summary_clean_key(s3_store, first, first_articles[0].path))
     assert PROMO in first_record["text"]  # nothing was learned before the first run
 
     later = article(50, DAY + dt.timedelta(days=4))
     write_portal(site, [*first_articles, later])
     second = run_crawl(registry, credentials, "--run-id", "20261128T020000Z-second")
     assert feed_summary(second, "warta")["counts"]["new"] == 1, second["feeds"]
-    record = json.loads(s3_store.get_bytes(feed_summary_clean_key(s3_store, second, later.path)))
+    record = read_clean_record(s3_store, feed_summary_clean_key(s3_store, second, later.path))
     assert PROMO not in record["text"]
     assert QUOTE in record["text"]
     learned = [r for r in record["removed"] if r["reason"] == "repeated-in-feed"]

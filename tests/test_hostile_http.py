@@ -12,6 +12,7 @@ import json
 
 import pytest
 
+from tests.support.checks import stored_clean_records
 from tests.support.crawl import feed, run_crawl, write_registry
 from tests.support.s3 import fresh_archive
 from tests.support.sites import FIXTURE_SITES
@@ -48,8 +49,8 @@ def test_every_entry_of_a_hostile_server_has_an_outcome_under_its_feed_url(crawl
     outcomes, store, _site = crawled
     assert set(outcomes) == {f"/articles/{case}.html" for case in (*CASES, "fine")}
     assert outcome(outcomes, "fine")["outcome"] == "new"  # the well-behaved article is archived all the same
-    (clean,) = list(store.list("clean/hostile-http/"))
-    assert json.loads(store.get_bytes(clean.key))["url"].endswith("/articles/fine.html")
+    (clean,) = stored_clean_records(store, "clean/hostile-http/").values()
+    assert clean["url"].endswith("/articles/fine.html")
 
 
 @pytest.mark.parametrize("case", ["trickle", "hung"])

@@ -14,6 +14,8 @@ import json
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
+from feedvault.archive.clean_segments import read_clean_record
+from tests.support.checks import stored_clean_records
 from tests.support.crawl import PERMISSION, feed, run_crawl, write_registry
 
 TODAY = dt.datetime.now(dt.UTC).date()
@@ -180,7 +182,7 @@ def test_each_article_gets_its_decision(crawled, feed_id):
         else:
             assert entry["outcome"] == "new", entry
             assert bool(entry.get("warc_key")) == (expected == RAW_CLEAN), entry
-            record = json.loads(store.get_bytes(entry["clean_key"]))
+            record = read_clean_record(store, entry["clean_key"])
             decision = "archive" if expected == RAW_CLEAN else "clean-only"
             assert record["permission"]["decision"] == decision
             assert record["permission"]["stored"] == (["clean", "raw"] if expected == RAW_CLEAN else ["clean"])
@@ -219,7 +221,7 @@ def test_clean_only_keeps_no_raw_copy(crawled):
     _summary, manifests, store, servers = crawled
     url = servers["perm-meta-licensed"].url("/articles/meta-noarchive.html")
     entry = outcomes(manifests["perm-meta-licensed"], servers["perm-meta-licensed"])["meta-noarchive.html"]
-    record = json.loads(store.get_bytes(entry["clean_key"]))
+    record = read_clean_record(store, entry["clean_key"])
     assert sentinel("perm-meta", "meta-noarchive.html") in record["text"]
     (noarchive,) = [s for s in record["permission"]["signals"] if s["signal"] == "noarchive"]
     assert noarchive["decision"] == "clean-only" and noarchive["row"] == "licence"
@@ -229,12 +231,12 @@ def test_clean_only_keeps_no_raw_copy(crawled):
 def test_overrides_are_explicit_and_recorded(crawled):
     _summary, manifests, store, servers = crawled
     robots = outcomes(manifests["perm-robots-override"], servers["perm-robots-override"])["members-briefing.html"]
-    record = json.loads(store.get_bytes(robots["clean_key"]))
+    record = read_clean_record(store, robots["clean_key"])
     (signal,) = [s for s in record["permission"]["signals"] if s["signal"] == "robots-txt"]
     assert signal["overridden"] and signal["row"] == "written-permission+override" and signal["source"] == "robots"
     assert record["permission"]["robots"]["overridden_by"] == "letter FG-2026-07"
     xrt = outcomes(manifests["perm-x-robots-written"], servers["perm-x-robots-written"])["xrt-noarchive.html"]
-    record = json.loads(store.get_bytes(xrt["clean_key"]))
+    record = read_clean_record(store, xrt["clean_key"])
     (signal,) = [s for s in record["permission"]["signals"] if s["signal"] == "noarchive"]
     assert signal["overridden"] and signal["source"] == "header" and signal["value"] == "noarchive"
 
@@ -242,8 +244,7 @@ def test_overrides_are_explicit_and_recorded(crawled):
 def test_every_snapshot_carries_its_decision_in_clean_json_and_warc(crawled):
     _summary, _manifests, store, _servers = crawled
     clean = {}
-    for obj in store.list("clean/"):
-        record = json.loads(store.get_bytes(obj.key))
+    for record in stored_clean_records(store).values():
         assert record["permission"]["decision"] in ("archive", "clean-only")
         assert {"basis", "reference", "stored", "signals", "robots", "tdmrep"} <= set(record["permission"])
         clean[record["url"], record["feed"]] = record["permission"]
@@ -261,7 +262,7 @@ def test_every_snapshot_carries_its_decision_in_clean_json_and_warc(crawled):
 def test_tdmrep_evidence_names_file_header_and_meta(crawled):
     _summary, manifests, store, servers = crawled
     got = outcomes(manifests["perm-tdmrep-header"], servers["perm-tdmrep-header"])
-    record = json.loads(store.get_bytes(got["licensed.html"]["clean_key"]))
+    record = read_clean_record(store, got["licensed.html"]["clean_key"])
     tdm = record["permission"]["tdmrep"]
     assert tdm["reservation"] == 0 and tdm["source"] == "header"
     assert tdm["layers"]["file"]["reservation"] == 1 and tdm["file"]["status"] == 200 and tdm["file"]["sha256"]
@@ -280,10 +281,10 @@ def test_footer_notice_is_found_in_the_page_text(crawled):
     assert notice["where"] == "page text" and notice["value"].startswith("Dilarang")
     assert notice["kind"] == "ai-reservation" and notice["rule"] == "notice.id"
     own = outcomes(manifests["perm-notice-own"], servers["perm-notice-own"])["notice-footer.html"]
-    record = json.loads(store.get_bytes(own["clean_key"]))
+    record = read_clean_record(store, own["clean_key"])
     assert any(s["signal"] == "rights-notice" and s["decision"] == "archive" for s in record["permission"]["signals"])
     copyright_only = outcomes(manifests["perm-notice"], servers["perm-notice"])["copyright-footer.html"]
-    record = json.loads(store.get_bytes(copyright_only["clean_key"]))
+    record = read_clean_record(store, copyright_only["clean_key"])
     assert {s["signal"] for s in record["permission"]["signals"]} == {"copyright-notice"}
 
 

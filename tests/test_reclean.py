@@ -9,11 +9,12 @@ import json
 import pytest
 
 from feedvault import cli, keys
+from feedvault.archive.clean_segments import read_clean_record
 from feedvault.archive.warc import RecordLocation, read_record
 from feedvault.catalog import open_catalog
 from feedvault.cleaning.fingerprints import REASON
 from feedvault.permission.takedown import MARKER
-from tests.support.checks import assert_archive_consistent
+from tests.support.checks import assert_archive_consistent, stored_clean_records
 from tests.support.crawl import PERMISSION, feed, feed_summary, run_crawl, write_registry
 from tests.support.portal import PROMO, QUOTE, article, write_portal
 
@@ -71,11 +72,11 @@ def test_reclean_writes_new_versions_with_todays_fingerprints_and_keeps_the_old_
     for entry in feed_manifest["urls"]:
         assert entry["outcome"] == "changed" and entry["reason"] == "reclean"
         assert entry["clean_key"] != old[entry["url"]] and "-reclean/" in entry["clean_key"]
-        record = json.loads(s3_store.get_bytes(entry["clean_key"]))
+        record = read_clean_record(s3_store, entry["clean_key"])
         assert PROMO not in record["text"] and QUOTE in record["text"]
         assert any(r["reason"] == REASON and r["line"] == PROMO for r in record["removed"])
         assert record["recleaned_from"] == {"clean_key": old[entry["url"]], "run_id": RUN}
-        assert PROMO in json.loads(s3_store.get_bytes(old[entry["url"]]))["text"]  # the old version stays
+        assert PROMO in read_clean_record(s3_store, old[entry["url"]])["text"]  # the old version stays
         raw = record["raw"]
         view = read_record(
             s3_store, RecordLocation(raw["warc_key"], raw["offset"], raw["length"], raw["record_id"], raw["sha256"])
@@ -108,7 +109,7 @@ def test_reclean_selects_captures_by_the_day_they_were_fetched(archived, s3_stor
 
 
 def test_a_page_now_found_to_carry_a_notice_keeps_no_copy(archived, s3_store, capsys):
-    registry, old, urls, tmp_path = archived
+    registry, _old, urls, tmp_path = archived
     noticed = urls[article(5, DAY).path]
     before = keys_under(s3_store)
     code, out = reclean(registry(rights_patterns=[f"^{NOTICE}$"]), capsys, "--dry-run", "--json")
@@ -140,11 +141,11 @@ def test_a_page_now_found_to_carry_a_notice_keeps_no_copy(archived, s3_store, ca
     tombstone = json.loads(s3_store.get_bytes(keys.tombstone_key(noticed)))
     assert tombstone["reason"].startswith("reclean: rights-notice") and NOTICE in tombstone["reason"]
     # No copy is kept: its clean record is gone, its URL tombstoned, and the catalog lists nothing of it.
-    assert old[noticed] not in keys_under(s3_store, "clean/")
+    assert noticed not in {record["url"] for record in stored_clean_records(s3_store).values()}
     # The other captures of the rewritten WARC still point at their records.
     for entry in feed_manifest["urls"]:
         if entry["outcome"] == "changed":
-            raw = json.loads(s3_store.get_bytes(entry["clean_key"]))["raw"]
+            raw = read_clean_record(s3_store, entry["clean_key"])["raw"]
             location = RecordLocation(raw["warc_key"], raw["offset"], raw["length"], raw["record_id"], raw["sha256"])
             assert read_record(s3_store, location).payload
     with open_catalog(s3_store, tmp_path / "reader") as catalog:
@@ -165,6 +166,10 @@ def test_a_later_takedown_repairs_the_raw_pointers_of_recleaned_versions(archive
             raw = json.loads(s3_store.get_bytes(key))["raw"]
             location = RecordLocation(raw["warc_key"], raw["offset"], raw["length"], raw["record_id"], raw["sha256"])
             assert read_record(s3_store, location).payload
+    for record in stored_clean_records(s3_store).values():  # the crawl's own records, in segments: repaired too
+        raw = record["raw"]
+        location = RecordLocation(raw["warc_key"], raw["offset"], raw["length"], raw["record_id"], raw["sha256"])
+        assert read_record(s3_store, location).payload
     assert_archive_consistent(s3_store)
 
 

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from feedvault.archive.clean_segments import read_clean_record
 from feedvault.config import CleaningRules
 from feedvault.permission.signals import checked_scan, load_page, scan_page
-from tests.support.checks import assert_archive_consistent
+from tests.support.checks import assert_archive_consistent, stored_clean_records
 from tests.support.crawl import PERMISSION, feed, run_crawl, write_registry
 from tests.support.s3 import fresh_archive
 
@@ -155,7 +156,7 @@ def test_a_page_that_cannot_be_fully_scanned_is_refused_as_unscannable(scanned, 
     assert (got["outcome"], got["reason"]) == ("refused", "unscannable"), got
     deciding = [s for s in got["evidence"]["signals"] if s["signal"] == "unscannable"]
     assert deciding and deciding[0]["decision"] == "refuse"
-    archived = [json.loads(store.get_bytes(o.key))["url"] for o in store.list("clean/scan/")]
+    archived = [record["url"] for record in stored_clean_records(store, "clean/scan/").values()]
     assert not any(url.endswith(path) for url in archived)
 
 
@@ -169,7 +170,7 @@ def test_a_page_archived_without_text_says_no_text_was_extracted(scanned):
     got = outcomes["/news/no-text.html"]
     assert (got["outcome"], got["reason"]) == ("new", "no-text"), got
     assert "no text extracted" in got["detail"]
-    assert json.loads(store.get_bytes(got["clean_key"]))["text"] == ""
+    assert read_clean_record(store, got["clean_key"])["text"] == ""
     plain = outcomes["/news/plain.html"]
     assert plain["outcome"] == "new" and plain["reason"] != "no-text"
 
@@ -220,7 +221,7 @@ def test_an_invalid_tdmrep_file_is_unset_as_the_spec_says_and_recorded(tdmrep_cr
     outcomes, store = tdmrep_crawled
     got = outcomes[kind]
     assert got["outcome"] == "new", got  # not a crash, not "too-large": the file is unset, the page judged
-    record = json.loads(store.get_bytes(got["clean_key"]))
+    record = read_clean_record(store, got["clean_key"])
     file_evidence = record["permission"]["tdmrep"]["file"]
     assert (file_evidence["valid"], file_evidence["invalid"], file_evidence["rules"]) == (False, kind, 0)
     assert "treated as unset" in file_evidence["error"]
@@ -265,7 +266,9 @@ def test_a_reservation_that_appears_only_on_a_304_is_recorded_and_warned_about(t
         assert evidence["on"] == "304 Not Modified" and evidence["decision"] == "refuse"
         assert any(s["source"] == "header" and s["decision"] == "refuse" for s in evidence["signals"]), evidence
         assert any(path in w and "304 Not Modified" in w and "takedown" in w for w in summary["warnings"]), summary
-    assert len(list(store.list("clean/revisit/"))) == len(NOT_MODIFIED_SIGNALS)  # the old snapshots stay (documented)
+    assert len(stored_clean_records(store, "clean/revisit/")) == len(
+        NOT_MODIFIED_SIGNALS
+    )  # the old snapshots stay (documented)
     assert_archive_consistent(store)
 
 

@@ -16,6 +16,7 @@ from feedvault import keys
 from feedvault.config import BUNDLED_REGISTRY, load_registry
 from feedvault.demo import ARTICLE_SENTINELS
 from tests.support.checks import assert_archive_consistent as assert_checker_finds_nothing
+from tests.support.checks import stored_clean_records
 from tests.support.crawl import run_crawl, write_registry
 
 RUN_1, RUN_2, RUN_3 = "20261126T020000Z-td-first", "20261127T020000Z-td-second", "20261128T020000Z-td-third"
@@ -121,8 +122,7 @@ def assert_archive_consistent(store) -> int:
         assert types[0] == "warcinfo" and types[1:] == ["request", "response", "metadata"] * ((len(types) - 1) // 3)
         assert len(types) > 1, f"{obj.key} holds no capture but was kept"
     checked = 0
-    for obj in store.list("clean/"):
-        record = json.loads(store.get_bytes(obj.key))
+    for pointer, record in stored_clean_records(store).items():
         raw = record["raw"]
         chunk = store.get_bytes(raw["warc_key"], start=raw["offset"], length=raw["length"])
         got = [
@@ -133,7 +133,7 @@ def assert_archive_consistent(store) -> int:
             )
             for r in ArchiveIterator(io.BytesIO(chunk))
         ]
-        assert got == [("response", record["url"], raw["sha256"])], obj.key
+        assert got == [("response", record["url"], raw["sha256"])], pointer
         checked += 1
     return checked
 
@@ -207,7 +207,7 @@ def test_takedown_of_a_url(demo, capsys):
         assert (entry["outcome"], entry["reason"]) == ("refused", "takedown")
     assert third["totals"]["refused"] == 2
     assert url not in target_uris(store)
-    assert not [o.key for o in store.list("clean/") if keys.url_key(url) in o.key]
+    assert url not in {record["url"] for record in stored_clean_records(store).values()}
     assert_checker_finds_nothing(store)
 
 
@@ -334,25 +334,26 @@ def cdxj_text(store) -> str:
 
 
 def test_takedown_removes_records_that_no_manifest_or_clean_record_points_at(tmp_path, site_server, capsys):
-    """The archive refused the URL's clean record and then the run's manifest: its request, response and
-    metadata records sit in an uploaded WARC (and its CDXJ, so pywb replays it) that nothing names. The
-    takedown finds them by scanning the WARC indexes, removes them from the WARC and the CDXJ, and its audit
-    entry lists what it removed."""
+    """The archive refused the run's manifest: the URL's request, response and metadata records sit in an
+    uploaded WARC (and its CDXJ, so pywb replays it) and its clean record in an uploaded segment, and nothing
+    names them. The takedown finds them by scanning the WARC indexes and the uncommitted segments, removes them
+    from the WARC, the CDXJ and the segment, and its audit entry lists what it removed."""
     from tests.support.crawl import crawl_that_cannot_commit
     from tests.test_archive_e2e import folder_archive
 
     archive = folder_archive(tmp_path, site_server, 6)
     store, victim = archive.store, archive.urls[0]
-    archive.block(keys.clean_key("synth", keys.RunId(RUN_1), victim))
     crawl_that_cannot_commit(archive.registry, store, archive.block, RUN_1)
     (warc,) = [o.key for o in store.list("raw/") if o.key.endswith(".warc.gz")]
     assert target_uris(store).count(victim) == 1 and victim in cdxj_text(store)
-    assert keys.url_key(victim) not in {o.key.rsplit("/", 1)[-1][:32] for o in store.list("clean/")}
+    assert victim in {record["url"] for record in stored_clean_records(store).values()}
 
     out = takedown(archive.registry, capsys, "--url", victim, "--reason", "publisher request")
     assert f"rewrite {warc}: 3 record(s) removed" in out
     assert victim not in target_uris(store) and sorted(target_uris(store)) == sorted(archive.urls[1:])
     assert victim not in cdxj_text(store) and all(u in cdxj_text(store) for u in archive.urls[1:])
+    clean_urls = sorted(record["url"] for record in stored_clean_records(store).values())
+    assert clean_urls == sorted(archive.urls[1:])
     assert leaks(store, [], [victim]) == {}
     (audit_key,) = [o.key for o in store.list("audit/")]
     audit = json.loads(store.get_bytes(audit_key))

@@ -270,7 +270,7 @@ class Checker:
             if _url_key(url) in tombstoned or _url_key(fetched) in tombstoned:
                 found.append(Problem("takedown-leftover", pointer, f"a clean record of taken-down {url}", FIX_TAKEDOWN))
             raw = record.get("raw") or {}
-            if raw.get("warc_key"):
+            if raw.get("warc_key") and listed.get(pointer):  # a withdrawn record's WARC may be the file that was lost
                 found += _pointer_problems(self.store, pointer, fetched, raw)
             if pointer not in listed:
                 found.append(

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from feedvault import keys
+
 FEED_MANIFEST_SCHEMA = "feedvault.feed-run/1"
 RUN_MANIFEST_SCHEMA = "feedvault.run/1"
 
@@ -69,6 +71,21 @@ class UrlOutcome:
         return data
 
 
+def _segment_of(clean_key: str | None) -> str | None:
+    """The clean segment a pointer names (None for an old-layout key, which is its own object)."""
+    if not clean_key:
+        return None
+    try:
+        where = keys.parse_clean_pointer(clean_key)
+    except ValueError:
+        return None
+    return where.key if where.offset is not None else None
+
+
+def _in_segment(clean_key: str | None) -> bool:
+    return _segment_of(clean_key) is not None
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -107,15 +124,22 @@ class FeedRunLog:
             self.on_change(self)
         return record
 
-    def fail_archived(self, warc_keys: Collection[str], *, reason: str, detail: str) -> list[UrlOutcome]:
-        """Turn the archived outcomes whose raw record is in one of ``warc_keys`` into failures (that WARC never
-        reached the archive); returns them as they were, so their clean records can be withdrawn."""
+    def fail_archived(self, lost: Collection[str], *, reason: str, detail: str) -> list[UrlOutcome]:
+        """Turn the archived outcomes with a record in one of the ``lost`` files (WARC keys or clean segment keys:
+        files that never reached the archive) into failures; returns them as they were, so what they wrote can be
+        withdrawn. A failed entry keeps naming the file its other record stayed in (its raw records in an uploaded
+        WARC, its clean record in an uploaded segment), so the checker and takedowns find them."""
+        gone = set(lost)
         withdrawn = []
         with self._lock:
             for i, was in enumerate(self.outcomes):
-                if was.warc_key in warc_keys and was.outcome is Outcome.FAILED:
-                    was.warc_key = None  # its raw records went down with that WARC: nothing to name
-                if was.warc_key in warc_keys and was.outcome in (Outcome.NEW, Outcome.CHANGED):
+                raw_lost, clean_lost = was.warc_key in gone, _segment_of(was.clean_key) in gone
+                if not (raw_lost or clean_lost):
+                    continue
+                if was.outcome is Outcome.FAILED:  # its records went down with that file: nothing to name
+                    was.warc_key = None if raw_lost else was.warc_key
+                    was.clean_key = None if clean_lost else was.clean_key
+                elif was.outcome in (Outcome.NEW, Outcome.CHANGED):
                     withdrawn.append(was)
                     self.outcomes[i] = UrlOutcome(
                         url=was.url,
@@ -126,6 +150,8 @@ class FeedRunLog:
                         sha256=was.sha256,
                         evidence=was.evidence,
                         fetched_url=was.fetched_url,
+                        warc_key=None if raw_lost else was.warc_key,
+                        clean_key=None if clean_lost or not _in_segment(was.clean_key) else was.clean_key,
                     )
                     if self.journal:
                         self.journal(i, self.outcomes[i].to_dict())

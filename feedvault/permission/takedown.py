@@ -189,7 +189,7 @@ class Takedown:
             if len(targets) == known:
                 break
             self.echo(f"  {len(targets) - known} more URL(s) of the same page(s) (canonical links): looking again")
-        self._scan_rest(plan)
+        self._scan_rest(plan, manifest_keys)
 
     def _scan_manifests(self, plan: Plan, manifest_keys: list[str]) -> None:
         targets = plan.targets
@@ -239,13 +239,17 @@ class Takedown:
                         target.warc_keys.update(k for k in [snap.get("warc_key")] if k)
                         self._target(plan, snap.get("fetched_url") or "")  # its WARC records are under that URL
 
-    def _scan_rest(self, plan: Plan) -> None:
+    def _scan_rest(self, plan: Plan, manifest_keys: list[str]) -> None:
         targets = plan.targets
         own = set(plan.prefix_keys)
+        segments = []
         for obj in self.store.list("clean/"):  # every feed and run, committed or not: the key names the URL
             name = obj.key.rsplit("/", 1)[-1].removesuffix(".json")
             if name in targets and obj.key not in own:
                 targets[name].clean_keys.add(obj.key)
+            elif obj.key.endswith(keys.CLEAN_SEGMENT_SUFFIX) and obj.key not in own:
+                segments.append(obj.key)
+        self._scan_uncommitted_segments(plan, segments, manifest_keys)
         for target in list(targets.values()):  # raw pointers of clean snapshots no manifest names
             for clean_key in target.clean_keys - own:
                 record = self._clean(clean_key) or {}
@@ -254,6 +258,18 @@ class Takedown:
         self._scan_raw(plan)
         for target in targets.values():
             target.forms.discard("")
+
+    def _scan_uncommitted_segments(self, plan: Plan, segments: list[str], manifest_keys: list[str]) -> None:
+        """Records of the plan's URLs in clean segments of runs that never committed: no manifest names them (in a
+        committed run's segments every record is named by an entry, withdrawn ones by their failed entry)."""
+        committed = {p.run_id for p in map(keys.parse_partition_key, manifest_keys) if p and p.kind == "run-manifest"}
+        uncommitted = [k for k in segments if (p := keys.parse_partition_key(k)) and p.run_id not in committed]
+        for segment, data in read_many(self.store, uncommitted, readers=READERS, batch=READ_BATCH):
+            for offset, length, record in iter_segment_records(data or b""):
+                urls = (str(record.get("url", "")), str(record.get("fetched_url") or ""))
+                target = next((plan.targets[k] for k in map(_url_key, urls) if k in plan.targets), None)
+                if target is not None:
+                    target.clean_keys.add(keys.clean_pointer(segment, offset, length))
 
     def _scan_raw(self, plan: Plan) -> None:
         """Find the WARCs holding records of the plan's URLs by what they hold, not by pointers: a record whose
