@@ -237,11 +237,16 @@ class RunId:
 def raw_warc_key(feed_id: str, run: RunId, serial: int, shard: int | None = None) -> str:
     """A WARC of a run's feed; a shard's WARCs take their own block of serials (``shard * SHARD_SERIALS``
     onwards), so concurrent shards never name the same file and a shard's retry clears only its own."""
-    if shard is not None:
-        if serial >= SHARD_SERIALS:
-            raise UnsafeKeyError(f"shard {shard} wrote {SHARD_SERIALS} WARCs: raise storage.warc_max_bytes")
-        serial += shard * SHARD_SERIALS
-    return f"{raw_prefix(feed_id, run)}{serial:05d}.warc.gz"
+    return f"{raw_prefix(feed_id, run)}{_in_block(serial, shard, 'WARCs', 'warc_max_bytes'):05d}.warc.gz"
+
+
+def _in_block(serial: int, shard: int | None, what: str, setting: str) -> int:
+    """The serial in the shard's block (unchanged for an unsharded run)."""
+    if shard is None:
+        return serial
+    if serial >= SHARD_SERIALS:
+        raise UnsafeKeyError(f"shard {shard} wrote {SHARD_SERIALS} {what}: raise storage.{setting}")
+    return serial + shard * SHARD_SERIALS
 
 
 def shard_of_warc(key: str) -> int:
@@ -262,7 +267,9 @@ def clean_key(feed_id: str, run: RunId, url: str) -> str:
 CLEAN_SEGMENT_SUFFIX = ".jsonl.gz"
 
 
-def clean_segment_key(feed_id: str, run: RunId, serial: int) -> str:
+def clean_segment_key(feed_id: str, run: RunId, serial: int, shard: int | None = None) -> str:
+    """A clean segment of a run's feed; a shard's take its block of serials, like its WARCs."""
+    serial = _in_block(serial, shard, "clean segments", "clean_segment_max_bytes")
     return f"{clean_segment_prefix(feed_id, run)}{serial:05d}{CLEAN_SEGMENT_SUFFIX}"
 
 

@@ -115,7 +115,12 @@ class ArchivePipeline:
             },
         )
         self.cleans = CleanSegmentRoller(
-            key_for_serial=partial(keys.clean_segment_key, config.feed.id, config.run_id),
+            key_for_serial=partial(
+                keys.clean_segment_key,
+                config.feed.id,
+                config.run_id,
+                shard=config.plan.shard.index if config.plan.shard else None,
+            ),
             spool_dir=spool,
             max_bytes=config.settings.storage.clean_segment_max_bytes,
             on_complete=self._segment_complete,

@@ -181,3 +181,10 @@ class _FullDisk:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.file, name)
+
+
+def test_a_shards_segments_take_its_serial_block_like_its_warcs() -> None:
+    """Concurrent shards of one feed never name the same segment, and a shard's retry clears only its own."""
+    mine, other = keys.clean_segment_key("f", RUN, 0, shard=2), keys.clean_segment_key("f", RUN, 0, shard=3)
+    assert mine != other and mine.endswith("-20000.jsonl.gz") and keys.shard_of_warc(mine) == 2
+    assert keys.shard_partition_keys([mine, other], "f", RUN, 2, 4) == [mine]
