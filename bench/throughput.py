@@ -1,64 +1,161 @@
-"""End-to-end throughput of the archive pipeline against its extraction ceiling.
+"""Throughput on real pages: feedvault against trafilatura's own CLI, side by side, in one run (issue 11).
 
-Generates a synthetic site of N articles (default 2,000; realistic 50-90 KB portal pages), serves it on
-127.0.0.1 without politeness delays, and archives it into an embedded SeaweedFS over HTTP. Prints, in one run:
+Builds a site from the shared benchmark's real news pages (``../shared/eval/extraction/html``, 181 pages of
+typically 100-400 KB, read at run time and never copied into the repository): ``--articles`` unique URLs (2,000
+by default; copy *i* is page *i* mod 181 with a comment naming the copy, so every payload differs), an RSS feed
+listing them, served from memory on 127.0.0.1 by a threaded server with a deep listen backlog, no delays. Then,
+in one run:
 
-* end-to-end articles/s of the first run (fetch, WARC, clean, S3), wall clock of the runner process;
-* the ceiling: the extraction step alone on the same pages, one process per core, and the ratio of the two
-  (target >= 0.75). The step is what the workers run per page, ``examine_payload``: trafilatura with metadata,
-  our line rules and the whole-page scan for rights notices and robots/TDM meta. Plain
-  ``trafilatura.extract`` is shown for context;
-* the second, unchanged run's wall time as a fraction of the first (target <= 0.05);
-* S3 write requests per new article (target <= 2), counted by the store itself;
-* peak RSS of the runner's process tree (runner plus extraction workers), sampled from /proc;
-* CPU per article of the first run by component (runner, extraction workers, SeaweedFS, the site server);
-* the floor: fixed costs any pipeline on this stack pays on this machine, measured apart from the pipeline.
-  A bare Scrapy crawl of the same pages (``bench/bare_fetch.py``: the runner's Scrapy settings and reactor,
-  none of our middlewares or pipelines, a callback that does nothing), CPU per page; SeaweedFS CPU per write
-  request of the first run; the boto3 client CPU of one ~10 KB JSON PUT through our store (500 PUTs, timed
-  in this process). From these: fixed costs per article (fetch + site server + S3 server and client per PUT
-  x PUTs per article), the best ratio possible here, ``E / (E + fixed)`` with E the extraction step's CPU per
-  page, and the pipeline's own overhead (runner - bare fetch - boto3 client PUTs + workers - E, per article).
+* feedvault archives it into an embedded SeaweedFS (``python -m feedvault.crawl.runner``, a fresh process), then
+  runs again with nothing changed;
+* the peer, trafilatura's CLI tuned as a user would (``trafilatura --config-file CFG --parallel 8 -i urls.txt
+  --json -o DIR``, CFG the package's settings with ``SLEEP_TIME = 0`` and ``SSRF_PROTECTION = off``), fetches
+  and extracts the same URLs;
+* ``trafilatura.extract(favor_precision=True, with_metadata=True)`` alone, in this process, on the same pages
+  (CPU per page), and each step of feedvault's worker alone on them (the components' shares).
 
-Usage: ``python bench/throughput.py [-n 2000] [--workers 0] [--keep DIR]``. Exits 1 if a target is missed.
-Run it on a quiet machine: the ratios compare CPU-bound phases.
+Prints every figure of the issue with its target and exits 1 if one is missed:
+
+* P1a: feedvault's articles/s (first run, process wall) / the CLI's URLs/s (>= 2.0);
+* P1b: CPU per article of feedvault's process tree plus the S3 server / CPU per page of trafilatura.extract
+  alone (<= 1.33), with each component's share;
+* P2: the second, unchanged run's wall / the first's (<= 0.05);
+* P4: peak RSS of feedvault's process tree (<= 500 MB); with ``--rss-growth-to 10000`` also a first run of that
+  many articles into a fresh bucket and the growth (<= 10%);
+* P5: S3 write requests per new article (<= 0.05), counted by the store itself;
+* fixed costs: the first run's wall outside the crawl (start-up, store, finalize, catalog) / its wall (<= 5%).
+
+Usage: ``nice -n 10 python bench/throughput.py [--articles 2000] [--pages DIR] [--workers 0]
+[--rss-growth-to N] [--keep DIR]``. The machine is shared: say so next to the numbers you quote.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import email.utils
+import gzip
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, NamedTuple, cast
+from typing import Any, NamedTuple
+from xml.sax.saxutils import escape
 
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from feedvault.cleaning import CleanOptions  # noqa: E402
 from feedvault.config import StorageSettings  # noqa: E402
-from feedvault.demo.server import SiteServer  # noqa: E402
-from feedvault.demo.synth import generate_site  # noqa: E402
-from feedvault.permission.signals import examine_payload  # noqa: E402
 from feedvault.store.backends import Store, open_store  # noqa: E402
 from feedvault.store.seaweed import EmbeddedS3  # noqa: E402
 
-if TYPE_CHECKING:
-    from feedvault.crawl.context import CrawlConfig
-
+DEFAULT_PAGES = REPO.parent / "shared" / "eval" / "extraction" / "html"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+TARGETS = {"P1a": 2.0, "P1b": 1.33, "P2": 0.05, "P4": 500.0, "P4 growth": 1.10, "P5": 0.05, "fixed": 0.05}
+CLI_PARALLEL = 8
 
 
+# -- the site ---------------------------------------------------------------------------------------------
+def load_real_pages(directory: Path) -> list[bytes]:
+    pages = [gzip.decompress(p.read_bytes()) for p in sorted(directory.glob("*.html.gz"))]
+    pages += [p.read_bytes() for p in sorted(directory.glob("*.html"))]
+    if not pages:
+        sys.exit(f"no pages in {directory}: pass --pages DIR (the shared benchmark's eval/extraction/html)")
+    return pages
+
+
+class Site:
+    """``n`` unique article URLs over the real pages, and an RSS feed listing them (newest first)."""
+
+    def __init__(self, pages: list[bytes], n: int, published: dt.datetime) -> None:
+        self.pages, self.n, self.published = pages, n, published
+        self.base = ""
+
+    def page_of(self, i: int) -> int:
+        return i % len(self.pages)
+
+    def path(self, i: int) -> str:
+        return f"/news/{i:05d}.html"
+
+    def body(self, i: int) -> bytes:
+        return self.pages[self.page_of(i)] + f"\n<!-- feedvault bench copy {i} -->\n".encode()
+
+    def urls(self) -> list[str]:
+        return [self.base + self.path(i) for i in range(self.n)]
+
+    def rss(self) -> bytes:
+        step = dt.timedelta(days=1) / max(self.n, 1)
+        items = "".join(
+            f"<item><title>Article {i}</title><link>{escape(self.base + self.path(i))}</link>"
+            f"<guid>{escape(self.base + self.path(i))}</guid>"
+            f"<pubDate>{email.utils.format_datetime(self.published - i * step)}</pubDate></item>"
+            for i in range(self.n)
+        )
+        return (
+            '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>bench</title>'
+            f"<link>{self.base}/</link><description>real pages</description>{items}</channel></rss>"
+        ).encode()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024  # http.server's default of 5 drops connections under load
+    site: Site
+    feed: bytes
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        server: _Server = self.server  # type: ignore[assignment]
+        body, kind = b"not found", "text/plain"
+        status = 404
+        if self.path == "/rss.xml":
+            body, kind, status = server.feed, "application/rss+xml", 200
+        elif self.path.startswith("/news/") and self.path.endswith(".html"):
+            try:
+                i = int(self.path[6:-5])
+            except ValueError:
+                i = -1
+            if 0 <= i < server.site.n:
+                body, kind, status = server.site.body(i), "text/html", 200
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def serve(site: Site) -> Iterator[Site]:
+    httpd = _Server(("127.0.0.1", 0), _Handler)
+    site.base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.site, httpd.feed = site, site.rss()
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield site
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+# -- watching a process tree ------------------------------------------------------------------------------
 def _process_tree(root: int) -> dict[int, tuple[int, float]]:
     """``{pid: (rss KiB, cpu seconds)}`` for ``root`` and its descendants, read from /proc."""
     info: dict[int, tuple[int, int, float]] = {}
@@ -70,9 +167,8 @@ def _process_tree(root: int) -> dict[int, tuple[int, float]]:
                 fields = stat.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        # fields[1] = ppid, [11]/[12] = utime/stime in ticks, [21] = rss in pages
-        cpu = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-        info[int(entry)] = (int(fields[1]), int(fields[21]) * os.sysconf("SC_PAGE_SIZE") // 1024, cpu)
+        cpu = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+        info[int(entry)] = (int(fields[1]), int(fields[21]) * PAGE_SIZE // 1024, cpu)
     tree, stack = {}, [root]
     while stack:
         pid = stack.pop()
@@ -94,24 +190,20 @@ class Watched(NamedTuple):
     wall: float  # seconds, start-up included
     peak_rss: int  # KiB, the whole process tree
     cpu: dict[int, float]  # last CPU seconds seen per pid of the tree
-    sampler_cpu: float  # CPU seconds the /proc sampling cost this (the bench) process
 
 
-def run_watched(cmd: list[str], env: dict[str, str] | None = None) -> Watched:
+def run_watched(cmd: list[str], env: dict[str, str] | None = None, cwd: Path = REPO) -> Watched:
     """Run ``cmd`` to completion, sampling its process tree from /proc every 0.1 s."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak, sampler_cpu = 0, 0.0
-    last_cpu: dict[int, float] = {}
-    done = threading.Event()
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak, last_cpu, done = 0, {}, threading.Event()
 
     def sample() -> None:
-        nonlocal peak, sampler_cpu
+        nonlocal peak
         while not done.is_set():
             tree = _process_tree(proc.pid)
             peak = max(peak, sum(rss for rss, _cpu in tree.values()))
             last_cpu.update({pid: cpu for pid, (_rss, cpu) in tree.items()})
-            sampler_cpu = time.thread_time()
             done.wait(0.1)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -120,228 +212,373 @@ def run_watched(cmd: list[str], env: dict[str, str] | None = None) -> Watched:
     wall = time.perf_counter() - start
     done.set()
     sampler.join()
-    return Watched(proc.pid, stdout, stderr, proc.returncode, wall, peak, last_cpu, sampler_cpu)
+    return Watched(proc.pid, stdout, stderr, proc.returncode, wall, peak, last_cpu)
 
 
-def run_runner(registry: Path, env: dict[str, str], run_id: str) -> tuple[dict, Watched, dict[str, float]]:
-    """Run the pipeline in a fresh process.
+# -- feedvault --------------------------------------------------------------------------------------------
+def write_registry(path: Path, site: Site, endpoint_url: str, bucket: str, workers: int) -> Path:
+    registry = {
+        "settings": {
+            "contact_url": f"{site.base}/about.html",
+            "storage": StorageSettings(uri=f"s3://{bucket}/archive", endpoint_url=endpoint_url).model_dump(mode="json")
+            | {"data_dir": str(path.parent / f"data-{bucket}")},
+            "politeness": {"download_delay": 0, "concurrency_per_domain": 16, "autothrottle": False},
+            "extract_workers": workers,
+            "entry_window_days": 30,
+            "revisit_days": 1,  # the articles are 2-3 days old: the second run has nothing due
+            "max_new_entries_per_run": max(site.n, 1000),
+        },
+        "feeds": [
+            {
+                "id": "bench",
+                "publisher": "real pages of the shared extraction benchmark",
+                "urls": [f"{site.base}/rss.xml"],
+                "kind": "rss",
+                "allow_private_network": True,
+                "permission": {
+                    "basis": "own-content",
+                    "reference": "bench/throughput.py (pages served from this machine)",
+                    "granted_by": "feedvault bench",
+                    "granted_on": "2026-01-01",
+                },
+            }
+        ],
+    }
+    path.write_text(yaml.safe_dump(registry, sort_keys=False))
+    return path
 
-    Returns (summary, the watched run, CPU seconds of the runner process and of its descendants, i.e. the
-    extraction workers).
-    """
+
+class FeedvaultRun(NamedTuple):
+    summary: dict[str, Any]
+    watched: Watched
+    reactor_cpu: float  # the runner process itself
+    workers_cpu: float  # its descendants (the extraction workers)
+    s3_cpu: float  # SeaweedFS during the run
+
+    @property
+    def crawl_seconds(self) -> float:
+        return sum(float(f.get("seconds") or 0) for f in self.summary.get("feeds", []))
+
+    @property
+    def new(self) -> int:
+        return int(self.summary["totals"]["new"])
+
+    @property
+    def writes(self) -> int:
+        return int(self.summary["storage_requests"]["write_requests"])
+
+
+def run_feedvault(registry: Path, env: dict[str, str], run_id: str, s3: EmbeddedS3) -> FeedvaultRun:
+    s3_before = cpu_seconds(s3.pid)
+    summary, run, cpu = run_runner(registry, env, run_id)
+    return FeedvaultRun(summary, run, cpu["runner"], cpu["workers"], cpu_seconds(s3.pid) - s3_before)
+
+
+def run_runner(registry: Path, env: dict[str, str], run_id: str) -> tuple[dict[str, Any], Watched, dict[str, float]]:
+    """A runner process to completion: (its summary, the watched run, CPU of the runner and of its workers).
+    Also used by ``bench/entry_cap.py``."""
     cmd = [sys.executable, "-m", "feedvault.crawl.runner", "--registry", str(registry), "--run-id", run_id]
     run = run_watched([*cmd, "--log-level", "WARNING"], env)
     lines = [line for line in run.stdout.splitlines() if line.startswith("{")]
     if run.returncode != 0 or not lines:
         sys.exit(f"runner failed (exit {run.returncode}):\n{run.stderr[-4000:]}")
     runner = run.cpu.get(run.pid, 0.0)
-    cpu = {"runner": runner, "workers": sum(run.cpu.values()) - runner}
-    return json.loads(lines[-1]), run, cpu
+    return json.loads(lines[-1]), run, {"runner": runner, "workers": sum(run.cpu.values()) - runner}
 
 
-def bare_fetch_settings(registry: Path) -> dict[str, Any]:
-    """The runner's Scrapy settings for the bench feed without our middlewares and item pipeline.
-
-    Scrapy's own middlewares that the runner switches off (robots.txt, retry) stay off.
-    """
-    from feedvault.config import load_registry
-    from feedvault.crawl.runner import scrapy_settings
-
-    parsed = load_registry(registry)
-    polite = parsed.feeds[0].effective_politeness(parsed.settings.politeness)
-    crawl = SimpleNamespace(politeness=polite, settings=parsed.settings)  # all scrapy_settings reads
-    settings = scrapy_settings(cast("CrawlConfig", crawl), "WARNING")
-    settings["DOWNLOADER_MIDDLEWARES"] = {k: v for k, v in settings["DOWNLOADER_MIDDLEWARES"].items() if v is None}
-    settings["ITEM_PIPELINES"] = {}
-    return settings
-
-
-def run_bare_fetch(urls: list[str], settings: dict[str, Any], work: Path) -> tuple[dict, Watched]:
-    """Fetch ``urls`` with ``bench/bare_fetch.py`` in a fresh process; (its JSON report, the watched run)."""
-    job = work / "bare-fetch.json"
-    job.write_text(json.dumps({"urls": urls, "settings": settings}))
-    run = run_watched([sys.executable, str(REPO / "bench" / "bare_fetch.py"), str(job)])
-    lines = [line for line in run.stdout.splitlines() if line.startswith("{")]
-    if run.returncode != 0 or not lines:
-        sys.exit(f"bare fetch failed (exit {run.returncode}):\n{run.stderr[-4000:]}")
-    return json.loads(lines[-1]), run
-
-
-PUT_WARM_UP, PUT_COUNT = 5, 500
-
-
-def put_floor(store: Store, n: int = PUT_COUNT) -> float:
-    """CPU seconds of this process per ``put_bytes`` of a ~10 KB JSON record (client side: boto3, our store)."""
-    record = json.dumps({"url": "http://127.0.0.1/a", "text": "Lorem ipsum dolor sit amet. " * 360}).encode()
-    for i in range(PUT_WARM_UP):  # warm the client (connection, credentials, endpoint resolution)
-        store.put_bytes(f"bench-floor/warm-{i}.json", record, "application/json")
-    start = time.process_time()
-    for i in range(n):
-        store.put_bytes(f"bench-floor/{i:04d}.json", record, "application/json")
-    return (time.process_time() - start) / n
-
-
-def _plain_trafilatura(args: tuple[bytes, str]) -> int:
+# -- the peer ---------------------------------------------------------------------------------------------
+def run_trafilatura_cli(urls: list[str], work: Path) -> tuple[Watched, int]:
+    """trafilatura's CLI on the URLs, tuned as the issue says; (the watched run, URLs it wrote a document for)."""
     import trafilatura
 
-    return len(trafilatura.extract(args[0], url=args[1], favor_precision=True, include_comments=False) or "")
+    config = (Path(trafilatura.__file__).parent / "settings.cfg").read_text()
+    config = config.replace("SLEEP_TIME = 5.0", "SLEEP_TIME = 0").replace(
+        "SSRF_PROTECTION = on", "SSRF_PROTECTION = off"
+    )
+    if "SLEEP_TIME = 0\n" not in config or "SSRF_PROTECTION = off" not in config:
+        sys.exit("trafilatura's settings.cfg changed: update the bench's config edits")
+    (work / "trafilatura.cfg").write_text(config)
+    (work / "urls.txt").write_text("\n".join(urls) + "\n")
+    out = work / "trafilatura-out"
+    shutil.rmtree(out, ignore_errors=True)
+    cli = Path(sys.executable).with_name("trafilatura")
+    cmd = [str(cli), "--config-file", "trafilatura.cfg", "--parallel", str(CLI_PARALLEL), "-i", "urls.txt"]
+    run = run_watched([*cmd, "--json", "-o", str(out)], cwd=work)
+    if run.returncode != 0:
+        sys.exit(f"trafilatura CLI failed (exit {run.returncode}):\n{run.stderr[-4000:]}")
+    # Output names are content hashes (in numbered subdirectories): copies with the same text share a file, so
+    # this counts documents written, not URLs processed.
+    written = len(list(out.rglob("*.json"))) if out.is_dir() else 0
+    return run, written
 
 
-def _pipeline_extraction(args: tuple[bytes, str]) -> int:
-    return len((examine_payload(args[0], args[1], "utf-8", CleanOptions())["cleaned"] or {}).get("text", ""))
+# -- CPU of each step, alone, on the same pages -----------------------------------------------------------
+def _cpu_ms(fn: Callable[[], object], repeat: int = 1) -> float:
+    start = time.process_time()
+    for _ in range(repeat):
+        fn()
+    return (time.process_time() - start) * 1000 / repeat
 
 
-def ceiling(pages: list[tuple[bytes, str]], workers: int, fn) -> float:
-    """Pages per second of ``fn`` alone over ``pages``, one process per core (pool start-up excluded)."""
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(fn, pages[: workers * 2]))  # warm the workers (imports)
-        start = time.perf_counter()
-        list(pool.map(fn, pages, chunksize=8))
-        return len(pages) / (time.perf_counter() - start)
+def step_costs(site: Site) -> dict[str, float]:
+    """CPU ms per article (weighted as the site repeats the pages) of each step, run alone in this process."""
+    import trafilatura
+
+    from feedvault.archive.cdxj import index_warc
+    from feedvault.archive.clean_segments import dumps_line, encode_member
+    from feedvault.archive.warc import Capture, build_exchange
+    from feedvault.cleaning import CleanOptions, clean_tree
+    from feedvault.cleaning.encoding import decode_html
+    from feedvault.permission.signals import checked_scan, load_page
+
+    options = CleanOptions()
+    per_page: list[dict[str, float]] = []
+    for n, body in enumerate(site.pages):
+        url = f"{site.base}/news/{n:05d}.html"
+        costs: dict[str, float] = {}
+        costs["trafilatura.extract alone"] = _cpu_ms(
+            lambda body=body, url=url: trafilatura.extract(body, url=url, favor_precision=True, with_metadata=True)
+        )
+        html, _encoding = decode_html(body, None)
+        costs["decode + parse"] = _cpu_ms(lambda html=html: load_page(html))
+        tree, problem = load_page(html)
+        costs["cleaner (trafilatura + rules)"] = _cpu_ms(
+            lambda html=html, url=url: clean_tree(load_page(html)[0], url, options)
+        )
+        costs["cleaner (trafilatura + rules)"] -= costs["decode + parse"]
+        costs["signal scan"] = _cpu_ms(lambda tree=tree, problem=problem: checked_scan(tree, options.rules, problem))
+        capture = Capture(
+            url=url,
+            request_method="GET",
+            request_headers=[("Host", "127.0.0.1")],
+            status=200,
+            reason="OK",
+            response_headers=[("Content-Type", "text/html"), ("Content-Length", str(len(body)))],
+            body=body,
+            fetched_at=dt.datetime.now(dt.UTC),
+        )
+        costs["WARC records (digests, gzip)"] = _cpu_ms(lambda capture=capture: build_exchange(capture))
+        exchange = build_exchange(capture)
+        costs["CDXJ line"] = _cpu_ms(lambda exchange=exchange: index_warc(exchange.data, "bench.warc.gz"))
+        record = clean_tree(tree, url, options).to_dict()
+        costs["clean record (JSON + gzip member)"] = _cpu_ms(lambda record=record: encode_member(dumps_line(record)))
+        per_page.append(costs)
+    weights = [0] * len(site.pages)
+    for i in range(site.n):
+        weights[site.page_of(i)] += 1
+    return {name: sum(w * c[name] for w, c in zip(weights, per_page, strict=True)) / site.n for name in per_page[0]}
+
+
+def gzip_levels(pages: list[bytes], levels: tuple[int, ...] = (1, 3, 6, 9)) -> list[tuple[str, str, str]]:
+    """WARC records at each gzip level on the real pages (``storage.warc_gzip_level``): CPU per page (digests
+    included) and bytes stored against the raw pages."""
+    from feedvault.archive.warc import Capture, build_exchange
+
+    captures = [
+        Capture(
+            url=f"http://127.0.0.1/news/{n:05d}.html",
+            request_method="GET",
+            request_headers=[],
+            status=200,
+            reason="OK",
+            response_headers=[("Content-Type", "text/html")],
+            body=body,
+            fetched_at=dt.datetime.now(dt.UTC),
+        )
+        for n, body in enumerate(pages)
+    ]
+    raw = sum(len(p) for p in pages)
+    rows = [("WARC gzip level (real pages)", "", "CPU per page incl. digests; stored / raw bytes")]
+    for level in levels:
+        start, size = time.process_time(), 0
+        for capture in captures:
+            size += len(build_exchange(capture, level).data)
+        ms = (time.process_time() - start) * 1000 / len(captures)
+        rows.append((f"    level {level}", f"{ms:.2f} ms", f"{size / raw:.3f} of the raw bytes"))
+    return rows
+
+
+def put_client_ms(store: Store, size: int = 1 << 20, count: int = 20) -> float:
+    """boto3 client CPU ms (this process) per PUT of ``size`` bytes, as a segment or WARC upload costs it."""
+    data = os.urandom(size)
+    store.put_bytes("bench-floor/warm", data)
+    start = time.process_time()
+    for i in range(count):
+        store.put_bytes(f"bench-floor/{i:03d}", data)
+    return (time.process_time() - start) * 1000 / count
+
+
+# -- report -----------------------------------------------------------------------------------------------
+def verdict(name: str, value: float, *, most: bool = True) -> str:
+    target = TARGETS[name]
+    ok = value <= target if most else value >= target
+    return f"target {'<=' if most else '>='} {target:g}: {'PASS' if ok else 'FAIL'}"
+
+
+def measure(args: argparse.Namespace, pages: list[bytes], work: Path) -> tuple[list[tuple[str, str, str]], bool]:
+    workers = args.workers or os.cpu_count() or 1
+    now = dt.datetime.now(dt.UTC)
+    site = Site(pages, args.articles, now - dt.timedelta(days=2))
+    with serve(site), EmbeddedS3(work / "s3") as s3:
+        env = {**os.environ, **s3.env(), "PYTHONPATH": str(REPO)}
+        registry = write_registry(work / "feeds.yaml", site, s3.endpoint_url, "bench", workers)
+        store = open_store(StorageSettings(uri="s3://bench/archive", endpoint_url=s3.endpoint_url), s3.credentials)
+        store.ensure_bucket()
+        print(f"feedvault: {site.n} articles from {len(pages)} real pages ...", flush=True)
+        first = run_feedvault(registry, env, now.strftime("%Y%m%dT%H%M%SZ") + "-bench1", s3)
+        second = run_feedvault(
+            registry, env, (now + dt.timedelta(seconds=1)).strftime("%Y%m%dT%H%M%SZ") + "-bench2", s3
+        )
+        print("trafilatura CLI on the same URLs ...", flush=True)
+        cli, cli_docs = run_trafilatura_cli(site.urls(), work)
+        print("each step alone on the same pages ...", flush=True)
+        steps = step_costs(site)
+        levels = gzip_levels(pages)
+        client_ms = put_client_ms(store)
+        problems = check_archive_after(store)
+        growth = rss_growth(args, pages, work, s3, workers) if args.rss_growth_to else None
+    rows, ok = report(site, first, second, cli, cli_docs, steps, client_ms, problems, growth, workers)
+    return rows + levels, ok
+
+
+def check_archive_after(store: Store) -> list[str]:
+    from feedvault.archive.check import check_archive
+
+    return [str(p) for p in check_archive(store)]
+
+
+def rss_growth(args: argparse.Namespace, pages: list[bytes], work: Path, s3: EmbeddedS3, workers: int) -> int:
+    """Peak RSS (KiB) of a first run of ``--rss-growth-to`` articles into a fresh bucket."""
+    now = dt.datetime.now(dt.UTC)
+    site = Site(pages, args.rss_growth_to, now - dt.timedelta(days=2))
+    with serve(site):
+        env = {**os.environ, **s3.env(), "PYTHONPATH": str(REPO)}
+        registry = write_registry(work / "feeds-growth.yaml", site, s3.endpoint_url, "growth", workers)
+        open_store(
+            StorageSettings(uri="s3://growth/archive", endpoint_url=s3.endpoint_url), s3.credentials
+        ).ensure_bucket()
+        print(f"feedvault: {site.n} articles (RSS growth) ...", flush=True)
+        return run_feedvault(registry, env, now.strftime("%Y%m%dT%H%M%SZ") + "-growth", s3).watched.peak_rss
+
+
+def report(
+    site: Site,
+    first: FeedvaultRun,
+    second: FeedvaultRun,
+    cli: Watched,
+    cli_docs: int,
+    steps: dict[str, float],
+    client_ms: float,
+    problems: list[str],
+    growth: int | None,
+    workers: int,
+) -> tuple[list[tuple[str, str, str]], bool]:
+    new = max(first.new, 1)
+    rate, cli_rate = first.new / first.watched.wall, site.n / cli.wall
+    p1a = rate / cli_rate
+    tree_cpu = first.reactor_cpu + first.workers_cpu
+    per_article = (tree_cpu + first.s3_cpu) * 1000 / new
+    alone = steps["trafilatura.extract alone"]
+    p1b = per_article / alone
+    p2 = second.watched.wall / first.watched.wall
+    p4 = first.watched.peak_rss / 1024
+    p5 = first.writes / new
+    outside = first.watched.wall - first.crawl_seconds
+    fixed = outside / first.watched.wall
+    results = {"P1a": (p1a, False), "P1b": (p1b, True), "P2": (p2, True), "P4": (p4, True), "P5": (p5, True)}
+    results["fixed"] = (fixed, True)
+    rows = [
+        ("P1a feedvault articles/s", f"{rate:.1f}", f"{first.new} new in {first.watched.wall:.1f} s (process wall)"),
+        (
+            "    trafilatura CLI URLs/s",
+            f"{cli_rate:.1f}",
+            f"{site.n} URLs in {cli.wall:.1f} s, {cli_docs} documents written",
+        ),
+        ("    ratio", f"{p1a:.2f}x", verdict("P1a", p1a, most=False)),
+        (
+            "P1b CPU per article, feedvault + S3",
+            f"{per_article:.1f} ms",
+            f"tree {tree_cpu:.1f} s + SeaweedFS {first.s3_cpu:.1f} s",
+        ),
+        ("    trafilatura.extract alone", f"{alone:.1f} ms", "favor_precision, with_metadata; per page, this process"),
+        ("    ratio", f"{p1b:.2f}x", verdict("P1b", p1b)),
+    ]
+    rows += component_rows(first, steps, client_ms, per_article, new)
+    rows += [
+        (
+            "P2  second run / first (wall)",
+            f"{p2:.3f}",
+            f"{second.watched.wall:.2f} s, "
+            f"{second.summary['totals']['new']} new, {second.writes} S3 writes; " + verdict("P2", p2),
+        ),
+        ("P4  peak RSS, process tree", f"{p4:.0f} MiB", f"{site.n} articles; " + verdict("P4", p4)),
+    ]
+    if growth is not None:
+        ratio = growth / max(first.watched.peak_rss, 1)
+        results["P4 growth"] = (ratio, True)
+        rows.append(
+            ("    at --rss-growth-to", f"{growth / 1024:.0f} MiB", f"{ratio:.2f}x; " + verdict("P4 growth", ratio))
+        )
+    rows += [
+        ("P5  S3 write requests per new article", f"{p5:.3f}", f"{first.writes} writes; " + verdict("P5", p5)),
+        (
+            "fixed costs: wall outside the crawl",
+            f"{fixed:.1%}",
+            f"{outside:.1f} s of {first.watched.wall:.1f} s "
+            f"(crawl {first.crawl_seconds:.1f} s); target <= 5%: {'PASS' if fixed <= TARGETS['fixed'] else 'FAIL'}",
+        ),
+        ("archive check after the runs", f"{len(problems)} problems", "; ".join(problems[:3])),
+    ]
+    ok = all((v <= TARGETS[k]) if most else (v >= TARGETS[k]) for k, (v, most) in results.items()) and not problems
+    return rows, ok
+
+
+def component_rows(
+    first: FeedvaultRun, steps: dict[str, float], client_ms: float, per_article: float, new: int
+) -> list[tuple[str, str, str]]:
+    """Each component's CPU per article and share of the whole: measured per process, the workers split by each
+    step's cost alone on the same pages (scaled to the workers' measured total)."""
+
+    def row(name: str, ms: float, note: str = "") -> tuple[str, str, str]:
+        return (f"      {name}", f"{ms:.2f} ms", f"{ms / per_article:.0%}{'; ' + note if note else ''}")
+
+    client = client_ms * first.writes / new
+    workers = first.workers_cpu * 1000 / new
+    worker_steps = {k: v for k, v in steps.items() if k != "trafilatura.extract alone"}
+    scale = workers / max(sum(worker_steps.values()), 1e-9)
+    rows = [
+        ("    components (per article, share)", "", ""),
+        row("reactor process (Scrapy, pipeline, S3 client)", first.reactor_cpu * 1000 / new),
+        row("S3 client part of it (boto3)", client, f"{first.writes} writes x {client_ms:.1f} ms per 1 MiB PUT"),
+        row("extraction workers", workers, f"steps alone sum to {sum(worker_steps.values()):.1f} ms"),
+    ]
+    rows += [row(f"  {name}", cost * scale) for name, cost in worker_steps.items()]
+    rows.append(row("S3 server (SeaweedFS)", first.s3_cpu * 1000 / new))
+    return rows
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("-n", "--articles", type=int, default=2000)
+    parser.add_argument("--pages", type=Path, default=DEFAULT_PAGES, help="the real pages (*.html.gz)")
     parser.add_argument("--workers", type=int, default=0, help="extraction processes (0 = one per core)")
-    parser.add_argument("--keep", type=Path, help="keep the generated site and S3 data here")
+    parser.add_argument("--rss-growth-to", type=int, help="also a first run of this many articles: RSS growth")
+    parser.add_argument("--keep", type=Path, help="keep the work directory (S3 data, CLI output) here")
     args = parser.parse_args()
-    workers = args.workers or os.cpu_count() or 1
+    pages = load_real_pages(args.pages)
     work = args.keep or Path(tempfile.mkdtemp(prefix="feedvault-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-
-    now = dt.datetime.now(dt.UTC)
-    t0 = time.perf_counter()
-    site = generate_site(work / "gen", n_articles=args.articles, seed=0, published=now - dt.timedelta(days=2))
-    print(f"generated {site.n_articles} pages ({site.total_bytes / 1e6:.0f} MB) in {time.perf_counter() - t0:.1f}s")
-
-    with SiteServer(site.root) as server, EmbeddedS3(work / "s3") as s3:
-        registry = yaml.safe_load(site.registry.read_text())
-        registry["settings"].update(
-            extract_workers=workers,
-            entry_window_days=30,
-            revisit_days=1,  # bench articles are 2-4 days old: the second run has nothing due
-            max_new_entries_per_run=max(args.articles, 1000),  # the whole site in one run (the default cap is 1000)
-            storage=StorageSettings(uri="s3://bench/archive", endpoint_url=s3.endpoint_url).model_dump(mode="json"),
-        )
-        for feed in registry["feeds"]:
-            feed["urls"] = [
-                u.replace("${FEEDVAULT_BENCH_URL:-http://127.0.0.1:8766}", server.base_url) for u in feed["urls"]
-            ]
-        registry_path = work / "bench-feeds.yaml"
-        registry_path.write_text(yaml.safe_dump(registry, sort_keys=False))
-        env = {**os.environ, **s3.env(), "FEEDVAULT_BENCH_URL": server.base_url, "PYTHONPATH": str(REPO)}
-        store = open_store(StorageSettings(uri="s3://bench/archive", endpoint_url=s3.endpoint_url), s3.credentials)
-        store.ensure_bucket()
-
-        s3_cpu, bench_cpu = cpu_seconds(s3.pid), time.process_time()
-        first, first_run, first_cpu = run_runner(registry_path, env, now.strftime("%Y%m%dT%H%M%SZ") + "-bench1")
-        first_wall, first_rss = first_run.wall, first_run.peak_rss
-        first_cpu["S3 server (SeaweedFS)"] = s3_server = cpu_seconds(s3.pid) - s3_cpu
-        first_cpu["site server (bench process)"] = site_cpu = time.process_time() - bench_cpu - first_run.sampler_cpu
-        second, second_run, _ = run_runner(
-            registry_path, env, (now + dt.timedelta(seconds=1)).strftime("%Y%m%dT%H%M%SZ") + "-bench2"
-        )
-        second_wall = second_run.wall
-
-        # Floor: what any pipeline on this stack pays here. Bare Scrapy fetching the same article pages ...
-        bench_cpu = time.process_time()
-        bare, bare_run = run_bare_fetch(
-            [server.url(p) for p in site.article_paths], bare_fetch_settings(registry_path), work
-        )
-        bare_site_cpu = time.process_time() - bench_cpu - bare_run.sampler_cpu
-        # ... and one small S3 PUT, client side (the site server is idle now) and server side.
-        s3_cpu = cpu_seconds(s3.pid)
-        put_client = put_floor(store)
-        put_server_alone = (cpu_seconds(s3.pid) - s3_cpu) / (PUT_WARM_UP + PUT_COUNT)
-
-        pages = [
-            ((site.root / p.lstrip("/")).read_bytes().replace(b"{{BASE_URL}}", server.base_url.encode()), server.url(p))
-            for p in site.article_paths
-        ]
-
-    new = first["totals"]["new"]
-    if new != args.articles:
-        print(f"warning: {new} of {args.articles} articles archived: {first['totals']}")
-    e2e = new / first_wall
-    ceiling_pipeline = ceiling(pages, workers, _pipeline_extraction)
-    ceiling_plain = ceiling(pages, workers, _plain_trafilatura)
-    writes_per_article = first["storage_requests"]["write_requests"] / max(new, 1)
-    ratio = e2e / ceiling_pipeline
-    fraction = second_wall / first_wall
-
-    def ms(seconds: float, per: int = max(new, 1)) -> float:
-        return seconds / per * 1000
-
-    writes = first["storage_requests"]["write_requests"]
-    extraction = ms(workers / ceiling_pipeline, 1)  # E: CPU ms of the extraction step per page
-    bare_cpu = sum(bare_run.cpu.values())
-    bare_fetch = ms(bare_cpu, max(bare["responses"], 1))
-    put_server = ms(s3_server, max(writes, 1))
-    fixed = bare_fetch + ms(site_cpu) + (put_server + ms(put_client, 1)) * writes_per_article
-    best = extraction / (extraction + fixed)
-    # The runner's CPU includes the boto3 client side of each PUT, already counted in the fixed costs.
-    client_puts = ms(put_client, 1) * writes_per_article
-    overhead = ms(first_cpu["runner"]) - bare_fetch - client_puts + ms(first_cpu["workers"]) - extraction
-
-    rows = [
-        ("end-to-end (first run)", f"{e2e:.1f} articles/s", f"{new} new in {first_wall:.1f}s"),
-        ("ceiling: extraction step alone", f"{ceiling_pipeline:.1f} pages/s", f"{workers} processes, examine_payload"),
-        ("context: plain trafilatura.extract", f"{ceiling_plain:.1f} pages/s", f"{workers} processes"),
-        ("ratio end-to-end / ceiling", f"{ratio:.2f}", "target >= 0.75 " + ("PASS" if ratio >= 0.75 else "FAIL")),
-        (
-            "second run / first run (wall)",
-            f"{fraction:.3f}",
-            f"{second_wall:.2f}s; target <= 0.05 " + ("PASS" if fraction <= 0.05 else "FAIL"),
-        ),
-        (
-            "second run: new / changed / unchanged",
-            "{new} / {changed} / {unchanged}".format(**second["totals"]),
-            f"{second['storage_requests']['write_requests']} S3 writes",
-        ),
-        (
-            "S3 write requests per new article",
-            f"{writes_per_article:.2f}",
-            "target <= 2 " + ("PASS" if writes_per_article <= 2 else "FAIL"),
-        ),
-        ("peak RSS (runner + workers)", f"{first_rss / 1024:.0f} MiB", ""),
-    ]
-    rows.append(("CPU per article, first run (2 cores)", f"{2 * first_wall / max(new, 1) * 1000:.1f} ms avail.", ""))
-    for name, seconds in first_cpu.items():
-        rows.append((f"  {name}", f"{seconds / max(new, 1) * 1000:.2f} ms", f"{seconds:.1f} s"))
-    rows.append(("  extraction alone would need", f"{workers / ceiling_pipeline * 1000:.2f} ms", "(ceiling)"))
-    rows += [
-        ("floor: fixed costs on this box", "", "measured apart from the pipeline, per page / PUT"),
-        (
-            "  bare Scrapy fetch, CPU per page",
-            f"{bare_fetch:.2f} ms",
-            f"{bare['responses']} pages in {bare_run.wall:.1f}s, {bare_cpu:.1f} s CPU incl. start-up "
-            f"({ms(bare['cpu_end'] - bare['cpu_start'], max(bare['responses'], 1)):.2f} ms crawl only); "
-            f"site server {ms(bare_site_cpu, max(bare['responses'], 1)):.2f} ms",
-        ),
-        (
-            "  S3 server CPU per write request",
-            f"{put_server:.2f} ms",
-            f"first run's SeaweedFS CPU / {writes} writes; {put_server_alone * 1000:.2f} ms per 10 KB PUT alone",
-        ),
-        ("  boto3 client CPU per 10 KB PUT", f"{ms(put_client, 1):.2f} ms", f"S3Store.put_bytes, {PUT_COUNT} PUTs"),
-        (
-            "fixed costs per article",
-            f"{fixed:.2f} ms",
-            f"fetch + site server + (S3 server + client) x {writes_per_article:.2f} PUTs",
-        ),
-        ("best possible ratio here", f"{best:.2f}", f"E / (E + fixed), E = {extraction:.2f} ms extraction"),
-        (
-            "pipeline's own overhead",
-            f"{overhead:.2f} ms",
-            "runner - bare fetch - boto3 client PUTs + workers - E, per article",
-        ),
-    ]
+    try:
+        rows, ok = measure(args, pages, work)
+    finally:
+        if args.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
     width = max(len(r[0]) for r in rows)
     print()
     for name, value, note in rows:
-        print(f"{name:<{width}}  {value:>18}  {note}")
-    return 0 if ratio >= 0.75 and fraction <= 0.05 and writes_per_article <= 2 else 1
+        print(f"{name:<{width}}  {value:>12}  {note}")
+    print("\nall targets met" if ok else "\nsome targets missed")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
