@@ -723,7 +723,7 @@ TARGET_PAGE_F1 = 0.98
 
 def evaluate(page: EvalPage) -> PageResult:
     """Clean and scan one page as the pipeline does and compare with what the page says it holds."""
-    from bench.extraction_quality import page_counts
+    from bench.scoring import page_counts
     from feedvault.cleaning import CleanOptions, clean_html
     from feedvault.config import CleaningRules
     from feedvault.permission.signals import scan_page

@@ -20,7 +20,6 @@ import gzip
 import json
 import os
 import random
-import re
 import statistics
 import sys
 import time
@@ -35,59 +34,14 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:  # run as a script: make ``feedvault`` importable without installing
     sys.path.insert(0, str(REPO_ROOT))
 
+from bench.scoring import aggregate, page_counts, tokenize  # noqa: E402 (after the path set-up)
+
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "eval" / "extraction"
 TARGET_F1 = 0.970  # the best published open result on this benchmark
 FLOOR_F1 = 0.964  # the cleaner before boilerplate families and notices: never go below
 MAX_RULES_OVERHEAD = 0.05  # rules on vs off, per core: at most 5% slower
 PUBLISHED_REFERENCE = {"f1": 0.958, "f1_std": 0.006, "precision": 0.938, "recall": 0.978, "accuracy": 0.293}
 BOOTSTRAP_SEED = 20200101
-
-_TOKEN_RE = re.compile(r"\w+")
-
-Counts = tuple[float, float, float]  # tp, fp, fn, normalised by their sum
-
-
-# ---------------------------------------------------------------------------------------------- the metric
-
-
-def tokenize(text: str | None) -> list[str]:
-    return _TOKEN_RE.findall(text or "")
-
-
-def shingles(text: str | None, n: int = 4) -> Counter[tuple[str, ...]]:
-    """Multiset of token n-grams; 1..n-1 tokens give one shorter shingle, no tokens none."""
-    toks = tokenize(text)
-    if len(toks) < n:
-        return Counter([tuple(toks)] if toks else [])
-    return Counter(tuple(toks[i : i + n]) for i in range(len(toks) - n + 1))
-
-
-def page_counts(gold: str | None, pred: str | None) -> Counts:
-    """Shared (tp), surplus predicted (fp) and missing gold (fn) shingles, divided by their sum."""
-    true, guess = shingles(gold), shingles(pred)
-    tp = float(sum((true & guess).values()))
-    fp = float(sum((guess - true).values()))
-    fn = float(sum((true - guess).values()))
-    total = tp + fp + fn
-    return (tp / total, fp / total, fn / total) if total else (0.0, 0.0, 0.0)
-
-
-def _precision(tp: float, fp: float, fn: float) -> float:
-    return 1.0 if fp == fn == 0 else tp / (tp + fp)
-
-
-def _recall(tp: float, fp: float, fn: float) -> float:
-    return 1.0 if fp == fn == 0 else tp / (tp + fn)
-
-
-def aggregate(counts: Sequence[Counts]) -> dict[str, float]:
-    """Precision over pages with output, recall over pages with gold text, F1 of the two means."""
-    precisions = [_precision(*c) for c in counts if c[0] + c[1] > 0]
-    recalls = [_recall(*c) for c in counts if c[0] + c[2] > 0]
-    precision = statistics.fmean(precisions) if precisions else 0.0
-    recall = statistics.fmean(recalls) if recalls else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"f1": f1, "precision": precision, "recall": recall}
 
 
 @dataclass(frozen=True)

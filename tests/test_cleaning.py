@@ -16,7 +16,8 @@ import pytest
 import trafilatura
 from pydantic import ValidationError
 
-from bench.extraction_quality import aggregate, page_counts, score, shingles
+from bench.extraction_quality import score
+from bench.scoring import aggregate, page_counts, shingles
 from feedvault.cleaning import (
     RECALL_FALLBACK_WORDS,
     CleanOptions,
