@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from feedvault import keys
+from feedvault.archive.clean_segments import iter_records as iter_clean
+from feedvault.archive.clean_segments import read_clean_record
 from feedvault.archive.wacz import write_wacz
 from feedvault.archive.warc import iter_records
 from feedvault.catalog import open_catalog
@@ -71,6 +73,11 @@ def canonical_site(tmp_path, site_server):
     return start
 
 
+def clean_records(store: FileStore) -> list[dict]:
+    """Every clean record left in the archive's segments (a taken-down record is blanked in place)."""
+    return [record for obj in store.list("clean/") for _o, _n, record in iter_clean(store.get_bytes(obj.key))]
+
+
 def by_path(manifest: dict, server: SiteServer) -> dict[str, dict]:
     return {o["url"].removeprefix(server.base_url): o for o in manifest["urls"]}
 
@@ -84,9 +91,9 @@ def test_url_variants_declaring_one_canonical_are_one_history(canonical_site):
     for variant in VARIANTS:  # the feed lists the canonical URL itself: its capture stands for the article
         assert (first[variant]["outcome"], first[variant]["reason"]) == ("skipped", "duplicate-canonical")
         assert first[variant]["canonical"] == {"href": canonical}
-    cleans = [o.key for o in archive.store.list("clean/")]
-    assert len(cleans) == 3  # the lighthouse once, the ferry and the bridge
-    assert keys.url_key(canonical) + ".json" in {k.rsplit("/", 1)[-1] for k in cleans}
+    records = clean_records(archive.store)
+    assert len(records) == 3  # the lighthouse once, the ferry and the bridge
+    assert read_clean_record(archive.store, first[CANONICAL]["clean_key"])["url"] == canonical
 
     second = by_path(archive.crawl(RUN_2, "--force"), archive.server)
     assert second[CANONICAL]["outcome"] == "unchanged"
@@ -110,7 +117,7 @@ def test_variants_without_their_canonical_listed_are_archived_under_it_from_the_
     assert archived["url"] == canonical and archived["fetched_url"] in {archive.server.url(v) for v in VARIANTS}
     skipped = [o for o in first["urls"] if o["outcome"] == "skipped"]
     assert len(skipped) == 2 and {o["reason"] for o in skipped} == {"duplicate-canonical"}
-    record = json.loads(archive.store.get_bytes(archived["clean_key"]))
+    record = read_clean_record(archive.store, archived["clean_key"])
     assert (record["url"], record["fetched_url"]) == (canonical, archived["fetched_url"])
     assert record["canonical"] == {"href": canonical}
     assert archive.warc_uris() == {archived["fetched_url"]}  # what was served, under the URL it was served at
@@ -150,7 +157,7 @@ def test_a_canonical_on_another_site_or_not_http_is_ignored_and_says_why(canonic
         entry = outcomes[path]
         assert entry["outcome"] == "new" and entry["url"] == archive.server.url(path)  # its own identity
         assert entry["canonical"] == {"href": href, "ignored": why}
-        record = json.loads(archive.store.get_bytes(entry["clean_key"]))
+        record = read_clean_record(archive.store, entry["clean_key"])
         assert record["url"] == archive.server.url(path) and "fetched_url" not in record
         assert record["canonical"] == {"href": href, "ignored": why}
     assert archive.history("https://wire.example/stories/ferry-timetable") == []
@@ -169,7 +176,7 @@ def test_takedown_by_the_canonical_or_the_fetched_url_leaves_nothing(canonical_s
     assert cli.main(["--registry", str(archive.registry), "takedown", "--url", url, "--reason", "publisher"]) == 0
     capsys.readouterr()
     assert not archive.warc_uris()  # no record of the URL fetched is left
-    assert not list(archive.store.list("clean/"))
+    assert not clean_records(archive.store)
     every = {archive.server.url(CANONICAL), *(archive.server.url(v) for v in VARIANTS)}
     for gone in every:
         assert archive.store.head(keys.tombstone_key(gone)) is not None, gone
