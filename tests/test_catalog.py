@@ -547,7 +547,7 @@ def test_takedown_updates_a_shared_catalog(archive_copy: FileStore, request, tmp
         assert catalog.history(victim.url) == [] and catalog.is_tombstoned(victim.url)
         for item in items[1:]:
             snapshot = catalog.snapshot(item.id)
-            assert snapshot.raw == json.loads(archive_copy.get_bytes(snapshot.clean_key))["raw"]
+            assert snapshot.raw == read_clean_record(archive_copy, snapshot.clean_key)["raw"]
 
 
 def test_an_interrupted_reindex_resumes_where_it_stopped(archived_demo: ArchivedDemo, empty_catalog):
