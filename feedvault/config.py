@@ -206,7 +206,11 @@ class StorageSettings(_Model):
     max_attempts: int = Field(default=5, ge=1)
     warc_max_bytes: int = Field(default=100 * 1024 * 1024, ge=64 * 1024)
     warc_gzip_level: int = Field(default=6, ge=1, le=9, description="zlib level of each WARC record's gzip member")
-    clean_segment_max_bytes: int = Field(default=64 * 1024 * 1024, ge=4096)
+    clean_segment_max_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=1,
+        description="A clean segment is uploaded once it holds this many bytes (1: one record per segment and PUT)",
+    )
     clean_gzip_level: int = Field(default=6, ge=1, le=9, description="zlib level of each clean record's gzip member")
 
     @field_validator("uri")

@@ -121,11 +121,18 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, seaweed: Any) -> Iterat
         yield Deployment(cluster, api, registry)
 
 
-def point_registry(deployment: Deployment, seaweed: Any, feeds: list[dict[str, Any]], **settings: Any) -> S3Store:
+def point_registry(
+    deployment: Deployment,
+    seaweed: Any,
+    feeds: list[dict[str, Any]],
+    storage_settings: dict[str, Any] | None = None,
+    **settings: Any,
+) -> S3Store:
     """Write the workers' registry: ``feeds`` archived into a fresh bucket; return that bucket's store."""
     storage, store = bucket_store(seaweed)
     data_dir = deployment.registry.parent / f"data-{store.uri.split('/')[2]}"
-    write_registry(deployment.registry, storage.model_copy(update={"data_dir": str(data_dir)}), feeds, **settings)
+    storage = storage.model_copy(update={"data_dir": str(data_dir), **(storage_settings or {})})
+    write_registry(deployment.registry, storage, feeds, **settings)
     return store
 
 
@@ -226,7 +233,15 @@ def test_a_worker_killed_mid_crawl_is_retried_on_the_other_worker_and_the_archiv
     for path in stalled:
         server.set_route(path, {"delay": 300})
     politeness = {"download_delay": 0, "autothrottle": False, "concurrency_per_domain": 8, "timeout_seconds": 600}
-    store = point_registry(deployment, seaweed, [feed("slow", server.base_url + site.feed_path)], politeness=politeness)
+    # One clean record per segment: the attempt that is killed has uploaded what it archived before it stalled
+    # (with the default size its records would wait in the spool, and the kill would leave nothing to replace).
+    store = point_registry(
+        deployment,
+        seaweed,
+        [feed("slow", server.base_url + site.feed_path)],
+        storage_settings={"clean_segment_max_bytes": 1},
+        politeness=politeness,
+    )
     dag_run = deployment.trigger(NIGHT + dt.timedelta(minutes=2), feeds=["slow"])
 
     def crawling() -> tuple[str, dict[str, bytes]] | None:
