@@ -18,6 +18,7 @@ import pytest
 
 from feedvault import keys
 from feedvault.archive.check import ARCHIVED, check_archive
+from feedvault.archive.clean_segments import read_clean_record
 from feedvault.config import StorageSettings
 from feedvault.store.backends import S3Store, Store, open_store, read_many
 from feedvault.store.seaweed_cluster import SeaweedCluster
@@ -34,7 +35,9 @@ HANG = 20  # under the crawler's 30 s download timeout: they are archived, after
 def _open_archive(cluster: SeaweedCluster, bucket: str, data_dir: Path) -> tuple[StorageSettings, S3Store]:
     storage = cluster.storage_settings(
         # One attempt per request: a write the degraded cluster cannot take fails after ~30 s (its own retries).
-        StorageSettings(uri=f"s3://{bucket}/archive", max_attempts=1, data_dir=str(data_dir))
+        # One clean record per segment: records reach the store as they are archived, so a kill mid-run
+        # meets objects already written (with the default size they would wait in the spool until the end).
+        StorageSettings(uri=f"s3://{bucket}/archive", max_attempts=1, data_dir=str(data_dir), clean_segment_max_bytes=1)
     )
     store = open_store(storage, cluster.credentials)
     assert isinstance(store, S3Store)
@@ -99,15 +102,22 @@ def _read_back_committed(store: Store) -> int:
     listing = {o.key for o in store.list("runs/")}
     committed = {k.rsplit("/", 1)[0] for k in listing if k.endswith("/manifest.json")}
     feed_manifests = sorted(k for k in listing if "/feeds/" in k and k.split("/feeds/")[0] in committed)
-    named: set[str] = set()
+    cleans: set[str] = set()  # clean record pointers (<segment>#<offset>+<length>): one ranged GET each
+    warcs: set[str] = set()
     for key, data in read_many(store, feed_manifests):
         assert data is not None, key
         for entry in json.loads(data)["urls"]:
             if entry.get("outcome") in ARCHIVED:
-                named.update(k for k in (entry.get("clean_key"), entry.get("warc_key")) if k)
-    unreadable = [key for key, data in read_many(store, sorted(named)) if not data]
+                cleans.update([entry["clean_key"]] if entry.get("clean_key") else [])
+                warcs.update([entry["warc_key"]] if entry.get("warc_key") else [])
+    unreadable = [key for key, data in read_many(store, sorted(warcs)) if not data]
+    for pointer in sorted(cleans):
+        try:
+            read_clean_record(store, pointer)
+        except Exception:  # not found, cut short, not JSON: it does not read back
+            unreadable.append(pointer)
     assert not unreadable, f"{len(unreadable)} committed object(s) do not read back: {unreadable[:5]}"
-    return len(named) + len(feed_manifests)
+    return len(cleans) + len(warcs) + len(feed_manifests)
 
 
 def _crawl(registry: Path, cluster: SeaweedCluster, tmpdir: Path, log: Path, *args: str) -> subprocess.Popen[str]:
