@@ -11,13 +11,14 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 from feedvault.config import StorageSettings
 from feedvault.store.backends import S3Store, open_store
-from feedvault.store.seaweed import EmbeddedS3, EmbeddedS3Error, _pick_base
+from feedvault.store.seaweed import SERVICES, EmbeddedS3, EmbeddedS3Error, _pick_base
 
 
 def store_on(server: EmbeddedS3, bucket: str = "persist") -> S3Store:
@@ -54,6 +55,14 @@ def test_restart_keeps_data_and_credentials(tmp_path: Path) -> None:
     with EmbeddedS3(data_dir) as again:
         assert again.credentials == creds
         assert store_on(again).get_bytes("raw/one.warc.gz") == b"payload"
+
+
+def test_max_volumes_sets_the_slots_the_master_offers(tmp_path: Path) -> None:
+    with EmbeddedS3(tmp_path / "store", max_volumes=7) as server:
+        host, s3_port = server.endpoint_url.rsplit(":", 1)
+        master = f"{host}:{int(s3_port) + SERVICES.index('master')}"
+        with urllib.request.urlopen(f"{master}/dir/status", timeout=10) as answer:
+            assert json.load(answer)["Topology"]["Max"] == 7
 
 
 def test_running_needs_a_live_pid_and_a_live_endpoint(seaweed: EmbeddedS3, tmp_path: Path) -> None:

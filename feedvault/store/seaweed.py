@@ -154,7 +154,11 @@ def _exclusive(lock_file: Path) -> Iterator[None]:
 
 
 class EmbeddedS3:
-    """Start/stop a private SeaweedFS whose data and credentials persist in ``data_dir``."""
+    """Start/stop a private SeaweedFS whose data and credentials persist in ``data_dir``.
+
+    ``max_volumes`` caps the volume slots (``-volume.max``); by default weed offers one per GiB of free disk,
+    and each bucket takes at least one, so a store of many buckets on a small disk needs it set.
+    """
 
     def __init__(
         self,
@@ -163,8 +167,10 @@ class EmbeddedS3:
         *,
         ready_timeout: float = 60.0,
         port_wait: float = PORT_WAIT_SECONDS,
+        max_volumes: int | None = None,
     ) -> None:
         self.data_dir = Path(data_dir).absolute()
+        self.max_volumes = max_volumes
         self.port = port
         self.ready_timeout = ready_timeout
         self.port_wait = port_wait
@@ -372,6 +378,7 @@ class EmbeddedS3:
             "-s3.port.lance=0",
             "-s3.autoCreateBucket=false",  # behave like S3: writing to a missing bucket is an error
             f"-s3.config={config}",
+            *([f"-volume.max={self.max_volumes}"] if self.max_volumes else []),
             *(f"-{name}.port={port}" for name, port in ports.items()),
         ]
         # weed also reads AWS_* from its environment as an extra identity: keep the parent's out of it.

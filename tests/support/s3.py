@@ -22,10 +22,15 @@ from feedvault.store.backends import FileStore, S3Store, Store, open_store
 from feedvault.store.s3_client import Credentials
 from feedvault.store.seaweed import EmbeddedS3
 
+# SeaweedFS gives every bucket (collection) its own volume, and by default offers one volume slot per GiB of
+# free disk: a suite of fresh buckets then fails with "no free volumes left" on a host with little free disk.
+# Empty volumes are sparse files of a few KiB, so the session server is given slots for every bucket it will see.
+SESSION_VOLUME_SLOTS = 5000
+
 
 @pytest.fixture(scope="session")
 def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedS3]:
-    with EmbeddedS3(tmp_path_factory.mktemp("seaweed")) as server:
+    with EmbeddedS3(tmp_path_factory.mktemp("seaweed"), max_volumes=SESSION_VOLUME_SLOTS) as server:
         yield server
 
 
