@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from feedvault.redact import redact
 
 FEED_ID_RE = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+MAX_SHARDS = 10  # shards of one feed: their WARC serial blocks (feedvault.keys.SHARD_SERIALS) fit five digits
 BUNDLED_REGISTRY = Path(__file__).parent / "demo" / "feeds.yaml"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -156,9 +157,14 @@ class FeedConfig(_Model):
     shards: int = Field(
         default=1,
         ge=1,
-        le=10,
-        description="Crawl this feed as K shards, each its own task (any worker), split by a stable hash of the "
-        "normalised article URL: for feeds listing more entries than one crawl should take (docs/SCALING.md)",
+        le=MAX_SHARDS,
+        description="Crawl this feed as at least K shards, each its own task (any worker), split by a stable hash "
+        "of the normalised article URL (more when it lists more entries than entries_per_shard; docs/SCALING.md)",
+    )
+    entries_per_shard: int | None = Field(
+        default=None,
+        ge=1,
+        description="This feed's shard threshold (default: settings'): entries one crawl task takes",
     )
     enabled: bool = True
 
@@ -327,6 +333,12 @@ class Settings(_Model):
         default=1000,
         ge=1,
         description="Entries a feed fetches for the first time per run; the rest wait for the next run, in feed order",
+    )
+    entries_per_shard: int = Field(
+        default=5000,
+        ge=1,
+        description="A feed that listed more entries than this in its recent runs is crawled as "
+        "ceil(entries / this) shards (at most 10), each its own task; together they keep the feed's request rate",
     )
     learned_boilerplate: LearnedBoilerplate = LearnedBoilerplate()
     spider_class: str = Field(

@@ -175,7 +175,7 @@ def url_key(url: str) -> str:
     return hashlib.sha256(normalize_url(url).encode("utf-8")).hexdigest()[:32]
 
 
-MAX_SHARDS = 10  # a shard's WARCs take serials index * SHARD_SERIALS + n: five digits hold ten blocks
+# MAX_SHARDS (feedvault.config): a shard's WARCs take serials index * SHARD_SERIALS + n: five digits hold ten blocks
 SHARD_SERIALS = 10_000
 
 

@@ -205,6 +205,7 @@ class RobotsPolicyMiddleware:
     crawler: Crawler  # fetches robots.txt through its engine; its downloader's slots get the Crawl-delay
     permission: PermissionRecord | None
     crawl_delay_cap: float
+    rate_share: int  # crawls sharing the feed's request rate (its shards): each waits that many Crawl-delays
     log: FeedRunLog  # the feed's run log: its robots.txt evidence
     verdicts: PerHost[RobotsVerdict]  # netloc -> verdict, shared by every feed of the run
     _seen: dict[str, dict[str, Any]] = field(default_factory=dict)  # netloc -> this crawl's evidence
@@ -216,6 +217,7 @@ class RobotsPolicyMiddleware:
             crawler,
             permission=crawl.config.feed.permission,
             crawl_delay_cap=crawl.config.politeness.crawl_delay_cap_seconds,
+            rate_share=crawl.config.rate_share,
             log=crawl.tally.log,
             verdicts=shared_per_host(crawl.services, "robots"),
         )
@@ -272,9 +274,10 @@ class RobotsPolicyMiddleware:
 
     def _apply_crawl_delay(self, request: Request, crawl_delay: float) -> float:
         cap = self.crawl_delay_cap
-        delay = min(crawl_delay, cap)
+        delay = min(crawl_delay, cap) * self.rate_share
         raise_slot_delay(self.crawler.engine.downloader, request, delay)  # type: ignore[union-attr]
-        logger.info("robots.txt Crawl-delay %.1fs applied to %s (cap %.1fs)", delay, request.url, cap)
+        shared = f", shared by {self.rate_share} shards" if self.rate_share > 1 else ""
+        logger.info("robots.txt Crawl-delay %.1fs applied to %s (cap %.1fs%s)", delay, request.url, cap, shared)
         return delay
 
 

@@ -25,3 +25,24 @@ def test_a_crawl_is_found_only_through_the_crawler_it_was_attached_to() -> None:
     assert FeedCrawl.of(attached) is crawl
     with pytest.raises(CrawlNotAttached):
         FeedCrawl.of(other)
+
+
+def test_the_shards_of_a_feed_share_its_request_rate() -> None:
+    """Each of K shards waits K times the feed's download delay: the publisher sees one crawl's rate."""
+    import datetime as dt
+
+    from feedvault.config import FeedConfig, Settings
+    from feedvault.crawl.context import CrawlConfig
+    from feedvault.crawl.plan import RunPlan, Shard
+    from feedvault.crawl.runner import scrapy_settings
+    from feedvault.keys import RunId
+
+    feed = FeedConfig(id="big", publisher="P", urls=("http://127.0.0.1:9/f.xml",), politeness={"download_delay": 0.5})
+    whole = RunPlan.build(run_id="20261126T020000Z", feeds=["big"], write_run_manifest=False)
+
+    def delay(plan: RunPlan) -> float:
+        config = CrawlConfig(feed, Settings(), RunId(plan.run_id), {}, dt.datetime.now(dt.UTC), plan)
+        return scrapy_settings(config, "INFO")["DOWNLOAD_DELAY"]
+
+    assert delay(whole) == 0.5
+    assert delay(whole.model_copy(update={"shard": Shard(index=1, count=4)})) == 2.0

@@ -330,3 +330,15 @@ def test_an_interrupted_run_warns_and_the_next_complete_one_clears_it():
     assert stopped.after == Level.WARNING and stopped.problems[0].check == "interrupted"
     [back] = book.apply(run_manifest(2, summary()), SETTINGS)
     assert back.after == Level.OK
+
+
+def test_the_entries_a_feed_listed_are_its_biggest_recent_run_so_a_failed_night_does_not_shrink_its_shards():
+    book = health.HealthBook()
+    book.apply(run_manifest(0, summary(new=30)), SETTINGS)  # 30 new + 10 unchanged listed
+    book.apply(run_manifest(1, summary(new=5)), SETTINGS)
+    assert book.listed_entries() == {FEED: 40}
+    book.apply(run_manifest(2, summary("failed", new=0)), SETTINGS)
+    assert book.listed_entries() == {FEED: 40}
+    old_record = {k: v for k, v in book.feeds[FEED]["runs"][0].items() if k != "entries"}  # kept before entries
+    book.feeds[FEED]["runs"] = [old_record]
+    assert book.listed_entries() == {FEED: 40}

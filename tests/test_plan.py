@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from feedvault.config import StorageSettings
+from feedvault.config import MAX_SHARDS, Registry, StorageSettings
 from feedvault.crawl.plan import CrawlReport, PlanError, RunPlan, add_run_arguments, param_fields
 from tests.support.airflow import load_dag
 from tests.support.crawl import PERMISSION, REPO, crawl_env, feed, write_registry
@@ -118,3 +118,33 @@ def test_the_crawl_subprocess_takes_the_plan_as_json_and_reports_in_its_result_f
     report = CrawlReport.read(tmp_path / "bad.json")
     assert bad.returncode == 2 and report is not None and "run_id: invalid run id 'nope'" in (report.error or "")
     assert CrawlReport.read(tmp_path / "never-written.json") is None
+
+
+def test_a_feed_is_sharded_by_the_entries_it_listed_lately_within_its_floor_and_the_ceiling():
+    """One task per ``entries_per_shard`` entries the feed listed (a feed's own threshold over the settings'),
+    never fewer than its ``shards``, never more than MAX_SHARDS; a feed without history is one task."""
+    registry = Registry.model_validate(
+        {
+            "settings": {"entries_per_shard": 1000},
+            "feeds": [
+                {"id": "small", "publisher": "P", "urls": ["http://127.0.0.1:9/a.xml"]},
+                {"id": "big", "publisher": "P", "urls": ["http://127.0.0.1:9/b.xml"]},
+                {"id": "own", "publisher": "P", "urls": ["http://127.0.0.1:9/c.xml"], "entries_per_shard": 100},
+                {"id": "floor", "publisher": "P", "urls": ["http://127.0.0.1:9/d.xml"], "shards": 3},
+                {"id": "huge", "publisher": "P", "urls": ["http://127.0.0.1:9/e.xml"]},
+            ],
+        }
+    )
+    plan = RunPlan.build(run_id="20261126T020000Z")
+    listed = {"small": 1000, "big": 2500, "own": 250, "floor": 10, "huge": 10**7}
+    items = plan.crawl_items(registry, listed)
+    by_feed: dict[str, list[str]] = {}
+    for item in items:
+        by_feed.setdefault(item.partition("@")[0], []).append(item)
+    assert by_feed["small"] == ["small"]
+    assert by_feed["big"] == ["big@0/3", "big@1/3", "big@2/3"]
+    assert by_feed["own"] == ["own@0/3", "own@1/3", "own@2/3"]
+    assert len(by_feed["floor"]) == 3
+    assert len(by_feed["huge"]) == MAX_SHARDS
+    assert plan.crawl_items(registry)[:2] == ["small", "big"], "no history: one task per feed"
+    assert [plan.for_item(i).shard for i in by_feed["big"]][1].count == 3

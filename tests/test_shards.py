@@ -107,14 +107,16 @@ def assert_each_entry_once(store: Store, manifest: dict, urls: list[str]) -> Non
     assert snapshots == {RUN: len(urls)}, "every shard's snapshots survive the others' concurrent saves"
 
 
-def setup_feed(tmp_path: Path, seaweed, entries: int, count: int) -> tuple[SiteServer, Path, Store, list[str]]:
+def setup_feed(
+    tmp_path: Path, seaweed, entries: int, count: int, **feed_options
+) -> tuple[SiteServer, Path, Store, list[str]]:
     paths = big_site(tmp_path / "site", entries)
     server = SiteServer(tmp_path / "site").start()
     storage, store = fresh_archive(seaweed, tmp_path / "data")
     registry = write_registry(
         tmp_path / "feeds.yaml",
         storage,
-        [feed("big", server.url("/sitemap.xml"), shards=count)],
+        [feed("big", server.url("/sitemap.xml"), shards=count, **feed_options)],
         max_new_entries_per_run=2 * entries,  # a shard takes its share of the cap; hash shares are not exact
         extract_workers=1,
     )
@@ -171,6 +173,47 @@ def test_the_nightly_dag_maps_a_task_per_shard_and_commits_the_feed_once(tmp_pat
         articles = [o["url"] for o in feed_manifest["urls"] if o.get("role", "article") == "article"]
         assert Counter(articles) == Counter(urls)
         assert_archive_consistent(store)
+    finally:
+        server.stop()
+
+
+def test_a_feed_that_outgrew_its_threshold_is_sharded_from_the_next_nightly_run(tmp_path, seaweed, airflow_env):
+    """No shard count in the registry: the first run of a feed is one task; it listed more entries than its
+    ``entries_per_shard``, so the next run's plan maps it over ceil(entries / threshold) shards."""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    from tests.support.airflow import load_dag
+
+    server, registry, store, urls = setup_feed(tmp_path, seaweed, 50, 1, entries_per_shard=20)
+    try:
+        airflow_env(registry)
+        dag = load_dag()
+        crawls = []
+        for day in (26, 27):
+            dag_run = dag.test(logical_date=dt.datetime(2026, 11, day, 2, 0, tzinfo=dt.UTC))
+            assert dag_run.state == "success"
+            with create_session() as session:
+                tis = session.query(TaskInstance).filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id).all()
+                crawls.append(sorted(ti.rendered_map_index or "" for ti in tis if ti.task_id == "archive_feed"))
+        assert crawls == [["big"], ["big@0/3", "big@1/3", "big@2/3"]]
+        second = json.loads(store.get_bytes(keys.feed_manifest_key(keys.RunId("20261127T020000Z-airflow"), "big")))
+        articles = [o["url"] for o in second["urls"] if o.get("role", "article") == "article"]
+        assert Counter(articles) == Counter(urls), "the shards together gave every entry one outcome"
+        assert_archive_consistent(store)
+    finally:
+        server.stop()
+
+
+def test_a_shard_waits_its_share_of_the_robots_crawl_delay(tmp_path, seaweed):
+    server, registry, store, _urls = setup_feed(tmp_path, seaweed, 12, 3)
+    (tmp_path / "site" / "robots.txt").write_text("User-agent: *\nAllow: /\nCrawl-delay: 0.05\n")
+    try:
+        with short_tmpdir() as tmpdir:
+            assert crawl_shards(registry, seaweed.credentials, tmpdir, [1], 3, workers=1) == [0]
+        shard = json.loads(store.get_bytes(keys.shard_manifest_key(keys.RunId(RUN), "big", 1)))
+        (evidence,) = shard["robots"].values()
+        assert evidence["crawl_delay_applied"] == pytest.approx(0.15), "three shards share the feed's rate"
     finally:
         server.stop()
 

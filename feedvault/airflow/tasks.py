@@ -73,9 +73,25 @@ def plan(context: Any) -> list[str]:
         logger.info("reclean %s: feed(s) %s, %s", run.run_id, ", ".join(feeds), days)
         return []
     dry = " (dry run)" if run.dry_run else ""
-    items = run.crawl_items(registry)
+    items = run.crawl_items(registry, _listed_entries(registry))
     logger.info("run %s: %d feed(s) %s in %d task(s)%s", run.run_id, len(feeds), ", ".join(feeds), len(items), dry)
     return items
+
+
+def _listed_entries(registry: Any) -> dict[str, int]:
+    """The entries each feed listed lately (feed health), which size its shards. Health is derived: when it
+    cannot be read the shards are planned from the registry alone, with a warning."""
+    from feedvault.airflow.connection import task_target
+    from feedvault.monitoring.health import HealthBook
+    from feedvault.store.target import open_archive
+
+    storage = registry.settings.storage
+    try:
+        with task_target(storage) as target, open_archive(storage, target=target) as store:
+            return HealthBook.load(store).listed_entries()
+    except Exception as exc:
+        logger.warning("shards planned from the registry alone, feed health not read (%s)", exc)
+        return {}
 
 
 def _plan_of(run: dict[str, Any]):  # -> feedvault.crawl.plan.RunPlan

@@ -43,8 +43,17 @@ class CrawlConfig:
     plan: RunPlan  # the run's options (dry run, force, since): read from here, never copied
 
     @property
+    def rate_share(self) -> int:
+        """How many crawls share this feed's request rate this run: its shards, which each wait that many times
+        the feed's delays, so a publisher sees one crawl's rate however the feed is split."""
+        return self.plan.shard.count if self.plan.shard else 1
+
+    @property
     def politeness(self) -> Politeness:
-        return self.feed.effective_politeness(self.settings.politeness)
+        polite = self.feed.effective_politeness(self.settings.politeness)
+        if self.rate_share == 1:
+            return polite
+        return polite.model_copy(update={"download_delay": polite.download_delay * self.rate_share})
 
     @property
     def oldest_entry(self) -> dt.datetime:

@@ -21,12 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from feedvault.keys import MAX_SHARDS, RECLEAN_LABEL, RunId, shard_of
+from feedvault.config import MAX_SHARDS
+from feedvault.keys import RECLEAN_LABEL, RunId, shard_of
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from feedvault.config import Registry
+    from feedvault.config import FeedConfig, Registry, Settings
 
 PARAM = "dag_param"  # the json_schema_extra key marking a field that is also a DAG param (its JSON schema)
 
@@ -90,6 +91,15 @@ class Shard(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.index}/{self.count}"
+
+
+def shard_count(feed: FeedConfig, settings: Settings, listed: int | None) -> int:
+    """How many shards crawl ``feed`` this run: one per ``entries_per_shard`` of the entries it ``listed`` in its
+    recent runs (none known: a new feed's first run is one task, bounded by the entry cap), at least its
+    ``shards``, at most MAX_SHARDS. Decided once, at plan time, so a retried task keeps its shard."""
+    per_shard = feed.entries_per_shard or settings.entries_per_shard
+    by_size = -(-listed // per_shard) if listed else 1
+    return max(feed.shards, min(by_size, MAX_SHARDS))
 
 
 class RunPlan(BaseModel):
@@ -268,13 +278,12 @@ class RunPlan(BaseModel):
             )
         return list(self.feeds) or [f.id for f in registry.feeds if f.enabled]
 
-    def crawl_items(self, registry: Registry) -> list[str]:
+    def crawl_items(self, registry: Registry, listed: Mapping[str, int] | None = None) -> list[str]:
         """What the DAG maps one crawl task over: a feed id, or ``<feed>@<i>/<K>`` per shard of a sharded feed
-        (``shards: K`` in the registry), so every shard is a task of its own on any worker."""
-        by_id = {f.id: f for f in registry.feeds}
+        (:func:`shard_count` of the entries it ``listed`` lately), so every shard is a task of its own."""
         items = []
         for feed_id in self.selected_feeds(registry):
-            count = by_id[feed_id].shards
+            count = shard_count(registry.feed(feed_id), registry.settings, (listed or {}).get(feed_id))
             items += [f"{feed_id}@{i}/{count}" for i in range(count)] if count > 1 else [feed_id]
         return items
 

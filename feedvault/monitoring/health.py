@@ -207,6 +207,7 @@ def _run_record(summary: Mapping[str, Any], run_id: str) -> dict[str, Any]:
         "run_id": run_id,
         "status": summary.get("status"),
         **{k: int(counts.get(k, 0)) for k in ("new", "changed", "unchanged", "refused", "failed")},
+        "entries": sum(int(n) for n in counts.values()),  # every entry listed has one outcome (shard planning)
     }
     cleaning = figures.get("cleaning_yield") or {}
     if cleaning.get("articles"):
@@ -214,6 +215,13 @@ def _run_record(summary: Mapping[str, Any], run_id: str) -> dict[str, Any]:
     if figures.get("failed_reasons"):
         record["failed_reasons"] = figures["failed_reasons"]
     return record
+
+
+def _entries(record: Mapping[str, Any]) -> int:
+    """The entries a run record counts (records written before ``entries`` was kept: the outcomes they keep)."""
+    if "entries" in record:
+        return int(record["entries"])
+    return sum(int(record.get(k, 0)) for k in ("new", "changed", "unchanged", "refused", "failed"))
 
 
 def apply_run(
@@ -541,6 +549,11 @@ class HealthBook:
 
     def save(self, store: Store) -> None:
         self.version = store.put_if(keys.HEALTH_KEY, self.to_json(), self.version)
+
+    def listed_entries(self) -> dict[str, int]:
+        """The most entries each feed listed in its recent runs (the window kept): what plans its shards, so one
+        failed run (no entries) does not shrink a big feed's crawl to one task."""
+        return {feed: max(map(_entries, entry.get("runs") or ()), default=0) for feed, entry in self.feeds.items()}
 
     @classmethod
     def from_cache(cls, path: Path | None) -> HealthBook:
