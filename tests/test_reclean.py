@@ -40,9 +40,10 @@ def archived(tmp_path, site_server, s3_storage, s3_store, monkeypatch):
     storage = storage.model_copy(update={"data_dir": str(tmp_path / "data")})
     registry_path = tmp_path / "feeds.yaml"
 
-    def registry(**cleaning):
+    def registry(segment_bytes: int | None = None, **cleaning):
         entry = feed("warta", server.url(feed_path), language="id", permission=PUBLIC, cleaning=cleaning)
-        return write_registry(registry_path, storage, [entry], learned_boilerplate={"min_runs": 1})
+        rolled = storage.model_copy(update={"clean_segment_max_bytes": segment_bytes}) if segment_bytes else storage
+        return write_registry(registry_path, rolled, [entry], learned_boilerplate={"min_runs": 1})
 
     first = run_crawl(registry(), credentials, "--run-id", RUN)
     assert feed_summary(first, "warta")["counts"]["new"] == 6, first["feeds"]
@@ -71,7 +72,8 @@ def test_reclean_writes_new_versions_with_todays_fingerprints_and_keeps_the_old_
     feed_manifest = json.loads(s3_store.get_bytes(manifest["feeds"][0]["manifest_key"]))
     for entry in feed_manifest["urls"]:
         assert entry["outcome"] == "changed" and entry["reason"] == "reclean"
-        assert entry["clean_key"] != old[entry["url"]] and "-reclean/" in entry["clean_key"]
+        segment = keys.parse_clean_pointer(entry["clean_key"]).key  # new versions sit in the run's clean segments
+        assert f"{manifest['run_id']}-" in segment and segment.endswith(keys.CLEAN_SEGMENT_SUFFIX)
         record = read_clean_record(s3_store, entry["clean_key"])
         assert PROMO not in record["text"] and QUOTE in record["text"]
         assert any(r["reason"] == REASON and r["line"] == PROMO for r in record["removed"])
@@ -156,17 +158,18 @@ def test_a_page_now_found_to_carry_a_notice_keeps_no_copy(archived, s3_store, ca
 
 def test_a_later_takedown_repairs_the_raw_pointers_of_recleaned_versions(archived, s3_store, capsys):
     registry, _old, urls, _tmp = archived
-    assert reclean(registry(), capsys)[0] == 0
-    recleaned = [k for k in keys_under(s3_store, "clean/") if "-reclean/" in k]
-    for url in (urls[article(0, DAY).path], urls[article(2, DAY).path]):
+    assert reclean(registry(segment_bytes=1), capsys)[0] == 0  # a segment per version: most hold no taken-down URL
+    recleaned = {p: r for p, r in stored_clean_records(s3_store).items() if "-reclean-" in p}
+    assert len({keys.parse_clean_pointer(p).key for p in recleaned}) == 6, "one reclean segment per new version"
+    taken_down = {urls[article(0, DAY).path], urls[article(2, DAY).path]}
+    for url in sorted(taken_down):
         args = ["--registry", str(registry()), "takedown", "--url", url, "--reason", "publisher request"]
         assert cli.main(args) == 0, capsys.readouterr()
-    for key in recleaned:
-        if key in keys_under(s3_store, "clean/"):
-            raw = json.loads(s3_store.get_bytes(key))["raw"]
-            location = RecordLocation(raw["warc_key"], raw["offset"], raw["length"], raw["record_id"], raw["sha256"])
-            assert read_record(s3_store, location).payload
-    for record in stored_clean_records(s3_store).values():  # the crawl's own records, in segments: repaired too
+    after = stored_clean_records(s3_store)
+    assert {r["url"] for r in after.values()}.isdisjoint(taken_down), "every version of a taken-down URL is gone"
+    moved = [p for p, r in recleaned.items() if r["url"] not in taken_down and after[p]["raw"] != r["raw"]]
+    assert moved, "the takedown rewrote a WARC the recleaned versions point into"
+    for record in after.values():  # the reclean's versions and the crawl's own records: every raw pointer repaired
         raw = record["raw"]
         location = RecordLocation(raw["warc_key"], raw["offset"], raw["length"], raw["record_id"], raw["sha256"])
         assert read_record(s3_store, location).payload
@@ -245,3 +248,40 @@ def test_sources_are_the_newest_version_of_each_capture_in_range_and_clean_only_
     assert find_sources(store, ["f"], RecleanOptions(day_from=day + dt.timedelta(days=1))) == {
         "f": [Source(one, "c/later-one", warc_later)]
     }
+
+
+def test_a_reclean_segment_that_fails_to_upload_fails_its_versions_and_leaves_the_old_ones(
+    archived, s3_store, monkeypatch
+):
+    """The archive refuses the second of three segments: its versions' entries fail (reason
+    clean-upload-failed) and name no pointer; the other versions commit; every old version stays readable."""
+    from feedvault.archive.reclean import reclean as reclean_archive
+    from feedvault.config import load_registry
+    from feedvault.crawl.plan import RecleanOptions
+    from feedvault.store.backends import StorageError
+
+    registry, old, _urls, _tmp = archived
+    real_put_file, uploads = type(s3_store).put_file, []
+
+    def put_file(self, key, path, content_type="application/octet-stream"):
+        uploads.append(key)
+        if key.endswith(keys.CLEAN_SEGMENT_SUFFIX) and len(uploads) == 2:
+            raise StorageError(f"S3 PutObject on {key} failed: InternalError (injected)")
+        return real_put_file(self, key, path, content_type)
+
+    monkeypatch.setattr(type(s3_store), "put_file", put_file)
+    # Three versions per segment (the members of this portal's pages are about 1.5 KB): 6 versions, 2 segments.
+    result = reclean_archive(load_registry(registry(segment_bytes=3000)), s3_store, RecleanOptions(feed_ids=("warta",)))
+    monkeypatch.undo()
+    entries = json.loads(s3_store.get_bytes(result.manifest["feeds"][0]["manifest_key"]))["urls"]
+    failed = [e for e in entries if e["outcome"] == "failed"]
+    changed = [e for e in entries if e["outcome"] == "changed"]
+    assert failed and changed and len(failed) + len(changed) == 6, entries
+    assert {e["reason"] for e in failed} == {"clean-upload-failed"} and not any(e.get("clean_key") for e in failed)
+    assert result.manifest["feeds"][0]["status"] == "failed" and result.exit_code != 0  # the operator hears of it
+    assert "never reached the archive" in result.manifest["feeds"][0]["error"]
+    for entry in changed:
+        assert read_clean_record(s3_store, entry["clean_key"])["recleaned_from"]["clean_key"] == old[entry["url"]]
+    for pointer in old.values():
+        assert read_clean_record(s3_store, pointer)["url"]
+    assert_archive_consistent(s3_store)

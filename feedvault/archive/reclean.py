@@ -26,15 +26,26 @@ import argparse
 import datetime as dt
 import json
 import logging
+import tempfile
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import islice
+from pathlib import Path
 from typing import Any
 
 from feedvault import keys
-from feedvault.archive.clean_records import build_clean_record, dumps_record
-from feedvault.archive.clean_segments import read_clean_record
+from feedvault.archive.clean_records import build_clean_record
+from feedvault.archive.clean_segments import (
+    CleanSegmentRoller,
+    CleanSegmentSpoolError,
+    decode_members,
+    dumps_line,
+    read_clean_record,
+    refit_member,
+)
 from feedvault.archive.manifest import FeedRunLog, Outcome, utcnow
 from feedvault.archive.warc import RecordLocation, read_record
 from feedvault.cleaning import CleanOptions
@@ -139,13 +150,6 @@ def find_sources(
     return {feed_id: list(captures.values()) for feed_id, captures in found.items()}
 
 
-def _json(store: Store, key: str) -> Any:
-    try:
-        return json.loads(store.get_bytes(key))
-    except NotFound:
-        return None
-
-
 # -- one capture ----------------------------------------------------------------------------------------
 def _fetch(store: Store, source: Source) -> tuple[dict[str, Any], Any]:
     """The capture's newest clean record and its response record (one GET, one ranged GET)."""
@@ -236,15 +240,25 @@ class _FeedReclean:
         log: FeedRunLog,
         dry_run: bool,
         echo: Echo,
+        spool_dir: Path,
     ) -> None:
         self.store, self.registry, self.feed, self.run_id = store, registry, feed, run_id
         self.log, self.dry_run, self.echo = log, dry_run, echo
+        storage = registry.settings.storage
+        self.segments = CleanSegmentRoller(  # new versions go into segments, like a crawl's clean records
+            key_for_serial=partial(keys.clean_segment_key, feed.id, run_id),
+            spool_dir=spool_dir,
+            max_bytes=storage.clean_segment_max_bytes,
+            on_complete=self._upload,
+            gzip_level=storage.clean_gzip_level,
+        )
+        self.lost: dict[str, str] = {}  # segment key -> why it never reached the archive
         learned = None
         if registry.settings.learned_boilerplate.enabled:
             learned = FeedFingerprints.load(store, feed.id).repeated_lines(registry.settings.learned_boilerplate)
         self.options = CleanOptions(rules=feed.cleaning, learned=learned)
         self.refused: dict[str, str] = {}  # URL -> why the decision now refuses it
-        self.written: dict[str, tuple[str, str, str]] = {}  # new clean key -> (URL, source clean key, WARC key)
+        self.written: dict[str, tuple[str, str, str]] = {}  # new clean pointer -> (URL, source pointer, WARC key)
 
     def run(self, sources: list[Source], pool: ExtractorPool, fetchers: ThreadPoolExecutor) -> None:
         for source in (s for s in sources if not s.warc_key):
@@ -280,6 +294,35 @@ class _FeedReclean:
                 self._one(source, old, view, examined)
             done += len(batch)
             self.echo(f"{self.feed.id}: {done}/{len(sources)} captures re-cleaned")
+        self._close()
+
+    def _upload(self, key: str, path: Path) -> None:
+        try:
+            self.store.put_file(key, path, "application/gzip")
+        except Exception as exc:  # its versions are withdrawn at close (their outcomes fail)
+            logger.error("uploading %s failed: %s", key, exc)
+            self.lost[key] = f"upload failed: {type(exc).__name__}: {exc}"
+        finally:
+            path.unlink(missing_ok=True)
+
+    def _close(self) -> None:
+        """Upload the last segment; the versions in a segment that never reached the archive fail."""
+        try:
+            self.segments.close()
+        except CleanSegmentSpoolError as exc:
+            self.lost[exc.key or ""] = str(exc)
+        for key in self.segments.abandoned:
+            self.lost.setdefault(key, "not written to the spool")
+        failed = 0
+        for key, why in self.lost.items():
+            failed += len(self.log.fail_archived([key], reason="clean-upload-failed", detail=f"{key}: {why}"))
+        if self.lost:  # the feed fails, so the operator hears of it; a retry of the run replaces its partition
+            first = next(iter(self.lost.values()))
+            self.log.error = (
+                f"{len(self.lost)} clean segment(s) never reached the archive ({first}): {failed} new version(s) "
+                "failed; run the reclean again"
+            )
+        self.written = {p: v for p, v in self.written.items() if keys.parse_clean_pointer(p).key not in self.lost}
 
     def _try_fetch(self, source: Source) -> tuple[dict[str, Any], Any] | None:
         try:
@@ -325,10 +368,13 @@ class _FeedReclean:
             )
             return
         record["recleaned_from"] = {"clean_key": source.clean_key, "run_id": old.get("run_id")}
-        key = keys.clean_key(self.feed.id, self.run_id, old["url"])
-        data = dumps_record(record)
+        key = None
         if not self.dry_run:
-            self.store.put_bytes(key, data, "application/json")
+            try:
+                key = self.segments.append(record)
+            except CleanSegmentSpoolError as exc:  # the spool failed: this version (and its segment's) are lost
+                self.log.add(source.url, Outcome.FAILED, reason="spool-failed", detail=str(exc))
+                return
             self.written[key] = (old["url"], source.clean_key, source.warc_key)
         warning = None if "raw" in verdict.stored else f"{verdict.detail}: its raw record is no longer permitted"
         self.log.add(
@@ -339,7 +385,7 @@ class _FeedReclean:
             sha256=old["raw"].get("sha256"),
             clean_key=key,
             warc_key=source.warc_key,
-            bytes_written=len(data),
+            bytes_written=keys.parse_clean_pointer(key).length or 0 if key else 0,
         )
         if warning:
             self.log.warn(f"{old['url']}: {warning}; `feedvault takedown --url URL` removes it")
@@ -358,15 +404,10 @@ def _take_down(store: Store, feeds: list[_FeedReclean], echo: Echo) -> list[str]
             summary = takedown.execute(takedown.plan_url(url))
             removed.append(url)
             _scrub_outcomes(feed.log, url)
-            mine = [key for key, (of, _source, _warc) in feed.written.items() if of == url]  # its other captures
-            if mine:
-                store.delete(mine)
-                for key in mine:
-                    del feed.written[key]
+            # Its other captures' new versions: the takedown blanked them (it scans uncommitted segments).
+            feed.written = {p: v for p, v in feed.written.items() if v[0] != url}
             moved = set(summary["warcs_rewritten"]) | set(summary["warcs_deleted"])
-            for key, (_url, source_key, warc_key) in list(feed.written.items()):
-                if warc_key in moved:
-                    _repoint(store, key, source_key)
+            _repoint(store, {p: source for p, (_url, source, warc) in feed.written.items() if warc in moved})
             try:
                 record_takedown(store, feed.registry.settings, summary)
             except Exception as exc:  # derived: `feedvault reindex` rebuilds it
@@ -387,16 +428,30 @@ def _scrub_outcomes(log: FeedRunLog, url: str) -> None:
             )
 
 
-def _repoint(store: Store, key: str, source_key: str) -> None:
-    """Copy the (repaired) raw pointer of the source record into this run's new version of it."""
-    try:
-        source = read_clean_record(store, source_key)
-    except NotFound:
-        source = None
-    record = _json(store, key)
-    if source is not None and record is not None and source.get("raw") != record.get("raw"):
-        record["raw"] = source["raw"]
-        store.put_bytes(key, dumps_record(record), "application/json")
+def _repoint(store: Store, sources: dict[str, str]) -> None:
+    """Copy the (repaired) raw pointers of the source records into this run's new versions of them (pointer ->
+    source pointer), each re-encoded in place in its segment, so no clean pointer moves."""
+    by_segment: dict[str, dict[str, str]] = defaultdict(dict)
+    for pointer, source_key in sources.items():
+        by_segment[keys.parse_clean_pointer(pointer).key][pointer] = source_key
+    for segment, mine in sorted(by_segment.items()):
+        data = bytearray(store.get_bytes(segment))
+        changed = False
+        for pointer, source_key in mine.items():
+            where = keys.parse_clean_pointer(pointer)
+            assert where.offset is not None and where.length is not None
+            span = slice(where.offset, where.offset + where.length)
+            try:
+                raw = read_clean_record(store, source_key).get("raw")
+            except NotFound:
+                continue
+            record = json.loads(decode_members(bytes(data[span])))
+            if raw != record.get("raw"):
+                record["raw"] = raw
+                data[span] = refit_member(dumps_line(record), where.length)
+                changed = True
+        if changed:
+            store.put_bytes(segment, bytes(data), "application/gzip")
 
 
 def reclean(registry: Registry, store: Store, options: RecleanOptions, *, echo: Echo = logger.info) -> RecleanResult:
@@ -421,7 +476,11 @@ def reclean(registry: Registry, store: Store, options: RecleanOptions, *, echo: 
     echo(f"reclean {run_id}: reading the manifests of committed runs ...")
     sources = find_sources(store, [f.id for f in feeds], options, echo)
     logs, jobs = [], []
-    with ExtractorPool(registry.settings.extract_workers) as pool, ThreadPoolExecutor(FETCHERS) as fetchers:
+    with (
+        ExtractorPool(registry.settings.extract_workers) as pool,
+        ThreadPoolExecutor(FETCHERS) as fetchers,
+        tempfile.TemporaryDirectory(prefix="feedvault-reclean-") as spool,
+    ):
         for feed in feeds:
             log = FeedRunLog(feed.id, run_id.value)
             logs.append(log)
@@ -431,7 +490,7 @@ def reclean(registry: Registry, store: Store, options: RecleanOptions, *, echo: 
                 continue
             echo(f"{feed.id}: {len(sources[feed.id])} captures to re-clean")
             try:
-                job = _FeedReclean(store, registry, feed, run_id, log, options.dry_run, echo)
+                job = _FeedReclean(store, registry, feed, run_id, log, options.dry_run, echo, Path(spool))
                 jobs.append(job)
                 job.run(sources[feed.id], pool, fetchers)
             except Exception as exc:  # this feed fails; what it wrote is replaced by a retry of the run

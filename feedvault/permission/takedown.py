@@ -117,7 +117,7 @@ class Takedown:
         self.at = (at or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
         self.echo = echo
         self.progress_every = progress_every  # manifests read between two progress lines
-        self._reclean_prefixes: set[str] = set()  # clean partitions of reclean runs (found while discovering)
+        self._reclean_runs: set[tuple[str, RunId]] = set()  # (feed, run) of committed reclean runs (discovered)
         self._moved: dict[str, dict[str, tuple[int, int]]] = {}  # rewritten WARC -> record id -> new location
 
     # -- discovery -------------------------------------------------------------------------------------
@@ -180,7 +180,7 @@ class Takedown:
         targets = plan.targets
         self.echo(f"looking for {len(targets)} URL(s) in manifests, seen state and clean snapshots ...")
         manifest_keys = [obj.key for obj in self.store.list("runs/")]
-        self._reclean_prefixes |= _reclean_partitions(manifest_keys)
+        self._reclean_runs |= _reclean_runs(manifest_keys)
         while True:
             known = len(targets)
             plan.manifests, plan.state_keys = [], set()
@@ -390,8 +390,8 @@ class Takedown:
             return 0
         self._moved[warc_key] = locations  # for the clean segments' records (see _rewrite_segments)
         # The run that fetched them, and the reclean runs of the feed (new clean versions keep the raw pointer).
-        prefixes = [keys.clean_prefix(match["feed"], RunId(match["run"]))]
-        prefixes += sorted(p for p in self._reclean_prefixes if p.startswith(f"clean/{match['feed']}/"))
+        runs = [RunId(match["run"]), *self._reclean_runs_of(match["feed"])]
+        prefixes = [keys.clean_prefix(match["feed"], run) for run in runs]
         gone = plan.clean_keys() | set(plan.prefix_keys)
         updated = 0
         for obj in (o for prefix in prefixes for o in self.store.list(prefix)):
@@ -409,6 +409,9 @@ class Takedown:
             self.echo(f"  updated {updated} clean pointer(s) into {warc_key}")
         return updated
 
+    def _reclean_runs_of(self, feed_id: str) -> list[RunId]:
+        return sorted((run for feed, run in self._reclean_runs if feed == feed_id), key=lambda r: r.value)
+
     def _rewrite_segments(self, plan: Plan, removed: set[str]) -> int:
         """Rewrite in place the clean segments holding removed records (left as padding of the same length) or
         records whose raw record moved in a rewritten WARC (re-encoded into the same length): no clean pointer
@@ -419,10 +422,11 @@ class Takedown:
         for warc_key in self._moved:
             match = _RAW_KEY.match(warc_key)
             assert match is not None
-            feed, run = match["feed"], RunId(match["run"])
-            listing = (o.key for o in self.store.list(keys.clean_segment_prefix(feed, run)))
-            for segment in keys.partition_keys(listing, feed, run):
-                affected.setdefault(segment, set())
+            feed = match["feed"]
+            for run in (RunId(match["run"]), *self._reclean_runs_of(feed)):  # reclean runs keep its raw pointers
+                listing = (o.key for o in self.store.list(keys.clean_segment_prefix(feed, run)))
+                for segment in keys.partition_keys(listing, feed, run):
+                    affected.setdefault(segment, set())
         own, updated = set(plan.prefix_keys), 0
         for segment, gone in sorted(affected.items()):
             if segment in own:
@@ -573,13 +577,14 @@ def _cdxj_url_key(line: bytes) -> str | None:
         return None
 
 
-def _reclean_partitions(manifest_keys: Iterable[str]) -> set[str]:
-    """The clean partitions of the reclean runs among these manifest keys (see feedvault.archive.reclean)."""
+def _reclean_runs(manifest_keys: Iterable[str]) -> set[tuple[str, RunId]]:
+    """(feed, run) of the reclean runs among these manifest keys: their new clean versions keep the raw pointers
+    of captures made by other runs (see feedvault.archive.reclean)."""
     found = set()
     for key in manifest_keys:
         parsed = keys.parse_partition_key(key)
         if parsed and parsed.kind == "feed-manifest" and parsed.feed_id and keys.is_reclean_run(parsed.run_id):
-            found.add(keys.clean_prefix(parsed.feed_id, RunId(parsed.run_id)))
+            found.add((parsed.feed_id, RunId(parsed.run_id)))
     return found
 
 
