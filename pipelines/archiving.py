@@ -95,12 +95,13 @@ class ArchivePipeline:
         config = self.config
         spool = self.services.spool_dir / config.feed.id
         spool.mkdir(parents=True, exist_ok=True)
+        shard = config.plan.shard.index if config.plan.shard else None  # a shard writes its own serial block
         self.roller = WarcRoller(
             key_for_serial=partial(
                 keys.raw_warc_key,
                 config.feed.id,
                 config.run_id,
-                shard=config.plan.shard.index if config.plan.shard else None,
+                shard=shard,
             ),
             spool_dir=spool,
             max_bytes=config.settings.storage.warc_max_bytes,
@@ -119,7 +120,7 @@ class ArchivePipeline:
                 keys.clean_segment_key,
                 config.feed.id,
                 config.run_id,
-                shard=config.plan.shard.index if config.plan.shard else None,
+                shard=shard,
             ),
             spool_dir=spool,
             max_bytes=config.settings.storage.clean_segment_max_bytes,
