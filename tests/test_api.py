@@ -121,7 +121,7 @@ def test_runs_and_manifest(client, archived_demo):
 
 def test_tombstones(client):
     page = get_ok(client, f"{API}/tombstones")
-    assert page == {"items": [], "page": 1, "per_page": 50, "total": 0}
+    assert page == {"items": [], "page": 1, "per_page": 50, "total": 0, "total_exact": True}
 
 
 def test_day_export_jsonl(client, archived_demo):

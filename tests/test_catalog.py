@@ -15,6 +15,7 @@ from feedvault.catalog import (
     MAX_PAGE,
     MAX_PER_PAGE,
     MAX_QUERY_CHARS,
+    SCHEMA_VERSION,
     Catalog,
     fts_query,
     open_catalog,
@@ -104,11 +105,12 @@ def test_search_ranks_highlights_and_filters(archived_demo: ArchivedDemo, demo_c
         catalog.search("koreksi", date_from="2026-02-30")
 
 
-def test_search_prefix_and_best_match_first(demo_catalog):
+def test_search_prefix_and_newest_first(archived_demo: ArchivedDemo, demo_catalog):
     catalog = demo_catalog
     assert catalog.search("korek*").total == catalog.search("koreksi").total
     hits = catalog.search("festival", per_page=100).items
-    assert [h.score for h in hits] == sorted(h.score for h in hits)  # bm25: lower is better
+    runs = [h.snapshot.run_id for h in hits]
+    assert set(runs) == set(archived_demo.run_ids) and runs == sorted(runs, reverse=True)  # the later run first
 
 
 @pytest.mark.parametrize(
@@ -327,7 +329,7 @@ def test_a_schema_2_catalog_gains_the_usage_column_from_its_permission_evidence(
         (summary,) = catalog.history(record["url"])
         assert (summary.usage["train-ai"], summary.usage["ai-input"], summary.usage["search"]) == ("n", "n", None)
         assert catalog.snapshot(summary.id).usage == summary.usage
-    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 3
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
 def test_takedown_keeps_catalog_service_and_cdxj_consistent(archive_copy: FileStore, tmp_path: Path):
@@ -585,3 +587,92 @@ def test_a_snapshot_keeps_the_url_it_was_fetched_at(empty_catalog):
     empty_catalog.insert_records([(other_key, other)])
     (plain,) = empty_catalog.history("https://p.test/plain")
     assert empty_catalog.snapshot(plain.id).fetched_url is None
+
+
+# -- a catalog that stays fast at a million snapshots (issue 15) ---------------------------------------------------
+def _on(run_id: str, url: str, text: str, title: str = "t", feed: str = "f") -> tuple[str, dict]:
+    key, record = _record(url, "en", text, title)
+    return key, {**record, "run_id": run_id, "feed": feed}
+
+
+def test_search_lists_the_newest_snapshots_first_whatever_their_score(empty_catalog):
+    """Results come newest first (indexing order), so a page never ranks every match: an older snapshot that
+    matches better still comes after a newer one."""
+    empty_catalog.insert_records([_on("20261101T020000Z", "https://p.test/old", "harbour harbour", "harbour")])
+    empty_catalog.insert_records([_on("20261102T020000Z", "https://p.test/new", "one harbour among other words")])
+    hits = empty_catalog.search("harbour").items
+    assert [h.snapshot.url for h in hits] == ["https://p.test/new", "https://p.test/old"]
+
+
+def test_search_counts_matches_up_to_a_limit(empty_catalog, monkeypatch: pytest.MonkeyPatch):
+    """A search stops counting at SEARCH_COUNT_LIMIT (or the end of the page asked for): the total is then a lower
+    bound, and there is still a next page."""
+    from feedvault.catalog import results
+
+    monkeypatch.setattr(results, "SEARCH_COUNT_LIMIT", 5)
+    empty_catalog.insert_records([_on("20261101T020000Z", f"https://p.test/{i}", "storm") for i in range(12)])
+    first = empty_catalog.search("storm", per_page=2)
+    assert (first.total, first.total_exact, first.total_text, first.has_next) == (5, False, "5+", True)
+    assert len(first.items) == 2
+    deep = empty_catalog.search("storm", page=4, per_page=2)  # past the limit: counted to the end of the page
+    assert (deep.total, deep.total_exact, deep.has_next) == (8, False, True)
+    last = empty_catalog.search("storm", page=6, per_page=2)
+    assert (last.total, last.total_exact, last.has_next, len(last.items)) == (12, True, False, 2)
+    assert empty_catalog.search("storm", feed="other").total_exact
+
+
+def test_days_and_capture_day_searches_follow_inserts_and_deletes(empty_catalog):
+    """A feed's days and counts come from day_counts, kept as rows come and go; a search bounded by capture days
+    finds a snapshot indexed after later days (its n is above theirs)."""
+    empty_catalog.insert_records([_on("20261102T020000Z", f"https://p.test/b{i}", "tide") for i in range(2)])
+    empty_catalog.insert_records([_on("20261101T020000Z", "https://p.test/a", "tide")])  # an older day, indexed last
+    empty_catalog.insert_records([_on("20261101T020000Z", "https://p.test/g", "tide", feed="g")])
+    assert [(d.day, d.snapshot_count) for d in empty_catalog.days("f").items] == [("2026-11-02", 2), ("2026-11-01", 1)]
+    early = empty_catalog.search("tide", date_to="2026-11-01")
+    assert sorted(h.snapshot.url for h in early.items) == ["https://p.test/a", "https://p.test/g"]
+    assert [h.snapshot.url for h in empty_catalog.search("tide", feed="f", date_to="2026-11-01").items] == [
+        "https://p.test/a"
+    ]
+    assert empty_catalog.search("tide", date_from="2026-11-03").total == 0
+    assert empty_catalog.forget_url("https://p.test/a") == 1
+    assert [(d.day, d.snapshot_count) for d in empty_catalog.days("f").items] == [("2026-11-02", 2)]
+    assert empty_catalog.search("tide", feed="f", date_to="2026-11-01").total == 0
+    empty_catalog.insert_records([_on("20261102T020000Z", "https://p.test/b0", "tide again")])  # replaced, not added
+    assert [(d.day, d.snapshot_count) for d in empty_catalog.days("f").items] == [("2026-11-02", 2)]
+
+
+def test_a_schema_3_catalog_gains_its_day_counts_when_opened(tmp_path: Path):
+    import sqlite3
+
+    path = tmp_path / "c.sqlite"
+    with Catalog(path) as catalog:
+        catalog.insert_records([_on("20261101T020000Z", f"https://p.test/{i}", "tide") for i in range(3)])
+    conn = sqlite3.connect(path)  # what a catalog written before day_counts looks like
+    for trigger in ("snapshots_counted", "snapshots_uncounted"):
+        conn.execute(f"DROP TRIGGER {trigger}")
+    conn.execute("DROP TABLE day_counts")
+    conn.execute("PRAGMA user_version=3")
+    conn.close()
+    with Catalog(path) as catalog:
+        assert [(d.day, d.snapshot_count) for d in catalog.days("f").items] == [("2026-11-01", 3)]
+        catalog.forget_url("https://p.test/0")
+        assert [(d.day, d.snapshot_count) for d in catalog.days("f").items] == [("2026-11-01", 2)]
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_a_schema_1_postgresql_catalog_gains_its_day_counts_when_opened(request):
+    from feedvault.catalog.postgres_catalog import PostgresCatalog
+    from tests.support.catalogs import new_database
+
+    uri = new_database(request)
+    with PostgresCatalog(uri) as catalog:
+        catalog.insert_records([_on("20261101T020000Z", f"https://p.test/{i}", "tide") for i in range(3)])
+        catalog._conn.execute(  # what a database written before day_counts looks like
+            "DROP TRIGGER snapshots_counted ON snapshots; DROP TRIGGER snapshots_uncounted ON snapshots;"
+            " DROP TABLE day_counts; UPDATE meta SET value = '1' WHERE key = 'schema_version'"
+        )
+    with PostgresCatalog(uri) as catalog:
+        assert [(d.day, d.snapshot_count) for d in catalog.days("f").items] == [("2026-11-01", 3)]
+        catalog.forget_url("https://p.test/0")
+        assert [(d.day, d.snapshot_count) for d in catalog.days("f").items] == [("2026-11-01", 2)]
+        assert catalog.get_meta("schema_version") == "2"

@@ -175,6 +175,20 @@ def test_search_highlights_and_filters(client: TestClient, archived_demo: Archiv
     assert "<mark>" in get_ok(client, f"/search?q={word}&from=&to=&feed=&lang=")  # empty form fields
 
 
+def test_a_search_counted_to_its_limit_says_so_and_pages_on(
+    client: TestClient, archived_demo: ArchivedDemo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past SEARCH_COUNT_LIMIT the total is a lower bound ("1+ results", "Page 1 of 1+"), and Next still leads on."""
+    from feedvault.catalog import results
+
+    monkeypatch.setattr(results, "SEARCH_COUNT_LIMIT", 1)
+    word = "festival"
+    assert archived_demo.catalog.search(word).total > 2
+    page = get_ok(client, f"/search?q={word}&per_page=1")
+    assert "1+ results" in page and "Page 1 of 1+" in page and links(page, "page=2")
+    assert "results for" in get_ok(client, f"/search?q={word}&per_page=1&page=2")
+
+
 def test_runs_and_one_run(client: TestClient, archived_demo: ArchivedDemo) -> None:
     page = get_ok(client, "/runs")
     first, second = archived_demo.run_ids

@@ -2,8 +2,8 @@
 
 Same interface and behaviour as the SQLite catalog, without a file to replicate: ``finalize_run`` indexes the
 run into the database, readers see it at once (``sync`` and ``publish`` have nothing to do). Full-text search
-uses each snapshot's language configuration (:mod:`~feedvault.catalog.postgres_schema`), ranks with
-``ts_rank`` (title weighted 4:1 over text, as the SQLite catalog's bm25) and highlights with ``ts_headline``.
+uses each snapshot's language configuration (:mod:`~feedvault.catalog.postgres_schema`), lists newest first (as
+the SQLite catalog: a page never ranks every match) and highlights with ``ts_headline``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from psycopg.rows import dict_row
 from feedvault.catalog.index import CatalogIndex
 from feedvault.catalog.interface import FeedRunRow, RunRow, SnapshotRow, TombstoneRow
 from feedvault.catalog.postgres_schema import FALLBACK_CONFIG, create_schema, is_config_name, language_configs
-from feedvault.catalog.queries import SqlQueries, search_filters, summary_of
+from feedvault.catalog.queries import SqlQueries, count_limit_sql, summary_of
 from feedvault.catalog.results import (
     HIGHLIGHT_END,
     HIGHLIGHT_START,
@@ -31,13 +31,14 @@ from feedvault.catalog.results import (
     SearchFilters,
     SearchHit,
     check_paging,
+    counted_page,
     query_terms,
+    search_count_limit,
 )
 from feedvault.redact import redact
 from feedvault.store.backends import Store
 
 _SNAPSHOT_COLUMNS = [*SnapshotRow._fields[:-1], "body", "ts_config"]
-_RANK_WEIGHTS = "{0.1, 0.2, 0.25, 1.0}"  # D, C, B (text), A (title): title 4x text
 _HEADLINE = f"StartSel={HIGHLIGHT_START}, StopSel={HIGHLIGHT_END}, MaxWords=24, MinWords=12, ShortWord=0"
 _S_COLUMNS = ", ".join(f"s.{name}" for name in SUMMARY_FIELDS)
 
@@ -215,43 +216,40 @@ class PostgresCatalog(CatalogIndex, SqlQueries):
         published_from: str | dt.date | None = None,
         published_to: str | dt.date | None = None,
     ) -> Page[SearchHit]:
-        """Full-text search over titles and clean text, best match first (score: minus ``ts_rank``, so lower is
-        better as with SQLite's bm25); filters and errors as the SQLite catalog's."""
+        """Full-text search over titles and clean text, newest first; filters and errors as the SQLite catalog's."""
         page, per_page = check_paging(page, per_page)
         filters = SearchFilters.of(feed, date_from, date_to, language, published_from, published_to)
         queries = self._tsqueries(query, filters.language)
-        if not queries:
-            return Page([], page, per_page, 0)
+        plan = self._search_plan(filters)
+        if not queries or plan is None:
+            return counted_page([], page, per_page, 0)
         match = " OR ".join(
-            "(s.ts_config = ANY(CAST(? AS regconfig[])) AND s.tsv @@ CAST(? AS tsquery))" for _ in queries
+            "(s.ts_config = ANY(CAST(%s AS regconfig[])) AND s.tsv @@ CAST(%s AS tsquery))" for _ in queries
         )
-        where, params = search_filters(filters)
-        condition = " AND ".join([f"({match})", *where])
-        match_params = [value for names, q in queries for value in (names, q)]
+        conditions = [f"({match})", *(w.replace("?", "%s") for w in plan.where)]
+        params = [value for names, q in queries for value in (names, q)] + plan.params
+        if plan.n_range:
+            conditions.append("s.n BETWEEN %s AND %s")
+            params += plan.n_range
+        matching = "FROM snapshots s WHERE " + " AND ".join(conditions)
+        limit = search_count_limit(page, per_page)
+        counted = self._one(count_limit_sql(f"SELECT 1 {matching}", "%s"), (*params, limit))["count"]  # type: ignore[index]
+        # Few matches (counted them all): fetch them from the GIN index and sort (OFFSET 0 keeps the planner from
+        # walking n backwards to find a rare word). Many: walk n backwards, they are dense enough to stop soon.
+        select = f"SELECT n FROM (SELECT s.n {matching} OFFSET 0) m" if counted < limit else f"SELECT s.n {matching}"
+        newest = self._all(f"{select} ORDER BY n DESC LIMIT %s OFFSET %s", (*params, per_page, (page - 1) * per_page))
         combined = " | ".join(f"({q})" for _, q in queries)
-        ranked, total = self._page(
-            f"SELECT s.n, -ts_rank(CAST(? AS real[]), s.tsv, CAST(? AS tsquery)) AS score FROM snapshots s"
-            f" WHERE {condition} ORDER BY score, s.n",
-            f"SELECT count(*) FROM snapshots s WHERE {condition}",
-            [*match_params, *params],
-            page,
-            per_page,
-            head=[_RANK_WEIGHTS, combined],
-        )
-        return Page(self._hits(ranked, combined), page, per_page, total)
+        return counted_page(self._hits(newest, combined), page, per_page, counted)
 
-    def _hits(self, ranked: list[dict[str, Any]], combined: str) -> list[SearchHit]:
-        if not ranked:
+    def _hits(self, newest: list[dict[str, Any]], combined: str) -> list[SearchHit]:
+        if not newest:
             return []
         rows = self._all(
-            f"SELECT {_S_COLUMNS}, s.n, ts_headline(s.ts_config, s.body, CAST(? AS tsquery), ?) AS snip"
-            " FROM snapshots s WHERE s.n = ANY(?)",
-            (combined, _HEADLINE, [r["n"] for r in ranked]),
+            f"SELECT {_S_COLUMNS}, s.n, ts_headline(s.ts_config, s.body, CAST(? AS tsquery), ?) AS snip FROM snapshots s WHERE s.n = ANY(?)",
+            (combined, _HEADLINE, [r["n"] for r in newest]),
         )
         found = {r["n"]: r for r in rows}
-        return [
-            SearchHit(summary_of(found[r["n"]]), found[r["n"]]["snip"], r["score"]) for r in ranked if r["n"] in found
-        ]
+        return [SearchHit(summary_of(hit), hit["snip"]) for r in newest if (hit := found.get(r["n"]))]
 
     # -- rebuilding, replication --
     def reindex(self, store: Store, progress: Progress | None = None) -> int:
@@ -259,7 +257,7 @@ class PostgresCatalog(CatalogIndex, SqlQueries):
         up, and an interrupted reindex of the same archive resumes where it stopped. Returns the snapshots held."""
         if self.get_meta("reindex_of") != store.uri:
             with self._tx() as conn:
-                conn.execute("TRUNCATE snapshots, feed_runs, runs, tombstones")
+                conn.execute("TRUNCATE snapshots, day_counts, feed_runs, runs, tombstones")
                 conn.execute(
                     "INSERT INTO meta (key, value) VALUES ('reindex_of', %s)"
                     " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",

@@ -13,7 +13,7 @@ import re
 
 import psycopg
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: day_counts (snapshots per feed, day and run, kept by triggers); a version 1 is migrated
 FALLBACK_CONFIG = "feedvault_simple"
 
 #: ISO 639-1 code -> PostgreSQL's Snowball configuration of that language.
@@ -83,6 +83,36 @@ CREATE TABLE IF NOT EXISTS tombstones (
 );
 """
 
+_DAY_COUNTS = """
+CREATE TABLE IF NOT EXISTS day_counts (
+    feed text NOT NULL, day text NOT NULL, run_id text NOT NULL, snapshots integer NOT NULL,
+    first_n bigint NOT NULL, last_n bigint NOT NULL, PRIMARY KEY (feed, day, run_id)
+);
+CREATE INDEX IF NOT EXISTS day_counts_day ON day_counts (day, feed);
+CREATE OR REPLACE FUNCTION feedvault_count_snapshots() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO day_counts
+        SELECT feed, day, run_id, count(*), min(n), max(n) FROM new_rows GROUP BY feed, day, run_id
+        ON CONFLICT (feed, day, run_id) DO UPDATE SET snapshots = day_counts.snapshots + EXCLUDED.snapshots,
+            first_n = least(day_counts.first_n, EXCLUDED.first_n), last_n = greatest(day_counts.last_n, EXCLUDED.last_n);
+    ELSE
+        UPDATE day_counts d SET snapshots = d.snapshots - o.gone
+        FROM (SELECT feed, day, run_id, count(*) AS gone FROM old_rows GROUP BY feed, day, run_id) o
+        WHERE d.feed = o.feed AND d.day = o.day AND d.run_id = o.run_id;
+        DELETE FROM day_counts WHERE snapshots <= 0;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE TRIGGER snapshots_counted AFTER INSERT ON snapshots REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION feedvault_count_snapshots();
+CREATE OR REPLACE TRIGGER snapshots_uncounted AFTER DELETE ON snapshots REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION feedvault_count_snapshots();
+"""
+"""Snapshots per feed, capture day and run, kept by statement triggers (one upsert per COPY or DELETE, not per
+row): a feed's days and snapshot count without counting its rows, and the range of ``n`` (a superset: deletes
+leave the bounds) a search bounded by capture days reads."""
+
 _SCHEMA_LOCK = 0x66656564  # pg_advisory_xact_lock key: one process creates the schema at a time
 
 
@@ -118,6 +148,18 @@ def create_schema(conn: psycopg.Connection) -> None:
             "INSERT INTO meta (key, value) VALUES ('schema_version', %s) ON CONFLICT (key) DO NOTHING",
             (SCHEMA_VERSION,),
         )
+        version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()["value"]
+        if version == SCHEMA_VERSION and conn.execute("SELECT to_regclass('day_counts') AS t").fetchone()["t"]:
+            return
+        if version not in ("1", SCHEMA_VERSION):
+            raise psycopg.DataError(f"catalog schema {version}, expected {SCHEMA_VERSION}: reindex into a new database")
+        conn.execute(_DAY_COUNTS)  # 1 -> 2 (and a new database)
+        conn.execute("TRUNCATE day_counts")
+        conn.execute(
+            "INSERT INTO day_counts SELECT feed, day, run_id, count(*), min(n), max(n) FROM snapshots"
+            " GROUP BY feed, day, run_id"
+        )
+        conn.execute("UPDATE meta SET value = %s WHERE key = 'schema_version'", (SCHEMA_VERSION,))
 
 
 def language_configs(conn: psycopg.Connection) -> dict[str, str]:

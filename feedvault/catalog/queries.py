@@ -1,5 +1,5 @@
 """Reading the catalog: listings, snapshots, runs and tombstones in SQL both backends speak (:class:`SqlQueries`),
-and the SQLite catalog's full-text search (FTS5, bm25: :class:`SqliteQueries`)."""
+and the SQLite catalog's full-text search (FTS5, newest first: :class:`SqliteQueries`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import dataclasses
 import datetime as dt
 import sqlite3
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from feedvault import keys
 from feedvault.catalog.results import (
@@ -24,11 +24,13 @@ from feedvault.catalog.results import (
     SnapshotSummary,
     Tombstone,
     check_paging,
+    counted_page,
     is_snapshot_id,
     loads,
     parse_day,
     permission_status,
     query_terms,
+    search_count_limit,
 )
 from feedvault.catalog.sqlite_file import SqliteFile
 
@@ -92,6 +94,21 @@ def search_filters(filters: SearchFilters) -> tuple[list[str], list[Any]]:
     return where, [value for _, value in conditions if value is not None]
 
 
+class SearchPlan(NamedTuple):
+    """What a search reads, whatever the backend: its filters as conditions on the snapshot row ``s`` and, when
+    capture days bound it, the range of ``n`` holding those days (``None``: every row)."""
+
+    where: list[str]
+    params: list[Any]
+    n_range: tuple[int, int] | None
+
+
+def count_limit_sql(select: str, mark: str = "?") -> str:
+    """``select`` counted up to a limit (its last parameter): a search's total stops at
+    :func:`~feedvault.catalog.results.search_count_limit`."""
+    return f"SELECT count(*) AS count FROM ({select} LIMIT {mark}) counted"
+
+
 class SqlQueries:
     """The reads of :class:`~feedvault.catalog.interface.BrowseCatalog` but ``search`` and ``sync``, over the
     backend's ``_all``/``_one``/``_page`` (``?`` placeholders) and its spelling of three expressions."""
@@ -112,11 +129,27 @@ class SqlQueries:
     def feeds(self) -> list[FeedSummary]:
         """Every feed the archive has runs of, with its last run and permission status."""
         rows = self._all(
-            "SELECT fr.*, (SELECT count(*) FROM snapshots s WHERE s.feed = fr.feed) AS snapshot_count"
+            "SELECT fr.*, (SELECT coalesce(sum(snapshots), 0) FROM day_counts d WHERE d.feed = fr.feed)"
+            " AS snapshot_count"
             " FROM feed_runs fr WHERE fr.run_id = (SELECT max(run_id) FROM feed_runs WHERE feed = fr.feed)"
             " ORDER BY fr.feed"
         )
         return [_feed_summary(row) for row in rows]
+
+    def _search_plan(self, filters: SearchFilters) -> SearchPlan | None:
+        """The search's conditions and the range of ``n`` its capture days (and feed) span, from ``day_counts``;
+        None when no snapshot lies in those days."""
+        where, params = search_filters(filters)
+        if filters.day_from is None and filters.day_to is None:
+            return SearchPlan(where, params, None)
+        bounds = self._one(
+            "SELECT min(first_n) AS lo, max(last_n) AS hi FROM day_counts WHERE day >= ? AND day <= ?"
+            " AND (CAST(? AS TEXT) IS NULL OR feed = ?)",
+            (filters.day_from or "0000-00-00", filters.day_to or "9999-99-99", filters.feed, filters.feed),
+        )
+        if bounds is None or bounds["lo"] is None:
+            return None
+        return SearchPlan(where, params, (bounds["lo"], bounds["hi"]))
 
     def feed(self, feed_id: str) -> FeedSummary | None:
         """One feed's summary, or None if the archive has no run of it."""
@@ -155,9 +188,9 @@ class SqlQueries:
         """The days a feed has snapshots on, newest first."""
         page, per_page = check_paging(page, per_page)
         rows, total = self._page(
-            f"SELECT day, count(*) AS n, {self._RUN_IDS} AS run_ids FROM snapshots WHERE feed = ?"
+            f"SELECT day, sum(snapshots) AS n, {self._RUN_IDS} AS run_ids FROM day_counts WHERE feed = ?"
             " GROUP BY day ORDER BY day DESC",
-            "SELECT count(DISTINCT day) FROM snapshots WHERE feed = ?",
+            "SELECT count(DISTINCT day) FROM day_counts WHERE feed = ?",
             (feed,),
             page,
             per_page,
@@ -253,43 +286,51 @@ class SqliteQueries(SqliteFile, SqlQueries):
         published_from: str | dt.date | None = None,
         published_to: str | dt.date | None = None,
     ) -> Page[SearchHit]:
-        """Full-text search over titles and clean text, best match (bm25) first.
+        """Full-text search over titles and clean text, newest first (the order snapshots were indexed in, which is
+        capture order). No score: bm25 reads every match of each term (its IDF), what a
+        page must not cost.
 
         ``date_from``/``date_to`` bound the snapshot's capture day, ``published_from``/``published_to`` its
         publication day as the publisher stated it (inclusive). ValueError for bad input.
         """
         page, per_page = check_paging(page, per_page)
         match = fts_query(query)
-        filters = SearchFilters.of(feed, date_from, date_to, language, published_from, published_to)
-        where, params = search_filters(filters)
-        # FTS first (CROSS JOIN fixes the join order), rank and page on rowids, then snippets for one page only:
-        # snippet() re-reads the text, so it must not run for every match.
+        plan = self._search_plan(SearchFilters.of(feed, date_from, date_to, language, published_from, published_to))
+        if plan is None:
+            return counted_page([], page, per_page, 0)
+        # FTS first (CROSS JOIN fixes the join order), newest first: FTS5 reads its index in rowid (= n) order, so
+        # a page stops after its rows and the count after search_count_limit, however many rows match; snippets
+        # for one page only (snippet() re-reads the text).
         joined = " FROM snapshot_text t"
-        if where:
+        if plan.where:
             joined += " CROSS JOIN snapshots s INDEXED BY snapshots_filter ON s.n = t.rowid"
-        joined += " WHERE " + " AND ".join(["snapshot_text MATCH ?", *where])
-        ranked, total = self._page(
-            "SELECT t.rowid AS n, bm25(snapshot_text, 4.0, 1.0) AS score" + joined + " ORDER BY score, t.rowid",
-            "SELECT count(*)" + joined,
-            [match, *params],
-            page,
-            per_page,
+        conditions, params = ["snapshot_text MATCH ?", *plan.where], [match, *plan.params]
+        if plan.n_range:
+            conditions.append("t.rowid BETWEEN ? AND ?")
+            params += plan.n_range
+        joined += " WHERE " + " AND ".join(conditions)
+        newest = self._all(
+            "SELECT t.rowid AS n" + joined + " ORDER BY t.rowid DESC LIMIT ? OFFSET ?",
+            (*params, per_page, (page - 1) * per_page),
         )
-        return Page(self._hits(match, ranked), page, per_page, total)
+        counted = self._one(count_limit_sql("SELECT 1" + joined), (*params, search_count_limit(page, per_page)))
+        return counted_page(self._hits(match, newest), page, per_page, counted["count"])
 
     def _hits(self, match: str, ranked: list[sqlite3.Row]) -> list[SearchHit]:
-        """The search hits of one page of ranked rowids, with their snippets."""
+        """The search hits of one page of rowids, with their snippets. The rowid range bounds what FTS5 reads (an
+        ``IN`` list alone would make it match every row, then filter)."""
+        if not ranked:
+            return []
+        numbers = [r["n"] for r in ranked]
         rows = self._all(
             f"SELECT {_S_COLUMNS}, s.n,"
             f" snippet(snapshot_text, -1, '{HIGHLIGHT_START}', '{HIGHLIGHT_END}', '…', 24) AS snip"
             " FROM snapshot_text t CROSS JOIN snapshots s ON s.n = t.rowid"
-            f" WHERE snapshot_text MATCH ? AND t.rowid IN ({','.join('?' * len(ranked))})",
-            (match, *(r["n"] for r in ranked)),
+            f" WHERE snapshot_text MATCH ? AND t.rowid BETWEEN ? AND ? AND t.rowid IN ({','.join('?' * len(numbers))})",
+            (match, min(numbers), max(numbers), *numbers),
         )
         found = {r["n"]: r for r in rows}
-        return [
-            SearchHit(summary_of(found[r["n"]]), found[r["n"]]["snip"], r["score"]) for r in ranked if r["n"] in found
-        ]
+        return [SearchHit(summary_of(hit), hit["snip"]) for r in ranked if (hit := found.get(r["n"]))]
 
 
 def snapshot_of(summary: SnapshotSummary, clean_key: str, details_json: str, text: str) -> Snapshot:

@@ -23,6 +23,10 @@ MAX_PER_PAGE = 100
 MAX_PAGE = 10_000
 MAX_QUERY_CHARS = 256
 MAX_QUERY_TERMS = 16
+SEARCH_COUNT_LIMIT = 1_000
+"""A search counts its matches up to this many (or to the end of the page asked for): beyond it, ``total`` is a
+lower bound (``Page.total_exact`` is False). Counting every match of a frequent word costs what ranking them
+all did."""
 HIGHLIGHT_START, HIGHLIGHT_END = "\x02", "\x03"
 """Markers around matched terms in :attr:`SearchHit.snippet` (control chars: never in cleaned text)."""
 
@@ -37,12 +41,14 @@ class CatalogError(StorageError):
 
 @dataclass(frozen=True)
 class Page(Generic[T]):
-    """One page of results; ``total`` counts all matches."""
+    """One page of results; ``total`` counts all matches, or at least that many when ``total_exact`` is False
+    (a search stops counting at :data:`SEARCH_COUNT_LIMIT`)."""
 
     items: list[T]
     page: int
     per_page: int
     total: int
+    total_exact: bool = True
 
     @property
     def pages(self) -> int:
@@ -50,7 +56,12 @@ class Page(Generic[T]):
 
     @property
     def has_next(self) -> bool:
-        return self.page < self.pages
+        return self.page < self.pages or (not self.total_exact and len(self.items) == self.per_page)
+
+    @property
+    def total_text(self) -> str:
+        """``total`` for people: ``"1,000+"`` when it is a lower bound."""
+        return f"{self.total:,}" + ("" if self.total_exact else "+")
 
 
 @dataclass(frozen=True)
@@ -116,7 +127,6 @@ class Snapshot(SnapshotSummary):
 class SearchHit:
     snapshot: SnapshotSummary
     snippet: str  # matched terms between HIGHLIGHT_START and HIGHLIGHT_END
-    score: float
 
     @property
     def snippet_text(self) -> str:
@@ -200,6 +210,18 @@ class QueryTerm(NamedTuple):
 
 _TERM = re.compile(r'"([^"]*)"?|(\S+)')
 _WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def search_count_limit(page: int, per_page: int) -> int:
+    """How many matches a search counts at most (one more than it reports): :data:`SEARCH_COUNT_LIMIT`, or past
+    the end of the page asked for, so there is always a next page while ``total_exact`` is False."""
+    return max(SEARCH_COUNT_LIMIT, page * per_page) + 1
+
+
+def counted_page(items: list[T], page: int, per_page: int, counted: int) -> Page[T]:
+    """A search's page from ``counted`` matches, counted up to :func:`search_count_limit`."""
+    limit = search_count_limit(page, per_page)
+    return Page(items, page, per_page, min(counted, limit - 1), counted < limit)
 
 
 def query_terms(query: str) -> list[QueryTerm]:

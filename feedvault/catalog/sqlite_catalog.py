@@ -17,34 +17,39 @@ from feedvault.catalog.sqlite_file import connect, remove_db
 from feedvault.store.backends import Store
 
 _INSERT_SNAPSHOT = (
-    "INSERT INTO snapshots (id, clean_key, url, url_key, feed, run_id, day, fetched_at, title,"
-    " published, language, word_count, sha256, details, usage) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    "INSERT INTO snapshots (n, id, clean_key, url, url_key, feed, run_id, day, fetched_at, title,"
+    " published, language, word_count, sha256, details, usage) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
+_CHUNK = 500  # ids per IN (...) list
 
 
 def _insert(conn: sqlite3.Connection, rows: Iterable[SnapshotRow]) -> int:
-    """Insert snapshot rows (replacing one of the same id), skipping tombstoned URLs; how many were written."""
+    """Insert snapshot rows (replacing one of the same id), skipping tombstoned URLs; how many were written.
+
+    One statement per table for the whole batch: rows get the next ``n`` in order (the full-text index is read
+    newest first by ``n``), the same id twice keeps the last."""
     gone = {row[0] for row in conn.execute("SELECT url_key FROM tombstones")}
-    written = 0
-    for row in rows:
-        if row.url_key in gone:
-            continue
-        old = conn.execute("SELECT n FROM snapshots WHERE id = ?", (row.id,)).fetchone()
-        if old:
-            _delete(conn, "n = ?", old[0])
-        cursor = conn.execute(_INSERT_SNAPSHOT, row[:-1])
-        conn.execute(
-            "INSERT INTO snapshot_text (rowid, title, text) VALUES (?, ?, ?)",
-            (cursor.lastrowid, row.title or "", row.text),
-        )
-        written += 1
-    return written
+    fresh = {row.id: row for row in rows if row.url_key not in gone}
+    if not fresh:
+        return 0
+    ids = list(fresh)
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        _delete(conn, f"id IN ({','.join('?' * len(chunk))})", *chunk)
+    first = conn.execute("SELECT coalesce(max(n), 0) + 1 FROM snapshots").fetchone()[0]
+    numbered = list(enumerate(fresh.values(), first))
+    conn.executemany(_INSERT_SNAPSHOT, ((n, *row[:-1]) for n, row in numbered))
+    conn.executemany(
+        "INSERT INTO snapshot_text (rowid, title, text) VALUES (?, ?, ?)",
+        ((n, row.title or "", row.text) for n, row in numbered),
+    )
+    return len(numbered)
 
 
-def _delete(conn: sqlite3.Connection, where: str, value: object) -> int:
-    """Delete the snapshots matching ``where`` (one ``?``), with their text; how many."""
-    conn.execute(f"DELETE FROM snapshot_text WHERE rowid IN (SELECT n FROM snapshots WHERE {where})", (value,))
-    return conn.execute(f"DELETE FROM snapshots WHERE {where}", (value,)).rowcount
+def _delete(conn: sqlite3.Connection, where: str, *values: object) -> int:
+    """Delete the snapshots matching ``where`` (its ``?`` bound to ``values``), with their text; how many."""
+    conn.execute(f"DELETE FROM snapshot_text WHERE rowid IN (SELECT n FROM snapshots WHERE {where})", values)
+    return conn.execute(f"DELETE FROM snapshots WHERE {where}", values).rowcount
 
 
 class SqliteCatalog(CatalogIndex, SqliteQueries):

@@ -17,7 +17,9 @@ from typing import Any
 from feedvault.catalog.results import CatalogError, dumps
 from feedvault.permission.usage import usage_of
 
-SCHEMA_VERSION = 3  # 3: snapshots.usage (the publisher's usage preferences); a version-2 catalog is migrated
+SCHEMA_VERSION = 4
+# 3: snapshots.usage (the publisher's usage preferences); 4: day_counts (snapshots per feed, day and run, kept by
+# triggers). Older catalogs are migrated when opened (_MIGRATIONS).
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -51,6 +53,31 @@ CREATE TABLE IF NOT EXISTS tombstones (
 );
 """
 
+_DAY_COUNTS = (
+    """CREATE TABLE IF NOT EXISTS day_counts (
+        feed TEXT NOT NULL, day TEXT NOT NULL, run_id TEXT NOT NULL, snapshots INTEGER NOT NULL,
+        first_n INTEGER NOT NULL, last_n INTEGER NOT NULL, PRIMARY KEY (feed, day, run_id)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS day_counts_day ON day_counts (day, feed)",
+    """CREATE TRIGGER IF NOT EXISTS snapshots_counted AFTER INSERT ON snapshots BEGIN
+        INSERT INTO day_counts VALUES (new.feed, new.day, new.run_id, 1, new.n, new.n)
+        ON CONFLICT (feed, day, run_id) DO UPDATE SET snapshots = snapshots + 1,
+            first_n = min(first_n, excluded.first_n), last_n = max(last_n, excluded.last_n);
+    END""",
+    """CREATE TRIGGER IF NOT EXISTS snapshots_uncounted AFTER DELETE ON snapshots BEGIN
+        UPDATE day_counts SET snapshots = snapshots - 1
+        WHERE feed = old.feed AND day = old.day AND run_id = old.run_id;
+        DELETE FROM day_counts WHERE feed = old.feed AND day = old.day AND run_id = old.run_id AND snapshots <= 0;
+    END""",
+)
+"""Snapshots per feed, capture day and run, kept by triggers: a feed's days and snapshot count without counting
+its rows, and the range of ``n`` (a superset: deletes leave the bounds) that a search bounded by capture days
+reads from the full-text index."""
+
+_FILL_DAY_COUNTS = """
+INSERT INTO day_counts SELECT feed, day, run_id, count(*), min(n), max(n) FROM snapshots GROUP BY feed, day, run_id;
+"""
+
 
 _RUN_VERSIONS = """
 CREATE TABLE IF NOT EXISTS run_versions (run_id TEXT PRIMARY KEY, version TEXT NOT NULL) WITHOUT ROWID;
@@ -59,13 +86,35 @@ CREATE TABLE IF NOT EXISTS run_versions (run_id TEXT PRIMARY KEY, version TEXT N
 
 def _add_usage_column(conn: sqlite3.Connection) -> None:
     """Schema 2 -> 3: the usage column, filled from each row's permission evidence (what was known then)."""
-    conn.execute("BEGIN IMMEDIATE")
     conn.execute("ALTER TABLE snapshots ADD COLUMN usage TEXT")
     for n, details in conn.execute("SELECT n, details FROM snapshots").fetchall():
         usage = usage_of({"permission": json.loads(details).get("permission")})
         conn.execute("UPDATE snapshots SET usage = ? WHERE n = ?", (dumps(usage), n))
+
+
+def _add_day_counts(conn: sqlite3.Connection) -> None:
+    """Schema 3 -> 4: the day_counts table and its triggers, filled from the rows."""
+    for statement in _DAY_COUNTS:
+        conn.execute(statement)
+    conn.execute("DELETE FROM day_counts")
+    conn.execute(_FILL_DAY_COUNTS)
+
+
+_MIGRATIONS = {2: _add_usage_column, 3: _add_day_counts}
+"""Schema version -> the step to the next one; an older catalog is migrated in one transaction when opened."""
+
+
+def _migrate(conn: sqlite3.Connection, version: int) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    while version < SCHEMA_VERSION:
+        _MIGRATIONS[version](conn)
+        version += 1
     conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
     conn.execute("COMMIT")
+
+
+CACHE_KIB = 64 * 1024  # page cache per connection: B-tree inserts at a million rows stay in memory
+MMAP_BYTES = 2**31 - 2**16  # reads map the file (SQLite's default ceiling) instead of copying pages
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -76,15 +125,17 @@ def connect(path: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+        conn.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version == 2:
-            _add_usage_column(conn)
+        if version in _MIGRATIONS:
+            _migrate(conn, version)
             version = SCHEMA_VERSION
         if version not in (0, SCHEMA_VERSION):
             conn.close()
             raise CatalogError(f"{path}: catalog schema {version}, expected {SCHEMA_VERSION}; reindex it")
         if version == 0:
-            conn.executescript(_SCHEMA + f"PRAGMA user_version={SCHEMA_VERSION};")
+            conn.executescript(_SCHEMA + ";\n".join(_DAY_COUNTS) + f";\nPRAGMA user_version={SCHEMA_VERSION};")
         conn.executescript(_RUN_VERSIONS)
     except sqlite3.OperationalError as exc:  # the directory, not the file: cannot open, read-only, full
         raise local_catalog_unusable(path.parent, exc) from exc

@@ -253,8 +253,9 @@ def _ls_feeds(catalog: BrowseCatalog, output_format: str | None) -> int:
 
 
 def _page_notes(page: Page[Any], what: str) -> list[str]:
-    if page.total > len(page.items):
-        return [f"{what}: page {page.page} of {page.pages} ({page.total} in all); --page N for more"]
+    if page.total > len(page.items) or page.has_next:
+        pages = f"{page.pages}" + ("" if page.total_exact else "+")
+        return [f"{what}: page {page.page} of {pages} ({page.total_text} in all); --page N for more"]
     return []
 
 
@@ -399,7 +400,7 @@ def cmd_search(args: argparse.Namespace) -> int:
             emit(Listing("", _HIT_COLUMNS), fmt, out, console)
         return EXIT_NOT_FOUND
     if fmt == "table":
-        table = Table(title=f"{_matches(hits.total)} for {escape(args.query)!r}")
+        table = Table(title=f"{_matches(hits)} for {escape(args.query)!r}")
         for column in ("id", "day", "feed", "title / snippet"):
             table.add_column(column, overflow="fold")
         for hit in hits.items:
@@ -412,7 +413,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         for note in _page_notes(hits, "matches"):
             console.print(note)
         return EXIT_OK
-    listing = Listing(f"{_matches(hits.total)} for {args.query!r}", _HIT_COLUMNS, notes=_page_notes(hits, "matches"))
+    listing = Listing(f"{_matches(hits)} for {args.query!r}", _HIT_COLUMNS, notes=_page_notes(hits, "matches"))
     for hit in hits.items:
         s = hit.snapshot
         snippet = hit.snippet.replace(HIGHLIGHT_START, "").replace(HIGHLIGHT_END, "")
@@ -421,8 +422,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _matches(n: int) -> str:
-    return f"{n:,} match" + ("" if n == 1 else "es")
+def _matches(hits: Page[Any]) -> str:
+    return f"{hits.total_text} match" + ("" if hits.total == 1 and hits.total_exact else "es")
 
 
 _HIT_COLUMNS = ("id", "day", "feed", "url", "title", "published", "snippet")

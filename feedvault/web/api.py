@@ -75,7 +75,6 @@ class SearchResult:
     snapshot: SnapshotSummary
     snippet: str
     snippet_html: str
-    score: float
 
 
 @dataclass(frozen=True)
@@ -240,7 +239,7 @@ def diff(
     return DiffResult(result.a, result.b, d.added, d.removed, d.changed, d.rows)
 
 
-@router.get("/search", summary="Full-text search (bm25) with feed, date range and language filters")
+@router.get("/search", summary="Full-text search, newest first, with feed, date range and language filters")
 def search(
     service: Service,
     q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, description='words; "phrases"; prefix*')],
@@ -265,8 +264,8 @@ def search(
         page=page,
         per_page=per_page,
     )
-    items = [SearchResult(h.snapshot, h.snippet_text, h.snippet_html, h.score) for h in found.items]
-    return Page(items, found.page, found.per_page, found.total)
+    items = [SearchResult(h.snapshot, h.snippet_text, h.snippet_html) for h in found.items]
+    return Page(items, found.page, found.per_page, found.total, found.total_exact)
 
 
 @router.get("/runs", summary="Committed runs, newest first")
