@@ -16,6 +16,8 @@ import pytest
 import trafilatura
 from pydantic import ValidationError
 
+from bench.eval_pages import PAGES as EVAL_PAGES
+from bench.eval_pages import render
 from bench.extraction_quality import score
 from bench.scoring import aggregate, page_counts, shingles
 from feedvault.cleaning import (
@@ -28,7 +30,7 @@ from feedvault.cleaning import (
     clean_payload,
     decode_html,
 )
-from feedvault.cleaning.literals import any_of, fold, may_contain, needles
+from feedvault.cleaning.literals import any_of, finder, fold, may_contain, needles
 from feedvault.cleaning.rules import (
     FAMILIES,
     REMOVAL_REASONS,
@@ -650,6 +652,16 @@ def test_any_of_finds_exactly_the_literals() -> None:
     assert any_of([]).search("anything") is None
 
 
+def test_finder_finds_every_text_holding_a_literal_at_code_point_offsets() -> None:
+    words = ["no ai", "no all", "no", "reserv", "réserv", "4(3)", "a.b"]
+    automaton = finder(words)
+    for text in ["no", "kno", "4(3)", "axb", "a.b", "réserve", "reserved", "n o", "", "4(3", "no al", "“é” 🙂 réserv"]:
+        matches = automaton.find_matches_as_indexes(text)
+        assert bool(matches) == any(word in text for word in words), text
+        assert all(text[start:end] == words[index] for index, start, end in matches), text
+    assert finder([]).find_matches_as_indexes("anything") == []
+
+
 def reference_page_language(tree: Any) -> str | None:
     """The page language as first written, with XPath."""
     declared = [tree.get("lang"), tree.get("xml:lang")]
@@ -748,6 +760,49 @@ def test_page_lines_match_the_tree_walk_and_leave_the_tree_alone() -> None:
         before = etree.tostring(tree)
         assert _page_lines(tree) == reference_page_lines(trafilatura.load_html(html)), html[:80]
         assert etree.tostring(tree) == before
+
+
+ODD_INPUTS = [
+    "just text",
+    "<p>a fragment</p>",
+    "<div>a</div><div>b</div>",
+    "<!DOCTYPE html>\n<html><body><p>a</p></body></html>",
+    "<html/>\n<body><p>self-closing html</p></body>",
+    "<html><body>\x00\x0ba\ufffe</body></html>",
+    '<?xml version="1.0" encoding="utf-8"?><html><body><p>declared</p></body></html>',
+    "<html><body>" + "<div>" * 300 + "<p>too deep</p>" + "</div>" * 300 + "</body></html>",
+    "<!-- c --><?pi x?><html><body>&amp;&nbsp;<form><input name=a><textarea>t</textarea><label>l</label></form></body></html>",
+]
+
+
+def test_page_parse_gives_trafilaturas_tree_and_parser_errors_with_plain_element_classes() -> None:
+    """feedvault.cleaning.parsing.load_html is trafilatura.load_html with lxml's C class lookup: the same tree (and
+    FATAL errors) on every page we hold and on odd input, but form elements are plain HtmlElement."""
+    from lxml import etree
+    from lxml.html import HtmlElement
+    from trafilatura.utils import HTML_PARSER
+
+    from feedvault.cleaning.parsing import load_html, page_parser
+
+    def fatal(parser: Any) -> list[tuple[str, int]]:
+        return [(e.type_name, e.line) for e in parser.error_log if e.level == etree.ErrorLevels.FATAL]
+
+    demo = Path(__file__).parent.parent / "feedvault" / "demo" / "site"
+    htmls = [p.read_text(encoding="utf-8") for p in [*sorted(PAGES.glob("*.html")), *sorted(demo.rglob("*.html"))]]
+    htmls += [render(p) for p in EVAL_PAGES]  # the cleaner's evaluation set
+    for html in [*htmls, *PAGE_SNIPPETS, *HEAD_SNIPPETS, *ODD_INPUTS]:
+        theirs = trafilatura.load_html(html)
+        their_errors = fatal(HTML_PARSER)
+        ours = load_html(html)
+        assert (ours is None) == (theirs is None), html[:80]
+        if ours is not None:
+            assert etree.tostring(ours.getroottree()) == etree.tostring(theirs.getroottree()), html[:80]
+        assert fatal(page_parser()) == their_errors, html[:80]
+    assert load_html("just text") is None and fatal(page_parser()) == []
+    tree = load_html(ODD_INPUTS[-1])
+    assert tree is not None
+    assert {type(e) for e in tree.iter("form", "input", "textarea", "label")} == {HtmlElement}
+    assert type(next(trafilatura.load_html(ODD_INPUTS[-1]).iter("form"))) is not HtmlElement  # lxml.html's FormElement
 
 
 def test_to_dict_is_asdict(id_article: CleanResult) -> None:

@@ -146,6 +146,32 @@ def test_mask_quotes_blanks_quotations_and_keeps_offsets() -> None:
     assert masked.startswith("He wrote “") and "still" not in masked and " and " in masked
 
 
+def reference_mask_quotes(line: str) -> str:
+    """mask_quotes as first written: character by character."""
+    opening = {"“": "”", "„": "“", "«": "»", '"': '"'}
+    chars, closing = list(line), None
+    for i, char in enumerate(line):
+        if closing is not None:
+            if char == closing:
+                closing = None
+            else:
+                chars[i] = " "
+        elif char in opening:
+            closing = opening[char]
+    return "".join(chars)
+
+
+def test_mask_quotes_is_the_character_walk() -> None:
+    import random
+
+    rng = random.Random(10)
+    alphabet = 'ab “”„«»".'
+    lines = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 30))) for _ in range(3000)]
+    lines += ['He wrote “no AI” and «pas d’IA», then "stop" and „nein“ — “still open', '""', "„“x“", ""]
+    for line in lines:
+        assert mask_quotes(line) == reference_mask_quotes(line), line
+
+
 def test_cut_notices_keeps_article_sentences_of_the_same_line_and_takes_short_labels() -> None:
     article = "The council approved the budget on Tuesday after a long debate about the harbour works."
     notice = "Content on this website may not be used to train AI models."
@@ -274,7 +300,8 @@ def reference_sentence_terms(sentence: str, lexicon: Lexicon) -> NoticeTerms:
 
 def test_candidate_lines_are_the_lines_holding_an_anchor() -> None:
     pages = [line for name in ("en_portal_article", "id_portal_article") for line in page_text_lines(name)]
-    for lines in (FAST_PATH_LINES, pages, [*pages, *FAST_PATH_LINES], [], [""]):
+    odd = ["\u0130\u0130 no ai", "x\nno ai", "Reserved\n", "İİİ all rights reserved"]  # lower() grows İ; a break inside
+    for lines in (FAST_PATH_LINES, pages, [*pages, *FAST_PATH_LINES], [], [""], odd, [*odd, *FAST_PATH_LINES]):
         assert candidate_lines(lines) == reference_candidate_lines(lines)
     assert candidate_lines(FAST_PATH_LINES) == [0, 1, 2, 3, 4, 5, 6, 7, 10]
 

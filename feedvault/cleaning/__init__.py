@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 from feedvault.cleaning.encoding import decode_html
 from feedvault.cleaning.fingerprints import RepeatedLines, drop_repeated_lines
+from feedvault.cleaning.parsing import load_html
 from feedvault.cleaning.rules import (
     RemovedLine,
     RightsKind,
@@ -243,11 +244,9 @@ def clean_html(html: str | bytes, url: str | None = None, options: CleanOptions 
     and so does a page that declares a language other than ``options.target_language``. (trafilatura's own
     language filter needs py3langid, which is not installed, and ignores ``<html lang>`` without it.)
     """
-    import trafilatura  # imported where pages are cleaned (the workers), not by every importer of this module
-
     if isinstance(html, bytes):
         html, _ = decode_html(html, None)
-    return clean_tree(trafilatura.load_html(html) if html.strip() else None, url, options)
+    return clean_tree(load_html(html) if html.strip() else None, url, options)
 
 
 def clean_tree(
@@ -256,7 +255,8 @@ def clean_tree(
     options: CleanOptions | None = None,
     head: PageHead | None = None,
 ) -> CleanResult:
-    """:func:`clean_html` on a page already parsed with ``trafilatura.load_html`` (the tree is not modified);
+    """:func:`clean_html` on a page already parsed (:func:`feedvault.cleaning.parsing.load_html`, or
+    ``trafilatura.load_html``; the tree is not modified);
     ``head``: its :class:`PageHead`, if the caller has it."""
     import trafilatura
 

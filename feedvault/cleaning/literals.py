@@ -4,7 +4,9 @@ patterns (line rules, notice lexicons) on text that cannot match them.
 :func:`needles` reads a compiled pattern's parse tree for substrings one of which every match contains;
 :func:`may_contain` tests them (case-insensitive ones against :func:`fold` of the text, folded the way ``re``
 folds case); :func:`any_of` compiles many literals into one trie-shaped regex (one pass over a text instead of
-one ``str.find`` per literal).
+one ``str.find`` per literal); :func:`finder` builds an Aho-Corasick automaton for many literals sought in long
+texts (a page's text): one pass in compiled code, about twenty times cheaper on real pages than the trie regex,
+which tries a branch at nearly every character.
 """
 
 from __future__ import annotations
@@ -15,7 +17,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from re import _constants as sre  # the regex parser's node types (CPython 3.11+)
 from re import _parser as sre_parse
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ahocorasick_rs import AhoCorasick
 
 Needle = tuple[str, bool]  # a substring, and whether it is sought in the case-folded text
 # Characters re's case-insensitive matching equates with an ASCII letter that str.lower() does not map to it
@@ -150,6 +155,15 @@ def may_contain(found: Needles | None, text: str, folded: str) -> bool:
         or (found.folded is not None and found.folded.search(folded) is not None)
         or (found.exact is not None and found.exact.search(text) is not None)
     )
+
+
+def finder(literals: Sequence[str]) -> AhoCorasick:
+    """An Aho-Corasick automaton finding ``literals`` (exactly, case-sensitive) in a text in one pass; its
+    ``find_matches_as_indexes(text)`` gives (literal index, start, end) in code points, left to right, without
+    overlaps (a text holding a literal always yields at least one match)."""
+    from ahocorasick_rs import AhoCorasick
+
+    return AhoCorasick(list(literals))
 
 
 def any_of(literals: Sequence[str]) -> re.Pattern[str]:

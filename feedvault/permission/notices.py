@@ -13,17 +13,18 @@ Used twice per page: on the article text by the cleaner (notices are removed fro
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import accumulate
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from feedvault.cleaning.literals import Needles, any_of, fold, may_contain, needles
+if TYPE_CHECKING:
+    from ahocorasick_rs import AhoCorasick
+
+from feedvault.cleaning.literals import Needles, finder, fold, may_contain, needles
 from feedvault.permission.decisions import NoticeTerms, notice_kind
 
 NOTICES_DIR = Path(__file__).resolve().parent.parent / "rules" / "notices"
@@ -34,6 +35,7 @@ LEADING_WORDS = 2  # a use "leads" the sentence when it starts within its first 
 LEFTOVER_MAX_WORDS = 4  # what is left of a line around its notices, at most this long, goes with them
 
 _OPENING = {"“": "”", "„": "“", "«": "»", '"': '"'}
+_OPENERS = re.compile("[" + "".join(_OPENING) + "]")
 # A sentence ends at . ! ? … (and closing quotes/brackets) before a space and a capital, quote or bracket:
 # "Art. 4(3)" and "z. B. der" do not end one.
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"”’»)\]]*\s+(?=[^\s\da-zà-ÿ])")
@@ -98,28 +100,24 @@ def lexicons(notices_dir: Path = NOTICES_DIR) -> tuple[Lexicon, ...]:
 
 
 @lru_cache(maxsize=4)
-def _anchors(notices_dir: Path = NOTICES_DIR) -> re.Pattern[str]:
-    """Every language's anchors as one regex (a trie: one pass over a page's text finds them all)."""
-    return any_of(sorted({anchor for lexicon in lexicons(notices_dir) for anchor in lexicon.anchors}))
+def _anchors(notices_dir: Path = NOTICES_DIR) -> AhoCorasick:
+    """Every language's anchors as one Aho-Corasick automaton (one pass over a page's text finds them all)."""
+    return finder(sorted({anchor for lexicon in lexicons(notices_dir) for anchor in lexicon.anchors}))
 
 
 def candidate_lines(lines: Sequence[str], notices_dir: Path = NOTICES_DIR) -> list[int]:
-    """Indexes of the lines holding an anchor of some language (one regex pass over the whole text, in C: reading
+    """Indexes of the lines holding an anchor of some language (one Aho-Corasick pass over the whole text: reading
     every line of a page with every lexicon would cost as much as extracting the article)."""
-    text = "\n".join(lines).lower()
-    if len(text) == sum(map(len, lines)) + len(lines) - 1:
-        starts = list(accumulate((len(line) + 1 for line in lines[:-1]), initial=0))
-    else:  # lower() changed a line's length (U+0130 and a few others): where each line starts in the lowered text
-        lowered = [line.lower() for line in lines]
-        text = "\n".join(lowered)
-        starts = list(accumulate((len(line) + 1 for line in lowered[:-1]), initial=0))
+    text = "\n".join(lines).lower()  # lower() never makes or removes a line break
     found: list[int] = []
-    anchors = _anchors(notices_dir)
-    at = anchors.search(text)
-    while at is not None:  # anchors hold no line break: a match lies within one line; go on at the next line
-        index = bisect_right(starts, at.start()) - 1
-        found.append(index)
-        at = anchors.search(text, starts[index + 1]) if index + 1 < len(starts) else None
+    if text.count("\n") != len(lines) - 1:  # a line holding a break of its own: count line by line
+        return [i for i, line in enumerate(lines) if _anchors(notices_dir).find_matches_as_indexes(line.lower())]
+    index, counted = 0, 0
+    for _, at, _ in _anchors(notices_dir).find_matches_as_indexes(text):  # in order; anchors hold no line break
+        index += text.count("\n", counted, at)
+        counted = at
+        if not found or found[-1] != index:
+            found.append(index)
     return found
 
 
@@ -128,17 +126,18 @@ def mask_quotes(line: str) -> str:
 
     A quotation still open at the end of the line runs to its end (a quoted paragraph that goes on).
     """
-    chars = list(line)
-    closing: str | None = None
-    for i, char in enumerate(line):
-        if closing is not None:
-            if char == closing:
-                closing = None
-            else:
-                chars[i] = " "
-        elif char in _OPENING:
-            closing = _OPENING[char]
-    return "".join(chars)
+    if _OPENERS.search(line) is None:
+        return line
+    parts: list[str] = []
+    kept = seek = 0  # text is kept from ``kept`` on; the next quotation opens at ``seek`` or later
+    while (opening := _OPENERS.search(line, seek)) is not None:
+        start = opening.end()
+        end = line.find(_OPENING[opening.group()], start)  # the closing mark stays, as the opening one
+        end = len(line) if end < 0 else end
+        parts += [line[kept:start], " " * (end - start)]
+        kept, seek = end, end + 1
+    parts.append(line[kept:])
+    return "".join(parts)
 
 
 def _sentences(masked: str) -> list[tuple[int, int]]:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from feedvault.permission.aipref import Statement
 
 from feedvault.cleaning import CleanOptions, PageHead, clean_tree, decode_html
+from feedvault.cleaning.parsing import load_html, page_parser
 from feedvault.cleaning.rules import Rule, apply_rules, compile_rules
 from feedvault.config import CleaningRules, Signal
 from feedvault.permission import tdmrep
@@ -127,23 +128,22 @@ def scan_page(html: str, rules: CleaningRules) -> dict[str, Any]:
 
 
 def load_page(html: str) -> tuple[HtmlElement | None, str | None]:
-    """Parse a decoded page as trafilatura does: (tree, why the tree is not the whole page, or None).
+    """Parse a decoded page as trafilatura does (:mod:`feedvault.cleaning.parsing`): (tree, why the tree is not the
+    whole page, or None).
 
     libxml2 does not fail on what it cannot hold: past 255 nested elements (2047 with ``huge_tree``) it stops,
     records a FATAL error (``ERR_RESOURCE_LIMIT``) and returns the tree built so far, so everything after that
     point, a rights notice included, is silently missing. Any FATAL parser error means the parser gave up
     early, so the tree is not the page. Content that does not parse as HTML at all cannot be scanned either.
     """
-    import trafilatura
     from lxml import etree
-    from trafilatura.utils import HTML_PARSER  # the parser load_html uses; its log is that of the last parse
 
     if not html.strip():
         return None, None
-    tree = trafilatura.load_html(html)
+    tree = load_html(html)
     if tree is None:
         return None, "the page does not parse as HTML"
-    fatal = next((e for e in HTML_PARSER.error_log if e.level == etree.ErrorLevels.FATAL), None)
+    fatal = next((e for e in page_parser().error_log if e.level == etree.ErrorLevels.FATAL), None)
     if fatal is not None:
         return tree, f"the HTML parser stopped at line {fatal.line} ({fatal.type_name}: {fatal.message.strip()})"
     return tree, None
