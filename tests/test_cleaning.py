@@ -584,6 +584,7 @@ def test_apply_rules_matches_per_rule_semantics(language: str | None) -> None:
         for name in ("en_portal_article", "id_portal_article", "id_portal_inline", "en_prose_mentions")
     )
     text = "\n".join(RULE_LINES) + "\n" + pages
+    text += "\r\n" + "\u2028".join(RULE_LINES) + "\x0c" + "\r\n".join(reversed(RULE_LINES))  # other line breaks
     rights_only = [rule for rule in compile_rules(feed, language) if rule.action == "rights"]
     # Feed rules are never tail rules: a tail rule with a prefilter, tried before the built-in ones.
     see_also = Rule("t.see-also", re.compile(r"(?i)^(?=.{0,80}$)(?!.*\bsaid\b)see\s+also\b.*$"), "drop", tail=True)

@@ -13,7 +13,9 @@ from feedvault.config import CleaningRules
 from feedvault.permission.decisions import NoticeTerms, notice_kind
 from feedvault.permission.notices import (
     Lexicon,
+    _weight,
     candidate_lines,
+    classify_sentence,
     cut_notices,
     find_notices,
     lexicons,
@@ -316,6 +318,28 @@ def test_sentence_terms_after_needle_tests_are_the_plain_regex_terms() -> None:
                 lexicon.language,
                 sentence,
             )
+
+
+def test_sentences_are_judged_by_the_lexicons_whose_terms_occur_as_by_every_lexicon() -> None:
+    """classify_sentence skips the lexicons none of whose use or reproduction literals occur in a sentence (one
+    Aho-Corasick pass); judged by every lexicon instead, the verdicts are the same."""
+
+    def reference(sentence: str) -> tuple[str, str] | None:
+        verdicts = [
+            (kind, lexicon) for lexicon in lexicons() if (kind := notice_kind(sentence_terms(sentence, lexicon)))
+        ]
+        if not verdicts:
+            return None
+        kind, lexicon = max(verdicts, key=lambda verdict: _weight(sentence, verdict[1]))
+        return kind, f"notice.{lexicon.language}"
+
+    sentences = [s for lexicon in lexicons() for kind in lexicon.examples["notice"].values() for s in kind]
+    sentences += [s for lexicon in lexicons() for s in lexicon.examples["not_notice"]]
+    sentences += [*FAST_PATH_LINES, "KECERDASAN BUATAN DILARANG TANPA IZIN.", "Kecerdasan buatan dilındungi."]
+    sentences += [line for name in ("en_portal_article", "id_portal_article") for line in page_text_lines(name)]
+    assert sum(reference(sentence) is not None for sentence in sentences) >= 20
+    for sentence in sentences:
+        assert classify_sentence(sentence) == reference(sentence), sentence
 
 
 def page_text_lines(name: str) -> list[str]:

@@ -11,7 +11,6 @@ to, the ``rule`` id that matched and the ``reason`` (how it was recognised; see 
 from __future__ import annotations
 
 import re
-from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import yaml
 
-from feedvault.cleaning.literals import Needles, either, fold, may_contain, needles, starts_cheaply
+from feedvault.cleaning.literals import NeedleIndex, Needles, needles
 from feedvault.config import CleaningRules
 
 if TYPE_CHECKING:
@@ -191,111 +190,32 @@ def _max_length(pattern: re.Pattern[str]) -> int | None:
     return int(found.group(1)) if found and not pattern.flags & re.MULTILINE else None
 
 
-_SCOPED_FLAGS = ((re.IGNORECASE, "i"), (re.DOTALL, "s"), (re.VERBOSE, "x"), (re.ASCII, "a"))
+# Per rule set (by identity; the entry keeps the set alive, so its id is not reused while cached): its needle index,
+# and for each mask its rules and tail rules in order.
+_INDEXES: dict[int, tuple[Sequence[Rule], NeedleIndex, dict[int, tuple[tuple[Rule, ...], tuple[Rule, ...]]]]] = {}
 
 
-def _anchored_branch(rule: Rule) -> str | None:
-    """The rule's prefilter (or pattern) as one branch of a gate, without its start anchor and with its flags
-    scoped to it: ``(?i)^rest`` gives ``(?i:rest)``. None for a rule a gate cannot stand in for: one not anchored
-    at the start of the text (or multi-line), or with groups (a backreference would count groups of other
-    branches)."""
-    pattern = rule.prefilter or rule.pattern
-    head = _HEAD.match(pattern.pattern)
-    if rule.pattern.groups or pattern.flags & re.MULTILINE or not head or not head.group().endswith("^"):
-        return None
-    flags = "".join(letter for flag, letter in _SCOPED_FLAGS if pattern.flags & flag)
-    rest = pattern.pattern[head.end() :] + ("\n" if pattern.flags & re.VERBOSE else "")  # ends a # comment
-    return f"(?{flags}:{rest})"
-
-
-@dataclass(frozen=True)
-class _Gate:
-    """Cheap tests standing in for many anchored rules, per length band (a band leaves out the rules whose
-    ``max_length`` the text exceeds): one regex for the rules that open with a literal, and one needle search
-    (:mod:`feedvault.cleaning.literals`) for those that open with a scan. When neither finds anything at the start
-    of a text, none of these rules can match it and only the ``others`` need trying (in their order). Saves a
-    regex call per rule on the many lines no rule matches."""
-
-    limits: tuple[int, ...]  # ascending max_length values: band i holds texts of length <= limits[i]
-    patterns: tuple[re.Pattern[str] | None, ...]  # per band (one more than limits); None: try every rule
-    needles: tuple[Needles | None, ...]  # per band: the scanning rules' needles (None: there are none)
-    others: tuple[Rule, ...]
-
-    def candidates(self, text: str, rules: Sequence[Rule]) -> Sequence[Rule]:
-        band = bisect_left(self.limits, len(text))
-        pattern, found = self.patterns[band], self.needles[band]
-        if pattern is None or pattern.match(text) or (found is not None and may_contain(found, text, fold(text))):
-            return rules
-        return self.others
-
-
-_NO_GATE = _Gate((), (None,), (None,), ())
-
-
-def _gated(rule: Rule) -> str | Needles | None:
-    """How a gate stands in for ``rule``: its regex branch, its needles (a rule opening with a scan), or None."""
-    branch = _anchored_branch(rule)
-    if branch is not None and rule.needles is not None and not starts_cheaply(rule.prefilter or rule.pattern):
-        return rule.needles
-    return branch
-
-
-@lru_cache(maxsize=256)
-def _gate(rules: tuple[Rule, ...]) -> _Gate:
-    stand_ins = {rule: _gated(rule) for rule in rules}
-    if not any(stand_ins.values()):
-        return _NO_GATE
-    limits = tuple(sorted({r.max_length for r in rules if stand_ins[r] and r.max_length is not None}))
-    patterns, needle_sets = [], []
-    for band in range(len(limits) + 1):  # texts longer than limits[band - 1]
-        shortest = limits[band - 1] + 1 if band else 0
-        fits = [s for r, s in stand_ins.items() if s is not None and (r.max_length is None or r.max_length >= shortest)]
-        branches = [s for s in fits if isinstance(s, str)]
-        scans = [s for s in fits if isinstance(s, Needles)]
-        try:
-            patterns.append(re.compile("|".join(branches)) if branches else re.compile(r"(?!)"))
-        except re.error:  # a flag or construct that does not scope: try every rule
-            return _NO_GATE
-        needle_sets.append(either(scans) if scans else None)
-    return _Gate(limits, tuple(patterns), tuple(needle_sets), tuple(r for r in rules if stand_ins[r] is None))
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """How to try a rule set on one text's lines: the rules that may match somewhere in it (see :func:`~feedvault.cleaning.literals.needles`),
-    its tail rules, and their gates."""
-
-    rules: tuple[Rule, ...]
-    tail_rules: tuple[Rule, ...]
-    line_gate: _Gate
-    tail_gate: _Gate
-
-
-_PLANS: dict[tuple[int, int], tuple[Sequence[Rule], _Plan]] = {}
-_NO_PLAN = _Plan((), (), _NO_GATE, _NO_GATE)
-
-
-def _plan(rules: Sequence[Rule], text: str) -> _Plan:
-    """The :class:`_Plan` for ``rules`` on ``text``, cached by the rule set's identity and which of its rules may
-    match (few combinations recur), so each gate compiles once."""
-    mask = (1 << len(rules)) - 1
-    # A needle search over the whole text costs about what trying the rules on one line does: worth it on texts
-    # of many lines for few rules (a page's rights rules), not on an article's few lines with every rule.
-    if sum(len(rule.needles or ()) for rule in rules) < text.count("\n"):
-        folded = fold(text)
-        mask = sum(1 << i for i, rule in enumerate(rules) if may_contain(rule.needles, text, folded))
-    key = (id(rules), mask)
-    hit = _PLANS.get(key)
+def _indexed(rules: Sequence[Rule]) -> tuple[NeedleIndex, dict[int, tuple[tuple[Rule, ...], tuple[Rule, ...]]]]:
+    hit = _INDEXES.get(id(rules))
     if hit is not None and hit[0] is rules:
-        return hit[1]
-    active = tuple(rule for i, rule in enumerate(rules) if mask >> i & 1)
-    tails = tuple(rule for rule in active if rule.tail)
-    plan = _Plan(active, tails, _gate(active), _gate(tails))
-    if isinstance(rules, tuple):  # the entry keeps the tuple alive, so its id is not reused while cached
-        if len(_PLANS) >= 1024:
-            _PLANS.clear()
-        _PLANS[key] = (rules, plan)
-    return plan
+        return hit[1], hit[2]
+    index, subsets = NeedleIndex.of([rule.needles.found if rule.needles else None for rule in rules]), {}
+    if isinstance(rules, tuple):  # compile_rules' tuples are cached; a list may change, so it is not
+        if len(_INDEXES) >= 256:
+            _INDEXES.clear()
+        _INDEXES[id(rules)] = (rules, index, subsets)
+    return index, subsets
+
+
+def _subset(
+    rules: Sequence[Rule], mask: int, subsets: dict[int, tuple[tuple[Rule, ...], tuple[Rule, ...]]]
+) -> tuple[tuple[Rule, ...], tuple[Rule, ...]]:
+    """The rules of ``mask`` in their order, and the tail rules among them (cached per mask: few recur)."""
+    found = subsets.get(mask)
+    if found is None:
+        active = tuple(rule for i, rule in enumerate(rules) if mask >> i & 1)
+        found = subsets[mask] = (active, tuple(rule for rule in active if rule.tail))
+    return found
 
 
 def _tries(rule: Rule, text: str) -> bool:
@@ -304,19 +224,15 @@ def _tries(rule: Rule, text: str) -> bool:
     return (rule.prefilter is None or rule.prefilter.search(text) is not None) and rule.pattern.search(text) is not None
 
 
-def _match(
-    line: str, rules: Sequence[Rule], tail_rules: Sequence[Rule], plan: _Plan = _NO_PLAN
-) -> tuple[Rule, str, str] | None:
-    """First rule matching the whole line, else the first ``tail`` rule matching its end: (rule, kept, removed).
-    With a ``plan`` for the text the line is part of, ``rules`` and ``tail_rules`` are the plan's."""
-    line_gate, tail_gate = plan.line_gate, plan.tail_gate
-    for rule in line_gate.candidates(line, rules):
+def _match(line: str, rules: Sequence[Rule], tail_rules: Sequence[Rule]) -> tuple[Rule, str, str] | None:
+    """First rule matching the whole line, else the first ``tail`` rule matching its end: (rule, kept, removed)."""
+    for rule in rules:
         if _tries(rule, line):
             return rule, "", line
     if tail_rules:
         for cut in _SENTENCE_END.finditer(line):
             rest = line[cut.end() :]
-            for rule in tail_gate.candidates(rest, tail_rules):
+            for rule in tail_rules:
                 if _tries(rule, rest):
                     return rule, line[: cut.start()], rest
     return None
@@ -404,11 +320,13 @@ def apply_rules(
     kept: list[str] = []
     removed: list[RemovedLine] = []
     reservations: list[RightsReservation] = []
-    plan = _plan(rules, text)
+    index, subsets = _indexed(rules)
     links = cache(link_texts) if link_texts is not None else None
-    for line in text.splitlines():
+    lines = text.splitlines()
+    for line, mask in zip(lines, index.line_masks(text, lines), strict=True):
         stripped = line.strip()
-        found = _match(stripped, plan.rules, plan.tail_rules, plan) if stripped else None
+        active, tails = _subset(rules, mask, subsets) if mask and stripped else ((), ())
+        found = _match(stripped, active, tails) if active else None
         if found is None:
             kept.append(line)
             continue
@@ -425,7 +343,7 @@ def apply_rules(
             if rule.action == "rights":
                 kind = rule.kind or ("ai-reservation" if _AI_HINT.search(cut) else "rights-notice")
                 reservations.append(RightsReservation(kind, cut, rule.id))
-            found = _match(after, plan.rules, plan.tail_rules, plan) if after else None
+            found = _match(after, active, tails) if after else None
             if found is None and after:
                 parts.append(after)
         if parts:

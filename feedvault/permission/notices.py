@@ -24,7 +24,7 @@ import yaml
 if TYPE_CHECKING:
     from ahocorasick_rs import AhoCorasick
 
-from feedvault.cleaning.literals import Needles, finder, fold, may_contain, needles
+from feedvault.cleaning.literals import NeedleIndex, Needles, finder, fold, may_contain, needles
 from feedvault.permission.decisions import NoticeTerms, notice_kind
 
 NOTICES_DIR = Path(__file__).resolve().parent.parent / "rules" / "notices"
@@ -103,6 +103,20 @@ def lexicons(notices_dir: Path = NOTICES_DIR) -> tuple[Lexicon, ...]:
 def _anchors(notices_dir: Path = NOTICES_DIR) -> AhoCorasick:
     """Every language's anchors as one Aho-Corasick automaton (one pass over a page's text finds them all)."""
     return finder(sorted({anchor for lexicon in lexicons(notices_dir) for anchor in lexicon.anchors}))
+
+
+@lru_cache(maxsize=4)
+def _term_index(notices_dir: Path = NOTICES_DIR) -> NeedleIndex:
+    """One bit per lexicon (in :func:`lexicons` order): the needles of its use and reproduction terms, one of which
+    a sentence must hold for the lexicon to find a notice in it (see :func:`sentence_terms`)."""
+    return NeedleIndex.of(
+        [
+            None if use is None or reproduction is None else (*use.found, *reproduction.found)
+            for use, reproduction in (
+                (lexicon.needles["use"], lexicon.needles["reproduction"]) for lexicon in lexicons(notices_dir)
+            )
+        ]
+    )
 
 
 def candidate_lines(lines: Sequence[str], notices_dir: Path = NOTICES_DIR) -> list[int]:
@@ -195,8 +209,9 @@ def classify_sentence(sentence: str, notices_dir: Path = NOTICES_DIR) -> tuple[s
     recognises most of its terms names it. Attribution vetoes a notice in the language that finds it."""
     verdicts = []
     folded = fold(sentence)
-    for lexicon in lexicons(notices_dir):
-        if kind := notice_kind(sentence_terms(sentence, lexicon, folded)):
+    may = _term_index(notices_dir).mask(sentence, folded)  # the lexicons whose use or reproduction terms may occur
+    for i, lexicon in enumerate(lexicons(notices_dir)):
+        if may >> i & 1 and (kind := notice_kind(sentence_terms(sentence, lexicon, folded))):
             verdicts.append((kind, lexicon))
     if not verdicts:
         return None

@@ -164,7 +164,7 @@ def checked_scan(
 
 @lru_cache(maxsize=64)
 def _rights_rules(rules: CleaningRules) -> tuple[Rule, ...]:
-    """The rules that record rights lines (one tuple per configuration, so its gate is built once)."""
+    """The rules that record rights lines (one tuple per configuration, so its needle index is built once)."""
     return tuple(rule for rule in compile_rules(rules) if rule.action == "rights")
 
 
