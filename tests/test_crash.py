@@ -197,6 +197,8 @@ def test_seaweedfs_killed_mid_run_leaves_nothing_the_next_run_does_not_put_right
         store.ensure_bucket()
         with slow_site_into(tmp_path, site_server, storage, store, server.credentials) as site:
             proc, _children = crawl_mid_run(site)
+            # Uploads are asynchronous: kill the store once some of the run's files have reached it.
+            wait_for(lambda: any(store.list("raw/")) or any(store.list("clean/")), "files uploaded")
             os.killpg(server._proc.pid, signal.SIGKILL)  # weed's whole process group, as a crash would
             server._proc.wait()
             server._proc = None
