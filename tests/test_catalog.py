@@ -660,7 +660,7 @@ def test_a_schema_3_catalog_gains_its_day_counts_when_opened(tmp_path: Path):
     assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
-def test_a_schema_1_postgresql_catalog_gains_its_day_counts_when_opened(request):
+def test_a_schema_1_postgresql_catalog_is_migrated_when_opened(request):
     from feedvault.catalog.postgres_catalog import PostgresCatalog
     from tests.support.catalogs import new_database
 
@@ -675,4 +675,8 @@ def test_a_schema_1_postgresql_catalog_gains_its_day_counts_when_opened(request)
         assert [(d.day, d.snapshot_count) for d in catalog.days("f").items] == [("2026-11-01", 3)]
         catalog.forget_url("https://p.test/0")
         assert [(d.day, d.snapshot_count) for d in catalog.days("f").items] == [("2026-11-01", 2)]
-        assert catalog.get_meta("schema_version") == "2"
+        assert catalog.get_meta("schema_version") == "3"
+        storage = catalog._one(
+            "SELECT attstorage FROM pg_attribute WHERE attrelid = 'snapshots'::regclass AND attname = 'tsv'"
+        )
+        assert storage["attstorage"] == "m"  # schema 3: the tsvector stays in the row

@@ -13,7 +13,7 @@ import re
 
 import psycopg
 
-SCHEMA_VERSION = "2"  # 2: day_counts (snapshots per feed, day and run, kept by triggers); a version 1 is migrated
+SCHEMA_VERSION = "3"  # 2: day_counts (snapshots per feed, day and run, kept by triggers); 3: tsv kept in the row
 FALLBACK_CONFIG = "feedvault_simple"
 
 #: ISO 639-1 code -> PostgreSQL's Snowball configuration of that language.
@@ -138,28 +138,46 @@ def _create_configs(conn: psycopg.Connection) -> None:
         )
 
 
+def _add_day_counts(conn: psycopg.Connection) -> None:
+    """1 -> 2: the day_counts table and its triggers, filled from the rows."""
+    conn.execute(_DAY_COUNTS)
+    conn.execute("TRUNCATE day_counts")
+    conn.execute(
+        "INSERT INTO day_counts SELECT feed, day, run_id, count(*), min(n), max(n) FROM snapshots"
+        " GROUP BY feed, day, run_id"
+    )
+
+
+def _keep_tsv_inline(conn: psycopg.Connection) -> None:
+    """2 -> 3: the tsvector kept in the row (compressed; the body goes out of line first), so checking a row
+    against a query (a phrase's positions, a frequent word walked newest first) reads no TOAST. Rows written
+    before keep theirs until rewritten (``VACUUM FULL snapshots``)."""
+    conn.execute("ALTER TABLE snapshots ALTER COLUMN tsv SET STORAGE MAIN")
+
+
+_MIGRATIONS = {"1": _add_day_counts, "2": _keep_tsv_inline}
+"""Schema version -> the step to the next; a new database starts at 1 (the tables of ``_TABLES``)."""
+
+
 def create_schema(conn: psycopg.Connection) -> None:
-    """Create what is missing (idempotent, serialised between processes by an advisory lock)."""
+    """Create what is missing and migrate an older schema (idempotent, serialised between processes by an advisory
+    lock)."""
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
         conn.execute(_TABLES)
         _create_configs(conn)
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        version = row["value"] if row else "1"
+        if version != SCHEMA_VERSION and version not in _MIGRATIONS:
+            raise psycopg.DataError(f"catalog schema {version}, expected {SCHEMA_VERSION}: reindex into a new database")
+        while version != SCHEMA_VERSION:
+            _MIGRATIONS[version](conn)
+            version = str(int(version) + 1)
         conn.execute(
-            "INSERT INTO meta (key, value) VALUES ('schema_version', %s) ON CONFLICT (key) DO NOTHING",
+            "INSERT INTO meta (key, value) VALUES ('schema_version', %s)"
+            " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
             (SCHEMA_VERSION,),
         )
-        version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()["value"]
-        if version == SCHEMA_VERSION and conn.execute("SELECT to_regclass('day_counts') AS t").fetchone()["t"]:
-            return
-        if version not in ("1", SCHEMA_VERSION):
-            raise psycopg.DataError(f"catalog schema {version}, expected {SCHEMA_VERSION}: reindex into a new database")
-        conn.execute(_DAY_COUNTS)  # 1 -> 2 (and a new database)
-        conn.execute("TRUNCATE day_counts")
-        conn.execute(
-            "INSERT INTO day_counts SELECT feed, day, run_id, count(*), min(n), max(n) FROM snapshots"
-            " GROUP BY feed, day, run_id"
-        )
-        conn.execute("UPDATE meta SET value = %s WHERE key = 'schema_version'", (SCHEMA_VERSION,))
 
 
 def language_configs(conn: psycopg.Connection) -> dict[str, str]:

@@ -46,8 +46,9 @@ CREATE INDEX IF NOT EXISTS snapshots_run ON snapshots (run_id);
 CREATE INDEX IF NOT EXISTS snapshots_day ON snapshots (day);
 CREATE INDEX IF NOT EXISTS snapshots_filter ON snapshots (n, feed, day, language);  -- search filters, narrow
 CREATE VIRTUAL TABLE IF NOT EXISTS snapshot_text USING fts5 (
-    title, text, tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3'
+    title, text, tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3', columnsize = 0
 );
+-- columnsize = 0: searches list newest first, no bm25, so no column sizes are stored
 CREATE TABLE IF NOT EXISTS tombstones (
     url_key TEXT PRIMARY KEY, url TEXT NOT NULL, feed TEXT, reason TEXT, date TEXT, removed TEXT NOT NULL
 );
