@@ -634,8 +634,12 @@ def test_days_and_capture_day_searches_follow_inserts_and_deletes(empty_catalog)
         "https://p.test/a"
     ]
     assert empty_catalog.search("tide", date_from="2026-11-03").total == 0
+    assert empty_catalog.articles("f", "2026-11-01").total == 1
     assert empty_catalog.forget_url("https://p.test/a") == 1
     assert [(d.day, d.snapshot_count) for d in empty_catalog.days("f").items] == [("2026-11-02", 2)]
+    assert (empty_catalog.articles("f", "2026-11-01").total, empty_catalog.articles("f", "2026-11-01").items) == (0, [])
+    second = empty_catalog.articles("f", "2026-11-02", page=2, per_page=1)
+    assert (second.total, [s.url for s in second.items]) == (2, ["https://p.test/b1"])
     assert empty_catalog.search("tide", feed="f", date_to="2026-11-01").total == 0
     empty_catalog.insert_records([_on("20261102T020000Z", "https://p.test/b0", "tide again")])  # replaced, not added
     assert [(d.day, d.snapshot_count) for d in empty_catalog.days("f").items] == [("2026-11-02", 2)]

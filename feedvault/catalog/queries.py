@@ -211,12 +211,26 @@ class SqlQueries:
     def _articles(self, on_day: str, feed: str, day: str | dt.date, page: int, per_page: int) -> Page[SnapshotSummary]:
         page, per_page = check_paging(page, per_page)
         where = f"WHERE feed = ? AND {on_day}"
-        rows, total = self._page(
-            f"SELECT {_SUMMARY_COLUMNS} FROM snapshots {where} ORDER BY fetched_at DESC, n",
-            f"SELECT count(*) FROM snapshots {where}",
+        # The page's n first, from the (feed, day, fetched_at, n) index alone: a deep page skips index entries,
+        # not rows; then its rows. A capture day's count is in day_counts.
+        counted = (
+            "SELECT coalesce(sum(snapshots), 0) AS count FROM day_counts"
+            if on_day == "day = ?"
+            else "SELECT count(*) FROM snapshots"
+        )
+        numbers, total = self._page(
+            f"SELECT n FROM snapshots {where} ORDER BY fetched_at DESC, n",
+            f"{counted} {where}",
             (feed, parse_day(day)),
             page,
             per_page,
+        )
+        if not numbers:
+            return Page([], page, per_page, total)
+        rows = self._all(
+            f"SELECT {_SUMMARY_COLUMNS} FROM snapshots WHERE n IN ({', '.join('?' * len(numbers))})"
+            " ORDER BY fetched_at DESC, n",
+            [r["n"] for r in numbers],
         )
         return Page([summary_of(r) for r in rows], page, per_page, total)
 
