@@ -158,3 +158,17 @@ def test_the_cycle_finder_reports_a_cycle_through_a_function_level_import() -> N
         "pkg.a",
     ]
     assert find_cycle({"pkg.a": {"pkg.b"}, "pkg.b": set()}) is None
+
+
+def test_every_data_file_of_the_package_is_shipped_in_its_wheel() -> None:
+    """A file the code reads at run time (bundled registry, rule and notice lexicons, templates) but that no
+    package-data pattern names works from a checkout and is missing from an installed wheel."""
+    import subprocess
+    import tomllib
+
+    patterns = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["feedvault"]
+    shipped = {path for pattern in patterns for path in (REPO / "feedvault").glob(pattern) if path.is_file()}
+    tracked = subprocess.run(["git", "ls-files", "feedvault"], cwd=REPO, capture_output=True, text=True, check=True)
+    data = {REPO / name for name in tracked.stdout.split() if not name.endswith(".py")}
+    assert data, "git ls-files found the package's files"
+    assert sorted(str(p.relative_to(REPO)) for p in data - shipped) == []
