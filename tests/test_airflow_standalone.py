@@ -19,6 +19,7 @@ import pytest
 
 from tests.support.airflow import VENV_BIN, airflow_config_env, connection_env, prepare_airflow_home
 from tests.support.crawl import write_registry
+from tests.support.terminal import sigint_as_in_a_terminal
 from tests.test_airflow_dags import UNREACHABLE, bucket_store, demo_feeds, keys
 
 pytestmark = pytest.mark.slow
@@ -302,6 +303,7 @@ def test_make_airflow_is_quiet_prints_the_browse_link_and_ctrl_c_stops_everythin
         stdin=subprocess.DEVNULL,
         text=True,
         start_new_session=True,  # its own process group, like a job in a terminal: Ctrl-C reaches all of it
+        preexec_fn=sigint_as_in_a_terminal,
     )
     seen: set[int] = set()
     out, err = Lines(proc.stdout), Lines(proc.stderr)

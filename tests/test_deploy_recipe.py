@@ -18,6 +18,7 @@ import yaml
 
 from feedvault.deploy.databases import alive, process_tree
 from feedvault.deploy.topology import PLACEHOLDER, RECIPE, Recipe
+from tests.support.terminal import sigint_as_in_a_terminal
 
 COMPOSE = RECIPE.parent / "compose.yaml"
 AIRFLOW_SERVICES = ("airflow-init", "api-server", "scheduler", "dag-processor", "triggerer", "worker")
@@ -93,7 +94,9 @@ def test_the_readme_links_the_multi_machine_recipe() -> None:
 @pytest.mark.timeout(1200)
 def test_make_cluster_runs_the_recipe_prints_where_to_look_and_stops_every_process(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "feedvault.deploy.topology", "--home", str(tmp_path / "c"), "--workers", "1"]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=sigint_as_in_a_terminal
+    )
     lines: list[str] = []
     try:
         for line in proc.stdout or ():
