@@ -97,12 +97,7 @@ class ArchivePipeline:
         spool.mkdir(parents=True, exist_ok=True)
         shard = config.plan.shard.index if config.plan.shard else None  # a shard writes its own serial block
         self.roller = WarcRoller(
-            key_for_serial=partial(
-                keys.raw_warc_key,
-                config.feed.id,
-                config.run_id,
-                shard=shard,
-            ),
+            key_for_serial=partial(keys.raw_warc_key, config.feed.id, config.run_id, shard=shard),
             spool_dir=spool,
             max_bytes=config.settings.storage.warc_max_bytes,
             on_complete=self._warc_complete,
@@ -116,12 +111,7 @@ class ArchivePipeline:
             },
         )
         self.cleans = CleanSegmentRoller(
-            key_for_serial=partial(
-                keys.clean_segment_key,
-                config.feed.id,
-                config.run_id,
-                shard=shard,
-            ),
+            key_for_serial=partial(keys.clean_segment_key, config.feed.id, config.run_id, shard=shard),
             spool_dir=spool,
             max_bytes=config.settings.storage.clean_segment_max_bytes,
             on_complete=self._segment_complete,

@@ -27,7 +27,6 @@ import datetime as dt
 import json
 import logging
 import tempfile
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -38,14 +37,7 @@ from typing import Any
 
 from feedvault import keys
 from feedvault.archive.clean_records import build_clean_record
-from feedvault.archive.clean_segments import (
-    CleanSegmentRoller,
-    CleanSegmentSpoolError,
-    decode_members,
-    dumps_line,
-    read_clean_record,
-    refit_member,
-)
+from feedvault.archive.clean_segments import CleanSegmentRoller, CleanSegmentSpoolError, read_clean_record
 from feedvault.archive.manifest import FeedRunLog, Outcome, utcnow
 from feedvault.archive.warc import RecordLocation, read_record
 from feedvault.cleaning import CleanOptions
@@ -258,7 +250,6 @@ class _FeedReclean:
             learned = FeedFingerprints.load(store, feed.id).repeated_lines(registry.settings.learned_boilerplate)
         self.options = CleanOptions(rules=feed.cleaning, learned=learned)
         self.refused: dict[str, str] = {}  # URL -> why the decision now refuses it
-        self.written: dict[str, tuple[str, str, str]] = {}  # new clean pointer -> (URL, source pointer, WARC key)
 
     def run(self, sources: list[Source], pool: ExtractorPool, fetchers: ThreadPoolExecutor) -> None:
         for source in (s for s in sources if not s.warc_key):
@@ -322,7 +313,6 @@ class _FeedReclean:
                 f"{len(self.lost)} clean segment(s) never reached the archive ({first}): {failed} new version(s) "
                 "failed; run the reclean again"
             )
-        self.written = {p: v for p, v in self.written.items() if keys.parse_clean_pointer(p).key not in self.lost}
 
     def _try_fetch(self, source: Source) -> tuple[dict[str, Any], Any] | None:
         try:
@@ -375,7 +365,6 @@ class _FeedReclean:
             except CleanSegmentSpoolError as exc:  # the spool failed: this version (and its segment's) are lost
                 self.log.add(source.url, Outcome.FAILED, reason="spool-failed", detail=str(exc))
                 return
-            self.written[key] = (old["url"], source.clean_key, source.warc_key)
         warning = None if "raw" in verdict.stored else f"{verdict.detail}: its raw record is no longer permitted"
         self.log.add(
             source.url,
@@ -392,22 +381,20 @@ class _FeedReclean:
 
 
 def _take_down(store: Store, feeds: list[_FeedReclean], echo: Echo) -> list[str]:
-    """Remove every copy of the URLs whose decision is now a refusal, then repair this run's raw pointers into
-    the WARCs that were rewritten (their captures moved)."""
+    """Remove every copy of the URLs whose decision is now a refusal (each takedown also repairs this run's raw
+    pointers into the WARCs it rewrites)."""
     from feedvault.catalog.opener import record_takedown
     from feedvault.permission.takedown import Takedown
 
     removed = []
     for feed in feeds:
         for url, why in feed.refused.items():
-            takedown = Takedown(store, reason=f"reclean: {why}", echo=echo)
+            # This run's segments are not committed yet: the takedown blanks the URL's new versions in them (it
+            # scans uncommitted segments) and repairs the others' raw pointers into the WARCs it rewrites.
+            takedown = Takedown(store, reason=f"reclean: {why}", echo=echo, also_repair=feed.segments.completed)
             summary = takedown.execute(takedown.plan_url(url))
             removed.append(url)
             _scrub_outcomes(feed.log, url)
-            # Its other captures' new versions: the takedown blanked them (it scans uncommitted segments).
-            feed.written = {p: v for p, v in feed.written.items() if v[0] != url}
-            moved = set(summary["warcs_rewritten"]) | set(summary["warcs_deleted"])
-            _repoint(store, {p: source for p, (_url, source, warc) in feed.written.items() if warc in moved})
             try:
                 record_takedown(store, feed.registry.settings, summary)
             except Exception as exc:  # derived: `feedvault reindex` rebuilds it
@@ -426,32 +413,6 @@ def _scrub_outcomes(log: FeedRunLog, url: str) -> None:
             log.outcomes[i] = UrlOutcome(
                 url=MARKER, outcome=outcome.outcome, reason=outcome.reason, detail="taken down: see its tombstone"
             )
-
-
-def _repoint(store: Store, sources: dict[str, str]) -> None:
-    """Copy the (repaired) raw pointers of the source records into this run's new versions of them (pointer ->
-    source pointer), each re-encoded in place in its segment, so no clean pointer moves."""
-    by_segment: dict[str, dict[str, str]] = defaultdict(dict)
-    for pointer, source_key in sources.items():
-        by_segment[keys.parse_clean_pointer(pointer).key][pointer] = source_key
-    for segment, mine in sorted(by_segment.items()):
-        data = bytearray(store.get_bytes(segment))
-        changed = False
-        for pointer, source_key in mine.items():
-            where = keys.parse_clean_pointer(pointer)
-            assert where.offset is not None and where.length is not None
-            span = slice(where.offset, where.offset + where.length)
-            try:
-                raw = read_clean_record(store, source_key).get("raw")
-            except NotFound:
-                continue
-            record = json.loads(decode_members(bytes(data[span])))
-            if raw != record.get("raw"):
-                record["raw"] = raw
-                data[span] = refit_member(dumps_line(record), where.length)
-                changed = True
-        if changed:
-            store.put_bytes(segment, bytes(data), "application/gzip")
 
 
 def reclean(registry: Registry, store: Store, options: RecleanOptions, *, echo: Echo = logger.info) -> RecleanResult:

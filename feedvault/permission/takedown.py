@@ -109,7 +109,10 @@ class Takedown:
         at: dt.datetime | None = None,
         echo: Echo = print,
         progress_every: int = PROGRESS_EVERY,
+        also_repair: Iterable[str] = (),
     ) -> None:
+        """``also_repair``: clean segments no committed run names yet (a reclean in progress) whose raw pointers
+        must follow the WARCs this takedown rewrites."""
         if not reason.strip():
             raise TakedownError("a takedown needs a reason (--reason)")
         self.store = store
@@ -119,6 +122,7 @@ class Takedown:
         self.progress_every = progress_every  # manifests read between two progress lines
         self._reclean_runs: set[tuple[str, RunId]] = set()  # (feed, run) of committed reclean runs (discovered)
         self._moved: dict[str, dict[str, tuple[int, int]]] = {}  # rewritten WARC -> record id -> new location
+        self._also_repair = tuple(also_repair)
 
     # -- discovery -------------------------------------------------------------------------------------
     def plan_url(self, url: str) -> Plan:
@@ -427,6 +431,9 @@ class Takedown:
                 listing = (o.key for o in self.store.list(keys.clean_segment_prefix(feed, run)))
                 for segment in keys.partition_keys(listing, feed, run):
                     affected.setdefault(segment, set())
+        if self._moved:
+            for segment in self._also_repair:
+                affected.setdefault(segment, set())
         own, updated = set(plan.prefix_keys), 0
         for segment, gone in sorted(affected.items()):
             if segment in own:
