@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from feedvault import keys
-from feedvault.archive.cdxj import cdxj_key, index_warc_file
+from feedvault.archive.cdxj import cdxj_key
 from feedvault.archive.clean_records import build_clean_record
 from feedvault.archive.clean_segments import CleanSegmentRoller, dumps_line, encode_member
 from feedvault.archive.rolling import SpoolFileError
@@ -419,19 +419,20 @@ class ArchivePipeline:
         )
 
     def _warc_complete(self, key: str, path: Path) -> None:
-        task = asyncio.get_running_loop().create_task(self._upload_warc(key, path))
+        index = self.roller.take_index(key)  # its lines were built with its records, in the workers
+        task = asyncio.get_running_loop().create_task(self._upload_warc(key, path, index))
         self._uploads.add(task)
         task.add_done_callback(self._uploads.discard)
 
-    async def _upload_warc(self, key: str, path: Path) -> None:
+    async def _upload_warc(self, key: str, path: Path, index: bytes) -> None:
         try:
             await asyncio.to_thread(self.services.store.put_file, key, path, "application/warc")
         except Exception as exc:
             logger.error("uploading %s failed: %s", key, exc)
             self._failed_files[key] = ("warc-upload-failed", f"upload failed: {type(exc).__name__}: {exc}")
         else:
-            await self._index_warc(key, path)
             path.unlink(missing_ok=True)
+            await self._upload_index(key, index)
 
     def _segment_complete(self, key: str, path: Path) -> None:
         task = asyncio.get_running_loop().create_task(self._upload_segment(key, path))
@@ -461,12 +462,11 @@ class ArchivePipeline:
         finally:
             path.unlink(missing_ok=True)
 
-    async def _index_warc(self, key: str, path: Path) -> None:
-        """Its CDXJ next to the uploaded WARC, so pywb replays every run as it lands. Built in an extraction
-        worker (cdxj-indexer parses the whole file); derived data, so a failure only warns."""
+    async def _upload_index(self, key: str, index: bytes) -> None:
+        """Its CDXJ next to the uploaded WARC, so pywb replays every run as it lands. Derived data, so a failure
+        only warns."""
         try:
-            lines = await asyncio.wrap_future(self.services.extractor.submit(index_warc_file, path, key))
-            await asyncio.to_thread(self.services.store.put_bytes, cdxj_key(key), lines, "text/plain; charset=utf-8")
+            await asyncio.to_thread(self.services.store.put_bytes, cdxj_key(key), index, "text/plain; charset=utf-8")
         except Exception as exc:
             logger.warning("CDXJ index of %s not written: %s", key, exc)
             self.tally.log.warn(f"CDXJ index of {key} not written ({exc}); `feedvault cdxj` writes it")

@@ -271,11 +271,12 @@ def test_cdxj_indexing_adds_no_warning_to_run_logs(tmp_path: Path) -> None:
     # As the pipeline runs it: in an extraction worker (forkserver), where the warning did reach stderr.
     probe = (
         "import sys\n"
-        "from feedvault.archive.cdxj import index_warc_file\n"
+        "from pathlib import Path\n"
+        "from feedvault.archive.cdxj import index_warc\n"
         "from feedvault.crawl.extraction_pool import ExtractorPool\n"
         "if __name__ == '__main__':\n"
         "    pool = ExtractorPool(1)\n"
-        "    print(pool.submit(index_warc_file, sys.argv[1], 'w').result())\n"
+        "    print(pool.submit(index_warc, Path(sys.argv[1]).read_bytes(), 'w').result())\n"
         "    pool.shutdown()\n"
     )
     proc = subprocess.run(
@@ -287,3 +288,44 @@ def test_cdxj_indexing_adds_no_warning_to_run_logs(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr[-2000:]
     assert "news.example" in proc.stdout  # it did index the capture
+
+
+def test_the_index_built_with_the_records_is_what_cdxj_indexer_writes_for_the_finished_file(tmp_path: Path) -> None:
+    """Each finished WARC's CDXJ comes from the roller (no second parse of the file); it must be byte for byte
+    what cdxj-indexer writes for that file, over the fields it derives: mime with parameters, no or an empty
+    Content-Type, statuses, query strings, percent-encoded paths, ports, several rolled files."""
+    from feedvault.archive.cdxj import index_warc
+
+    def variant(n: int) -> Capture:
+        base = capture(n, gzipped=n % 4 == 0, size=3000 + 500 * n)
+        kinds = [("Content-Type", "text/html; charset=utf-8"), ("Content-Type", "application/json"), None]
+        headers = [h for h in base.response_headers if h[0] != "Content-Type"]
+        if (kind := kinds[n % 4] if n % 4 < 3 else ("content-type", "")) is not None:
+            headers.append(kind)
+        urls = [
+            f"https://News.Example:8443/a/{n}?b=2&a=1",
+            f"http://news.example/berita/{n}/kabar-terbaru-%C3%BC",
+            f"https://www.news.example/{n}",
+            f"https://news.example/{n}#frag",
+        ]
+        return Capture(
+            **{k: getattr(base, k) for k in ("request_method", "request_headers", "reason", "body", "fetched_at")},
+            url=urls[n % 4],
+            status=[200, 404, 200, 410][n % 4],
+            response_headers=headers,
+            metadata={"n": n},
+        )
+
+    finished: dict[str, tuple[bytes, bytes]] = {}
+    roller: WarcRoller
+
+    def on_complete(key: str, path: Path) -> None:
+        finished[key] = (roller.take_index(key), path.read_bytes())
+
+    with WarcRoller(lambda n: f"raw/f/2026/03/04/run-{n:05d}.warc.gz", tmp_path, 3_000, on_complete, {}) as roller:
+        for n in range(12):
+            roller.write_capture(variant(n))
+    assert len(finished) > 2
+    for key, (index, data) in finished.items():
+        assert index == index_warc(data, key)
+        assert index.count(b"\n") == sum(1 for _o, _l, v in iter_records(data) if v.rec_type == "response")

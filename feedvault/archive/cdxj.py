@@ -1,7 +1,9 @@
 """CDXJ indexes of the raw WARCs (cdxj-indexer), written next to each WARC so standard tools (pywb) replay them.
 
-A run indexes each WARC it uploads (the archive pipeline, in an extraction worker); ``feedvault cdxj`` indexes
-WARCs that lack one (archives from before, or a run whose indexing failed).
+A run writes each WARC's index from the lines its roller built with the records
+(:meth:`feedvault.archive.warc.WarcRoller.take_index`, equal to this module's output); takedown, the checker and
+``feedvault cdxj`` (WARCs that lack an index: archives from before, or a run whose index upload failed) run
+cdxj-indexer over the file.
 
 ``raw/<feed>/<yyyy>/<mm>/<dd>/<run-id>-<nnnnn>.warc.gz`` gets ``...<run-id>-<nnnnn>.cdxj``: sorted, one line per
 response record, the ``filename`` field being the WARC's key relative to the archive root. So a pywb collection
@@ -15,7 +17,6 @@ import io
 import logging
 import warnings
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import IO
 
 from feedvault.store.backends import NotFound, Store
@@ -47,12 +48,6 @@ def index_warc(data: bytes | IO[bytes], filename: str) -> bytes:
     source = io.BytesIO(data) if isinstance(data, bytes) else data
     CDXJIndexer(out, [source], filename=filename, sort=True, records="response").process_all()
     return out.getvalue().encode("utf-8")
-
-
-def index_warc_file(path: Path, filename: str) -> bytes:
-    """:func:`index_warc` of a local WARC file (what the pipeline runs in a worker on each finished WARC)."""
-    with open(path, "rb") as fh:
-        return index_warc(fh, filename)
 
 
 def write_cdxj(

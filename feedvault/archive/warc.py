@@ -12,18 +12,20 @@ import datetime as dt
 import hashlib
 import io
 import json
-import zlib
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import surt
 from warcio.archiveiterator import ArchiveIterator
 from warcio.bufferedreaders import BufferedReader, ChunkedDataReader
 from warcio.statusandheaders import StatusAndHeaders, StatusAndHeadersParser
-from warcio.timeutils import datetime_to_iso_date
+from warcio.timeutils import datetime_to_iso_date, iso_date_to_timestamp
 from warcio.warcwriter import WARCWriter
+from zlib_ng import zlib_ng
 
 from feedvault.archive.rolling import RollingSpool, SpoolFileError
 from feedvault.store.backends import StorageError, Store
@@ -32,6 +34,7 @@ WARC_VERSION = "1.1"
 DEFAULT_GZIP_LEVEL = 6
 Headers = Sequence[tuple[str, str]]
 _NO_BODY_STATUSES = {204, 304}
+_MIME_END = re.compile(r"[;\s]")  # cdxj-indexer's: the mime is the content type up to a parameter
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,6 +70,42 @@ class RecordLocation:
 
 
 @dataclass(frozen=True)
+class IndexEntry:
+    """The response record's CDXJ line as cdxj-indexer writes it, but for where the record lands in its file.
+
+    Built with the record, so a finished WARC's index costs no second parse of the file; ``feedvault check``
+    compares every stored index with cdxj-indexer's own output.
+    """
+
+    url_key: str  # SURT of the URL
+    timestamp: str  # 14 digits
+    fields: dict[str, str]  # url, mime, status, digest: cdxj-indexer's fields and order before length
+
+    def line(self, warc_key: str, offset: int, length: int) -> str:
+        index = {**self.fields, "length": str(length), "offset": str(offset), "filename": warc_key}
+        return f"{self.url_key} {self.timestamp} {json.dumps(index)}\n"
+
+
+def _index_entry(response: Any) -> IndexEntry:
+    """cdxj-indexer's fields of a warcio response record (its ``CDXJIndexer`` with ``records="response"``)."""
+    url = response.rec_headers.get_header("WARC-Target-URI")
+    fields = {"url": url}
+    mime = response.http_headers.get_header("content-type")
+    if mime is not None:  # kept even when empty, as cdxj-indexer keeps it
+        fields["mime"] = _MIME_END.split(mime, 1)[0].strip()
+    fields["status"] = response.http_headers.get_statuscode()
+    digest = response.rec_headers.get_header("WARC-Payload-Digest")
+    if digest:
+        fields["digest"] = digest
+    try:
+        url_key = surt.surt(url)
+    except Exception:  # cdxj-indexer falls back to the URL itself
+        url_key = url
+    timestamp = iso_date_to_timestamp(response.rec_headers.get_header("WARC-Date"))
+    return IndexEntry(url_key, timestamp, fields)
+
+
+@dataclass(frozen=True)
 class ExchangeRecords:
     """A capture's request and response records, serialised (one gzip member each) and ready to append.
 
@@ -82,6 +121,7 @@ class ExchangeRecords:
     response_length: int
     payload_sha256: str
     changed_headers: list[list[str]]  # served headers dropped or rewritten for the stored body
+    index_entry: IndexEntry
 
 
 @dataclass(frozen=True)
@@ -133,7 +173,9 @@ class _Writer:
     """warcio record building, serialised into a buffer with each record its own gzip member.
 
     warcio's own gzip output is fixed at level 9; records are written uncompressed and deflated here at
-    ``gzip_level`` (6 by default: on HTML about 15% less CPU than 9 for about 2% more bytes).
+    ``gzip_level`` (6 by default: on HTML about 15% less CPU than 9 for about 2% more bytes) with zlib-ng, which
+    writes the same standard gzip as zlib, as small, at about half its CPU on real pages (``bench/throughput.py``
+    prints both).
     """
 
     def __init__(self, gzip_level: int = DEFAULT_GZIP_LEVEL) -> None:
@@ -146,7 +188,7 @@ class _Writer:
         self._plain.seek(0)
         self._plain.truncate()
         self.writer.write_record(record)
-        deflate = zlib.compressobj(self.gzip_level, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+        deflate = zlib_ng.compressobj(self.gzip_level, zlib_ng.DEFLATED, zlib_ng.MAX_WBITS | 16)
         member = deflate.compress(self._plain.getbuffer()) + deflate.flush()
         start = self.buffer.tell()
         self.buffer.write(member)
@@ -192,6 +234,7 @@ class _Writer:
             response_length=length,
             payload_sha256=hashlib.sha256(capture.body).hexdigest(),
             changed_headers=changed,
+            index_entry=_index_entry(response),
         )
 
     def metadata_record(self, exchange: ExchangeRecords, metadata: Mapping[str, Any]) -> bytes:
@@ -257,6 +300,7 @@ class WarcRoller(RollingSpool):
             **warcinfo,
         }
         self._records = _Writer(gzip_level)
+        self._index: dict[str, list[str]] = {}  # WARC key -> the CDXJ lines of its response records
 
     def _header(self, key: str) -> bytes:
         info = self._records.writer.create_warcinfo_record(Path(key).name, self.warcinfo)
@@ -279,8 +323,18 @@ class WarcRoller(RollingSpool):
             exchange.response_id,
             exchange.payload_sha256,
         )
+        self._index.setdefault(key, []).append(exchange.index_entry.line(key, location.offset, location.length))
         self._roll_if_full()
         return location
+
+    def take_index(self, key: str) -> bytes:
+        """The CDXJ of the finished file ``key`` (sorted, as cdxj-indexer writes it); forgotten once taken."""
+        return "".join(sorted(self._index.pop(key, []))).encode("utf-8")
+
+    def _abandon(self, cause: BaseException) -> SpoolFileError:
+        if self._key is not None:
+            self._index.pop(self._key, None)
+        return super()._abandon(cause)
 
 
 def _view(record: Any) -> WarcRecordView:
