@@ -684,3 +684,31 @@ def test_a_schema_1_postgresql_catalog_is_migrated_when_opened(request):
             "SELECT attstorage FROM pg_attribute WHERE attrelid = 'snapshots'::regclass AND attname = 'tsv'"
         )
         assert storage["attstorage"] == "m"  # schema 3: the tsvector stays in the row
+
+
+def test_the_first_catalog_of_an_archive_reads_the_committed_runs_records_once(archive_copy: FileStore, tmp_path: Path):
+    """A run's catalog update in an archive with no catalog yet fills one by a reindex, which already indexes the
+    run just committed: its clean records are read once, not a second time to index the same run again."""
+    from collections import Counter
+
+    from feedvault.catalog.replication import update_after_run
+
+    archive_copy.delete([obj.key for obj in archive_copy.list("catalog/")])
+    reads: Counter[str] = Counter()
+
+    class CountingStore(FileStore):
+        def get_bytes(self, key: str, start: int | None = None, length: int | None = None) -> bytes:
+            reads[key] += 1
+            return super().get_bytes(key, start=start, length=length)
+
+    store = CountingStore(archive_copy.root)
+    with open_catalog(store, tmp_path / "reindexed") as catalog:  # what indexing every committed run reads
+        assert catalog.counts()["runs"] == 2
+    reindex_reads = {key: n for key, n in reads.items() if key.startswith("clean/")}
+    assert reindex_reads and not any(obj.key.startswith("catalog/") for obj in store.list("catalog/"))
+    reads.clear()
+    assert update_after_run(store, tmp_path / "data", run_keys(store)[-1])
+    assert {key: n for key, n in reads.items() if key.startswith("clean/")} == reindex_reads
+    with open_catalog(archive_copy, tmp_path / "data") as catalog:
+        assert catalog.counts()["runs"] == 2
+    assert any(obj.key.startswith(keys.CATALOG_PIECES_PREFIX) for obj in archive_copy.list("catalog/"))

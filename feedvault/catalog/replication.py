@@ -36,6 +36,20 @@ REPUBLISH_EVERY_RUNS = 14  # a month's run pieces are merged into one once there
 class Catalog(SqliteCatalog):
     """A local SQLite catalog replicated through the archive's ``catalog/`` prefix."""
 
+    def __init__(self, path: str | Path) -> None:
+        super().__init__(path)
+        self.indexed_now: set[str] = set()  # runs indexed from their committed manifests since this was opened
+
+    def add_run(self, store: Store, run_manifest_key: str, *, sync_tombstones: bool = True) -> int:
+        count = super().add_run(store, run_manifest_key, sync_tombstones=sync_tombstones)
+        self.indexed_now.add(run_manifest_key.split("/")[-2])
+        return count
+
+    def reindex(self, store: Store, progress: Progress | None = None) -> int:
+        count = super().reindex(store, progress)
+        self.indexed_now |= self._tables().run_ids()
+        return count
+
     def run_versions(self) -> dict[str, str]:
         """The version of each run's rows this copy holds, as the published pieces name them."""
         return {row["run_id"]: row["version"] for row in self._all("SELECT run_id, version FROM run_versions")}
@@ -259,7 +273,8 @@ def update_after_run(
     """
     run = keys.RunId(run_manifest_key.split("/")[-2])
     with open_catalog(store, local_dir) as catalog:
-        catalog.add_run(store, run_manifest_key)
+        if run.value not in catalog.indexed_now:  # a first catalog, filled by a reindex, already holds the run
+            catalog.add_run(store, run_manifest_key)
         catalog.compact(store, republish_every)  # before this run's piece: readers in step then fetch only that
         catalog.publish_run(store, run.value)
     return True
