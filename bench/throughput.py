@@ -6,7 +6,7 @@ by default; copy *i* is page *i* mod 181 with a comment naming the copy, so ever
 listing them, served from memory on 127.0.0.1 by a threaded server with a deep listen backlog, no delays. Then,
 in one run:
 
-* feedvault archives it into an embedded SeaweedFS (``python -m feedvault.crawl.runner``, a fresh process), then
+* feedvault archives it into an embedded SeaweedFS (``python -m feedvault.crawl``, a fresh process), then
   runs again with nothing changed;
 * the peer, trafilatura's CLI tuned as a user would (``trafilatura --config-file CFG --parallel 8 -i urls.txt
   --json -o DIR``, CFG the package's settings with ``SLEEP_TIME = 0`` and ``SSRF_PROTECTION = off``), fetches
@@ -280,7 +280,7 @@ def run_feedvault(registry: Path, env: dict[str, str], run_id: str, s3: Embedded
 def run_runner(registry: Path, env: dict[str, str], run_id: str) -> tuple[dict[str, Any], Watched, dict[str, float]]:
     """A runner process to completion: (its summary, the watched run, CPU of the runner and of its workers).
     Also used by ``bench/entry_cap.py``."""
-    cmd = [sys.executable, "-m", "feedvault.crawl.runner", "--registry", str(registry), "--run-id", run_id]
+    cmd = [sys.executable, "-m", "feedvault.crawl", "--registry", str(registry), "--run-id", run_id]
     run = run_watched([*cmd, "--log-level", "WARNING"], env)
     lines = [line for line in run.stdout.splitlines() if line.startswith("{")]
     if run.returncode != 0 or not lines:

@@ -1,4 +1,4 @@
-"""Console logging for feedvault's entry points (the CLI and ``python -m feedvault.crawl.runner``)."""
+"""Console logging for feedvault's entry points (the CLI and ``python -m feedvault.crawl``)."""
 
 from __future__ import annotations
 

@@ -103,6 +103,25 @@ def crawl_mid_run(site: SlowSite, *args: str) -> tuple[psutil.Popen, list[psutil
     return proc, children
 
 
+def test_the_crawl_s_extraction_workers_load_no_crawler_code(slow_site):
+    """The crawl process (``python -m feedvault.crawl``) has Scrapy and Twisted loaded; its extraction workers must
+    not: multiprocessing imports a process's main module in every worker unless it is a package ``__main__``.
+    (Seen in each process's memory map: the cryptography extension comes only with Twisted and Scrapy.)"""
+    proc, children = crawl_mid_run(slow_site)
+    try:
+        forkserver = next(c for c in children if "forkserver" in " ".join(c.cmdline()) and c.ppid() == proc.pid)
+        workers = [c for c in children if c.ppid() == forkserver.pid]
+
+        def loads_crawler(pid: int) -> bool:
+            return "cryptography/hazmat/bindings/_rust" in Path(f"/proc/{pid}/maps").read_text()
+
+        assert workers and loads_crawler(proc.pid)
+        assert not any(loads_crawler(w.pid) for w in workers)
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=120)
+
+
 def journaled_new(site: SlowSite) -> set[str]:
     """The URLs the crawl in progress archived so far, from its outcome journal (its segments and WARCs are still
     in its spool)."""

@@ -65,10 +65,11 @@ def test_the_length_check_counts_from_def_to_the_last_line() -> None:
 
 
 def test_no_module_name_is_repeated() -> None:
-    """One name, one module: a reader (and a traceback) never has to ask which ``storage`` is meant."""
+    """One name, one module: a reader (and a traceback) never has to ask which ``storage`` is meant. (Python's own
+    names, a package's ``__init__`` and ``__main__``, say which package they belong to.)"""
     seen: dict[str, list[str]] = {}
     for path, _tree in _sources():
-        if path.name != "__init__.py":
+        if path.name not in ("__init__.py", "__main__.py"):
             seen.setdefault(path.stem, []).append(str(path.relative_to(REPO)))
     repeated = {name: paths for name, paths in seen.items() if len(paths) > 1}
     assert not repeated, f"module names used more than once: {repeated}"

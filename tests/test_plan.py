@@ -96,7 +96,7 @@ def test_the_crawl_subprocess_takes_the_plan_as_json_and_reports_in_its_result_f
     )
     plan = RunPlan.build(run_id="20261126T020000Z-airflow", feeds=["f1"], force=True, trigger="airflow-manual")
     result_file = tmp_path / "report.json"
-    command = [sys.executable, "-m", "feedvault.crawl.runner", "--registry", str(registry)]
+    command = [sys.executable, "-m", "feedvault.crawl", "--registry", str(registry)]
     command += ["--plan-json", plan.for_feed("f1").model_dump_json(), "--result-file", str(result_file)]
     proc = subprocess.run(command, env=crawl_env(None), cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]

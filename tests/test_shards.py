@@ -69,7 +69,7 @@ def crawl_shards(registry: Path, credentials, tmpdir: Path, shards: list[int], c
 
 
 def _start_shard(registry: Path, credentials, tmpdir: Path, plan: RunPlan) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "feedvault.crawl.runner", "--registry", str(registry), "--log-level", "WARNING"]
+    cmd = [sys.executable, "-m", "feedvault.crawl", "--registry", str(registry), "--log-level", "WARNING"]
     with (tmpdir / f"shard-{plan.shard.index}.log").open("a") as log:
         return subprocess.Popen(
             [*cmd, "--plan-json", plan.model_dump_json()],

@@ -140,7 +140,7 @@ def reclean(run: dict[str, Any], context: Any) -> dict[str, Any]:
 # -- archive_feed -------------------------------------------------------------------------------------------
 def runner_command(plan: Any, result_file: Path) -> list[str]:
     """The crawl subprocess of one plan (feedvault.crawl.plan.RunPlan): the plan in, its report to ``result_file``."""
-    cmd = [sys.executable, "-m", "feedvault.crawl.runner", "--plan-json", plan.model_dump_json()]
+    cmd = [sys.executable, "-m", "feedvault.crawl", "--plan-json", plan.model_dump_json()]
     cmd += ["--result-file", str(result_file), "--log-level", "INFO"]
     if os.environ.get("FEEDVAULT_REGISTRY"):
         cmd += ["--registry", os.environ["FEEDVAULT_REGISTRY"]]

@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import surt
@@ -28,7 +28,9 @@ from warcio.warcwriter import WARCWriter
 from zlib_ng import zlib_ng
 
 from feedvault.archive.rolling import RollingSpool, SpoolFileError
-from feedvault.store.backends import StorageError, Store
+
+if TYPE_CHECKING:  # the extraction workers import this module: not boto3 with it (~35 MB each)
+    from feedvault.store.backends import Store
 
 WARC_VERSION = "1.1"
 DEFAULT_GZIP_LEVEL = 6
@@ -374,6 +376,8 @@ def iter_records(source: Path | str | bytes) -> Iterator[tuple[int, int, WarcRec
 
 def read_record(store: Store, location: RecordLocation) -> WarcRecordView:
     """The response record at ``location``, fetched with exactly one ranged GET."""
+    from feedvault.store.backends import StorageError
+
     data = store.get_bytes(location.warc_key, start=location.offset, length=location.length)
     if len(data) != location.length:
         raise StorageError(f"{location.warc_key}: expected {location.length} bytes at {location.offset}")

@@ -244,7 +244,7 @@ class RunPlan(BaseModel):
 
     @classmethod
     def from_cli(cls, args: Any, *, trigger: str = "cli") -> RunPlan:
-        """The plan of ``feedvault run`` / ``python -m feedvault.crawl.runner`` (see :func:`add_run_arguments`)."""
+        """The plan of ``feedvault run`` / ``python -m feedvault.crawl`` (see :func:`add_run_arguments`)."""
         fields: dict[str, Any] = {"trigger": getattr(args, "trigger", None) or trigger}
         for name in ("feeds", "since", "dry_run", "force"):
             if getattr(args, name, None) is not None:
@@ -338,7 +338,7 @@ def dag_params(**examples: list[Any]) -> dict[str, Any]:
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options a person gives ``feedvault run`` and ``python -m feedvault.crawl.runner`` (one definition;
+    """The options a person gives ``feedvault run`` and ``python -m feedvault.crawl`` (one definition;
     :meth:`RunPlan.from_cli` reads them). Bad values are argparse's one-line errors."""
     parser.add_argument("--feed", action="append", dest="feeds", metavar="ID", help="only this feed (repeatable)")
     parser.add_argument("--since", type=_past_date, help="take entries published since this date (replaces the window)")

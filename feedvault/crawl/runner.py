@@ -1,7 +1,7 @@
 """Run feeds: the one entry point the CLI, Airflow and the benchmarks share.
 
 ``run_feeds`` crawls the selected feeds in this process (one Twisted reactor, so once per process).
-``python -m feedvault.crawl.runner`` runs it in a fresh process, which is how Airflow tasks call it (Scrapy's
+``python -m feedvault.crawl`` runs it in a fresh process, which is how Airflow tasks call it (Scrapy's
 reactor cannot be restarted inside one process): the run plan goes in as JSON (``--plan-json``), the
 :class:`~feedvault.crawl.plan.CrawlReport` comes back in the file ``--result-file`` names (without it, the
 summary is printed on stdout, for people and scripts).
@@ -613,7 +613,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Subprocess entry: run a plan; its :class:`CrawlReport` goes to ``--result-file`` (else its summary to stdout)."""
     from feedvault.store.target import ENDPOINT_URL_ENV
 
-    parser = argparse.ArgumentParser(prog="python -m feedvault.crawl.runner")
+    parser = argparse.ArgumentParser(prog="python -m feedvault.crawl")
     parser.add_argument("--registry")
     parser.add_argument("--plan-json", help="the run plan (feedvault.crawl.plan.RunPlan) as JSON; replaces the options")
     add_run_arguments(parser)
@@ -666,7 +666,3 @@ def _run_from_args(args: argparse.Namespace) -> CrawlReport:
         storage_requests=requests,
         would_write=result.would_write,
     )
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

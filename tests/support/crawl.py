@@ -67,7 +67,7 @@ def crawl_env(credentials: Credentials | None, **extra: str) -> dict[str, str]:
 def run_crawl(
     registry: Path, credentials: Credentials | None, *args: str, expect_exit: int | None = 0, timeout: float = 300
 ) -> dict[str, Any]:
-    """Run ``python -m feedvault.crawl.runner`` and return its summary (the run manifest plus keys), read from the
+    """Run ``python -m feedvault.crawl`` and return its summary (the run manifest plus keys), read from the
     report it writes to ``--result-file`` (feedvault.crawl.plan.CrawlReport)."""
     return crawl_summary(registry, credentials, *args, expect_exit=expect_exit, timeout=timeout)
 
@@ -85,7 +85,7 @@ def crawl_summary(
 
     with tempfile.TemporaryDirectory(prefix="fv-report-") as tmp:
         result_file = Path(tmp) / "report.json"
-        command = [sys.executable, "-m", "feedvault.crawl.runner", "--registry", str(registry), "--log-level", "INFO"]
+        command = [sys.executable, "-m", "feedvault.crawl", "--registry", str(registry), "--log-level", "INFO"]
         proc = subprocess.run(
             [*command, "--result-file", str(result_file), *args],
             env=crawl_env(credentials, **env),
@@ -106,10 +106,10 @@ def crawl_summary(
 
 
 def start_crawl(registry: Path, credentials: Credentials | None, *args: str, **popen: Any) -> subprocess.Popen[str]:
-    """Start ``python -m feedvault.crawl.runner`` without waiting (for tests that kill it, or its archive, mid-run)."""
+    """Start ``python -m feedvault.crawl`` without waiting (for tests that kill it, or its archive, mid-run)."""
     options = {"env": crawl_env(credentials), "stdout": subprocess.PIPE, "stderr": subprocess.PIPE} | popen
     return subprocess.Popen(
-        [sys.executable, "-m", "feedvault.crawl.runner", "--registry", str(registry), "--log-level", "INFO", *args],
+        [sys.executable, "-m", "feedvault.crawl", "--registry", str(registry), "--log-level", "INFO", *args],
         cwd=REPO,
         text=True,
         **options,
