@@ -104,3 +104,27 @@ def test_scrapy_connects_to_the_address_the_guard_judged(site_server) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.splitlines()[-1]) == [["fetched", 200]], proc.stderr[-3000:]
+
+
+def test_no_spider_callback_returns_a_value_so_scrapy_need_not_parse_them_per_response() -> None:
+    """Scrapy's per-response check of callbacks for a generator returning a value is off (it re-parses the
+    callback's source on every response): so every generator method of our spiders must pass that check, as
+    Scrapy itself would run it."""
+    import inspect
+    import types
+
+    from scrapy.utils.misc import is_generator_with_return_value
+
+    import spiders.feeds
+    from feedvault.config import BUNDLED_REGISTRY, load_registry
+    from feedvault.crawl.runner import scrapy_settings
+
+    classes = [c for _n, c in inspect.getmembers(spiders.feeds, inspect.isclass) if c.__module__ == "spiders.feeds"]
+    methods = [f for cls in classes for _n, f in inspect.getmembers(cls, inspect.isfunction)]
+    generators = [f for f in methods if inspect.isgeneratorfunction(f)]
+    assert "parse_article" in {f.__name__ for f in generators}
+    assert [f.__qualname__ for f in generators if is_generator_with_return_value(f)] == []
+    registry = load_registry(BUNDLED_REGISTRY)
+    politeness = registry.feeds[0].effective_politeness(registry.settings.politeness)
+    crawl = types.SimpleNamespace(settings=registry.settings, politeness=politeness)
+    assert scrapy_settings(crawl, "WARNING")["WARN_ON_GENERATOR_RETURN_VALUE"] is False  # type: ignore[arg-type]
