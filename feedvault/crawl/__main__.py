@@ -6,6 +6,10 @@ which a module entry (``-m feedvault.crawl.runner``) made every worker import ag
 """
 
 if __name__ == "__main__":
+    from feedvault.crawl.heap import bound_heap
+
+    bound_heap()  # before any thread: its peak memory must not grow with the articles it moves
+
     from feedvault.crawl.runner import main
 
     raise SystemExit(main())

@@ -15,6 +15,7 @@ from typing import Any
 from feedvault.archive.warc import Capture, build_exchange
 from feedvault.cleaning import CleanOptions
 from feedvault.cleaning.fingerprints import observe_lines
+from feedvault.crawl.heap import bound_heap
 from feedvault.crawl.lifeline import die_with_parent
 from feedvault.permission.signals import examine_payload
 
@@ -49,6 +50,7 @@ class ExtractorPool(Executor):
 
 def _warm_worker() -> None:
     die_with_parent()
+    bound_heap()
     import trafilatura  # noqa: F401  (import once per worker, not per page)
 
 

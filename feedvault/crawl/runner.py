@@ -126,17 +126,13 @@ def scrapy_settings(crawl: CrawlConfig, log_level: str) -> dict[str, Any]:
         "LOG_LEVEL": log_level,
         "LOG_ENABLED": True,
         "LOGSTATS_INTERVAL": 30.0,
-        # Bytes of responses the scraper holds before the engine stops downloading (Scrapy's default, stated):
-        # pages waiting for the extraction workers are most of peak memory. 32 MB bought no throughput on the
-        # bench, only ~75 MiB more RSS.
+        # Bytes of responses the scraper holds before the engine stops downloading (Scrapy's default, stated): pages
+        # waiting for the workers are most of peak memory; 32 MB bought no throughput on the bench, ~75 MiB more RSS.
         "SCRAPER_SLOT_MAX_ACTIVE_SIZE": 5_000_000,
         # Outputs of one response handled in parallel; an article yields one item, so a few suffice (Scrapy
         # starts this many asyncio workers per response: the default 100 costs more than the item itself).
         "CONCURRENT_ITEMS": 4,
-        # Scrapy parses a callback's source (inspect + ast) on every response to warn of a generator returning a
-        # value: its cache misses on each request's new bound method, ~1 ms of the reactor per article. Ours
-        # return none (tests/test_scrapy_settings.py checks every spider callback as Scrapy would).
-        "WARN_ON_GENERATOR_RETURN_VALUE": False,
+        "WARN_ON_GENERATOR_RETURN_VALUE": False,  # re-parses callbacks per response (~1 ms); a test checks ours
     }
 
 

@@ -1,0 +1,47 @@
+"""The crawl processes' malloc settings take effect (glibc)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from tests.support.crawl import REPO
+
+PROBE = """
+import ctypes, os
+from feedvault.crawl.heap import bound_heap, MMAP_THRESHOLD_BYTES
+
+class Mallinfo2(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                               "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+libc = ctypes.CDLL(None)
+libc.mallinfo2.restype = Mallinfo2
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+
+def mapped_after_free_and_again(size):
+    # glibc raises its threshold past a freed mapped chunk: the next one of that size comes from the heap
+    libc.free(libc.malloc(size))
+    p = libc.malloc(size)
+    mapped = libc.mallinfo2().hblks
+    libc.free(p)
+    return mapped - libc.mallinfo2().hblks  # 1: it was a mapping of its own
+
+size = 4 * MMAP_THRESHOLD_BYTES
+taken = bound_heap() if os.environ.get("BOUND") else None
+print(taken, mapped_after_free_and_again(size))
+"""
+
+
+def test_a_large_buffer_freed_by_a_crawl_process_goes_back_to_the_system() -> None:
+    """By default glibc serves a large buffer from the heap once one of its size was freed (the threshold rises),
+    so a crawl's pages stayed in its heap; with the crawl's settings each large buffer is its own mapping."""
+    results = []
+    for bound in ("", "1"):
+        env = {**os.environ, "BOUND": bound}
+        proc = subprocess.run([sys.executable, "-c", PROBE], cwd=REPO, env=env, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        results.append(proc.stdout.split())
+    assert results == [["None", "0"], ["True", "1"]]
