@@ -16,6 +16,8 @@ rate of ``reindex`` from a local archive of ``--reindex`` snapshots (clean segme
 them). Exits 1 if a target is missed. ``--backend postgresql`` measures the PostgreSQL catalog
 instead: on ``--dsn URI`` (an empty database), or on a throw-away server started for the run (the Debian
 ``postgresql`` binaries, as the tests start them).
+``--reuse`` measures a catalog an earlier run built and kept (``--keep PATH`` or ``--dsn URI``), as it is (opened,
+so an older schema is migrated first): no build figure.
 Usage: ``python bench/catalog_latency.py [-n 100000] [--repeat 30] [--keep PATH] [--backend sqlite|postgresql]``.
 """
 
@@ -154,7 +156,8 @@ class Backend:
 def open_backend(args: argparse.Namespace, tmp: str) -> Iterator[Backend]:
     if args.backend == "sqlite":
         path = args.keep or Path(tmp) / "bench.sqlite"
-        remove_db(path)
+        if not args.reuse:
+            remove_db(path)
         with Catalog(path) as catalog:
             yield Backend(catalog, lambda: Catalog(Path(tmp) / "reindexed" / "catalog.sqlite"))
         return
@@ -284,6 +287,20 @@ def report_build(args: argparse.Namespace, catalog: MaintainedCatalog, seconds: 
     return ok
 
 
+def report_reused(args: argparse.Namespace, catalog: MaintainedCatalog) -> bool:
+    """Prints the reused catalog's size (no build figure); whether it holds the ``-n`` snapshots asked for."""
+    held = catalog.counts()["snapshots"]
+    print(f"{args.backend}: reused a catalog of {held:,} snapshots built earlier (no build figure)")
+    table = sizes(catalog)
+    print(
+        f"size {sum(b for _, b in table) / 2**20:,.0f} MiB ({sum(b for _, b in table) / held / 1024:.1f}"
+        " KiB per snapshot): " + ", ".join(f"{n} {b / 2**20:,.0f}" for n, b in table)
+    )
+    if held != args.n:
+        print(f"MISSED: -n {args.n:,} asked for, the catalog holds {held:,}")
+    return held == args.n
+
+
 def operations(catalog: MaintainedCatalog) -> dict[str, dict[str, Callable[[], Any]]]:
     busy_day = START.date().isoformat()
     day = (START + dt.timedelta(days=30)).date().isoformat()
@@ -337,14 +354,20 @@ def main() -> int:
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--dsn", help="PostgreSQL: an empty database to use (default: a throw-away server)")
     parser.add_argument("--reindex", type=int, default=20_000, help="snapshots in the archive reindexed (0: skip)")
+    parser.add_argument("--reuse", action="store_true", help="measure the catalog at --keep / --dsn as it is")
     args = parser.parse_args()
+    if args.reuse and not (args.keep or args.dsn):
+        parser.error("--reuse measures a kept catalog: give --keep PATH or --dsn URI")
 
     with tempfile.TemporaryDirectory() as tmp, open_backend(args, tmp) as backend:
         catalog = backend.catalog
-        seconds, generating = build(catalog, args.n)
-        if args.backend == "postgresql":  # the state autovacuum leaves a table in: statistics, visibility map
-            catalog._conn.execute("VACUUM ANALYZE")  # type: ignore[attr-defined]
-        met = report_build(args, catalog, seconds, generating)
+        if args.reuse:
+            met = report_reused(args, catalog)
+        else:
+            seconds, generating = build(catalog, args.n)
+            if args.backend == "postgresql":  # the state autovacuum leaves a table in: statistics, visibility map
+                catalog._conn.execute("VACUUM ANALYZE")  # type: ignore[attr-defined]
+            met = report_build(args, catalog, seconds, generating)
         print(published_per_run(catalog, tmp))
         met &= report_latency(catalog, args.repeat)
         print("\n" + reindex_rate(backend, args.reindex, tmp))

@@ -100,6 +100,32 @@ def pairs_tsquery(pairs: list[tuple[str, str]]) -> str | None:
     return "(" + " & ".join(f"'{bucket}'" for bucket in buckets) + f") | '{EVERY_PAIR}'"
 
 
+ROW_PER_ENTRY = 16
+"""What checking one row walked by ``n`` costs, in entries of a GIN index's list read (measured at 300,000
+snapshots on a busy box: 5 to 10 us per row read and checked, about 0.3 us per entry read into a bitmap)."""
+
+
+def walk_rows(estimate: tuple[float, float], limit: int) -> int | None:
+    """How many filtered rows a search should walk newest first (checking each) at most, or None when reading its
+    words' lists in the GIN index is cheaper. When the words match ``M`` of ``N`` rows (``estimate``), a walk
+    checks about ``limit * N / M`` rows to count ``limit`` matches, the index reads ``M`` entries: the walk wins
+    when ``M * M > limit * N * ROW_PER_ENTRY``; it stops at 4 times the rows expected (filters rarer than
+    estimated). The estimate is the planner's for the words alone: with the filters it takes the capture days'
+    range of ``n`` for independent of the feed and days, underestimates the matches and reads the index."""
+    matches, total = estimate
+    if total <= 0 or matches * matches <= limit * total * ROW_PER_ENTRY:
+        return None
+    return int(4 * limit * total / matches) + 1
+
+
+def one_pass(estimate: tuple[float, float], limit: int, rows: int) -> bool:
+    """Whether reading all ``M`` matches (``estimate``: ``M`` of ``N`` rows) from the index in one pass costs less
+    than counting up to ``limit`` of them and then walking the table newest first to the page's last of ``rows``
+    (about ``rows * N / M`` rows read): ``M < limit + min(M, rows * N / M)``."""
+    matches, total = estimate
+    return matches <= 0 or matches < limit + min(matches, rows * total / matches)
+
+
 class PostgresCatalog(CatalogIndex, SqlQueries):
     """The catalog in a PostgreSQL database (``catalog.uri: postgresql://...``). Thread-safe: one connection
     behind a lock."""
@@ -118,6 +144,7 @@ class PostgresCatalog(CatalogIndex, SqlQueries):
             self._conn = psycopg.connect(
                 uri, autocommit=True, row_factory=dict_row, connect_timeout=10, prepare_threshold=None
             )
+            self._conn.execute("SET random_page_cost = 1.1")
             create_schema(self._conn)
             self._configs = language_configs(self._conn)
             # the pairs' md5 is of the server's bytes: the query's buckets are computed here, from UTF-8
@@ -197,7 +224,7 @@ class PostgresCatalog(CatalogIndex, SqlQueries):
         batched (``fastupdate``), and no search has to scan an unsorted pending list of up to 4 MB meanwhile."""
         if written:
             with self._lock:
-                for index in ("snapshots_tsv", "snapshots_pairs"):
+                for index in ("snapshots_words", "snapshots_pairs"):
                     self._conn.execute("SELECT gin_clean_pending_list(CAST(%s AS regclass))", (index,))
         return written
 
@@ -270,14 +297,20 @@ class PostgresCatalog(CatalogIndex, SqlQueries):
                 by_query.setdefault(row["q"], []).append(row["config"])
         return [(names, q) for q, names in by_query.items()]
 
-    def _match(self, queries: list[tuple[list[str], str]]) -> tuple[str, list[Any]]:
+    def _match(self, queries: list[tuple[list[str], str]], *, indexed: bool = True) -> tuple[str, list[Any]]:
         """The condition on ``s`` matching any of the queries, and its parameters. A query requiring adjacent
         words is narrowed by the pairs index first, then checked on the row's positions (``ts_match_vq``, the
-        function form: a filter on those few rows, not a second scan of the words' long lists in the GIN index)."""
+        function form: a filter on those few rows, not a second scan of the words' long lists in the GIN index).
+        ``indexed=False``: every query in the function form, a filter on rows found otherwise (walked by ``n``)."""
         branches, params = [], []
         for names, q in queries:
-            pairs = pairs_tsquery(adjacent_pairs(q) or []) if self._utf8 else None
-            if pairs is None:
+            pairs = pairs_tsquery(adjacent_pairs(q) or []) if self._utf8 and indexed else None
+            if not indexed:
+                branches.append(
+                    "(s.ts_config = ANY(CAST(%s AS regconfig[])) AND ts_match_vq(s.tsv, CAST(%s AS tsquery)))"
+                )
+                params += [names, q]
+            elif pairs is None:
                 branches.append("(s.ts_config = ANY(CAST(%s AS regconfig[])) AND s.tsv @@ CAST(%s AS tsquery))")
                 params += [names, q]
             else:
@@ -307,25 +340,76 @@ class PostgresCatalog(CatalogIndex, SqlQueries):
         plan = self._search_plan(filters)
         if not queries or plan is None:
             return counted_page([], page, per_page, 0)
-        match, params = self._match(queries)
-        conditions = [match, *(w.replace("?", "%s") for w in plan.where)]
-        params += plan.params
+        filtered = [w.replace("?", "%s") for w in plan.where]
+        filter_params = list(plan.params)
         if plan.n_range:
-            conditions.append("s.n BETWEEN %s AND %s")
-            params += plan.n_range
-        matching = "FROM snapshots s WHERE " + " AND ".join(conditions)
+            filtered.append("s.n BETWEEN %s AND %s")
+            filter_params += plan.n_range
         limit = search_count_limit(page, per_page)
+        match, match_params = self._match(queries)
+        walkable = filtered and filters.published_from is None and filters.published_to is None
+        estimate = self._estimated_matches(match, match_params) if walkable else None
+        walk = walk_rows(estimate, limit) if estimate else None
+        if walk is not None:
+            walked = self._walk_page(queries, filtered, filter_params, walk, (page, per_page, limit))
+            if walked is not None:
+                return counted_page(self._hits(walked, queries), page, per_page, limit)
+        matching = "FROM snapshots s WHERE " + " AND ".join([match, *filtered])
+        params = [*match_params, *filter_params]
+        if one_pass(estimate or self._estimated_matches(match, match_params), limit, page * per_page):
+            # Few matches expected (a rare word; a phrase, whose words most rows hold apart): the newest `limit`
+            # from the GIN index, sorted, in one pass for the count and the page (OFFSET 0 keeps the planner from
+            # walking n backwards instead).
+            newest = self._all(
+                f"SELECT n FROM (SELECT s.n {matching} OFFSET 0) m ORDER BY n DESC LIMIT %s", (*params, limit)
+            )
+            shown = newest[(page - 1) * per_page : page * per_page]
+            return counted_page(self._hits(shown, queries), page, per_page, len(newest))
         counted = self._one(count_limit_sql(f"SELECT 1 {matching}", "%s"), (*params, limit))["count"]  # type: ignore[index]
-        # Few matches (counted them all): fetch them from the GIN index and sort (OFFSET 0 keeps the planner from
-        # walking n backwards to find a rare word). Many: walk n backwards, they are dense enough to stop soon.
+        # Fewer than expected (counted them all): fetch them from the GIN index and sort. Many: let the planner
+        # walk n backwards, they are dense enough to stop soon.
         select = f"SELECT n FROM (SELECT s.n {matching} OFFSET 0) m" if counted < limit else f"SELECT s.n {matching}"
         newest = self._all(f"{select} ORDER BY n DESC LIMIT %s OFFSET %s", (*params, per_page, (page - 1) * per_page))
-        combined = " | ".join(f"({q})" for _, q in queries)
-        return counted_page(self._hits(newest, combined), page, per_page, counted)
+        return counted_page(self._hits(newest, queries), page, per_page, counted)
 
-    def _hits(self, newest: list[dict[str, Any]], combined: str) -> list[SearchHit]:
+    def _estimated_matches(self, match: str, params: list[Any]) -> tuple[float, float]:
+        """The planner's estimate of the rows the words match (from the column's statistics: right for frequent
+        words), and the rows of the table."""
+        with self._lock:
+            plan = self._conn.execute(
+                f"EXPLAIN (FORMAT JSON) SELECT 1 FROM snapshots s WHERE {match}", params
+            ).fetchone()
+            rows = self._conn.execute("SELECT reltuples FROM pg_class WHERE oid = 'snapshots'::regclass").fetchone()
+        return plan["QUERY PLAN"][0]["Plan"]["Plan Rows"], rows["reltuples"]
+
+    def _walk_page(
+        self,
+        queries: list[tuple[list[str], str]],
+        filtered: list[str],
+        params: list[Any],
+        most: int,
+        paging: tuple[int, int, int],
+    ) -> list[dict[str, Any]] | None:
+        """The page's newest matches (``paging``: page, per page, count limit), found by walking at most ``most``
+        filtered rows by ``n`` backwards (the words checked on each row, no GIN index), when ``limit`` matches
+        turn up among them (the total is then "at least"); None when fewer do: count from the index instead."""
+        page, per_page, limit = paging
+        match, match_params = self._match(queries, indexed=False)
+        newest = (  # the filters find the rows (by an index on n), the words are checked on them
+            "SELECT s.n FROM (SELECT s.n, s.ts_config, s.tsv FROM snapshots s WHERE "
+            + " AND ".join(filtered)
+            + f" ORDER BY s.n DESC LIMIT %s) s WHERE {match}"
+        )
+        params = [*params, most, *match_params]
+        counted = self._one(f"SELECT count(*) AS count FROM ({newest} LIMIT %s) c", (*params, limit))
+        if counted is None or counted["count"] < limit:
+            return None
+        return self._all(f"{newest} ORDER BY s.n DESC LIMIT %s OFFSET %s", (*params, per_page, (page - 1) * per_page))
+
+    def _hits(self, newest: list[dict[str, Any]], queries: list[tuple[list[str], str]]) -> list[SearchHit]:
         if not newest:
             return []
+        combined = " | ".join(f"({q})" for _, q in queries)
         rows = self._all(
             f"SELECT {_S_COLUMNS}, s.n, ts_headline(s.ts_config, s.body, CAST(? AS tsquery), ?) AS snip FROM snapshots s WHERE s.n = ANY(?)",
             (combined, _HEADLINE, [r["n"] for r in newest]),

@@ -13,8 +13,9 @@ import re
 
 import psycopg
 
-SCHEMA_VERSION = "4"  # 2: day_counts (snapshots per feed, day and run, kept by triggers); 3: tsv kept in the row;
-# 4: word pairs (phrases narrowed by an index), tsv and pairs kept by a trigger, a (feed, n) index
+SCHEMA_VERSION = "5"  # 2: day_counts (snapshots per feed, day and run, kept by triggers); 3: tsv kept in the row;
+# 4: word pairs (phrases narrowed by an index), tsv and pairs kept by a trigger, a (feed, n) index; 5: the words'
+# GIN index holds the feed too (btree_gin)
 FALLBACK_CONFIG = "feedvault_simple"
 
 #: ISO 639-1 code -> PostgreSQL's Snowball configuration of that language.
@@ -78,7 +79,6 @@ CREATE INDEX IF NOT EXISTS snapshots_url ON snapshots (url_key, fetched_at);
 CREATE INDEX IF NOT EXISTS snapshots_run ON snapshots (run_id);
 CREATE INDEX IF NOT EXISTS snapshots_day ON snapshots (day);
 CREATE INDEX IF NOT EXISTS snapshots_clean_key ON snapshots (clean_key);
-CREATE INDEX IF NOT EXISTS snapshots_tsv ON snapshots USING gin (tsv);
 CREATE TABLE IF NOT EXISTS tombstones (
     url_key text PRIMARY KEY, url text NOT NULL, feed text, reason text, date text, removed text NOT NULL
 );
@@ -188,6 +188,7 @@ def _index_word_pairs(conn: psycopg.Connection) -> None:
     rows already there computed (a rewrite of the table: minutes at a million rows), their GIN index, and a
     (feed, n) index (a feed's matches newest first without reading other feeds' rows)."""
     conn.execute(_PAIRS % {"most": MOST_PAIRS, "every": EVERY_PAIR, "hex": PAIR_HEX})
+    conn.execute("SET LOCAL maintenance_work_mem = '256MB'")  # this transaction only: the index built in fewer passes
     conn.execute("ALTER TABLE snapshots ALTER COLUMN tsv DROP EXPRESSION IF EXISTS")
     conn.execute("ALTER TABLE snapshots ADD COLUMN IF NOT EXISTS pairs tsvector")
     conn.execute("UPDATE snapshots SET pairs = feedvault_pairs(tsv) WHERE pairs IS NULL")
@@ -199,7 +200,17 @@ def _index_word_pairs(conn: psycopg.Connection) -> None:
     conn.execute("CREATE INDEX IF NOT EXISTS snapshots_feed_n ON snapshots (feed, n)")
 
 
-_MIGRATIONS = {"1": _add_day_counts, "2": _keep_tsv_inline, "3": _index_word_pairs}
+def _index_words_with_feed(conn: psycopg.Connection) -> None:
+    """4 -> 5: the words' GIN index on (tsv, feed) (``btree_gin``): a search filtered by feed intersects the
+    word's and the feed's lists inside the index, instead of reading every row of the feed from a B-tree
+    (100,000 entries at a million snapshots) to intersect them. It serves searches without a feed alike."""
+    conn.execute("CREATE EXTENSION IF NOT EXISTS btree_gin")
+    conn.execute("SET LOCAL maintenance_work_mem = '256MB'")  # this transaction only: the index built in fewer passes
+    conn.execute("CREATE INDEX IF NOT EXISTS snapshots_words ON snapshots USING gin (tsv, feed)")
+    conn.execute("DROP INDEX IF EXISTS snapshots_tsv")
+
+
+_MIGRATIONS = {"1": _add_day_counts, "2": _keep_tsv_inline, "3": _index_word_pairs, "4": _index_words_with_feed}
 """Schema version -> the step to the next; a new database starts at 1 (the tables of ``_TABLES``)."""
 
 

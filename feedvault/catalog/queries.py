@@ -149,7 +149,22 @@ class SqlQueries:
         )
         if bounds is None or bounds["lo"] is None:
             return None
+        if filters.feed is not None and not self._other_days_within(filters, bounds["lo"], bounds["hi"]):
+            # the n range holds this feed's rows of those days only: the day conditions say nothing more, and
+            # without them PostgreSQL's planner estimates the rows left right (it would take the days and the n
+            # range for independent, expect a few matches and read a frequent word's whole list in the GIN index)
+            where, params = search_filters(dataclasses.replace(filters, day_from=None, day_to=None))
         return SearchPlan(where, params, (bounds["lo"], bounds["hi"]))
+
+    def _other_days_within(self, filters: SearchFilters, lo: int, hi: int) -> bool:
+        """Whether the feed may have rows of days outside the filter's within ``lo``..``hi`` (day_counts' bounds
+        are supersets, so False is certain)."""
+        row = self._one(
+            "SELECT 1 AS found FROM day_counts WHERE feed = ? AND (day < ? OR day > ?) AND first_n <= ? AND last_n >= ?"
+            " LIMIT 1",
+            (filters.feed, filters.day_from or "0000-00-00", filters.day_to or "9999-99-99", hi, lo),
+        )
+        return row is not None
 
     def feed(self, feed_id: str) -> FeedSummary | None:
         """One feed's summary, or None if the archive has no run of it."""
