@@ -863,3 +863,42 @@ def test_the_first_catalog_of_an_archive_reads_the_committed_runs_records_once(a
     with open_catalog(archive_copy, tmp_path / "data") as catalog:
         assert catalog.counts()["runs"] == 2
     assert any(obj.key.startswith(keys.CATALOG_PIECES_PREFIX) for obj in archive_copy.list("catalog/"))
+
+
+def test_a_run_is_written_a_batch_at_a_time_and_all_or_nothing(empty_catalog):
+    """A run's rows reach the catalog as a stream (its memory: one batch, whatever the run's size), still in one
+    transaction: a failure half-way leaves nothing of the run; the same URL in two batches keeps the last."""
+    import sqlite3
+
+    from feedvault.catalog.index import WRITE_BATCH, snapshot_row
+    from feedvault.catalog.interface import FeedRunRow, RunRow
+
+    run_id = "20261201T020000Z"
+    run = RunRow(run_id, "2026-12-01", None, None, None, "ok", "manual", "{}", '["f"]', 0, "runs/x/manifest.json")
+    feeds = [FeedRunRow("f", run_id, "ok", None, "{}", None, None)]
+    total = 2 * WRITE_BATCH + 7
+    rows = [snapshot_row(*_on(run_id, f"https://p.test/{i}", f"text number {i}")) for i in range(total)]
+    rows.append(snapshot_row(*_on(run_id, "https://p.test/0", "the last text of the first URL")))
+    tables = empty_catalog._tables()
+    conn = getattr(empty_catalog, "_conn", None)
+    written_when_asked: list[int] = []
+
+    def stream(fail_at: int | None = None):
+        for i, row in enumerate(rows):
+            if i == fail_at:
+                raise RuntimeError("the archive went away")
+            if i == 2 * WRITE_BATCH and isinstance(conn, sqlite3.Connection):
+                written_when_asked.append(conn.total_changes - start)
+            yield row
+
+    start = conn.total_changes if isinstance(conn, sqlite3.Connection) else 0
+    with pytest.raises(RuntimeError):
+        tables.write_run(run, feeds, stream(fail_at=WRITE_BATCH + 3))
+    assert empty_catalog.counts()["snapshots"] == 0 and empty_catalog.counts()["runs"] == 0
+    start = conn.total_changes if isinstance(conn, sqlite3.Connection) else 0
+    assert tables.write_run(run, feeds, stream()) == total + 1
+    assert empty_catalog.counts()["snapshots"] == total
+    (first,) = empty_catalog.history("https://p.test/0")
+    assert "last text" in empty_catalog.snapshot(first.id).text
+    if isinstance(conn, sqlite3.Connection):  # the first two batches were in the database before the third was read
+        assert written_when_asked and written_when_asked[-1] >= 2 * WRITE_BATCH

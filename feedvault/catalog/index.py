@@ -24,6 +24,21 @@ from feedvault.store.backends import NotFound, Store
 logger = logging.getLogger(__name__)
 
 FETCH_WORKERS = 8
+WRITE_BATCH = 500  # snapshot rows a run's write holds at once: its memory, whatever the run's size
+
+
+def in_batches(rows: Iterable[SnapshotRow], size: int = WRITE_BATCH) -> Iterator[list[SnapshotRow]]:
+    """``rows`` as lists of at most ``size``, taken as they are needed."""
+    batch: list[SnapshotRow] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
 ARCHIVED = ("new", "changed")
 DETAIL_FIELDS = ("metadata", "entry", "permission", "raw", "removed", "rights_reservations", "error", "fetched_url")
 
@@ -162,8 +177,8 @@ class CatalogIndex:
         content = read_run(store, run_manifest_key)
         if sync_tombstones:
             self.sync_tombstones(store)
-        rows = [snapshot_row(key, record) for key, record in fetch_records(store, content.clean_keys)]
-        return self._tables().write_run(content.run, content.feeds, rows)
+        rows = (snapshot_row(key, record) for key, record in fetch_records(store, content.clean_keys))
+        return self._tables().write_run(content.run, content.feeds, rows)  # streamed: one batch in memory
 
     def index_archive(self, store: Store, progress: Progress | None = None) -> int:
         """Index every committed run of the archive this catalog lacks, oldest first, each in its own transaction:

@@ -75,7 +75,7 @@ class RunRows(NamedTuple):
 
     run: RunRow
     feeds: list[FeedRunRow]
-    snapshots: list[SnapshotRow]
+    snapshots: Iterable[SnapshotRow]  # from a catalog, a stream read in batches: iterate it once
 
 
 class TombstoneRow(NamedTuple):
@@ -156,8 +156,9 @@ class CatalogTables(Protocol):
     """
 
     def write_snapshots(self, rows: Iterable[SnapshotRow]) -> int: ...
-    def write_run(self, run: RunRow, feeds: list[FeedRunRow], snapshots: list[SnapshotRow]) -> int:
-        """Replace everything of ``run.run_id`` (its run row, feed rows and snapshots) with these."""
+    def write_run(self, run: RunRow, feeds: list[FeedRunRow], snapshots: Iterable[SnapshotRow]) -> int:
+        """Replace everything of ``run.run_id`` (its run row, feed rows and snapshots) with these, in one transaction;
+        ``snapshots`` is consumed in batches (:data:`~feedvault.catalog.index.WRITE_BATCH`), never held whole."""
         ...
 
     def replace_snapshots(self, drop_clean_keys: list[str], rows: list[SnapshotRow]) -> int: ...

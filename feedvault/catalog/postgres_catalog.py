@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from feedvault.catalog.index import CatalogIndex
+from feedvault.catalog.index import CatalogIndex, in_batches
 from feedvault.catalog.interface import FeedRunRow, RunRow, SnapshotRow, TombstoneRow
 from feedvault.catalog.postgres_schema import (
     EVERY_PAIR,
@@ -233,7 +233,7 @@ class PostgresCatalog(CatalogIndex, SqlQueries):
             written = self._insert(conn, rows)
         return self._merge_pending(written)
 
-    def write_run(self, run: RunRow, feeds: list[FeedRunRow], snapshots: list[SnapshotRow]) -> int:
+    def write_run(self, run: RunRow, feeds: list[FeedRunRow], snapshots: Iterable[SnapshotRow]) -> int:
         with self._tx() as conn:
             conn.execute("DELETE FROM snapshots WHERE run_id = %s", (run.run_id,))
             conn.execute("DELETE FROM feed_runs WHERE run_id = %s", (run.run_id,))
@@ -241,7 +241,7 @@ class PostgresCatalog(CatalogIndex, SqlQueries):
             conn.execute(f"INSERT INTO runs VALUES ({', '.join(['%s'] * len(run))})", run)
             with conn.cursor() as cursor:
                 cursor.executemany("INSERT INTO feed_runs VALUES (%s, %s, %s, %s, %s, %s, %s)", feeds)
-            written = self._insert(conn, snapshots)
+            written = sum(self._insert(conn, batch) for batch in in_batches(snapshots))
         return self._merge_pending(written)
 
     def replace_snapshots(self, drop_clean_keys: list[str], rows: list[SnapshotRow]) -> int:

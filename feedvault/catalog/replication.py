@@ -117,7 +117,8 @@ class Catalog(SqliteCatalog):
         """Upload one run's rows as a piece of their own (with a new version) and index it. A run that archived
         nothing costs no upload (readers index its manifests), unless it replaces a published one (a retry)."""
         rows = self.run_rows(run_id)
-        if rows is None or (not rows.snapshots and run_id not in self._known_index(store)[0].runs):
+        empty = self._one("SELECT 1 FROM snapshots WHERE run_id = ? LIMIT 1", (run_id,)) is None
+        if rows is None or (empty and run_id not in self._known_index(store)[0].runs):
             return
         self._upload(store, run_id, [(rows, pieces.new_version())])
 

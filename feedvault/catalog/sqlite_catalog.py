@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from feedvault.catalog.index import CatalogIndex
+from feedvault.catalog.index import WRITE_BATCH, CatalogIndex, in_batches
 from feedvault.catalog.interface import FeedRunRow, RunRow, RunRows, SnapshotRow, TombstoneRow
 from feedvault.catalog.queries import SqliteQueries
 from feedvault.catalog.results import CatalogError, Progress
@@ -60,14 +60,14 @@ class SqliteCatalog(CatalogIndex, SqliteQueries):
         with self._tx() as conn:
             return _insert(conn, rows)
 
-    def write_run(self, run: RunRow, feeds: list[FeedRunRow], snapshots: list[SnapshotRow]) -> int:
+    def write_run(self, run: RunRow, feeds: list[FeedRunRow], snapshots: Iterable[SnapshotRow]) -> int:
         with self._tx() as conn:
             _delete(conn, "run_id = ?", run.run_id)
             conn.execute("DELETE FROM feed_runs WHERE run_id = ?", (run.run_id,))
             conn.execute("DELETE FROM run_versions WHERE run_id = ?", (run.run_id,))  # its piece's: set by the caller
             conn.execute("INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?)", run)
             conn.executemany("INSERT INTO feed_runs VALUES (?,?,?,?,?,?,?)", feeds)
-            return _insert(conn, snapshots)
+            return sum(_insert(conn, batch) for batch in in_batches(snapshots))
 
     def replace_snapshots(self, drop_clean_keys: list[str], rows: list[SnapshotRow]) -> int:
         with self._tx() as conn:
@@ -111,13 +111,19 @@ class SqliteCatalog(CatalogIndex, SqliteQueries):
         if run is None:
             return None
         feeds = self._all("SELECT * FROM feed_runs WHERE run_id = ? ORDER BY feed", (run_id,))
+        return RunRows(RunRow(*run), [FeedRunRow(*r) for r in feeds], self._run_snapshots(run_id))
+
+    def _run_snapshots(self, run_id: str) -> Iterator[SnapshotRow]:
+        """A run's snapshot rows with their text, oldest first, read :data:`WRITE_BATCH` at a time."""
         columns = ", ".join(f"s.{name}" for name in SnapshotRow._fields[:-1])
-        snapshots = self._all(
-            f"SELECT {columns}, t.text FROM snapshots s JOIN snapshot_text t ON t.rowid = s.n WHERE s.run_id = ?"
-            " ORDER BY s.n",
-            (run_id,),
-        )
-        return RunRows(RunRow(*run), [FeedRunRow(*r) for r in feeds], [SnapshotRow(*r) for r in snapshots])
+        after = 0
+        while rows := self._all(
+            f"SELECT {columns}, t.text, s.n FROM snapshots s JOIN snapshot_text t ON t.rowid = s.n"
+            " WHERE s.run_id = ? AND s.n > ? ORDER BY s.n LIMIT ?",
+            (run_id, after, WRITE_BATCH),
+        ):
+            after = rows[-1]["n"]
+            yield from (SnapshotRow(*tuple(r)[:-1]) for r in rows)
 
     # -- rebuilding --
     def reindex(self, store: Store, progress: Progress | None = None) -> int:
