@@ -114,6 +114,10 @@ def _migrate(conn: sqlite3.Connection, version: int) -> None:
     conn.execute("COMMIT")
 
 
+FTS_HASH_BYTES = 16 * 2**20
+"""What FTS5 holds of a write in memory before flushing it as a segment (its default: 1 MiB, a tenth of a batch
+of 5,000 snapshots): fewer, larger segments, so less merging (a 300,000-snapshot build 16% faster, searches as
+fast). Stored in the file; set when a catalog is created (a reindex creates a new one)."""
 CACHE_KIB = 64 * 1024  # page cache per connection: B-tree inserts at a million rows stay in memory
 MMAP_BYTES = 2**31 - 2**16  # reads map the file (SQLite's default ceiling) instead of copying pages
 
@@ -137,6 +141,7 @@ def connect(path: Path) -> sqlite3.Connection:
             raise CatalogError(f"{path}: catalog schema {version}, expected {SCHEMA_VERSION}; reindex it")
         if version == 0:
             conn.executescript(_SCHEMA + ";\n".join(_DAY_COUNTS) + f";\nPRAGMA user_version={SCHEMA_VERSION};")
+            conn.execute("INSERT INTO snapshot_text (snapshot_text, rank) VALUES ('hashsize', ?)", (FTS_HASH_BYTES,))
         conn.executescript(_RUN_VERSIONS)
     except sqlite3.OperationalError as exc:  # the directory, not the file: cannot open, read-only, full
         raise local_catalog_unusable(path.parent, exc) from exc
