@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 
 import pytest
 
@@ -206,3 +207,20 @@ def test_two_crawls_learn_a_promo_and_remove_it_on_the_second_keeping_the_recurr
 def feed_summary_clean_key(store, summary: dict, path: str) -> str:
     manifest = json.loads(store.get_bytes(feed_summary(summary, "warta")["manifest_key"]))
     return next(u["clean_key"] for u in manifest["urls"] if u["url"].endswith(path) and u.get("clean_key"))
+
+
+def test_a_run_s_observations_wait_in_its_spool_not_in_memory_and_read_back_whole(tmp_path):
+    """A crawl's observed lines go to a file as articles are archived (its memory does not grow with them) and
+    are read back whole, as often as a compare-and-swap retry merges them; a full disk only stops learning."""
+    from feedvault.cleaning.fingerprints import ObservationLog
+
+    seen = [Observation(URL.format(n), "20261127T020000Z", "2026-11-27", {f"{n:016x}": f"línea {n}"}) for n in range(3)]
+    log = ObservationLog(tmp_path / "observations" / "f.jsonl")
+    for observation in seen:
+        log.append(observation)
+    assert log._kept == [] and (tmp_path / "observations" / "f.jsonl").exists()
+    assert len(log) == 3 and list(log) == seen and list(log) == seen
+    full = ObservationLog(Path("/dev/full"))
+    full.append(seen[0])
+    full.append(seen[1])
+    assert full.lost and list(full) == []

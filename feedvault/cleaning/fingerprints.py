@@ -29,14 +29,17 @@ Per line, at most :data:`MAX_IDS` article ids, runs and days are kept (enough to
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
+import logging
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
 
 from feedvault import keys
 from feedvault.cleaning.rules import RemovedLine
@@ -44,6 +47,8 @@ from feedvault.config import LearnedBoilerplate
 
 if TYPE_CHECKING:  # the workers import this module: no boto3 there
     from feedvault.store.backends import Store
+
+logger = logging.getLogger(__name__)
 
 FINGERPRINTS_SCHEMA = "feedvault.fingerprints/1"
 REASON = "repeated-in-feed"
@@ -134,6 +139,65 @@ class Observation:
     run_id: str
     day: str  # the article's day: published, else fetched (ISO date)
     lines: Mapping[str, str]  # fingerprint -> sample
+
+
+class ObservationLog:
+    """A run's observations, appended to a JSON Lines file in its spool as articles are archived and read back
+    (each time) when they are merged: a crawl's memory does not grow with its articles' lines. Without a path (a
+    test, a tool), kept in memory. Learning is optional: a spool that refuses a line (a full disk) stops the
+    log with a warning, and what it holds is merged."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path
+        self.lost = False
+        self._kept: list[Observation] = []
+        self._count = 0
+        self._file: IO[str] | None = None
+
+    def append(self, seen: Observation) -> None:
+        if self.lost:
+            return
+        if self.path is None:
+            self._kept.append(seen)
+        else:
+            try:
+                if self._file is None:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                    self._file = self.path.open("a", encoding="utf-8", buffering=1)  # a line at a time
+                self._file.write(json.dumps([seen.url, seen.run_id, seen.day, seen.lines], ensure_ascii=False) + "\n")
+            except OSError as exc:
+                self.lost = True
+                self._close()
+                logger.warning(
+                    "learned boilerplate: %s not written (%s); this run learns from fewer pages", self.path, exc
+                )
+                return
+        self._count += 1
+
+    def __len__(self) -> int:
+        return self._count
+
+    def _close(self) -> None:
+        file, self._file = self._file, None
+        if file is not None:
+            with contextlib.suppress(OSError):  # what it could not write is dropped with it
+                file.close()
+
+    def __iter__(self) -> Iterator[Observation]:
+        if self.path is None:
+            yield from self._kept
+            return
+        if self._count == 0:
+            return
+        if self._file is not None:
+            self._file.flush()  # each line was flushed as written (line buffering): nothing is pending
+        if not self.path.exists():
+            return
+        with self.path.open(encoding="utf-8") as fh:
+            for line in fh:
+                with contextlib.suppress(ValueError):  # a line cut short by a full disk
+                    url, run_id, day, lines = json.loads(line)
+                    yield Observation(url, run_id, day, lines)
 
 
 @dataclass
@@ -236,7 +300,7 @@ class FeedFingerprints:
     def update(
         self,
         store: Store,
-        observations: list[Observation],
+        observations: Iterable[Observation],
         settings: LearnedBoilerplate,
         today: dt.date,
         attempts: int = 5,

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
 from feedvault.archive.manifest import FeedRunLog
-from feedvault.cleaning.fingerprints import FeedFingerprints, Observation
+from feedvault.cleaning.fingerprints import FeedFingerprints, ObservationLog
 from feedvault.config import FeedConfig, Politeness, Settings
 from feedvault.crawl.plan import RunPlan
 from feedvault.crawl.seen_state import SeenState
@@ -91,7 +91,7 @@ class CrawlTally:
     log: FeedRunLog
     state: SeenState
     finished: bool = False  # set when the spider closed normally
-    line_observations: list[Observation] = field(default_factory=list)  # merged into the fingerprints at the end
+    line_observations: ObservationLog = field(default_factory=ObservationLog)  # merged into the fingerprints at the end
     requested: set[str] = field(default_factory=set)  # article URLs the spider requests (normalised), as it goes
 
 

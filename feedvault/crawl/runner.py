@@ -23,7 +23,7 @@ from typing import Any
 
 from feedvault import keys
 from feedvault.archive.manifest import FeedRunLog, build_run_manifest, dumps, summarize_feed, utcnow
-from feedvault.cleaning.fingerprints import FeedFingerprints
+from feedvault.cleaning.fingerprints import FeedFingerprints, ObservationLog
 from feedvault.config import ConfigError, FeedConfig, Registry, load_registry
 from feedvault.crawl.context import CrawlConfig, CrawlServices, CrawlTally, FeedCrawl
 from feedvault.crawl.extraction_pool import ExtractorPool
@@ -344,7 +344,9 @@ def _prepare_feed(run: _Run, feed: FeedConfig, log: FeedRunLog, extractor: Extra
             shared=run.shared,
             fingerprints=_load_fingerprints(store, run.registry, feed.id, log),
         ),
-        CrawlTally(log=log, state=state),
+        CrawlTally(
+            log, state, line_observations=ObservationLog(run.spool_dir.path / "observations" / f"{feed.id}.jsonl")
+        ),
     )
 
 
