@@ -24,13 +24,12 @@ import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from feedvault import keys
 from feedvault.archive.rolling import RollingSpool, SpoolFileError
-from feedvault.store.backends import NotFound, StorageError, Store
+from feedvault.store.backends import NotFound, StorageError, Store, batches
 
 DEFAULT_GZIP_LEVEL = 6
 SLACK = 16  # header padding per member: room for a rewrite whose compressed size grows a little
@@ -162,14 +161,8 @@ def read_clean_records(
     ``batch`` at a time (memory: one batch); within a batch, a segment many of whose records are wanted is read
     whole, once, instead of by ranges."""
     with ThreadPoolExecutor(max_workers=readers) as pool:
-        for wanted in _batches(pointers, batch):
+        for wanted in batches(pointers, batch):
             yield from _read_batch(store, pool, wanted)
-
-
-def _batches(items: Iterable[str], size: int) -> Iterator[list[str]]:
-    it = iter(items)
-    while chunk := list(islice(it, size)):
-        yield chunk
 
 
 def _read_batch(

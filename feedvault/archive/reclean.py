@@ -31,7 +31,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +49,7 @@ from feedvault.crawl.runner import finalize_run, select_feeds, write_feed_manife
 from feedvault.keys import RunId
 from feedvault.permission.decisions import Finding, PageDecision, decide, feed_permission
 from feedvault.permission.signals import examine_payload, page_findings
-from feedvault.store.backends import NotFound, Store, read_many
+from feedvault.store.backends import NotFound, Store, batches, read_many
 from feedvault.versions import versions
 
 logger = logging.getLogger(__name__)
@@ -214,10 +213,6 @@ def same_clean(old: dict[str, Any], new: dict[str, Any]) -> bool:
 
 
 # -- the run --------------------------------------------------------------------------------------------
-def _batches(items: list[Source], size: int) -> Iterator[list[Source]]:
-    it = iter(items)
-    while batch := list(islice(it, size)):
-        yield batch
 
 
 class _FeedReclean:
@@ -261,7 +256,7 @@ class _FeedReclean:
             )
         sources = [s for s in sources if s.warc_key]
         done = 0
-        for batch in _batches(sources, BATCH):
+        for batch in batches(sources, BATCH):
             fetched = list(fetchers.map(self._try_fetch, batch))
             futures = [
                 (

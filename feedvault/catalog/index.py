@@ -27,18 +27,6 @@ FETCH_WORKERS = 8
 WRITE_BATCH = 500  # snapshot rows a run's write holds at once: its memory, whatever the run's size
 
 
-def in_batches(rows: Iterable[SnapshotRow], size: int = WRITE_BATCH) -> Iterator[list[SnapshotRow]]:
-    """``rows`` as lists of at most ``size``, taken as they are needed."""
-    batch: list[SnapshotRow] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 ARCHIVED = ("new", "changed")
 DETAIL_FIELDS = ("metadata", "entry", "permission", "raw", "removed", "rights_reservations", "error", "fetched_url")
 

@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from feedvault.catalog.index import CatalogIndex, in_batches
+from feedvault.catalog.index import WRITE_BATCH, CatalogIndex
 from feedvault.catalog.interface import FeedRunRow, RunRow, SnapshotRow, TombstoneRow
 from feedvault.catalog.postgres_schema import (
     EVERY_PAIR,
@@ -45,7 +45,7 @@ from feedvault.catalog.results import (
     search_count_limit,
 )
 from feedvault.redact import redact
-from feedvault.store.backends import Store
+from feedvault.store.backends import Store, batches
 
 _SNAPSHOT_COLUMNS = [*SnapshotRow._fields[:-1], "body", "ts_config"]
 _HEADLINE = f"StartSel={HIGHLIGHT_START}, StopSel={HIGHLIGHT_END}, MaxWords=24, MinWords=12, ShortWord=0"
@@ -241,7 +241,7 @@ class PostgresCatalog(CatalogIndex, SqlQueries):
             conn.execute(f"INSERT INTO runs VALUES ({', '.join(['%s'] * len(run))})", run)
             with conn.cursor() as cursor:
                 cursor.executemany("INSERT INTO feed_runs VALUES (%s, %s, %s, %s, %s, %s, %s)", feeds)
-            written = sum(self._insert(conn, batch) for batch in in_batches(snapshots))
+            written = sum(self._insert(conn, batch) for batch in batches(snapshots, WRITE_BATCH))
         return self._merge_pending(written)
 
     def replace_snapshots(self, drop_clean_keys: list[str], rows: list[SnapshotRow]) -> int:

@@ -9,12 +9,12 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from feedvault.catalog.index import WRITE_BATCH, CatalogIndex, in_batches
+from feedvault.catalog.index import WRITE_BATCH, CatalogIndex
 from feedvault.catalog.interface import FeedRunRow, RunRow, RunRows, SnapshotRow, TombstoneRow
 from feedvault.catalog.queries import SqliteQueries
 from feedvault.catalog.results import CatalogError, Progress
 from feedvault.catalog.sqlite_file import connect, remove_db
-from feedvault.store.backends import Store
+from feedvault.store.backends import Store, batches
 
 _INSERT_SNAPSHOT = (
     "INSERT INTO snapshots (n, id, clean_key, url, url_key, feed, run_id, day, fetched_at, title,"
@@ -67,7 +67,7 @@ class SqliteCatalog(CatalogIndex, SqliteQueries):
             conn.execute("DELETE FROM run_versions WHERE run_id = ?", (run.run_id,))  # its piece's: set by the caller
             conn.execute("INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?)", run)
             conn.executemany("INSERT INTO feed_runs VALUES (?,?,?,?,?,?,?)", feeds)
-            return sum(_insert(conn, batch) for batch in in_batches(snapshots))
+            return sum(_insert(conn, batch) for batch in batches(snapshots, WRITE_BATCH))
 
     def replace_snapshots(self, drop_clean_keys: list[str], rows: list[SnapshotRow]) -> int:
         with self._tx() as conn:

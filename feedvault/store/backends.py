@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import IO, Any, ClassVar, Protocol, runtime_checkable
+from typing import IO, Any, ClassVar, Protocol, TypeVar, runtime_checkable
 from urllib.parse import unquote, urlsplit
 
 from botocore.exceptions import (
@@ -37,6 +37,8 @@ from botocore.exceptions import (
 from feedvault.config import StorageSettings
 from feedvault.redact import redact
 from feedvault.store.s3_client import Credentials, make_s3_client
+
+T = TypeVar("T")
 
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
 PART_SIZE = 16 * 1024 * 1024
@@ -184,12 +186,13 @@ def read_many(
             return None
 
     with ThreadPoolExecutor(max_workers=readers) as pool:
-        for keys_now in _batches(object_keys, batch):
+        for keys_now in batches(object_keys, batch):
             yield from zip(keys_now, pool.map(read, keys_now), strict=True)
 
 
-def _batches(keys: Iterable[str], size: int) -> Iterator[list[str]]:
-    it = iter(keys)
+def batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """``items`` as lists of at most ``size``, taken as they are needed (memory: one list)."""
+    it = iter(items)
     while batch := list(islice(it, size)):
         yield batch
 
@@ -429,7 +432,7 @@ class S3Store:
 
     def delete(self, keys: Iterable[str]) -> int:
         keys = [validate_key(k) for k in keys]
-        for batch in _batches(keys, self.delete_batch):
+        for batch in batches(keys, self.delete_batch):
             response = self._call(
                 "DeleteObjects",
                 write=True,
@@ -636,7 +639,7 @@ class FileStore:
 
     def delete(self, keys: Iterable[str]) -> int:
         keys = [validate_key(k) for k in keys]
-        for batch in _batches(keys, self.delete_batch):
+        for batch in batches(keys, self.delete_batch):
             self.stats.count("DeleteObjects", write=True)
             for key in batch:
                 path = self.root / key
