@@ -187,11 +187,7 @@ class ObservationLog:
         if self.path is None:
             yield from self._kept
             return
-        if self._count == 0:
-            return
-        if self._file is not None:
-            self._file.flush()  # each line was flushed as written (line buffering): nothing is pending
-        if not self.path.exists():
+        if self._count == 0:  # the file holds every line counted: each was flushed as written
             return
         with self.path.open(encoding="utf-8") as fh:
             for line in fh:
