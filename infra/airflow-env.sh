@@ -5,7 +5,9 @@ FEEDVAULT_REPO="$(cd "$(dirname "${BASH_SOURCE[0]:-$0}")/.." && pwd)"
 export FEEDVAULT_REPO
 export FEEDVAULT_HOME="${FEEDVAULT_HOME:-$FEEDVAULT_REPO/.feedvault}"
 export AIRFLOW_HOME="${AIRFLOW_HOME:-$FEEDVAULT_HOME/airflow}"
-export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="sqlite:///$AIRFLOW_HOME/airflow.db"
+# SQLite allows one writer: the scheduler, DAG processor, API server and tasks wait up to 60 s for the lock
+# (the driver's default is 5 s, after which a busy 2-core machine turns a REST trigger into a 500).
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="sqlite:///$AIRFLOW_HOME/airflow.db?timeout=60"
 export AIRFLOW__CORE__EXECUTOR=LocalExecutor
 export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-4}"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False

@@ -36,7 +36,7 @@ def airflow_config_env(home: Path, parallelism: int = 4) -> dict[str, str]:
     """The local recipe's configuration (see infra/airflow-env.sh) for an Airflow home ``home``."""
     return {
         "AIRFLOW_HOME": str(home),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db?timeout=60",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__PARALLELISM": str(parallelism),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
