@@ -434,7 +434,7 @@ def measure(args: argparse.Namespace, pages: list[bytes], work: Path) -> tuple[l
     workers = args.workers or os.cpu_count() or 1
     now = dt.datetime.now(dt.UTC)
     site = Site(pages, args.articles, now - dt.timedelta(days=2))
-    with serve(site), EmbeddedS3(work / "s3") as s3:
+    with serve(site), EmbeddedS3(work / "s3", dies_with_parent=True) as s3:
         env = {**os.environ, **s3.env(), "PYTHONPATH": str(REPO)}
         registry = write_registry(work / "feeds.yaml", site, s3.endpoint_url, "bench", workers)
         store = open_store(StorageSettings(uri="s3://bench/archive", endpoint_url=s3.endpoint_url), s3.credentials)

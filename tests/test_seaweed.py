@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -209,3 +210,42 @@ def test_a_fixed_port_still_held_is_waited_for_and_the_wait_is_said(tmp_path: Pa
     finally:
         releaser.cancel()
         holder.close()
+
+
+def _weed_of_a_killed_owner(data_dir: Path, dies_with_parent: bool) -> int:
+    """Start a server from a child process, SIGKILL that child (no atexit, no cleanup) and return weed's pid."""
+    script = (
+        "import sys, time; from pathlib import Path; from feedvault.store.seaweed import EmbeddedS3\n"
+        f"server = EmbeddedS3(Path({str(data_dir)!r}), dies_with_parent={dies_with_parent}).start()\n"
+        "print(server.pid, flush=True); time.sleep(600)\n"
+    )
+    owner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        weed = int(owner.stdout.readline())  # type: ignore[union-attr]
+    finally:
+        owner.kill()
+        owner.wait()
+    return weed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_server_that_dies_with_its_parent_does_not_outlive_a_killed_owner(tmp_path: Path) -> None:
+    bound = _weed_of_a_killed_owner(tmp_path / "bound", dies_with_parent=True)
+    unbound = _weed_of_a_killed_owner(tmp_path / "unbound", dies_with_parent=False)
+    try:
+        deadline = time.monotonic() + 30  # the kernel's signal is immediate; a wait, not a speed check
+        while _alive(bound) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(bound)
+        assert _alive(unbound)  # the default (the shared embedded store's lifetime rule): it lives on for its users
+    finally:
+        for pid in (bound, unbound):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)  # weed leads its own process group

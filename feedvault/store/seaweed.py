@@ -38,6 +38,7 @@ from types import TracebackType
 from botocore.exceptions import ClientError
 
 from feedvault.config import StorageSettings
+from feedvault.crawl.lifeline import die_with_parent
 from feedvault.store.s3_client import Credentials, make_s3_client
 
 HOST = "127.0.0.1"
@@ -158,6 +159,10 @@ class EmbeddedS3:
 
     ``max_volumes`` caps the volume slots (``-volume.max``); by default weed offers one per GiB of free disk,
     and each bucket takes at least one, so a store of many buckets on a small disk needs it set.
+
+    ``dies_with_parent`` binds weed's life to this process (Linux ``PR_SET_PDEATHSIG``): for a server one process
+    owns alone, such as a test session's or a bench's, which a SIGKILL would otherwise leave running. The embedded
+    store of :mod:`feedvault.store.target` outlives its starter by design (other users may hold it) and never sets it.
     """
 
     def __init__(
@@ -168,9 +173,11 @@ class EmbeddedS3:
         ready_timeout: float = 60.0,
         port_wait: float = PORT_WAIT_SECONDS,
         max_volumes: int | None = None,
+        dies_with_parent: bool = False,
     ) -> None:
         self.data_dir = Path(data_dir).absolute()
         self.max_volumes = max_volumes
+        self.dies_with_parent = dies_with_parent
         self.port = port
         self.ready_timeout = ready_timeout
         self.port_wait = port_wait
@@ -392,6 +399,7 @@ class EmbeddedS3:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group, so stop() reaches every child
+                preexec_fn=die_with_parent if self.dies_with_parent else None,
             )
         self._base = base
 

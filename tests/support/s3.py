@@ -30,7 +30,10 @@ SESSION_VOLUME_SLOTS = 5000
 
 @pytest.fixture(scope="session")
 def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedS3]:
-    with EmbeddedS3(tmp_path_factory.mktemp("seaweed"), max_volumes=SESSION_VOLUME_SLOTS) as server:
+    # dies_with_parent: a killed test run (say by `timeout`) must not leave its server running for days
+    with EmbeddedS3(
+        tmp_path_factory.mktemp("seaweed"), max_volumes=SESSION_VOLUME_SLOTS, dies_with_parent=True
+    ) as server:
         yield server
 
 
