@@ -6,6 +6,7 @@ Order (lower runs first on the way out, last on the way back)::
     100 RobotsPolicyMiddleware   robots.txt as RFC 9309 says (replaces Scrapy's RobotsTxtMiddleware)
     110 TdmRepMiddleware         the host's /.well-known/tdmrep.json, matched against each article URL
     550 RetryAfterMiddleware     Scrapy's retries, plus waiting out Retry-After on 429/503 (capped)
+    580 HeadMetaRefreshMiddleware Scrapy's meta-refresh redirects, reading only the page's head (replaces Scrapy's)
     650 RedirectGuardMiddleware  a redirect to a non-http(s) URL or past the limit fails with a typed reason
     950 RawCaptureMiddleware     keeps the response exactly as transferred (before decompression) for WARC
 """
@@ -13,6 +14,7 @@ Order (lower runs first on the way out, last on the way back)::
 from __future__ import annotations
 
 import asyncio
+import codecs
 import datetime as dt
 import email.utils
 import hashlib
@@ -24,12 +26,15 @@ from urllib.parse import urljoin, urlsplit
 
 from protego import Protego
 from scrapy import Request
+from scrapy.downloadermiddlewares.redirect import MetaRefreshMiddleware
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.exceptions import IgnoreRequest
-from scrapy.http import Response
+from scrapy.http import HtmlResponse, Response
 from scrapy.http.request import NO_CALLBACK
 from scrapy.resolver import dnscache
 from scrapy.utils.httpobj import urlparse_cached
+from w3lib import html as w3html
+from w3lib.encoding import html_to_unicode
 from w3lib.url import safe_url_string
 
 from feedvault.archive.manifest import FeedRunLog
@@ -432,6 +437,57 @@ class RedirectGuardMiddleware:
         if request.meta.get("redirect_times", 0) >= self.max_redirects:
             raise TooManyRedirects(f"more than {self.max_redirects} redirects (the last to {target[:200]})")
         return response
+
+
+# Scrapy reads a meta refresh and <base href> from a page's first 4,096 characters: at most 4 bytes each.
+_HEAD_CHARS = 4096
+_HEAD_BYTES = 4 * _HEAD_CHARS
+
+
+class HeadMetaRefreshMiddleware(MetaRefreshMiddleware):
+    """Scrapy's MetaRefreshMiddleware, same settings and decisions, but it decodes only the head it reads.
+
+    Scrapy's looks at ``response.text[:4096]``, which decodes the whole body first (a 400 KB page: ~0.7 ms of the
+    reactor per article, for a text nothing else in the reactor uses: extraction decodes in its own process).
+    """
+
+    def process_response(self, request: Request, response: Response) -> Request | Response:  # type: ignore[override]
+        if (
+            request.meta.get("dont_redirect", False)
+            or request.method == "HEAD"
+            or not isinstance(response, HtmlResponse)
+            or urlparse_cached(request).scheme not in {"http", "https"}
+        ):
+            return response
+        interval, url = head_meta_refresh(response, self._ignore_tags)
+        if not url:
+            return response
+        redirected = self._redirect_request_using_get(request, response, url)
+        if urlparse_cached(redirected).scheme not in {"http", "https"}:
+            return response
+        if interval is not None and interval < self._maxdelay:
+            return self._redirect(redirected, request, "meta refresh")
+        return response
+
+
+def head_meta_refresh(response: HtmlResponse, ignore_tags: list[str]) -> tuple[float | None, str | None]:
+    """``scrapy.utils.response.get_meta_refresh`` on the page's first 4,096 characters, decoding only those."""
+    content_type = response.headers.get(b"Content-Type")
+    encoding, text = html_to_unicode(
+        content_type.decode("latin-1") if content_type else None, response.body[:_HEAD_BYTES], auto_detect_fun=_sniff
+    )
+    head = text[:_HEAD_CHARS]
+    base = w3html.get_base_url(head, response.url, encoding)
+    return w3html.get_meta_refresh(head, base, encoding, ignore_tags=ignore_tags)
+
+
+def _sniff(head: bytes) -> str:
+    """Scrapy's fallback order (ASCII, UTF-8, cp1252), where a head cut inside a UTF-8 sequence is still UTF-8."""
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return "cp1252"
+    return "utf-8"
 
 
 def _redirects_not_followed(request: Request, response: Response) -> bool:

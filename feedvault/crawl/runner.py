@@ -74,6 +74,21 @@ def _extensions_base() -> dict[str, int]:
     return {name: order for name, order in default_settings.EXTENSIONS_BASE.items() if name not in listening}
 
 
+# Scrapy's robots.txt, retry and meta-refresh middlewares are replaced by ours (spiders/middlewares.py says why).
+DOWNLOADER_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
+    "spiders.middlewares.NetworkGuardMiddleware": 40,
+    "spiders.middlewares.RobotsPolicyMiddleware": 100,
+    "spiders.middlewares.TdmRepMiddleware": 110,
+    "spiders.middlewares.RetryAfterMiddleware": 550,
+    "spiders.middlewares.HeadMetaRefreshMiddleware": 580,
+    "spiders.middlewares.RedirectGuardMiddleware": 650,
+    "spiders.middlewares.RawCaptureMiddleware": 950,
+}
+
+
 def scrapy_settings(crawl: CrawlConfig, log_level: str) -> dict[str, Any]:
     polite = crawl.politeness
     settings = crawl.settings
@@ -81,16 +96,7 @@ def scrapy_settings(crawl: CrawlConfig, log_level: str) -> dict[str, Any]:
         "BOT_NAME": "feedvault",
         "USER_AGENT": settings.user_agent.format(version=versions()["feedvault"], contact_url=settings.contact_url),
         "ROBOTSTXT_OBEY": False,  # RobotsPolicyMiddleware implements RFC 9309 instead
-        "DOWNLOADER_MIDDLEWARES": {
-            "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
-            "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
-            "spiders.middlewares.NetworkGuardMiddleware": 40,
-            "spiders.middlewares.RobotsPolicyMiddleware": 100,
-            "spiders.middlewares.TdmRepMiddleware": 110,
-            "spiders.middlewares.RetryAfterMiddleware": 550,
-            "spiders.middlewares.RedirectGuardMiddleware": 650,
-            "spiders.middlewares.RawCaptureMiddleware": 950,
-        },
+        "DOWNLOADER_MIDDLEWARES": dict(DOWNLOADER_MIDDLEWARES),
         "ITEM_PIPELINES": {"pipelines.archiving.ArchivePipeline": 300},
         # Only http(s) is ever fetched (the SSRF guard refuses other schemes): no other handler is even loaded.
         "DOWNLOAD_HANDLERS": {
