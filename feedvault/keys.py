@@ -71,14 +71,28 @@ def _tracking(pair: str) -> bool:
     return name in names or name.startswith(prefixes)
 
 
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_IN_NORMAL_FORM = re.compile(rf"https?://(?:{_LABEL}\.)*{_LABEL}(?:/(?!\.\.?(?:/|$))[A-Za-z0-9._~-]*)+")
+"""URLs that are their own normal form: lower-case http(s) host of plain labels, no port, credentials, query or
+fragment, a path of unreserved characters without dot segments. What the catalog indexes (URLs already
+normalised) mostly looks like this; recognising it costs a regular expression instead of w3lib's 30 us."""
+
+
 @functools.lru_cache(maxsize=65536)  # pure, and called several times per feed entry
 def normalize_url(url: str) -> str:
     """The one form of a URL used to fetch it and as its identity, so that variants of one article are one.
 
     w3lib's ``canonicalize_url`` (dot segments resolved, unreserved characters unescaped and the rest escaped
     the same way, query sorted, fragment dropped), then tracking parameters dropped (``utm_*`` and the others in
-    ``tracking_parameters.yaml``), scheme and host lower-cased, default ports dropped.
+    ``tracking_parameters.yaml``), scheme and host lower-cased, default ports dropped. A URL already in that
+    form (:data:`_IN_NORMAL_FORM`) is returned as it is.
     """
+    if _IN_NORMAL_FORM.fullmatch(url):
+        return url
+    return _canonical_form(url)
+
+
+def _canonical_form(url: str) -> str:
     parts = urlsplit(url.strip())
     if parts.username or parts.password:
         raise UnsafeKeyError(f"URLs with credentials are not archived: {url!r}")

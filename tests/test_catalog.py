@@ -809,6 +809,87 @@ def test_a_new_sqlite_catalog_flushes_its_full_text_index_in_large_segments(tmp_
         assert catalog.search("tide").total == 1
 
 
+def _schema(catalog: Catalog) -> set[tuple[str, str]]:
+    return {(r["name"], r["sql"]) for r in catalog._all("SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL")}
+
+
+def _bulk_records() -> list[tuple[str, dict]]:
+    return [
+        _on(f"202611{day:02d}T020000Z", f"https://p.test/{day}/{i}", f"tide {day} {i}", feed=f"f{i % 2}")
+        for day in (1, 2, 3)
+        for i in range(5)
+    ]
+
+
+def test_a_bulk_build_ends_as_the_catalog_written_row_by_row(tmp_path: Path):
+    """A build (what reindex fills its new file with) leaves the secondary indexes and day counts for its end:
+    meanwhile they are absent; at the end the schema, the day counts, listings and search are those of a catalog
+    written the usual way, and later writes keep the day counts again."""
+    with Catalog(tmp_path / "usual.sqlite") as usual, Catalog(tmp_path / "built.sqlite") as built:
+        usual.insert_records(_bulk_records())
+        with built.building():
+            built.insert_records(_bulk_records()[:8])
+            built.insert_records(_bulk_records()[8:])
+            indexes = {r["name"] for r in built._all("SELECT name FROM sqlite_master WHERE type = 'index'")}
+            assert "snapshots_feed_day" not in indexes and "snapshots_url" not in indexes
+            assert built._all("SELECT * FROM day_counts") == []
+        assert _schema(built) == _schema(usual)
+        counts = "SELECT feed, day, run_id, snapshots, first_n, last_n FROM day_counts ORDER BY 1, 2, 3"
+        assert [tuple(r) for r in built._all(counts)] == [tuple(r) for r in usual._all(counts)]
+        assert built.days("f0").items == usual.days("f0").items
+        assert built.search("tide").total == usual.search("tide").total == 15
+        built.forget_url("https://p.test/1/0")
+        assert [(d.day, d.snapshot_count) for d in built.days("f0").items][-1] == ("2026-11-01", 2)
+        assert built.get_meta("building") is None
+
+
+def test_inserting_new_snapshots_leaves_the_full_text_index_alone_until_it_replaces_one(tmp_path: Path):
+    """A DELETE on the FTS5 table while inserts are pending is costly even when it deletes nothing: an insert
+    issues one only for the snapshots it replaces."""
+    statements: list[str] = []
+    with Catalog(tmp_path / "c.sqlite") as catalog:
+        catalog._conn.set_trace_callback(statements.append)
+        catalog.insert_records(_bulk_records())
+        assert not [s for s in statements if s.startswith("DELETE FROM snapshot_text")]
+        catalog.insert_records(_bulk_records()[:1])
+        assert [s for s in statements if s.startswith("DELETE FROM snapshot_text")]
+        assert catalog.search("tide").total == 15 and catalog.counts()["snapshots"] == 15
+
+
+def test_a_bulk_build_is_only_for_a_new_file(tmp_path: Path):
+    """A catalog readers may use (it holds snapshots, and is no interrupted build) is never built in bulk: its
+    readers would see it without indexes and day counts."""
+    from feedvault.catalog import CatalogError
+
+    with Catalog(tmp_path / "c.sqlite") as catalog:
+        catalog.insert_records(_bulk_records()[:1])
+        with pytest.raises(CatalogError, match="new file"), catalog.building():
+            pass
+        assert catalog.search("tide").total == 1
+
+
+def test_an_interrupted_bulk_build_keeps_its_writes_and_resumes(tmp_path: Path):
+    """Stopped between writes, a build commits what it wrote and stays a build, which the next one resumes; a
+    write that fails rolls back the build's uncommitted writes and ends it (no later write stands on them)."""
+    from feedvault.catalog import CatalogError
+
+    path = tmp_path / "c.sqlite"
+    with Catalog(path) as catalog, pytest.raises(KeyboardInterrupt), catalog.building():
+        catalog.insert_records(_bulk_records()[:5])
+        raise KeyboardInterrupt
+    with Catalog(path) as catalog:
+        assert catalog.counts()["snapshots"] == 5 and catalog.get_meta("building") == "1"
+        with pytest.raises(CatalogError, match="failed"), catalog.building():
+            catalog.insert_records(_bulk_records()[5:10])
+            with pytest.raises(KeyError):
+                catalog.insert_records([("clean/f/x.json", {"feed": "f"})])  # no url: the write fails
+            catalog.insert_records(_bulk_records()[10:])
+        assert catalog.counts()["snapshots"] == 5
+        with catalog.building():
+            catalog.insert_records(_bulk_records()[5:])
+        assert catalog.counts()["snapshots"] == 15 and catalog.search("tide").total == 15
+
+
 def test_a_schema_3_catalog_gains_its_day_counts_when_opened(tmp_path: Path):
     import sqlite3
 

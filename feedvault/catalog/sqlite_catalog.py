@@ -47,8 +47,14 @@ def _insert(conn: sqlite3.Connection, rows: Iterable[SnapshotRow]) -> int:
 
 
 def _delete(conn: sqlite3.Connection, where: str, *values: object) -> int:
-    """Delete the snapshots matching ``where`` (its ``?`` bound to ``values``), with their text; how many."""
-    conn.execute(f"DELETE FROM snapshot_text WHERE rowid IN (SELECT n FROM snapshots WHERE {where})", values)
+    """Delete the snapshots matching ``where`` (its ``?`` bound to ``values``), with their text; how many.
+
+    The full-text rows go by rowid, and only when there are some: a DELETE on the FTS5 table while inserts are
+    pending costs even when it deletes nothing (one per 500 ids inserted was about 15% of a build)."""
+    numbers = [(row[0],) for row in conn.execute(f"SELECT n FROM snapshots WHERE {where}", values)]
+    if not numbers:
+        return 0
+    conn.executemany("DELETE FROM snapshot_text WHERE rowid = ?", numbers)
     return conn.execute(f"DELETE FROM snapshots WHERE {where}", values).rowcount
 
 
@@ -127,14 +133,18 @@ class SqliteCatalog(CatalogIndex, SqliteQueries):
 
     # -- rebuilding --
     def reindex(self, store: Store, progress: Progress | None = None) -> int:
-        """Rebuild the whole catalog from the archive (committed runs only) in a file beside it, then swap it in
-        atomically; returns the snapshots it holds. Interrupted, that file keeps every run indexed so far (each
-        committed on its own), and the next reindex of the same archive resumes from it."""
+        """Rebuild the whole catalog from the archive (committed runs only) in a file beside it, built in bulk
+        (:meth:`~feedvault.catalog.sqlite_file.SqliteFile.building`), then swap it in atomically; returns the
+        snapshots it holds. Interrupted, that file keeps the runs it committed (all those indexed, when stopped
+        between runs), and the next reindex of the same archive resumes from it."""
         partial = self.path.parent / REINDEX_FILE
         fresh = _resumable(partial, store.uri)
         try:
-            fresh.index_archive(store, progress)
-            for meta in self._all("SELECT key, value FROM meta WHERE key NOT IN ('synced_etag', 'reindex_of')"):
+            with fresh.building():
+                fresh.index_archive(store, progress)
+            for meta in self._all(
+                "SELECT key, value FROM meta WHERE key NOT IN ('synced_etag', 'reindex_of', 'building')"
+            ):
                 fresh.set_meta(meta["key"], meta["value"])
             with fresh._tx() as conn:
                 conn.execute("DELETE FROM meta WHERE key = 'reindex_of'")
@@ -162,7 +172,7 @@ def _resumable(path: Path, store_uri: str) -> SqliteCatalog:
         except CatalogError:
             remove_db(path)
         else:
-            if partial.get_meta("reindex_of") == store_uri:
+            if partial.get_meta("reindex_of") == store_uri and partial.get_meta("building"):
                 return partial
             partial.close()
             remove_db(path)
