@@ -45,3 +45,33 @@ def test_a_large_buffer_freed_by_a_crawl_process_goes_back_to_the_system() -> No
         assert proc.returncode == 0, proc.stderr[-2000:]
         results.append(proc.stdout.split())
     assert results == [["None", "0"], ["True", "1"]]
+
+
+SETTLE_PROBE = """
+import gc, json
+from feedvault.crawl.heap import GC_YOUNG_THRESHOLD, settle_collector
+
+before = (gc.get_freeze_count(), gc.get_threshold())
+settle_collector()
+frozen, threshold = gc.get_freeze_count(), gc.get_threshold()
+
+class Node:
+    pass
+
+a, b = Node(), Node()
+a.other, b.other = b, a  # a cycle made after start-up
+del a, b
+print(json.dumps({"before": before, "frozen": frozen, "threshold": threshold, "young": GC_YOUNG_THRESHOLD,
+                  "cycle_collected": gc.collect() >= 2}))
+"""
+
+
+def test_after_start_up_the_collector_skips_start_up_objects_and_still_collects_new_cycles() -> None:
+    import json
+
+    proc = subprocess.run([sys.executable, "-c", SETTLE_PROBE], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    got = json.loads(proc.stdout)
+    assert got["before"][0] == 0 and got["frozen"] > 10_000  # the interpreter's and feedvault's objects
+    assert got["threshold"] == [got["young"], *got["before"][1][1:]]  # older generations keep CPython's ratios
+    assert got["cycle_collected"]

@@ -15,7 +15,7 @@ from typing import Any
 from feedvault.archive.warc import Capture, build_exchange
 from feedvault.cleaning import CleanOptions
 from feedvault.cleaning.fingerprints import observe_lines
-from feedvault.crawl.heap import bound_heap
+from feedvault.crawl.heap import bound_heap, settle_collector
 from feedvault.crawl.lifeline import die_with_parent
 from feedvault.permission.signals import examine_payload
 
@@ -52,6 +52,8 @@ def _warm_worker() -> None:
     die_with_parent()
     bound_heap()
     import trafilatura  # noqa: F401  (import once per worker, not per page)
+
+    settle_collector()
 
 
 def examine_capture(

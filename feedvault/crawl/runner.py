@@ -27,6 +27,7 @@ from feedvault.cleaning.fingerprints import FeedFingerprints, ObservationLog
 from feedvault.config import ConfigError, FeedConfig, Registry, load_registry
 from feedvault.crawl.context import CrawlConfig, CrawlServices, CrawlTally, FeedCrawl
 from feedvault.crawl.extraction_pool import ExtractorPool
+from feedvault.crawl.heap import settle_collector
 from feedvault.crawl.plan import CrawlReport, RunPlan, Shard, add_run_arguments
 from feedvault.crawl.seen_state import SeenState
 from feedvault.crawl.spool import Spool
@@ -156,6 +157,7 @@ def _crawl_all(crawls: list[FeedCrawl], log_level: str) -> None:
         crawl.attach(crawler)  # the spider, middlewares and pipeline get it with FeedCrawl.of(crawler)
         done = process.crawl(crawler)
         done.addErrback(_record_crawl_failure, crawl)
+    settle_collector()  # the crawlers are built: what lives as long as the process exists now
     process.start(stop_after_crawl=True, install_signal_handlers=True)
     for crawl in crawls:
         if not crawl.tally.finished and not crawl.tally.log.error:
