@@ -9,6 +9,7 @@ import random
 import socket
 import threading
 import time
+import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -248,6 +249,24 @@ def test_s3_multipart_upload_is_counted_exactly(s3_store: S3Store, tmp_path: Pat
     assert s3_store.stats.bytes_written == source.stat().st_size
     head = s3_store.head("big/big.bin")
     assert head is not None and head.size == source.stat().st_size
+
+
+def test_s3_file_uploads_never_hold_a_part_in_memory(s3_store: S3Store, tmp_path: Path) -> None:
+    """A rolled WARC or segment is uploaded streamed from its file (the crawl's peak memory must not grow with
+    the uploads it makes): Python allocates under half a part (botocore hashes it in 1 MiB reads) while a multipart and a single PUT run."""
+    s3_store.multipart_threshold, s3_store.part_size = 6 * 1024 * 1024, MIN_PART_SIZE
+    for name, size in (("multipart", 3 * MIN_PART_SIZE + 1000), ("single", 6 * 1024 * 1024)):
+        source = tmp_path / f"{name}.bin"
+        source.write_bytes(os.urandom(size))
+        s3_store.put_file("warm/up", tmp_path / "multipart.bin")  # botocore's lazily built parts are not the upload
+        tracemalloc.start()
+        try:
+            s3_store.put_file(f"big/{name}.bin", source)
+            _current, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert peak < MIN_PART_SIZE // 2, f"{name}: {peak} bytes allocated during the upload"
+        assert s3_store.get_bytes(f"big/{name}.bin") == source.read_bytes()
 
 
 def test_stats_are_exact(any_store: Store) -> None:

@@ -18,7 +18,7 @@ import hashlib
 import os
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from itertools import islice
@@ -33,6 +33,7 @@ from botocore.exceptions import (
     NoCredentialsError,
     PartialCredentialsError,
 )
+from s3transfer.utils import ReadFileChunk
 
 from feedvault.config import StorageSettings
 from feedvault.redact import redact
@@ -318,15 +319,40 @@ class S3Store:
         )
 
     def put_file(self, key: str, path: Path, content_type: str = "application/octet-stream") -> None:
+        """Upload a local file, each request's body streamed from the file: no part is ever held in memory (a
+        rolled WARC's 16 MiB parts were, read whole and copied again by the HTTP client: the crawl's peak memory
+        grew with the uploads a run makes while it crawls)."""
         with open(path, "rb") as fh:
-            self.put_fileobj(key, fh, os.fstat(fh.fileno()).st_size, content_type)
+            size = os.fstat(fh.fileno()).st_size
+
+            def streamed(offset: int, length: int) -> ReadFileChunk:
+                fh.seek(offset)
+                return ReadFileChunk(fh, length, size, enable_callbacks=False)
+
+            self._put_parts(key, size, content_type, streamed)
 
     def put_fileobj(
         self, key: str, fileobj: IO[bytes], size: int, content_type: str = "application/octet-stream"
     ) -> None:
-        """Upload ``size`` bytes from ``fileobj``: one PUT, or multipart above the threshold."""
+        """Upload ``size`` bytes from ``fileobj`` (read a part at a time): one PUT, or multipart above the
+        threshold."""
+        self._put_parts(key, size, content_type, lambda _offset, length: _read_exactly(fileobj, length))
+
+    def _put_parts(
+        self, key: str, size: int, content_type: str, body: Callable[[int, int], bytes | ReadFileChunk]
+    ) -> None:
+        """One PUT of ``body(0, size)``, or a multipart upload of ``body(offset, length)`` parts (aborted on
+        any failure, so nothing half-written stays)."""
         if size <= self.multipart_threshold:
-            self.put_bytes(key, _read_exactly(fileobj, size), content_type)
+            self._call(
+                "PutObject",
+                key,
+                write=True,
+                nbytes=size,
+                Key=self._full(key),
+                Body=body(0, size),
+                ContentType=content_type,
+            )
             return
         full = self._full(key)
         upload = self._call("CreateMultipartUpload", key, write=True, Key=full, ContentType=content_type)
@@ -334,22 +360,20 @@ class S3Store:
         try:
             parts = []
             part_size = max(self.part_size, MIN_PART_SIZE, -(-size // MAX_PARTS))
-            remaining = size
-            while remaining > 0:
-                chunk = _read_exactly(fileobj, min(part_size, remaining))
+            for offset in range(0, size, part_size):
+                length = min(part_size, size - offset)
                 number = len(parts) + 1
                 done = self._call(
                     "UploadPart",
                     key,
                     write=True,
-                    nbytes=len(chunk),
+                    nbytes=length,
                     Key=full,
                     UploadId=upload_id,
                     PartNumber=number,
-                    Body=chunk,
+                    Body=body(offset, length),
                 )
                 parts.append({"PartNumber": number, "ETag": done["ETag"]})
-                remaining -= len(chunk)
             self._call(
                 "CompleteMultipartUpload",
                 key,
