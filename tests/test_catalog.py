@@ -822,9 +822,10 @@ def _bulk_records() -> list[tuple[str, dict]]:
 
 
 def test_a_bulk_build_ends_as_the_catalog_written_row_by_row(tmp_path: Path):
-    """A build (what reindex fills its new file with) leaves the secondary indexes and day counts for its end:
-    meanwhile they are absent; at the end the schema, the day counts, listings and search are those of a catalog
-    written the usual way, and later writes keep the day counts again."""
+    """A build (what reindex fills its new file with) leaves the secondary indexes and day counts for its end,
+    lets FTS5 merge 16 segments at once and writes through a rollback journal: meanwhile the indexes are absent; at the end the schema, the day
+    counts, listings and search are those of a catalog written the usual way, FTS5 merges as usual, and later
+    writes keep the day counts again."""
     with Catalog(tmp_path / "usual.sqlite") as usual, Catalog(tmp_path / "built.sqlite") as built:
         usual.insert_records(_bulk_records())
         with built.building():
@@ -833,7 +834,10 @@ def test_a_bulk_build_ends_as_the_catalog_written_row_by_row(tmp_path: Path):
             indexes = {r["name"] for r in built._all("SELECT name FROM sqlite_master WHERE type = 'index'")}
             assert "snapshots_feed_day" not in indexes and "snapshots_url" not in indexes
             assert built._all("SELECT * FROM day_counts") == []
-        assert _schema(built) == _schema(usual)
+            assert dict(built._all("SELECT k, v FROM snapshot_text_config"))["automerge"] == 16
+            assert built._one("PRAGMA journal_mode")[0] == "delete"  # the pages it adds are written once
+        assert _schema(built) == _schema(usual) and built._one("PRAGMA journal_mode")[0] == "wal"
+        assert dict(built._all("SELECT k, v FROM snapshot_text_config"))["automerge"] == 4  # FTS5's default
         counts = "SELECT feed, day, run_id, snapshots, first_n, last_n FROM day_counts ORDER BY 1, 2, 3"
         assert [tuple(r) for r in built._all(counts)] == [tuple(r) for r in usual._all(counts)]
         assert built.days("f0").items == usual.days("f0").items
@@ -854,6 +858,18 @@ def test_inserting_new_snapshots_leaves_the_full_text_index_alone_until_it_repla
         catalog.insert_records(_bulk_records()[:1])
         assert [s for s in statements if s.startswith("DELETE FROM snapshot_text")]
         assert catalog.search("tide").total == 15 and catalog.counts()["snapshots"] == 15
+
+
+def test_removing_a_catalog_file_removes_its_rollback_journal_too(tmp_path: Path):
+    """A build writes through a rollback journal: a hot one left by a killed build must go with its file, or
+    SQLite would play it back into the next file of that name."""
+    from feedvault.catalog.sqlite_file import remove_db
+
+    path = tmp_path / ".reindex.sqlite"
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{path}{suffix}").write_bytes(b"x")
+    remove_db(path)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_bulk_build_is_only_for_a_new_file(tmp_path: Path):

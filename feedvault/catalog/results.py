@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, NamedTuple, TypeVar
 
+import msgspec
+
 from feedvault import keys
 from feedvault.store.backends import StorageError
 
@@ -301,6 +303,14 @@ def loads(value: str | None, default: Any) -> Any:
     return json.loads(value) if value else default
 
 
+_ENCODE = msgspec.json.Encoder().encode
+
+
 def dumps(value: Any) -> str:
-    """Compact JSON for a column."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    """Compact JSON for a column (UTF-8, keys in their order). msgspec: two per snapshot indexed, at about a
+    tenth of ``json.dumps``'s cost (half of turning a clean record into its row); what it cannot encode (an
+    integer beyond 64 bits) goes through ``json``."""
+    try:
+        return _ENCODE(value).decode()
+    except OverflowError:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))

@@ -126,6 +126,14 @@ FTS_HASH_BYTES = 16 * 2**20
 of 5,000 snapshots): fewer, larger segments, so less merging (a 300,000-snapshot build 16% faster, searches as
 fast). Stored in the file; set when a catalog is created (a reindex creates a new one)."""
 BUILD_FTS_HASH_BYTES = 64 * 2**20  # during a build: its transactions are large (BUILD_COMMIT_CHANGES)
+BUILD_JOURNAL = "DELETE"
+"""A build writes its file through a rollback journal instead of the WAL: the pages it adds (nearly all) are
+written once, not to the WAL and again to the file; back to WAL when it ends."""
+FTS_AUTOMERGE = 4  # FTS5's default
+BUILD_FTS_AUTOMERGE = 16
+"""During a build FTS5 merges 16 segments of a level at once (its default: 4): each indexed word is rewritten on
+fewer levels (a 200,000-snapshot build: 0.88x its CPU, interleaved pairs); the built catalog's searches stay
+as fast (1M: every p95 within 17 ms)."""
 BUILD_COMMIT_CHANGES = 50_000
 """Row changes (``total_changes``) a build makes before it commits, about 20,000 snapshots: FTS5 flushes a segment at
 every commit, so large transactions leave fewer, larger segments to merge (about 0.7x the full-text work of
@@ -170,6 +178,7 @@ def _start_build(conn: sqlite3.Connection) -> None:
     for trigger in ("snapshots_counted", "snapshots_uncounted"):
         conn.execute(f"DROP TRIGGER IF EXISTS {trigger}")
     conn.execute("INSERT INTO snapshot_text (snapshot_text, rank) VALUES ('hashsize', ?)", (BUILD_FTS_HASH_BYTES,))
+    conn.execute("INSERT INTO snapshot_text (snapshot_text, rank) VALUES ('automerge', ?)", (BUILD_FTS_AUTOMERGE,))
     conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('building', '1')")
 
 
@@ -183,12 +192,14 @@ def _finish_build(conn: sqlite3.Connection) -> None:
     for statement in _DAY_COUNTS:
         conn.execute(statement)
     conn.execute("INSERT INTO snapshot_text (snapshot_text, rank) VALUES ('hashsize', ?)", (FTS_HASH_BYTES,))
+    conn.execute("INSERT INTO snapshot_text (snapshot_text, rank) VALUES ('automerge', ?)", (FTS_AUTOMERGE,))
     conn.execute("DELETE FROM meta WHERE key = 'building'")
 
 
 def remove_db(path: Path) -> None:
-    """Remove a catalog file with its WAL and shared-memory files."""
-    for suffix in ("", "-wal", "-shm"):
+    """Remove a catalog file with its WAL, shared-memory and rollback-journal files (a build's hot journal must
+    never meet a new file of the same name)."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
         Path(str(path) + suffix).unlink(missing_ok=True)
 
 
@@ -249,6 +260,7 @@ class SqliteFile:
                 raise CatalogError(f"{self.path}: holds snapshots; a catalog is built in bulk only into a new file")
             with self._tx() as conn:
                 _start_build(conn)
+            self._conn.execute(f"PRAGMA journal_mode={BUILD_JOURNAL}")
             self._conn.execute("BEGIN IMMEDIATE")
             self._build_mark = self._conn.total_changes
             try:
@@ -257,6 +269,7 @@ class SqliteFile:
                 failed, self._build_mark, self._build_failed = self._build_failed, None, False
                 if not failed:
                     self._conn.execute("COMMIT")
+                self._conn.execute("PRAGMA journal_mode=WAL")
             if failed:
                 raise CatalogError(f"{self.path}: a write of this build failed; run the build again (it resumes)")
             with self._tx() as conn:
