@@ -231,7 +231,7 @@ class SqliteFile:
         yet and ends the build: later writes would otherwise stand on lost ones."""
         with self._lock:
             if self._build_failed:
-                raise CatalogError(f"{self.path}: a write of this build failed; run the build again (it resumes)")
+                raise self._build_failed_error()
             building = self._build_mark is not None
             if not building:
                 self._conn.execute("BEGIN IMMEDIATE")
@@ -271,9 +271,12 @@ class SqliteFile:
                     self._conn.execute("COMMIT")
                 self._conn.execute("PRAGMA journal_mode=WAL")
             if failed:
-                raise CatalogError(f"{self.path}: a write of this build failed; run the build again (it resumes)")
+                raise self._build_failed_error()
             with self._tx() as conn:
                 _finish_build(conn)
+
+    def _build_failed_error(self) -> CatalogError:
+        return CatalogError(f"{self.path}: a write of this build failed; run the build again (it resumes)")
 
     def _all(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
