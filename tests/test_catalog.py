@@ -223,6 +223,41 @@ def test_open_catalog_syncs_with_the_published_copy(archive_copy: FileStore, tmp
         assert c.counts()["runs"] == 0 and c.get_meta("store_uri") == other.uri
 
 
+def test_a_new_reader_fills_its_catalog_from_the_pieces_beside_the_live_file(archive_copy: FileStore, tmp_path: Path):
+    """A reader without a usable local copy fills a new one from the published pieces in a file of its own and
+    swaps it in when complete: while the pieces arrive, another process opening ``catalog.sqlite`` finds what was
+    there before (here an unusable file), never a catalog holding some of the runs."""
+    from feedvault.catalog.replication import CATALOG_FILE
+
+    with open_catalog(archive_copy, tmp_path / "writer") as writer:
+        for run_id in sorted(writer.run_ids()):
+            writer.publish_run(archive_copy, run_id)  # a piece per run: the reader fetches several
+    assert len(json.loads(archive_copy.get_bytes(keys.CATALOG_INDEX_KEY))["pieces"]) == 2
+    live = tmp_path / "reader" / CATALOG_FILE
+    live.parent.mkdir()
+    live.write_bytes(b"a copy that cannot be opened")
+    seen_while_fetching: list[bytes] = []
+    get_bytes = archive_copy.get_bytes
+
+    def watched(key: str, *args, **kwargs) -> bytes:
+        if key.startswith(keys.CATALOG_PIECES_PREFIX):
+            seen_while_fetching.append(live.read_bytes())
+        return get_bytes(key, *args, **kwargs)
+
+    archive_copy.get_bytes = watched  # type: ignore[method-assign]
+    with open_catalog(archive_copy, live.parent) as reader:
+        assert seen_while_fetching == [b"a copy that cannot be opened"] * 2
+        assert reader.counts()["runs"] == 2 and reader.get_meta("building") is None
+        assert reader.search("koreksi").total == writer_search_total(archive_copy, tmp_path)
+        assert reader.sync(archive_copy) is False  # in step: nothing to fetch
+    assert sorted(p.name for p in live.parent.iterdir()) == [CATALOG_FILE]  # no side file left
+
+
+def writer_search_total(store: FileStore, tmp_path: Path) -> int:
+    with open_catalog(store, tmp_path / "writer") as writer:
+        return writer.search("koreksi").total
+
+
 def test_a_running_browser_sees_what_is_published_after_it_started(archive_copy: FileStore, tmp_path: Path):
     """The browse app syncs its catalog in place, periodically: no restart needed to see new runs or takedowns."""
     from fastapi.testclient import TestClient

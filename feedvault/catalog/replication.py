@@ -24,7 +24,7 @@ from feedvault.catalog import pieces
 from feedvault.catalog.interface import RunRows
 from feedvault.catalog.results import CatalogError, Progress
 from feedvault.catalog.sqlite_catalog import SqliteCatalog
-from feedvault.catalog.sqlite_file import remove_db
+from feedvault.catalog.sqlite_file import local_catalog_errors, remove_db
 from feedvault.store.backends import NotFound, ObjectInfo, Store
 
 logger = logging.getLogger(__name__)
@@ -181,11 +181,35 @@ def open_catalog(store: Store, local_dir: str | Path, progress: Progress | None 
         catalog.close()
         catalog = None  # a catalog of another archive (e.g. a different bucket with the same data dir)
     if catalog is None and store.head(keys.CATALOG_INDEX_KEY) is not None:
-        catalog = new_catalog(store, local_dir)
+        catalog = _from_pieces(store, path)
     if catalog is None:
         catalog = _from_whole_file(store, path, progress)
     catalog.sync(store)
     return catalog
+
+
+def _from_pieces(store: Store, path: Path) -> Catalog:
+    """A new local copy filled from the published pieces in a file of its own beside ``path``, in bulk
+    (:meth:`~feedvault.catalog.sqlite_file.SqliteFile.building`), then swapped in whole: another process opening
+    ``path`` meanwhile finds what was there before, never a catalog half filled. Interrupted, the side file is
+    removed (the next open starts again)."""
+    with local_catalog_errors(path.parent):  # a read-only or full data directory: what to do, no traceback
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=".pieces-", suffix=".sqlite")
+    os.close(fd)
+    side = Path(name)
+    try:
+        remove_db(side)
+        with Catalog(side) as fresh:
+            fresh.set_meta("store_uri", store.uri)
+            with fresh.building():
+                fresh.fetch_pieces(store)
+            fresh.checkpoint()
+        remove_db(path)
+        os.replace(side, path)
+    finally:
+        remove_db(side)
+    return Catalog(path)
 
 
 def _from_whole_file(store: Store, path: Path, progress: Progress | None) -> Catalog:
