@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -260,6 +260,7 @@ def clean_tree(
     ``head``: its :class:`PageHead`, if the caller has it."""
     import trafilatura
 
+    _prune_faster()
     options = options or CleanOptions()
     if tree is None:
         return CleanResult(text="", metadata=_metadata(None, None, "", url), extractor=_extractor_info(options))
@@ -296,6 +297,15 @@ def clean_tree(
         rights_reservations=reservations,
         extractor=_extractor_info(options) | {"recall_fallback": recall_fallback},
     )
+
+
+@cache
+def _prune_faster() -> None:
+    """trafilatura's costliest pruning expressions, with the same selections at a third of the cost
+    (:mod:`feedvault.cleaning.pruning`); once per process."""
+    from feedvault.cleaning.pruning import install
+
+    install()
 
 
 def _recall_fallback(tree: HtmlElement, url: str | None, options: CleanOptions, precise: str) -> str:

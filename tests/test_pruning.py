@@ -1,0 +1,221 @@
+"""feedvault.cleaning.pruning: each replacement selects exactly what trafilatura's own expression selects."""
+
+from __future__ import annotations
+
+import gzip
+import random
+from collections.abc import Iterator
+from copy import copy
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+from trafilatura import xpaths
+from trafilatura.htmlprocessing import convert_tags, tree_cleaning
+from trafilatura.settings import Extractor
+
+from bench.eval_pages import PAGES as EVAL_PAGES
+from bench.eval_pages import render
+from feedvault.cleaning import CleanOptions, clean_html, pruning
+from feedvault.cleaning.parsing import load_html
+
+FIXTURE_PAGES = Path(__file__).parent / "fixtures" / "pages"
+REAL_PAGES = Path(__file__).resolve().parents[2] / "shared" / "eval" / "extraction" / "html"  # ../shared, read only
+
+# Attribute values built from the words the expressions test, their near misses and their cases: at the start,
+# inside and at the end of a value, alone or among other classes.
+WORDS = [
+    "comment",
+    "Comment",
+    "comments",
+    "commentary",
+    "comment-list",
+    "article-comments",
+    "post-comments",
+    "comol",
+    "disqus_thread",
+    "dsq-comments",
+    "share",
+    "Share",
+    "share-",
+    "sharing",
+    "social",
+    "viral",
+    "newsletter",
+    "cookie",
+    "tags",
+    "tag-list",
+    "sidebar",
+    "banner",
+    "breadcrumb",
+    "bread-crumb",
+    "button",
+    "author",
+    "byline",
+    "footer",
+    "Footer",
+    "nav",
+    "Nav",
+    "navbar",
+    "subnav",
+    "menu",
+    "related",
+    "elated",
+    "premium",
+    "ad-",
+    "ad",
+    "-ad-",
+    "dfpAd",
+    "outbrain",
+    "widget",
+    "meta",
+    "slide",
+    "overlay",
+    "reply-",
+    "hidden",
+    "hide-",
+    "-hide-",
+    "noprint",
+    "message",
+    "akismet",
+    "reader-comments",
+    "mvp-post-add-box",
+    "mvp-post-add-wrap",
+    "infinite-scroll",
+    "infinitescroll",
+    "jp-",
+    "premium-box",
+    "content",
+    "article",
+    "main",
+    "text",
+    "x",
+]
+STYLES = ["display:none", "display: none", "color: red", "visibility:hidden", "border: 0"]
+TAGS = ["div", "p", "span", "section", "item", "list", "aside", "details", "ol", "ul", "li", "h1", "a", "article"]
+TAGS += ["author", "address", "link", "strong", "h3", "h4", "rel"]
+ATTRIBUTES = ["id", "class", "style", "role", "aria-hidden", "data-component", "data-lp-replacement-content"]
+ATTRIBUTES += ["rel", "itemprop", "data-testid"]
+
+
+def _value(rng: random.Random, name: str) -> str:
+    if name == "style":
+        return rng.choice(STYLES)
+    if name == "role":
+        return rng.choice(["navigation", "Navigation", "main", "NAV", "banner"])
+    if name == "aria-hidden":
+        return rng.choice(["true", "false", "True"])
+    if name == "data-component":
+        return rng.choice(["MostPopularStories", "Story", "x MostPopularStories y", "Byline", "Figure"])
+    if name in ("rel", "itemprop", "data-testid"):
+        return rng.choice(["author", "me", "author name", "AuthorCard", "AuthorURL", "name", "authorship"])
+    words = rng.choices(WORDS, k=rng.randint(1, 3))
+    return rng.choice([" ", "-", "", " "]).join(words) if rng.random() < 0.8 else ""
+
+
+def _element(rng: random.Random, depth: int) -> str:
+    tag = rng.choice(TAGS)
+    names = rng.sample(ATTRIBUTES, k=rng.choice([0, 1, 1, 2, 2, 3]))  # in a random order: @id|@class is order-bound
+    attributes = "".join(f' {name}="{_value(rng, name)}"' for name in names)
+    children = "".join(_element(rng, depth + 1) for _ in range(rng.randint(0, 4 if depth < 4 else 0)))
+    text = "me" if tag == "rel" and rng.random() < 0.5 else f"text {rng.randint(0, 99)}"
+    return f"<{tag}{attributes}>{text}{children}</{tag}>tail"
+
+
+def generated_trees(count: int, seed: int = 20261202) -> Iterator[Any]:
+    rng = random.Random(seed)
+    for _ in range(count):
+        body = "".join(_element(rng, 0) for _ in range(rng.randint(3, 8)))
+        tree = load_html(f"<html><head><title>t</title></head><body>{body}</body></html>")
+        assert tree is not None
+        yield tree
+
+
+def page_trees() -> Iterator[Any]:
+    """The fixture pages and the cleaner's evaluation pages, as parsed and after trafilatura's cleaning and
+    conversion (the expressions run on both), and the shared real pages when they are beside the repository."""
+    htmls = [p.read_text(encoding="utf-8") for p in sorted(FIXTURE_PAGES.glob("*.html"))]
+    htmls += [render(p) for p in EVAL_PAGES]
+    htmls += [gzip.decompress(p.read_bytes()).decode("utf-8", "replace") for p in sorted(REAL_PAGES.glob("*.html.gz"))]
+    options = Extractor(precision=True, comments=False)
+    for html in htmls:
+        tree = load_html(html)
+        if tree is not None:
+            yield tree
+            yield convert_tags(tree_cleaning(copy(tree), options), options)
+
+
+def expressions() -> list[tuple[str, Any, Any]]:
+    """(name, trafilatura's expression, the replacement) for every replacement."""
+    pruning.install()
+    replaced = {key: getattr(xpaths, key[0])[key[1]] for key in pruning.REPLACEMENTS}
+    with pruning.trafilatura_as_shipped():
+        originals = {key: getattr(xpaths, key[0])[key[1]] for key in pruning.REPLACEMENTS}
+    return [(f"{k[0]}[{k[1]}]", originals[k], replaced[k]) for k in pruning.REPLACEMENTS]
+
+
+def test_every_replacement_is_installed_for_the_pinned_trafilatura() -> None:
+    installed = pruning.install()
+    assert installed == [f"{name}[{index}]" for name, index in pruning.REPLACEMENTS]
+    for name, original, replacement in expressions():
+        assert isinstance(original, etree.XPath), name
+        assert isinstance(replacement, pruning.PruningExpression), name
+
+
+def test_each_replacement_selects_what_trafilaturas_expression_selects_on_generated_trees() -> None:
+    """Random nestings of the elements and attributes the expressions test, in random attribute orders."""
+    selected = dict.fromkeys(pruning.REPLACEMENTS, 0)
+    for tree in generated_trees(400):
+        inner = next(tree.iter("body"))[0]  # a context inside the document: "//" still means all of it
+        for (name, original, replacement), key in zip(expressions(), pruning.REPLACEMENTS, strict=True):
+            theirs = original(tree)
+            assert replacement(tree) == theirs, (name, etree.tostring(tree)[:300])
+            assert replacement(inner) == original(inner), (name, etree.tostring(tree)[:300])
+            selected[key] += len(theirs)
+    assert all(selected.values()), selected  # every expression selected something: the trees exercise them
+
+
+def test_each_replacement_selects_what_trafilaturas_expression_selects_on_pages() -> None:
+    trees = 0
+    for tree in page_trees():
+        for name, original, replacement in expressions():
+            assert replacement(tree) == original(tree), name
+        trees += 1
+    assert trees > 20
+
+
+def test_the_cleaner_gives_the_same_result_with_trafilaturas_own_expressions() -> None:
+    htmls = [p.read_text(encoding="utf-8") for p in sorted(FIXTURE_PAGES.glob("*.html"))]
+    htmls += [render(p) for p in EVAL_PAGES]
+    options = CleanOptions()
+    ours = [clean_html(html, "https://news.example/a.html", options).to_dict() for html in htmls]
+    with pruning.trafilatura_as_shipped():
+        theirs = [clean_html(html, "https://news.example/a.html", options).to_dict() for html in htmls]
+    assert ours == theirs
+
+
+def test_an_expression_changed_in_trafilatura_keeps_trafilaturas_own() -> None:
+    """Another trafilatura version's expression (another source text) is never replaced: the replacements follow
+    the text they were written from, so a version change can only cost speed, never change the extraction."""
+    pruning.uninstall()
+    shipped = xpaths.OVERALL_DISCARD_XPATH[0]
+    changed = etree.XPath(".//*[self::div][contains(@class, 'footer')]")
+    xpaths.OVERALL_DISCARD_XPATH[0] = changed
+    try:
+        installed = pruning.install()
+        assert "OVERALL_DISCARD_XPATH[0]" not in installed
+        assert xpaths.OVERALL_DISCARD_XPATH[0] is changed
+        assert isinstance(xpaths.OVERALL_DISCARD_XPATH[1], pruning.PruningExpression)
+        pruning.uninstall()
+        assert xpaths.OVERALL_DISCARD_XPATH[0] is changed  # uninstall puts back what was there
+    finally:
+        pruning.uninstall()
+        xpaths.OVERALL_DISCARD_XPATH[0] = shipped
+        pruning.install()
+
+
+def test_trafilatura_as_shipped_restores_its_own_expressions_meanwhile() -> None:
+    pruning.install()
+    with pruning.trafilatura_as_shipped():
+        assert not any(isinstance(getattr(xpaths, n)[i], pruning.PruningExpression) for n, i in pruning.REPLACEMENTS)
+    assert all(isinstance(getattr(xpaths, n)[i], pruning.PruningExpression) for n, i in pruning.REPLACEMENTS)
