@@ -858,9 +858,9 @@ def _bulk_records() -> list[tuple[str, dict]]:
 
 def test_a_bulk_build_ends_as_the_catalog_written_row_by_row(tmp_path: Path):
     """A build (what reindex fills its new file with) leaves the secondary indexes and day counts for its end,
-    lets FTS5 merge 16 segments at once and writes through a rollback journal: meanwhile the indexes are absent; at the end the schema, the day
-    counts, listings and search are those of a catalog written the usual way, FTS5 merges as usual, and later
-    writes keep the day counts again."""
+    lets FTS5 merge 16 segments at once and writes through a rollback journal: meanwhile the indexes are absent;
+    at the end the schema, the rows and their text, the day counts, listings and search are those of a catalog
+    written the usual way, FTS5 merges as usual, and later writes keep the day counts again."""
     with Catalog(tmp_path / "usual.sqlite") as usual, Catalog(tmp_path / "built.sqlite") as built:
         usual.insert_records(_bulk_records())
         with built.building():
@@ -877,6 +877,9 @@ def test_a_bulk_build_ends_as_the_catalog_written_row_by_row(tmp_path: Path):
         assert [tuple(r) for r in built._all(counts)] == [tuple(r) for r in usual._all(counts)]
         assert built.days("f0").items == usual.days("f0").items
         assert built.search("tide").total == usual.search("tide").total == 15
+        for table in ("snapshots", "snapshot_text"):  # the same rows and text, numbered alike
+            everything = f"SELECT rowid, * FROM {table} ORDER BY rowid"
+            assert [tuple(r) for r in built._all(everything)] == [tuple(r) for r in usual._all(everything)]
         built.forget_url("https://p.test/1/0")
         assert [(d.day, d.snapshot_count) for d in built.days("f0").items][-1] == ("2026-11-01", 2)
         assert built.get_meta("building") is None
