@@ -166,3 +166,21 @@ def test_trafilatura_as_shipped_restores_its_own_expressions_meanwhile() -> None
     with pruning.trafilatura_as_shipped():
         assert not any(isinstance(getattr(xpaths, n)[i], pruning.PruningExpression) for n, i in pruning.REPLACEMENTS)
     assert all(isinstance(getattr(xpaths, n)[i], pruning.PruningExpression) for n, i in pruning.REPLACEMENTS)
+
+
+def test_cleaning_a_page_puts_the_replacements_in_place_in_a_fresh_process() -> None:
+    """The speed-up is on wherever pages are cleaned (the extraction workers, reclean, the CLI): ``clean_tree``
+    installs the replacements; a process that only imports feedvault keeps trafilatura as shipped."""
+    import subprocess
+    import sys
+
+    script = (
+        "from trafilatura import xpaths\n"
+        "from feedvault.cleaning import clean_html\n"
+        "from feedvault.cleaning.pruning import PruningExpression\n"
+        "before = isinstance(xpaths.OVERALL_DISCARD_XPATH[0], PruningExpression)\n"
+        "clean_html('<html><body><article><p>' + 'Words of an article. ' * 40 + '</p></article></body></html>')\n"
+        "print(before, isinstance(xpaths.OVERALL_DISCARD_XPATH[0], PruningExpression))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["False", "True"]
