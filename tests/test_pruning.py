@@ -9,6 +9,7 @@ from copy import copy
 from pathlib import Path
 from typing import Any
 
+import pytest
 from lxml import etree
 from trafilatura import xpaths
 from trafilatura.htmlprocessing import convert_tags, tree_cleaning
@@ -158,6 +159,28 @@ def test_an_expression_changed_in_trafilatura_keeps_trafilaturas_own() -> None:
     finally:
         pruning.uninstall()
         xpaths.OVERALL_DISCARD_XPATH[0] = shipped
+        pruning.install()
+
+
+def test_a_replacement_that_cannot_be_built_keeps_trafilaturas_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A trafilatura with the same expression text but renamed private tokens (what a builder reads) must not
+    break cleaning: the original stays, with a warning."""
+    pruning.uninstall()
+    key = ("OVERALL_DISCARD_XPATH", 0)
+    digest, _build = pruning.REPLACEMENTS[key]
+
+    def broken() -> pruning.PruningExpression:
+        raise AttributeError("module 'trafilatura.xpaths' has no attribute '_CONSENT_ID_CLASS_TOKENS'")
+
+    monkeypatch.setitem(pruning.REPLACEMENTS, key, (digest, broken))
+    try:
+        installed = pruning.install()
+        assert "OVERALL_DISCARD_XPATH[0]" not in installed and "OVERALL_DISCARD_XPATH[1]" in installed
+        assert isinstance(xpaths.OVERALL_DISCARD_XPATH[0], etree.XPath)
+        assert clean_html("<html><body><p>" + "A sentence of the article. " * 30 + "</p></body></html>").text
+    finally:
+        pruning.uninstall()
+        monkeypatch.undo()
         pruning.install()
 
 

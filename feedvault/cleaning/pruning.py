@@ -19,6 +19,7 @@ trafilatura whose expressions changed keeps its own, so the extraction never dif
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
     from lxml.html import HtmlElement
 
 Test = Callable[[Any], bool]  # an element -> whether the expression selects it
+
+logger = logging.getLogger(__name__)
 
 
 def first_of(element: Any, a: str, a_value: str | None, b: str, b_value: str | None) -> str:
@@ -407,14 +410,18 @@ def install() -> list[str]:
 
     replaced = []
     for (list_name, index), (digest, build) in REPLACEMENTS.items():
-        expressions = getattr(xpaths, list_name)
-        current = expressions[index]
-        if isinstance(current, PruningExpression):
-            replaced.append(current.name)
-        elif source_digest(current) == digest:
-            _originals[(list_name, index)] = current
-            expressions[index] = build()
-            replaced.append(expressions[index].name)
+        try:  # another trafilatura may lack the list, the entry or the tokens a replacement is built from
+            expressions = getattr(xpaths, list_name)
+            current = expressions[index]
+            if isinstance(current, PruningExpression):
+                replaced.append(current.name)
+            elif source_digest(current) == digest:
+                replacement = build()
+                _originals[(list_name, index)] = current
+                expressions[index] = replacement
+                replaced.append(replacement.name)
+        except Exception as exc:  # trafilatura's own expression stays: slower, never different
+            logger.warning("trafilatura's %s[%s] is kept (%s: %s)", list_name, index, type(exc).__name__, exc)
     return replaced
 
 
