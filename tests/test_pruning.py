@@ -36,6 +36,12 @@ WORDS = str.split("""
     entry-utility postpath postmeta entry-categories filedunder entry-footer post-category postcategory
     entry-category cat-links entry-header row jp-relatedposts tag topics tags-links entry-tags
 """)
+LINK_CONTAINER_TAGS = ["div", "p", "footer", "header", "li", "span"]
+LINK_CONTAINER_CLASSES = str.split("""
+    post-info postinfo post-meta meta entry-meta entry-info entry-utility postmeta entry-categories entry-footer
+    post-category postcategory entry-category cat-links entry-header row tags jp-relatedposts tag topics tags-links
+    entry-tags x
+""")
 STYLES = ["display:none", "display: none", "color: red", "visibility:hidden", "border: 0"]
 TAGS = ["div", "p", "span", "section", "item", "list", "aside", "details", "ol", "ul", "li", "h1", "a", "article"]
 TAGS += ["author", "address", "link", "strong", "h3", "h4", "rel", "footer", "header", "a", "a", "a"]
@@ -74,7 +80,12 @@ def generated_trees(count: int, seed: int = 20261202) -> Iterator[Any]:
     rng = random.Random(seed)
     for _ in range(count):
         body = "".join(_element(rng, 0) for _ in range(rng.randint(3, 8)))
-        tree = load_html(f"<html><head><title>t</title></head><body>{body}</body></html>")
+        for _ in range(2):  # link containers as category and tag lists are marked, so each of those is exercised
+            tag, words = rng.choice(LINK_CONTAINER_TAGS), rng.choices(LINK_CONTAINER_CLASSES, k=rng.choice([1, 1, 2]))
+            identifier = rng.choice(["postpath-2", "filedunder", "x"])
+            body += f'<{tag} id="{identifier}" class="{" ".join(words)}"><a href="/tag/x">x</a></{tag}>'
+        html = rng.choice(["", ' class="footer"', ' id="comments"', ' style="display:none"', ' class="Author"'])
+        tree = load_html(f"<html{html}><head><title>t</title></head><body>{body}</body></html>")
         assert tree is not None
         yield tree
 
@@ -115,10 +126,12 @@ def test_each_replacement_selects_what_trafilaturas_expression_selects_on_genera
     selected = dict.fromkeys(pruning.REPLACEMENTS, 0)
     for tree in generated_trees(800):
         inner = next(tree.iter("body"))[0]  # a context inside the document: "//" still means all of it
+        document = tree.getroottree()  # an ElementTree as the context (lxml takes its root element)
         for (name, original, replacement), key in zip(expressions(), pruning.REPLACEMENTS, strict=True):
             theirs = original(tree)
             assert replacement(tree) == theirs, (name, etree.tostring(tree)[:300])
             assert replacement(inner) == original(inner), (name, etree.tostring(tree)[:300])
+            assert replacement(document) == original(document), (name, etree.tostring(tree)[:300])
             selected[key] += len(theirs)
     assert all(selected.values()), {k: n for k, n in selected.items() if not n}  # every expression was exercised
 

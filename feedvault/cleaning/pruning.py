@@ -71,6 +71,8 @@ class PruningExpression:
         self.also = also
 
     def __call__(self, tree: HtmlElement) -> list[HtmlElement]:
+        if not hasattr(tree, "iterdescendants"):  # an ElementTree: lxml's XPath takes its root element as context
+            tree = tree.getroot()
         root = tree.getroottree().getroot() if self.whole_document else tree
         candidates = root.iter(*self.tags) if self.whole_document else root.iterdescendants(*self.tags)
         if self.also is None:
@@ -278,7 +280,7 @@ class LinksInside(PruningExpression):
         containers = set(super().__call__(tree))
         if not containers:
             return []
-        root = tree.getroottree().getroot()
+        root = (tree if hasattr(tree, "getroot") else tree.getroottree()).getroot()
         return [
             link
             for link in root.iter("a")
