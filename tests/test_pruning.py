@@ -17,11 +17,12 @@ from trafilatura.settings import Extractor
 
 from bench.eval_pages import PAGES as EVAL_PAGES
 from bench.eval_pages import render
+from bench.throughput import DEFAULT_PAGES
 from feedvault.cleaning import CleanOptions, clean_html, pruning
 from feedvault.cleaning.parsing import load_html
 
 FIXTURE_PAGES = Path(__file__).parent / "fixtures" / "pages"
-REAL_PAGES = Path(__file__).resolve().parents[2] / "shared" / "eval" / "extraction" / "html"  # ../shared, read only
+REAL_PAGES = DEFAULT_PAGES  # the shared real pages (../shared, read only; absent beside a clone elsewhere)
 
 # Attribute values built from the words the expressions test, their near misses and their cases: at the start,
 # inside and at the end of a value, alone or among other classes.
@@ -90,11 +91,17 @@ def generated_trees(count: int, seed: int = 20261202) -> Iterator[Any]:
         yield tree
 
 
+def fixture_and_evaluation_pages() -> list[str]:
+    """The fixture pages and the cleaner's evaluation pages (synthetic, in the repository)."""
+    return [p.read_text(encoding="utf-8") for p in sorted(FIXTURE_PAGES.glob("*.html"))] + [
+        render(p) for p in EVAL_PAGES
+    ]
+
+
 def page_trees() -> Iterator[Any]:
     """The fixture pages and the cleaner's evaluation pages, as parsed and after trafilatura's cleaning and
     conversion (the expressions run on both), and the shared real pages when they are beside the repository."""
-    htmls = [p.read_text(encoding="utf-8") for p in sorted(FIXTURE_PAGES.glob("*.html"))]
-    htmls += [render(p) for p in EVAL_PAGES]
+    htmls = fixture_and_evaluation_pages()
     htmls += [gzip.decompress(p.read_bytes()).decode("utf-8", "replace") for p in sorted(REAL_PAGES.glob("*.html.gz"))]
     options = Extractor(precision=True, comments=False)
     for html in htmls:
@@ -146,8 +153,7 @@ def test_each_replacement_selects_what_trafilaturas_expression_selects_on_pages(
 
 
 def test_the_cleaner_gives_the_same_result_with_trafilaturas_own_expressions() -> None:
-    htmls = [p.read_text(encoding="utf-8") for p in sorted(FIXTURE_PAGES.glob("*.html"))]
-    htmls += [render(p) for p in EVAL_PAGES]
+    htmls = fixture_and_evaluation_pages()
     options = CleanOptions()
     ours = [clean_html(html, "https://news.example/a.html", options).to_dict() for html in htmls]
     with pruning.trafilatura_as_shipped():

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.throughput import DEFAULT_PAGES
 from feedvault.archive.clean_segments import read_clean_record
 from feedvault.config import CleaningRules
 from feedvault.permission.signals import checked_scan, load_page, scan_page
@@ -33,7 +34,7 @@ STORY = (
     "<p>Passengers asked for the change at two public meetings held in the town hall this autumn.</p>"
     "<p>The operator will review the timetable again in spring, after counting passengers each weekend.</p>"
 )
-REAL_PAGES = Path(__file__).resolve().parents[2] / "shared" / "eval" / "extraction" / "html"  # ../shared, read only
+REAL_PAGES = DEFAULT_PAGES  # the shared real pages (../shared, read only; absent beside a clone elsewhere)
 
 
 def page(title: str, body: str) -> str:
