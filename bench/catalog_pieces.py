@@ -3,7 +3,7 @@
 For each size N: a catalog of N synthetic snapshots (bench/catalog_latency.py's generator, 10 feeds x 60 days)
 is built in bulk and published as pieces (what ``feedvault reindex`` leaves) into a local FileStore (S3's requests and
 bytes, counted). A reader in step is a copy of it. Then one run of ``--run-size`` new snapshots is committed the
-real way (clean records, feed and run manifests in the store; ``update_after_run`` indexes and publishes it),
+real way (clean records, feed and run manifests in the store; ``update_after_run`` publishes its piece),
 and the reader syncs (``Catalog.sync``). Prints the bytes the run wrote to ``catalog/`` and the bytes the reader
 downloaded, per size, and their ratio between the sizes: target 1.00 +- 0.10 (independent of archive size).
 Usage: ``python bench/catalog_pieces.py [-n 100000 300000] [--run-size 2000]``.

@@ -35,6 +35,7 @@ from feedvault.archive.clean_records import build_clean_record
 from feedvault.archive.clean_segments import CleanSegmentRoller, dumps_line, encode_member
 from feedvault.archive.rolling import SpoolFileError
 from feedvault.archive.warc import Capture, RecordLocation, WarcRoller, WarcSpoolError
+from feedvault.catalog.index import snapshot_row
 from feedvault.cleaning import CleanOptions
 from feedvault.cleaning.fingerprints import Observation, RepeatedLines
 from feedvault.config import Signal
@@ -85,7 +86,6 @@ class ArchivePipeline:
         self._feed_failing: Counter[str] = Counter()  # reason -> articles whose failure fails the feed
         self._raw_written: dict[int, str] = {}  # id(item) -> WARC key its records went to, while it is processed
         self._identities: dict[str, str] = {}  # URL archived under -> the feed entry whose capture stands for it
-        self._stage_warned = False
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ArchivePipeline:
@@ -295,7 +295,16 @@ class ArchivePipeline:
             return None, 0
         record = self._clean_record(item, examined, judged, sha256, location)
         member = encode_member(dumps_line(record), self.config.settings.storage.clean_gzip_level)
-        return self.cleans.append_member(member), len(member)
+        clean_key = self.cleans.append_member(member)
+        self._stage_catalog_row(clean_key, record)
+        return clean_key, len(member)
+
+    def _stage_catalog_row(self, clean_key: str, record: dict[str, Any]) -> None:
+        """Stage the record's catalog row for the run's catalog piece (scratch: one that cannot be staged is read
+        back from the archive at commit)."""
+        stage = self.services.catalog_rows
+        if stage is not None and not stage.add(snapshot_row(clean_key, record)):
+            self.tally.log.warn(f"catalog rows not staged ({stage.failed}); the catalog update reads the records back")
 
     def _clean_record(
         self,
@@ -440,8 +449,7 @@ class ArchivePipeline:
         task.add_done_callback(self._uploads.discard)
 
     async def _upload_segment(self, key: str, path: Path) -> None:
-        """Upload a finished clean segment, then keep it as the run's local copy (the catalog update reads it back
-        from there, not from S3). A failed upload withdraws its snapshots at close, like a WARC's."""
+        """Upload a finished clean segment. A failed upload withdraws its snapshots at close, like a WARC's."""
         try:
             await asyncio.to_thread(self.services.store.put_file, key, path, "application/gzip")
         except Exception as exc:
@@ -449,17 +457,6 @@ class ArchivePipeline:
             self._failed_files[key] = ("clean-upload-failed", f"upload failed: {type(exc).__name__}: {exc}")
             path.unlink(missing_ok=True)
         else:
-            await asyncio.to_thread(self._stage_segment, key, path)
-
-    def _stage_segment(self, key: str, path: Path) -> None:
-        try:
-            if self.services.stage is not None:
-                self.services.stage.put_file(key, path, "application/gzip")
-        except Exception as exc:  # scratch: the catalog reads a missing copy from S3
-            if not self._stage_warned:
-                self._stage_warned = True
-                self.tally.log.warn(f"local copies of clean records not kept ({exc}); the catalog reads them back")
-        finally:
             path.unlink(missing_ok=True)
 
     async def _upload_index(self, key: str, index: bytes) -> None:

@@ -166,8 +166,8 @@ def round_trip(seaweed, tmp_path_factory) -> Iterator[RoundTrip]:
 def test_the_first_run_archives_every_article_and_reads_back_nothing_it_wrote(round_trip):
     first = round_trip.first
     assert first["status"] == "ok", first["feeds"]
-    # The catalog update reads the run's clean records from local copies, not back from S3 (the reads are the
-    # per-feed objects: seen state and learned fingerprints, plus the catalog's own).
+    # The catalog update builds the run's piece from the rows its crawl staged, reading no clean record back
+    # from S3 (the reads are the per-feed objects: seen state and learned fingerprints, plus the manifests).
     reads = first["storage_requests"]["by_operation"].get("GetObject", 0)
     assert reads < first["totals"]["new"] / 2 + len(first["feeds"])
     for summary in first["feeds"]:

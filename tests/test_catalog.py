@@ -152,14 +152,22 @@ def test_runs_listing(archived_demo: ArchivedDemo, demo_catalog):
     assert runs.items[0].totals["changed"] >= 1 and set(runs.items[0].feeds) == {"demo-id", "demo-en", "demo-news"}
 
 
-def test_runner_published_the_catalog(archived_demo: ArchivedDemo):
-    """finalize_run updated <data_dir>/catalog.sqlite and published it after each run."""
+def test_runner_published_the_catalog(archived_demo: ArchivedDemo, tmp_path: Path):
+    """finalize_run published each run's piece, from the rows its crawl staged: a reader's catalog (filled from
+    the pieces) holds what a reindex of the archive finds, row for row. The writer indexed nothing locally."""
     from feedvault.catalog.pieces import load_index
 
     assert set(load_index(archived_demo.store)[0].runs) == set(archived_demo.run_ids)
-    local = Catalog(Path(archived_demo.storage.data_dir) / "catalog.sqlite")
-    assert local.counts() == archived_demo.catalog.counts() and local.counts()["runs"] == 2
-    local.close()
+    reindexed_catalog = Catalog(tmp_path / "reindexed.sqlite")
+    reindexed_catalog.reindex(archived_demo.store)
+    for run_id in archived_demo.run_ids:
+        from_pieces = archived_demo.catalog.run_rows(run_id)
+        reindexed = reindexed_catalog.run_rows(run_id)
+        assert from_pieces is not None and reindexed is not None
+        assert sorted(from_pieces.snapshots) == sorted(reindexed.snapshots) and from_pieces.feeds == reindexed.feeds
+    assert archived_demo.catalog.counts() == reindexed_catalog.counts() and reindexed_catalog.counts()["runs"] == 2
+    reindexed_catalog.close()
+    assert not (Path(archived_demo.storage.data_dir) / "catalog.sqlite").exists()
 
 
 def test_reindex_rebuilds_the_same_catalog(archived_demo: ArchivedDemo, empty_catalog):
@@ -227,11 +235,11 @@ def test_a_new_reader_fills_its_catalog_from_the_pieces_beside_the_live_file(arc
     """A reader without a usable local copy fills a new one from the published pieces in a file of its own and
     swaps it in when complete: while the pieces arrive, another process opening ``catalog.sqlite`` finds what was
     there before (here an unusable file), never a catalog holding some of the runs."""
-    from feedvault.catalog.replication import CATALOG_FILE
+    from feedvault.catalog.replication import CATALOG_FILE, update_after_run
 
-    with open_catalog(archive_copy, tmp_path / "writer") as writer:
-        for run_id in sorted(writer.run_ids()):
-            writer.publish_run(archive_copy, run_id)  # a piece per run: the reader fetches several
+    archive_copy.delete([obj.key for obj in archive_copy.list("catalog/")])
+    for key in run_keys(archive_copy):
+        update_after_run(archive_copy, tmp_path / "writer", key)  # a piece per run: the reader fetches several
     assert len(json.loads(archive_copy.get_bytes(keys.CATALOG_INDEX_KEY))["pieces"]) == 2
     live = tmp_path / "reader" / CATALOG_FILE
     live.parent.mkdir()
@@ -327,7 +335,7 @@ def test_catalog_failure_does_not_fail_the_run(archive_copy: FileStore, tmp_path
 
     registry = Registry(settings=Settings(storage=StorageSettings(data_dir=str(tmp_path / "data"))))
     with caplog.at_level(logging.WARNING, logger="feedvault.crawl.runner"):
-        _update_catalog(archive_copy, registry, "runs/2026/01/01/20260101T000000Z/manifest.json")
+        _update_catalog(archive_copy, registry, "runs/2026/01/01/20260101T000000Z/manifest.json", None)
     assert "feedvault reindex" in caplog.text
 
 
@@ -985,32 +993,124 @@ def test_a_schema_1_postgresql_catalog_is_migrated_when_opened(request):
         assert storage["attstorage"] == "m"  # schema 3: the tsvector stays in the row
 
 
-def test_the_first_catalog_of_an_archive_reads_the_committed_runs_records_once(archive_copy: FileStore, tmp_path: Path):
-    """A run's catalog update in an archive with no catalog yet fills one by a reindex, which already indexes the
-    run just committed: its clean records are read once, not a second time to index the same run again."""
-    from collections import Counter
+class CountingStore(FileStore):
+    """A FileStore counting the reads of each key."""
 
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        from collections import Counter
+
+        self.reads: Counter[str] = Counter()
+
+    def get_bytes(self, key: str, start: int | None = None, length: int | None = None) -> bytes:
+        self.reads[key] += 1
+        return super().get_bytes(key, start=start, length=length)
+
+    def clean_reads(self) -> dict[str, int]:
+        return {key: n for key, n in self.reads.items() if key.startswith("clean/")}
+
+
+def stage_rows(store: FileStore, manifest_key: str, path: Path, keep=lambda key: True) -> list:
+    """Stage a committed run's catalog rows in ``path`` as its crawl would (:class:`RowStage`); returns them."""
+    from feedvault.catalog.index import fetch_records, read_run, snapshot_row
+    from feedvault.catalog.pieces import RowStage
+
+    stage = RowStage(path)
+    rows = [snapshot_row(k, r) for k, r in fetch_records(store, read_run(store, manifest_key).clean_keys) if keep(k)]
+    assert all(stage.add(row) for row in rows)
+    stage.close()
+    return rows
+
+
+def published_rows(store: FileStore, run_id: str, tmp_path: Path) -> list:
+    from feedvault.catalog.pieces import load_index, published_rows
+
+    index = load_index(store)[0]
+    return [row for rows, _ in published_rows(store, tmp_path / "scratch", index, [run_id]) for row in rows.snapshots]
+
+
+def test_a_runs_piece_is_built_from_the_rows_its_crawl_staged(archive_copy: FileStore, tmp_path: Path):
+    """The writer publishes the run's piece from the rows its crawl staged: no clean record is read back, and it
+    keeps no catalog of its own (readers, its own machine's included, index the piece when they next open).
+    Without staged rows it reads each of the run's records once, and the piece holds the same rows."""
+    from feedvault.catalog.replication import CATALOG_FILE, update_after_run
+
+    archive_copy.delete(
+        [o.key for o in archive_copy.list("catalog/") if not o.key.startswith(keys.CATALOG_RUNS_PREFIX)]
+    )
+    store = CountingStore(archive_copy.root)
+    *_, last = run_keys(store)
+    run_id = last.split("/")[-2]
+    staged = stage_rows(archive_copy, last, tmp_path / "stage.sqlite")
+    assert update_after_run(store, tmp_path / "data", last, staged=tmp_path / "stage.sqlite")
+    assert store.clean_reads() == {} and not (tmp_path / "data" / CATALOG_FILE).exists()
+    assert published_rows(store, run_id, tmp_path) == staged
+    version = json.loads(store.get_bytes(keys.CATALOG_INDEX_KEY))["runs"][run_id]["version"]
+    update_after_run(store, tmp_path / "data", last, staged=tmp_path / "stage.sqlite")  # a retried commit
+    assert published_rows(store, run_id, tmp_path) == staged and store.clean_reads() == {}
+    assert json.loads(store.get_bytes(keys.CATALOG_INDEX_KEY))["runs"][run_id]["version"] != version
+
+    update_after_run(store, tmp_path / "data", last)  # a retry, with nothing staged (e.g. an Airflow finalize)
+    assert set(store.clean_reads().values()) == {1} and published_rows(store, run_id, tmp_path) == staged
+    with open_catalog(archive_copy, tmp_path / "data") as catalog:  # the writer's machine, browsing later
+        assert catalog.counts()["runs"] == 2 and catalog.search("koreksi").total >= 1
+
+
+def test_a_runs_piece_reads_back_what_was_not_staged_and_leaves_out_what_was_withdrawn(
+    archive_copy: FileStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Rows staged for records the run withdrew (not in its committed manifests) are not published; records the
+    crawl could not stage (a full disk) are read back; a URL taken down while the run crawled is left out."""
+    from feedvault.catalog import replication
+    from feedvault.catalog.index import read_run
+    from feedvault.catalog.pieces import RowStage
     from feedvault.catalog.replication import update_after_run
 
     archive_copy.delete([obj.key for obj in archive_copy.list("catalog/")])
-    reads: Counter[str] = Counter()
+    store = archive_copy
+    last = run_keys(store)[0]  # the first run: many records
+    run_id = last.split("/")[-2]
+    committed = read_run(store, last).clean_keys
+    unstaged = set(committed[::2])
+    staged = stage_rows(archive_copy, last, tmp_path / "stage.sqlite", keep=lambda key: key not in unstaged)
+    withdrawn = staged[0]._replace(id="0" * 16, clean_key=staged[0].clean_key + "-withdrawn", url="https://w.test/")
+    more = RowStage(tmp_path / "stage.sqlite")  # a record staged, then withdrawn (its segment failed to upload)
+    assert more.add(withdrawn)
+    more.close()
+    taken_down = staged[-1]
+    every_row = stage_rows(archive_copy, last, tmp_path / "every-row.sqlite")
+    gone = {r.clean_key for r in every_row if r.url_key == taken_down.url_key}  # the URL in every feed
+    archive_copy.put_bytes(f"tombstones/{taken_down.url_key}.json", json.dumps({"url": taken_down.url}).encode())
 
-    class CountingStore(FileStore):
-        def get_bytes(self, key: str, start: int | None = None, length: int | None = None) -> bytes:
-            reads[key] += 1
-            return super().get_bytes(key, start=start, length=length)
+    read_back: list[str] = []
+    fetch_records = replication.fetch_records
+    monkeypatch.setattr(
+        replication, "fetch_records", lambda store, keys: fetch_records(store, read_back.extend(keys) or keys)
+    )
+    update_after_run(store, tmp_path / "data", last, staged=tmp_path / "stage.sqlite")
+    assert read_back == [key for key in committed if key in unstaged]
+    published = published_rows(store, run_id, tmp_path)
+    assert {row.clean_key for row in published} == set(committed) - gone and taken_down.clean_key in gone
+    assert [row for row in published if row.clean_key not in unstaged] == [r for r in staged if r.clean_key not in gone]
 
-    store = CountingStore(archive_copy.root)
-    with open_catalog(store, tmp_path / "reindexed") as catalog:  # what indexing every committed run reads
-        assert catalog.counts()["runs"] == 2
-    reindex_reads = {key: n for key, n in reads.items() if key.startswith("clean/")}
-    assert reindex_reads and not any(obj.key.startswith("catalog/") for obj in store.list("catalog/"))
-    reads.clear()
-    assert update_after_run(store, tmp_path / "data", run_keys(store)[-1])
-    assert {key: n for key, n in reads.items() if key.startswith("clean/")} == reindex_reads
-    with open_catalog(archive_copy, tmp_path / "data") as catalog:
-        assert catalog.counts()["runs"] == 2
-    assert any(obj.key.startswith(keys.CATALOG_PIECES_PREFIX) for obj in archive_copy.list("catalog/"))
+
+def test_a_row_stage_that_cannot_write_says_so_once_and_stages_nothing_more(tmp_path: Path):
+    from feedvault.catalog.pieces import RowStage, staged_snapshot_rows
+
+    (tmp_path / "not-a-directory").write_text("a file where the stage directory should be")
+    stage = RowStage(tmp_path / "not-a-directory" / "feed.sqlite")
+    row = _row("https://p.test/1")
+    assert stage.add(row) is False and stage.failed and "not-a-directory" in stage.failed
+    assert stage.add(row) is True  # said once; nothing more is staged
+    stage.close()
+    wanted = {row.clean_key}
+    assert list(staged_snapshot_rows(stage.path, wanted)) == [] and wanted == {row.clean_key}
+
+
+def _row(url: str):
+    from feedvault.catalog.index import snapshot_row
+
+    return snapshot_row(*_on("20261201T020000Z", url, "some text"))
 
 
 def test_a_run_is_written_a_batch_at_a_time_and_all_or_nothing(empty_catalog):

@@ -20,7 +20,7 @@ from tests.support.crawl import REPO, crawl_env, crawl_summary, feed_summary, ru
 from tests.support.fs import fill, remount, small_filesystem
 from tests.test_archive_e2e import folder_archive
 
-RUN_1, RUN_2 = "20261126T020000Z-first", "20261127T020000Z-second"
+RUN_1, RUN_2, RUN_3 = "20261126T020000Z-first", "20261127T020000Z-second", "20261128T020000Z-third"
 
 
 def feedvault(registry, *args: str) -> subprocess.CompletedProcess[str]:
@@ -78,18 +78,26 @@ def with_data_dir(archive, path, name="broken.yaml"):
 
 
 def test_a_run_whose_catalog_directory_is_read_only_still_reaches_readers(tmp_path, site_server):
-    """The catalog/runs/<run> marker is part of the commit: written even when the local catalog cannot be."""
+    """The writer indexes nothing locally, so a read-only data directory does not stop a run's piece; when the
+    catalog update does fail (here a month merge, which needs that directory as scratch), the run is still
+    committed and its ``catalog/runs/<run>`` marker written: readers index it from its manifests."""
     archive = folder_archive(tmp_path, site_server, 3)
-    run_crawl(archive.registry, None, "--run-id", RUN_1)  # publishes the catalog with run 1
-    archive.revise_articles("second edition")  # so run 2 archives every article again, as changed
+    run_crawl(archive.registry, None, "--run-id", RUN_1)  # publishes run 1's piece
     with small_filesystem(tmp_path / "ro-data") as data_dir:
         remount(data_dir, read_only=True)
-        summary = run_crawl(with_data_dir(archive, data_dir), None, "--run-id", RUN_2, "--force")
+        registry = with_data_dir(archive, data_dir)
+        archive.revise_articles("second edition")  # so each run archives every article again, as changed
+        summary = run_crawl(registry, None, "--run-id", RUN_2, "--force")
+        assert summary["status"] == "ok" and "browse catalog not updated" not in summary["_stderr"]
+        archive.revise_articles("third edition")
+        summary = run_crawl(registry, None, "--run-id", RUN_3, "--force")  # a closed month of 2 pieces: merged
     assert summary["status"] == "ok" and feed_summary(summary, "synth")["counts"]["changed"] == 3
     assert "browse catalog not updated" in summary["_stderr"] and "feedvault reindex" in summary["_stderr"]
-    assert archive.store.head(keys.catalog_run_key(RunId(RUN_2))) is not None
-    with open_catalog(archive.store, tmp_path / "reader") as reader:  # the published copy has only run 1
-        assert [s.run_id for s in reader.history(archive.urls[0])] == [RUN_1, RUN_2]
+    index = json.loads(archive.store.get_bytes(keys.CATALOG_INDEX_KEY))
+    assert set(index["runs"]) == {RUN_1, RUN_2}  # run 3 has no piece
+    assert archive.store.head(keys.catalog_run_key(RunId(RUN_3))) is not None
+    with open_catalog(archive.store, tmp_path / "reader") as reader:
+        assert [s.run_id for s in reader.history(archive.urls[0])] == [RUN_1, RUN_2, RUN_3]
     assert_archive_consistent(archive.store)
 
 

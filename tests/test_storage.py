@@ -364,32 +364,11 @@ def test_credentials_repr_hides_secret() -> None:
     assert creds.env()["AWS_SECRET_ACCESS_KEY"] == "very-secret"
 
 
-def test_read_through_store_reads_local_first_and_writes_to_the_primary(tmp_path):
-    from feedvault.store.backends import FileStore, NotFound, ReadThroughStore
-
-    primary, local = FileStore(tmp_path / "primary"), FileStore(tmp_path / "local")
-    primary.put_bytes("a.json", b"primary copy")
-    primary.put_bytes("b.json", b"only in primary")
-    local.put_bytes("a.json", b"local copy")
-    store = ReadThroughStore(primary, local)
-    assert store.get_bytes("a.json") == b"local copy"
-    assert store.get_bytes("b.json", start=5, length=2) == b"in"
-    store.put_bytes("c.json", b"new")
-    assert primary.get_bytes("c.json") == b"new" and local.head("c.json") is None
-    assert [o.key for o in store.list("")] == ["a.json", "b.json", "c.json"]
-    assert store.uri == primary.uri and store.stats is primary.stats
-    with pytest.raises(NotFound):
-        store.get_bytes("missing.json")
-
-
-def test_file_store_fsyncs_unless_it_is_a_scratch_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Archives are durable; a run's stage (local copies read back by the catalog update) need not be."""
+def test_file_store_fsyncs_every_object(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An archive on disk is durable: each object is on disk before its key appears."""
     synced: list[int] = []
     real_fsync = os.fsync
     monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
-    FileStore(tmp_path / "archive").put_bytes("a/b.json", b"{}")
-    assert len(synced) == 1
-    scratch = FileStore(tmp_path / "stage", durable=False)
-    scratch.put_bytes("a/b.json", b"{}")
-    assert len(synced) == 1
-    assert scratch.get_bytes("a/b.json") == b"{}"
+    store = FileStore(tmp_path / "archive")
+    store.put_bytes("a/b.json", b"{}")
+    assert len(synced) == 1 and store.get_bytes("a/b.json") == b"{}"

@@ -12,11 +12,13 @@ import contextlib
 import json
 import logging
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from feedvault import keys
 from feedvault.archive.clean_segments import read_clean_records
 from feedvault.catalog.interface import CatalogTables, FeedRunRow, RunRow, SnapshotRow, TombstoneRow
+from feedvault.catalog.pieces import staged_snapshot_rows
 from feedvault.catalog.results import CatalogError, Progress, dumps, run_day, snapshot_id
 from feedvault.permission.usage import usage_of
 from feedvault.store.backends import NotFound, Store
@@ -134,6 +136,15 @@ def fetch_records(store: Store, clean_keys: list[str]) -> Iterator[tuple[str, di
             yield key, record
 
 
+def run_snapshot_rows(store: Store, clean_keys: list[str], staged: Path | None = None) -> Iterator[SnapshotRow]:
+    """A committed run's snapshot rows: those its crawl staged in ``staged``
+    (:class:`~feedvault.catalog.pieces.RowStage`), then the others read back from their clean records."""
+    wanted = set(clean_keys)
+    yield from staged_snapshot_rows(staged, wanted)
+    missing = [key for key in clean_keys if key in wanted]
+    yield from (snapshot_row(key, record) for key, record in fetch_records(store, missing))
+
+
 class CatalogIndex:
     """The catalog's write operations, over the backend's primitives (a mixin of each backend's catalog class).
 
@@ -157,15 +168,18 @@ class CatalogIndex:
         """
         return self._tables().write_snapshots(snapshot_row(key, record) for key, record in records)
 
-    def add_run(self, store: Store, run_manifest_key: str, *, sync_tombstones: bool = True) -> int:
-        """Index one committed run: its manifest, feed manifests and clean records. Idempotent.
+    def add_run(
+        self, store: Store, run_manifest_key: str, *, sync_tombstones: bool = True, staged: Path | None = None
+    ) -> int:
+        """Index one committed run: its manifest, feed manifests and clean records (or the rows its crawl staged
+        in ``staged``). Idempotent.
 
         Returns the number of snapshots indexed. Tombstones are synced first, so none is indexed.
         """
         content = read_run(store, run_manifest_key)
         if sync_tombstones:
             self.sync_tombstones(store)
-        rows = (snapshot_row(key, record) for key, record in fetch_records(store, content.clean_keys))
+        rows = run_snapshot_rows(store, content.clean_keys, staged)
         return self._tables().write_run(content.run, content.feeds, rows)  # streamed: one batch in memory
 
     def index_archive(self, store: Store, progress: Progress | None = None) -> int:

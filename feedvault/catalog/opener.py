@@ -46,15 +46,20 @@ def empty_catalog(store: Store, settings: Settings) -> MaintainedCatalog:
     return replication.new_catalog(store, settings.storage.data_dir)
 
 
-def record_run(store: Store, settings: Settings, run_manifest_key: str) -> bool:
-    """Index a just-committed run (``finalize_run``); returns whether a catalog file was published too."""
+def record_run(store: Store, settings: Settings, run_manifest_key: str, *, staged: Path | None = None) -> bool:
+    """Catalog a just-committed run (``finalize_run``), from the rows its crawl staged in ``staged`` where it
+    staged them; returns whether a catalog piece was published (SQLite) rather than the database written."""
     shared = _shared(settings)
     if shared is None:
         return replication.update_after_run(
-            store, settings.storage.data_dir, run_manifest_key, republish_every=settings.catalog_republish_every_runs
+            store,
+            settings.storage.data_dir,
+            run_manifest_key,
+            republish_every=settings.catalog_republish_every_runs,
+            staged=staged,
         )
     with shared:
-        shared.add_run(store, run_manifest_key)
+        shared.add_run(store, run_manifest_key, staged=staged)
     return False
 
 

@@ -13,6 +13,7 @@ after a run downloads the index and that piece, whatever the size of the archive
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 import json
 import logging
@@ -20,7 +21,7 @@ import os
 import sqlite3
 import tempfile
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,10 +35,10 @@ INDEX_FORMAT = 1
 CAS_ATTEMPTS = 8
 
 _PIECE_SCHEMA = f"""
-CREATE TABLE piece_runs (run_id TEXT PRIMARY KEY, version TEXT NOT NULL);
-CREATE TABLE runs ({", ".join(RunRow._fields)});
-CREATE TABLE feed_runs ({", ".join(FeedRunRow._fields)});
-CREATE TABLE snapshots ({", ".join(SnapshotRow._fields)});
+CREATE TABLE IF NOT EXISTS piece_runs (run_id TEXT PRIMARY KEY, version TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs ({", ".join(RunRow._fields)});
+CREATE TABLE IF NOT EXISTS feed_runs ({", ".join(FeedRunRow._fields)});
+CREATE TABLE IF NOT EXISTS snapshots ({", ".join(SnapshotRow._fields)});
 """
 
 
@@ -143,7 +144,7 @@ def read_piece(path: Path, run_ids: set[str]) -> Iterator[tuple[RunRows, str]]:
 
 
 @contextlib.contextmanager
-def _temp_file(directory: Path) -> Iterator[Path]:
+def scratch_file(directory: Path) -> Iterator[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=directory, prefix=".piece-", suffix=".sqlite")
     os.close(fd)
@@ -159,18 +160,123 @@ def upload_piece(
 ) -> tuple[dict[str, str], Known | None]:
     """Write and upload one piece (``name``: a run id or ``month-YYYY-MM``) and index it; returns the versions
     of the runs it holds and the index as written (None when there was nothing to upload)."""
-    with _temp_file(scratch) as path:
+    with scratch_file(scratch) as path:
         versions = write_piece(path, runs)
         if not versions:
             return {}, None
-        digest = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-        key = keys.catalog_piece_key(name, digest.hexdigest()[:16])
-        store.put_file(key, path, content_type="application/vnd.sqlite3")
-        written = update_index(store, key, path.stat().st_size, versions, known)
-    return versions, written
+        return versions, publish_piece_file(store, path, name, versions, known)
+
+
+def publish_piece_file(store: Store, path: Path, name: str, versions: dict[str, str], known: Known | None) -> Known:
+    """Upload a piece file under a key naming its content, and index the runs it holds at these versions."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    key = keys.catalog_piece_key(name, digest.hexdigest()[:16])
+    store.put_file(key, path, content_type="application/vnd.sqlite3")
+    return update_index(store, key, path.stat().st_size, versions, known)
+
+
+class RowStage:
+    """A run's snapshot rows, staged in its spool as its pipelines archive each clean record: at commit the file
+    becomes the run's piece (:func:`finish_stage`), so no record is read back and no row is written twice.
+
+    Scratch: a row that cannot be staged (a full disk) is read back from its record at commit instead, so after
+    the first failure :meth:`add` stages nothing more and returns False, once, for the caller to say so."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.failed: str | None = None
+        self._conn: sqlite3.Connection | None = None
+
+    def add(self, row: SnapshotRow) -> bool:
+        """Stage one row; False the first time staging fails (the rows after it are not staged either)."""
+        if self.failed is not None:
+            return True
+        try:
+            if self._conn is None:
+                self._conn = _open_stage(self.path)
+            self._conn.execute(_INSERT_SNAPSHOT, row)
+        except (OSError, sqlite3.Error) as exc:
+            self.failed = f"{type(exc).__name__}: {exc}"
+            self.close()
+            return False
+        return True
+
+    def close(self) -> None:
+        """Commit what was staged (the rows staged before a failure stay usable)."""
+        if self._conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.commit()
+            self._conn.close()
+            self._conn = None
+
+
+_INSERT_SNAPSHOT = f"INSERT INTO snapshots VALUES ({_marks(SnapshotRow)})"
+
+
+def _open_stage(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=MEMORY")  # scratch, never read by another process while written
+    conn.execute("PRAGMA synchronous=OFF")
+    conn.executescript(_PIECE_SCHEMA)
+    return conn
+
+
+def staged_snapshot_rows(stage: Path | None, wanted: set[str]) -> Iterator[SnapshotRow]:
+    """The rows staged in ``stage`` (a :class:`RowStage` file) whose clean keys are in ``wanted``, in the order
+    they were staged; the keys found are removed from ``wanted`` (what is left was not staged)."""
+    if stage is None or not stage.exists():
+        return
+    key_at = SnapshotRow._fields.index("clean_key")
+    conn = sqlite3.connect(f"file:{stage}?mode=ro", uri=True)
+    try:
+        for row in conn.execute("SELECT * FROM snapshots ORDER BY rowid"):
+            if row[key_at] in wanted:
+                wanted.discard(row[key_at])
+                yield SnapshotRow(*row)
+    finally:
+        conn.close()
+
+
+def finish_stage(
+    path: Path,
+    run: RunRow,
+    feeds: list[FeedRunRow],
+    clean_keys: list[str],
+    *,
+    gone: set[str],
+    read_back: Callable[[list[str]], Iterable[SnapshotRow]],
+) -> dict[str, str]:
+    """Make a run's stage (or a new file) its piece, at a new version: the rows of the records its manifests
+    committed and nothing else (not those of records withdrawn, nor of URLs in ``gone``, taken down since),
+    the rows it lacks from ``read_back``, then its run and feed rows. Returns ``{run_id: version}``."""
+    version = new_version()
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("PRAGMA journal_mode=MEMORY")
+        conn.executescript(
+            _PIECE_SCHEMA
+            + "CREATE TEMP TABLE committed (key TEXT PRIMARY KEY); CREATE TEMP TABLE gone (key TEXT PRIMARY KEY);"
+        )
+        conn.executemany("INSERT OR IGNORE INTO committed VALUES (?)", ((key,) for key in clean_keys))
+        conn.executemany("INSERT OR IGNORE INTO gone VALUES (?)", ((key,) for key in gone))
+        conn.execute("DELETE FROM snapshots WHERE clean_key NOT IN (SELECT key FROM committed)")
+        present = {key for (key,) in conn.execute("SELECT clean_key FROM snapshots")}
+        conn.execute("DELETE FROM snapshots WHERE url_key IN (SELECT key FROM gone)")
+        missing = [key for key in clean_keys if key not in present]
+        conn.executemany(_INSERT_SNAPSHOT, (row for row in read_back(missing) if row.url_key not in gone))
+        for table in ("piece_runs", "runs", "feed_runs"):  # a retried commit finishes the same stage again
+            conn.execute(f"DELETE FROM {table}")
+        conn.execute("INSERT INTO piece_runs VALUES (?, ?)", (run.run_id, version))
+        conn.execute(f"INSERT INTO runs VALUES ({_marks(RunRow)})", run)
+        conn.executemany(f"INSERT INTO feed_runs VALUES ({_marks(FeedRunRow)})", feeds)
+        conn.commit()
+    finally:
+        conn.close()
+    return {run.run_id: version}
 
 
 def new_version() -> str:
@@ -190,7 +296,7 @@ def fetch_lacking(
             wanted.setdefault(entry["piece"], set()).add(run_id)
     applied: dict[str, str] = {}
     for key, run_ids in sorted(wanted.items()):
-        with _temp_file(scratch) as path:
+        with scratch_file(scratch) as path:
             try:
                 path.write_bytes(store.get_bytes(key))
             except NotFound:  # replaced since the index was read: the next sync gets its successor
@@ -204,6 +310,30 @@ def fetch_lacking(
 
 def month_of(run_id: str) -> str:
     return run_id[:4] + "-" + run_id[4:6]
+
+
+def published_rows(
+    store: Store, scratch: Path, index: PieceIndex, run_ids: Iterable[str]
+) -> Iterator[tuple[RunRows, str]]:
+    """These runs' rows as published, with their versions: each piece holding some of them downloaded once."""
+    holding: dict[str, set[str]] = {}
+    for run_id in run_ids:
+        holding.setdefault(index.runs[run_id]["piece"], set()).add(run_id)
+    for key, held in sorted(holding.items()):
+        with scratch_file(scratch) as path:
+            path.write_bytes(store.get_bytes(key))
+            yield from read_piece(path, held)
+
+
+def compact(store: Store, scratch: Path, every: int, known: Known) -> Known:
+    """Merge each month's pieces into one, from the published pieces, once the month is closed or holds ``every``
+    pieces (:func:`compactable_months`); runs keep their versions, so readers that hold them download nothing.
+    Returns the index as it stands after."""
+    month = dt.datetime.now(dt.UTC).strftime("%Y-%m")
+    for name, run_ids in compactable_months(known[0], month, every).items():
+        rows = published_rows(store, scratch, known[0], run_ids)
+        known = upload_piece(store, scratch, f"month-{name}", rows, known)[1] or known
+    return known
 
 
 def compactable_months(index: PieceIndex, current_month: str, every: int) -> dict[str, list[str]]:

@@ -1,8 +1,8 @@
 """Replicating the SQLite catalog through S3 as immutable pieces (:mod:`~feedvault.catalog.pieces`).
 
-The writer (``finalize_run``) indexes each committed run into its local copy, uploads the run's rows once as a
-piece and lists the run under ``catalog/runs/`` (:func:`update_after_run`); small pieces of a month are merged on
-a schedule. Readers start from the pieces (:func:`open_catalog`) and then fetch only those holding runs they lack
+The writer (``finalize_run``) uploads each committed run's rows once as a piece, built from the rows its crawl
+staged, and lists the run under ``catalog/runs/`` (:func:`update_after_run`); it keeps no local copy up to date
+(its machine's copy catches up like any reader's). Small pieces of a month are merged on a schedule. Readers start from the pieces (:func:`open_catalog`) and then fetch only those holding runs they lack
 (:meth:`Catalog.sync`); runs listed but in no piece yet are indexed from their manifests. A takedown rewrites the
 pieces holding what it removed (:func:`update_after_takedown`). An archive published before pieces existed has
 one whole file, ``catalog/catalog.sqlite``: a reader without pieces to start from still downloads it.
@@ -11,9 +11,9 @@ one whole file, ``catalog/catalog.sqlite``: a reader without pieces to start fro
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import logging
 import os
+import sqlite3
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -21,10 +21,12 @@ from typing import Any
 
 from feedvault import keys
 from feedvault.catalog import pieces
-from feedvault.catalog.interface import RunRows
+from feedvault.catalog.index import fetch_records, read_run, snapshot_row
+from feedvault.catalog.interface import RunRows, SnapshotRow
 from feedvault.catalog.results import CatalogError, Progress
 from feedvault.catalog.sqlite_catalog import SqliteCatalog
 from feedvault.catalog.sqlite_file import local_catalog_errors, remove_db
+from feedvault.crawl.tombstones import Tombstones
 from feedvault.store.backends import NotFound, ObjectInfo, Store
 
 logger = logging.getLogger(__name__)
@@ -35,20 +37,6 @@ REPUBLISH_EVERY_RUNS = 14  # a month's run pieces are merged into one once there
 
 class Catalog(SqliteCatalog):
     """A local SQLite catalog replicated through the archive's ``catalog/`` prefix."""
-
-    def __init__(self, path: str | Path) -> None:
-        super().__init__(path)
-        self.indexed_now: set[str] = set()  # runs indexed from their committed manifests since this was opened
-
-    def add_run(self, store: Store, run_manifest_key: str, *, sync_tombstones: bool = True) -> int:
-        count = super().add_run(store, run_manifest_key, sync_tombstones=sync_tombstones)
-        self.indexed_now.add(run_manifest_key.split("/")[-2])
-        return count
-
-    def reindex(self, store: Store, progress: Progress | None = None) -> int:
-        count = super().reindex(store, progress)
-        self.indexed_now |= self._tables().run_ids()
-        return count
 
     def run_versions(self) -> dict[str, str]:
         """The version of each run's rows this copy holds, as the published pieces name them."""
@@ -113,15 +101,6 @@ class Catalog(SqliteCatalog):
         if written is not None:
             self._remember_index(written, _version(store.head(keys.CATALOG_INDEX_KEY)))
 
-    def publish_run(self, store: Store, run_id: str) -> None:
-        """Upload one run's rows as a piece of their own (with a new version) and index it. A run that archived
-        nothing costs no upload (readers index its manifests), unless it replaces a published one (a retry)."""
-        rows = self.run_rows(run_id)
-        empty = self._one("SELECT 1 FROM snapshots WHERE run_id = ? LIMIT 1", (run_id,)) is None
-        if rows is None or (empty and run_id not in self._known_index(store)[0].runs):
-            return
-        self._upload(store, run_id, [(rows, pieces.new_version())])
-
     def publish(self, store: Store, *, compact: bool = False) -> None:
         """Publish everything this copy holds (after a reindex or a local change): one piece per month, new
         versions for every run, so every reader fetches it again. Old pieces are deleted once nothing points at
@@ -132,19 +111,6 @@ class Catalog(SqliteCatalog):
         for month, run_ids in months.items():
             self._upload(store, f"month-{month}", ((self.run_rows(r), pieces.new_version()) for r in run_ids))
         self.set_meta("store_uri", store.uri)
-
-    def compact(self, store: Store, every: int) -> list[str]:
-        """Merge each month's pieces into one once the month is closed or holds ``every`` pieces; runs keep their
-        versions, so readers that hold them download nothing. Returns the months merged."""
-        index = self._known_index(store)[0]
-        month = dt.datetime.now(dt.UTC).strftime("%Y-%m")
-        merged = []
-        for name, run_ids in pieces.compactable_months(index, month, every).items():
-            held = self.run_versions()
-            same = [r for r in run_ids if held.get(r) == index.runs[r]["version"]]  # as published, no other
-            self._upload(store, f"month-{name}", ((self.run_rows(r), index.runs[r]["version"]) for r in same))
-            merged.append(name)
-        return merged
 
     def rewrite_runs(self, store: Store, run_ids: set[str]) -> int:
         """Rewrite the published pieces holding these runs (after a takedown changed their rows): the changed
@@ -209,7 +175,9 @@ def _from_pieces(store: Store, path: Path) -> Catalog:
         os.replace(side, path)
     finally:
         remove_db(side)
-    return Catalog(path)
+    catalog = Catalog(path)
+    catalog.touched_runs.update(fresh.touched_runs)  # runs whose rows a tombstone dropped: a takedown rewrites them
+    return catalog
 
 
 def _from_whole_file(store: Store, path: Path, progress: Progress | None) -> Catalog:
@@ -287,19 +255,55 @@ def update_after_takedown(store: Store, local_dir: str | Path, summary: dict[str
 
 
 def update_after_run(
-    store: Store, local_dir: str | Path, run_manifest_key: str, *, republish_every: int = REPUBLISH_EVERY_RUNS
+    store: Store,
+    local_dir: str | Path,
+    run_manifest_key: str,
+    *,
+    republish_every: int = REPUBLISH_EVERY_RUNS,
+    staged: Path | None = None,
 ) -> bool:
-    """Index a just-committed run into the local catalog and publish its rows as one piece (what ``finalize_run``
-    calls before it lists the run under ``catalog/runs/``: :func:`list_committed_run`); returns True.
+    """Publish a just-committed run's rows as one piece (what ``finalize_run`` calls before it lists the run
+    under ``catalog/runs/``: :func:`list_committed_run`); returns True.
 
-    A run costs one piece of its own size and one small index update, whatever the size of the archive; a
-    retried run id gets a new version, so readers holding the old one fetch it again. A month's pieces are merged
-    into one once the month is closed or holds ``republish_every`` pieces.
+    The writer indexes nothing locally: the rows its crawl staged (``staged``; any others are read back from
+    their clean records) go straight into the piece, and ``local_dir`` is only its scratch. A local copy there
+    catches up when it is next opened, like every reader's. A run costs one piece of its own size and one small
+    index update, whatever the size of the archive; a retried run id gets a new version, so readers holding the
+    old one fetch it again. Before the piece, a month's pieces are merged into one once the month is closed or
+    holds ``republish_every`` pieces (:func:`~feedvault.catalog.pieces.compact`): readers in step then fetch only
+    this run's piece. A run that archived nothing costs no upload (readers index its manifests), unless it
+    replaces a published one (a retry).
     """
-    run = keys.RunId(run_manifest_key.split("/")[-2])
-    with open_catalog(store, local_dir) as catalog:
-        if run.value not in catalog.indexed_now:  # a first catalog, filled by a reindex, already holds the run
-            catalog.add_run(store, run_manifest_key)
-        catalog.compact(store, republish_every)  # before this run's piece: readers in step then fetch only that
-        catalog.publish_run(store, run.value)
+    scratch = Path(local_dir)
+    content = read_run(store, run_manifest_key)
+    known = pieces.compact(store, scratch, republish_every, pieces.load_index(store))
+    run_id = content.run.run_id
+    if not content.clean_keys and run_id not in known[0].runs:
+        return True
+    gone = set(Tombstones.load(store).url_keys)  # taken down while the run crawled: never published
+
+    def read_back(clean_keys: list[str]) -> Iterator[SnapshotRow]:
+        return (snapshot_row(key, record) for key, record in fetch_records(store, clean_keys))
+
+    with _stage_or_scratch(staged, scratch) as path:
+        versions = pieces.finish_stage(
+            path, content.run, content.feeds, content.clean_keys, gone=gone, read_back=read_back
+        )
+        pieces.publish_piece_file(store, path, run_id, versions, known)
     return True
+
+
+@contextlib.contextmanager
+def _stage_or_scratch(staged: Path | None, scratch: Path) -> Iterator[Path]:
+    """The run's stage, when its crawl left a usable one; else a new file in ``scratch`` (removed after)."""
+    if staged is not None and staged.exists():
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{staged}?mode=ro", uri=True)) as conn:
+                conn.execute("SELECT count(*) FROM snapshots").fetchone()
+        except sqlite3.DatabaseError as exc:
+            logger.warning("the run's staged catalog rows are unusable (%s); reading its records back", exc)
+        else:
+            yield staged
+            return
+    with pieces.scratch_file(scratch) as path:
+        yield path

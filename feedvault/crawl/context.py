@@ -30,6 +30,8 @@ from feedvault.store.backends import Store
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
+    from feedvault.catalog.pieces import RowStage
+
 
 @dataclass(frozen=True)
 class CrawlConfig:
@@ -78,7 +80,7 @@ class CrawlServices:
     store: Store
     extractor: Executor
     spool_dir: Path
-    stage: Store | None = None  # local copies of uploaded clean records, read back by the catalog update
+    catalog_rows: RowStage | None = None  # where it stages the catalog rows of what it archives (the run's piece)
     shared: dict[str, Any] = field(default_factory=dict)  # one dict for every feed of the run: per-host caches
     fingerprints: FeedFingerprints | None = None  # the feed's learned boilerplate as read at the start (None: off)
     tombstones: Tombstones = field(default_factory=Tombstones)  # listed by the spider when the crawl starts

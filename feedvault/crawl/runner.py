@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from feedvault import keys
 from feedvault.archive.manifest import FeedRunLog, build_run_manifest, dumps, summarize_feed, utcnow
@@ -34,9 +34,12 @@ from feedvault.crawl.spool import Spool
 from feedvault.keys import RunId
 from feedvault.logs import console_logging
 from feedvault.permission.decisions import feed_permission
-from feedvault.store.backends import FileStore, NotFound, ReadThroughStore, StorageError, Store, read_many
+from feedvault.store.backends import NotFound, StorageError, Store, read_many
 from feedvault.store.discard import DiscardingStore
 from feedvault.versions import versions
+
+if TYPE_CHECKING:
+    from feedvault.catalog.pieces import RowStage
 
 logger = logging.getLogger(__name__)
 
@@ -242,7 +245,7 @@ def run_feeds(
         DiscardingStore(store) if plan.dry_run else store,  # a dry run's writes are recorded and dropped
         plan,
         spool_dir,
-        stage=None if plan.dry_run else FileStore(spool_dir.path / "stage", durable=False),
+        stage=spool_dir.path / "catalog-rows.sqlite" if plan.write_run_manifest and not plan.dry_run else None,
         on_progress=on_progress,
     )
     try:
@@ -275,7 +278,7 @@ class _Run:
     store: Store
     plan: RunPlan
     spool_dir: Spool
-    stage: Store | None  # local copies of the run's clean records (None in a dry run)
+    stage: Path | None  # where the crawl stages the run's catalog rows (None unless this process commits the run)
     on_progress: Callable[[FeedRunLog], None] | None = None
     now: dt.datetime = field(default_factory=utcnow)
     logs: list[FeedRunLog] = field(default_factory=list)
@@ -284,7 +287,10 @@ class _Run:
 
 def _crawl_feeds(run: _Run, feeds: list[FeedConfig], log_level: str) -> None:
     """Prepare each permitted feed, crawl them all on one reactor, then merge what they learned."""
+    from feedvault.catalog.pieces import RowStage  # the catalog package, only once feeds are crawled
+
     extractor = ExtractorPool(run.registry.settings.extract_workers)
+    catalog_rows = None if run.stage is None else RowStage(run.stage)  # every feed's, in one file
     crawls = []
     try:
         for feed in feeds:
@@ -296,18 +302,22 @@ def _crawl_feeds(run: _Run, feeds: list[FeedConfig], log_level: str) -> None:
                 journal=None if run.plan.dry_run else run.spool_dir.journal(feed.id),
             )
             run.logs.append(log)
-            crawl = _prepare_feed(run, feed, log, extractor)
+            crawl = _prepare_feed(run, feed, log, extractor, catalog_rows)
             if crawl is not None:
                 crawls.append(crawl)
         if crawls:
             _crawl_all(crawls, log_level)
     finally:
         extractor.shutdown(wait=True, cancel_futures=True)
+        if catalog_rows is not None:
+            catalog_rows.close()
     for crawl in crawls:
         _update_fingerprints(crawl, run.now.date())
 
 
-def _prepare_feed(run: _Run, feed: FeedConfig, log: FeedRunLog, extractor: ExtractorPool) -> FeedCrawl | None:
+def _prepare_feed(
+    run: _Run, feed: FeedConfig, log: FeedRunLog, extractor: ExtractorPool, catalog_rows: RowStage | None
+) -> FeedCrawl | None:
     """The feed's crawl, or None when it is not crawled (no valid permission, or its state is unreadable)."""
     store, run_id = run.store, run.plan.run
     log.permission = feed_permission(feed, run.now.date())
@@ -348,7 +358,7 @@ def _prepare_feed(run: _Run, feed: FeedConfig, log: FeedRunLog, extractor: Extra
             store=store,
             extractor=extractor,
             spool_dir=run.spool_dir.path,
-            stage=run.stage,
+            catalog_rows=catalog_rows,
             shared=run.shared,
             fingerprints=_load_fingerprints(store, run.registry, feed.id, log),
         ),
@@ -550,14 +560,14 @@ def finalize_run(
     trigger: str,
     options: dict[str, Any],
     write: bool = True,
-    staged: Store | None = None,
+    staged: Path | None = None,
     on_health: Callable[[list[Any]], None] | None = None,
 ) -> tuple[dict[str, Any], str | None]:
     """Write the run manifest (the run's commit marker) from per-feed summaries; the one way a run ends.
 
     The CLI calls it at the end of ``run_feeds``; Airflow calls it in its final task with the summaries the
-    mapped per-feed tasks returned through XCom. ``staged`` holds local copies of the run's clean records, so
-    the catalog update need not download them again. The run is then added to the feeds' health;
+    mapped per-feed tasks returned through XCom. ``staged`` holds the catalog rows the run's crawl staged, so
+    the catalog update need not read the clean records back. The run is then added to the feeds' health;
     ``on_health`` gets the feeds whose health state changed with it (:class:`feedvault.monitoring.health.Change`).
     """
     run_manifest = build_run_manifest(
@@ -573,7 +583,7 @@ def finalize_run(
         return run_manifest, None
     manifest_key = keys.run_manifest_key(run_id)
     store.put_bytes(manifest_key, dumps(run_manifest), content_type="application/json")
-    _update_catalog(ReadThroughStore(store, staged) if staged is not None else store, registry, manifest_key)
+    _update_catalog(store, registry, manifest_key, staged)
     _list_committed_run(store, run_id)  # after the local index (it tells a retried run id by the run's absence)
     changes = _update_health(store, registry, run_manifest)
     if on_health is not None:
@@ -608,13 +618,13 @@ def _update_health(store: Store, registry: Registry, run_manifest: dict[str, Any
     return changes
 
 
-def _update_catalog(store: Store, registry: Registry, manifest_key: str) -> None:
-    """Index the committed run into the browse catalog (published when due); the catalog is derived, so a failure
-    only warns (`feedvault reindex` rebuilds it from the archive)."""
+def _update_catalog(store: Store, registry: Registry, manifest_key: str, staged: Path | None) -> None:
+    """Add the committed run to the browse catalog (its piece published, or the shared database written); the
+    catalog is derived, so a failure only warns (`feedvault reindex` rebuilds it from the archive)."""
     from feedvault.catalog.opener import record_run
 
     try:
-        record_run(store, registry.settings, manifest_key)
+        record_run(store, registry.settings, manifest_key, staged=staged)
     except Exception as exc:
         logger.warning("browse catalog not updated (the run is committed; `feedvault reindex` repairs it): %s", exc)
 

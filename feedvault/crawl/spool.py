@@ -1,4 +1,4 @@
-"""A run's spool directory (local scratch: WARCs being written, staged clean records), its owner lock and its
+"""A run's spool directory (local scratch: WARCs being written, staged catalog rows), its owner lock and its
 journal of per-URL outcomes.
 
 ``$TMPDIR/feedvault-<run-id>-<random>/`` holds:
@@ -59,7 +59,7 @@ class Spool:
             os.close(self._lock_fd)
 
     def keep_journal(self) -> None:
-        """The run did not commit: drop the scratch (WARCs, staged records), keep the journal for the next run
+        """The run did not commit: drop the scratch (WARCs, staged catalog rows), keep the journal for the next run
         to recover, and release the lock (the spool is stale from now on)."""
         for entry in self.path.iterdir():
             if entry.name not in (LOCK_NAME, META_NAME, JOURNAL_DIR):

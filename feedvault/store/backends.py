@@ -510,11 +510,8 @@ class FileStore:
     scheme: ClassVar[str] = "file"
     _TMP_MARK = ".tmp\u00b7"
 
-    def __init__(
-        self, root: Path, *, page_size: int = PAGE_SIZE, delete_batch: int = PAGE_SIZE, durable: bool = True
-    ) -> None:
+    def __init__(self, root: Path, *, page_size: int = PAGE_SIZE, delete_batch: int = PAGE_SIZE) -> None:
         self.root = Path(root).absolute()
-        self.durable = durable  # fsync each object; off for scratch copies (a run's stage), which die with it
         self.uri = self.root.as_uri()
         self.page_size = page_size
         self.delete_batch = delete_batch
@@ -551,9 +548,8 @@ class FileStore:
                 else:
                     for start in range(0, size, COPY_CHUNK):
                         out.write(_read_exactly(source, min(COPY_CHUNK, size - start)))
-                if self.durable:
-                    out.flush()
-                    os.fsync(out.fileno())
+                out.flush()
+                os.fsync(out.fileno())
             os.replace(tmp, target)
         except BaseException as exc:
             with contextlib.suppress(OSError):
@@ -684,29 +680,6 @@ class FileStore:
             except OSError:
                 return
             directory = directory.parent
-
-
-class ReadThroughStore:
-    """A store whose reads try a local copy first; writes, listings and deletes go to the primary store.
-
-    A run keeps a local copy of the clean records it uploads, so indexing them into the catalog afterwards does
-    not download them again. Keys missing locally are read from the primary store.
-    """
-
-    def __init__(self, primary: Store, local: Store) -> None:
-        self.primary = primary
-        self.local = local
-        self.uri = primary.uri
-        self.stats = primary.stats
-
-    def get_bytes(self, key: str, start: int | None = None, length: int | None = None) -> bytes:
-        try:
-            return self.local.get_bytes(key, start, length)
-        except NotFound:
-            return self.primary.get_bytes(key, start, length)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.primary, name)
 
 
 STORE_SCHEMES: dict[str, type[S3Store] | type[FileStore]] = {"s3": S3Store, "file": FileStore}
