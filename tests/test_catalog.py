@@ -1094,6 +1094,21 @@ def test_a_runs_piece_reads_back_what_was_not_staged_and_leaves_out_what_was_wit
     assert [row for row in published if row.clean_key not in unstaged] == [r for r in staged if r.clean_key not in gone]
 
 
+def test_a_shared_catalogs_run_rows_come_from_the_stage_and_the_rest_from_the_records(
+    archive_copy: FileStore, tmp_path: Path
+):
+    """What the PostgreSQL catalog inserts for a run (``run_snapshot_rows``): the staged rows, then the rows of
+    the records the crawl did not stage, read back; the same rows as reading every record back."""
+    from feedvault.catalog.index import read_run, run_snapshot_rows
+
+    first = run_keys(archive_copy)[0]
+    committed = read_run(archive_copy, first).clean_keys
+    staged = stage_rows(archive_copy, first, tmp_path / "stage.sqlite", keep=lambda key: key not in committed[:3])
+    rows = list(run_snapshot_rows(archive_copy, committed, tmp_path / "stage.sqlite"))
+    assert rows[: len(staged)] == staged and [r.clean_key for r in rows[len(staged) :]] == committed[:3]
+    assert sorted(rows) == sorted(run_snapshot_rows(archive_copy, committed))
+
+
 def test_a_row_stage_that_cannot_write_says_so_once_and_stages_nothing_more(tmp_path: Path):
     from feedvault.catalog.pieces import RowStage, staged_snapshot_rows
 

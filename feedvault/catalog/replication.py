@@ -2,7 +2,8 @@
 
 The writer (``finalize_run``) uploads each committed run's rows once as a piece, built from the rows its crawl
 staged, and lists the run under ``catalog/runs/`` (:func:`update_after_run`); it keeps no local copy up to date
-(its machine's copy catches up like any reader's). Small pieces of a month are merged on a schedule. Readers start from the pieces (:func:`open_catalog`) and then fetch only those holding runs they lack
+(its machine's copy catches up like any reader's). Small pieces of a month are merged on a schedule. Readers
+start from the pieces (:func:`open_catalog`) and then fetch only those holding runs they lack
 (:meth:`Catalog.sync`); runs listed but in no piece yet are indexed from their manifests. A takedown rewrites the
 pieces holding what it removed (:func:`update_after_takedown`). An archive published before pieces existed has
 one whole file, ``catalog/catalog.sqlite``: a reader without pieces to start from still downloads it.
