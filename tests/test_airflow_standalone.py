@@ -18,7 +18,13 @@ from typing import Any
 
 import pytest
 
-from tests.support.airflow import VENV_BIN, airflow_config_env, connection_env, prepare_airflow_home
+from tests.support.airflow import (
+    SQLITE_BUSY_SECONDS,
+    VENV_BIN,
+    airflow_config_env,
+    connection_env,
+    prepare_airflow_home,
+)
 from tests.support.crawl import write_registry
 from tests.support.terminal import sigint_as_in_a_terminal
 from tests.test_airflow_dags import UNREACHABLE, bucket_store, demo_feeds, keys
@@ -46,7 +52,8 @@ class Api:
             headers["Authorization"] = f"Bearer {self.token}"
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(self.base_url + path, data=data, headers=headers, method=method)
-        with urllib.request.urlopen(request, timeout=30) as response:  # loopback only
+        # Longer than a metadata DB write may wait for SQLite's lock: the server answers, even if with a 5xx.
+        with urllib.request.urlopen(request, timeout=SQLITE_BUSY_SECONDS + 30) as response:  # loopback only
             return json.loads(response.read() or b"null")
 
     def login(self) -> None:
@@ -74,15 +81,19 @@ def log_tail(log: Path) -> str:
 
 
 def trigger(api: Api, dag_path: str, conf: dict[str, Any], log: Path) -> Any:
-    """POST a manual run. Once, a 5xx that created no run is retried: a busy SQLite metadata DB is Airflow's
-    transient state, not the DAG's; what the server said is kept as a warning (and in the failure, if it recurs)."""
+    """POST a manual run. Once, a 5xx (or no answer in time) that created no run is retried: a busy SQLite
+    metadata DB is Airflow's transient state, not the DAG's; what the server said is kept as a warning (and in
+    the failure, if it recurs)."""
     body = {"logical_date": None, "conf": conf}
     try:
         return api.call("POST", f"{dag_path}/dagRuns", body)
-    except urllib.error.HTTPError as exc:
-        said = f"the trigger answered {exc.code}: {exc.read()[:2000]!r}"
+    except (urllib.error.URLError, TimeoutError) as exc:
+        if isinstance(exc, urllib.error.HTTPError):
+            said, transient = f"the trigger answered {exc.code}: {exc.read()[:2000]!r}", exc.code >= 500
+        else:
+            said, transient = f"the trigger got no answer in time: {exc!r}", True
         manual = api.call("GET", f"{dag_path}/dagRuns?run_type=manual")["dag_runs"]
-        if exc.code < 500 or manual:
+        if not transient or manual:
             raise AssertionError(f"{said}; manual runs: {manual}\n{log_tail(log)}") from exc
     warnings.warn(said, stacklevel=1)
     time.sleep(5)

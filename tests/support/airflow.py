@@ -30,13 +30,14 @@ REPO = Path(__file__).resolve().parents[2]
 DAGS = REPO / "dags"
 VENV_BIN = Path(sys.executable).parent
 AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="feedvault-airflow-"))
+SQLITE_BUSY_SECONDS = 60  # how long a metadata DB write waits for SQLite's lock (infra/airflow-env.sh sets the same)
 
 
 def airflow_config_env(home: Path, parallelism: int = 4) -> dict[str, str]:
     """The local recipe's configuration (see infra/airflow-env.sh) for an Airflow home ``home``."""
     return {
         "AIRFLOW_HOME": str(home),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db?timeout=60",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db?timeout={SQLITE_BUSY_SECONDS}",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__PARALLELISM": str(parallelism),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
