@@ -455,8 +455,7 @@ class ArchivePipeline:
         except Exception as exc:
             logger.error("uploading %s failed: %s", key, exc)
             self._failed_files[key] = ("clean-upload-failed", f"upload failed: {type(exc).__name__}: {exc}")
-            path.unlink(missing_ok=True)
-        else:
+        finally:
             path.unlink(missing_ok=True)
 
     async def _upload_index(self, key: str, index: bytes) -> None:

@@ -584,7 +584,7 @@ def finalize_run(
     manifest_key = keys.run_manifest_key(run_id)
     store.put_bytes(manifest_key, dumps(run_manifest), content_type="application/json")
     _update_catalog(store, registry, manifest_key, staged)
-    _list_committed_run(store, run_id)  # after the local index (it tells a retried run id by the run's absence)
+    _list_committed_run(store, run_id)  # after the run's piece: readers find the run in it, not by its manifests
     changes = _update_health(store, registry, run_manifest)
     if on_health is not None:
         on_health(changes)
